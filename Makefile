@@ -1,0 +1,21 @@
+# The two commands a newcomer needs:
+#   make demo   set up everything, then run the customization chain on the bundled demo
+#   make test   set up everything, then run the test suite
+PYTHON ?= python3
+
+.PHONY: setup setup-test demo test bench
+
+setup:
+	PYTHON=$(PYTHON) bash scripts/setup.sh
+
+setup-test:
+	PYTHON=$(PYTHON) bash scripts/setup.sh --test
+
+demo: setup
+	$(PYTHON) -m jupyter_speechcustom.cli demo
+
+test: setup-test
+	$(PYTHON) -m pytest -q
+
+bench: setup
+	$(PYTHON) -m pytest -q bench

@@ -1,0 +1,76 @@
+"""Customize NeMo speech recognition in JupyterLab, offline.
+
+Custom language models (KenLM), custom words and phrase boosting, supervised, lightly
+supervised and unsupervised acoustic fine-tuning, and side-by-side evaluation.
+
+Heavy libraries (NeMo, torch) load on first use, so importing this package is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from jupyter_speechcustom.errors import (
+    AudioError,
+    BaseModelMismatchError,
+    BuildersInstallError,
+    BuildersMissingError,
+    CorpusError,
+    ModelLoadError,
+    ModelNotFoundError,
+    SpeechCustomError,
+)
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it; resolved on first access.
+_LAZY = {
+    "BaseModel": "models",
+    "load_base_model": "models",
+    "load_audio": "audio",
+    "read_manifest": "manifest",
+    "write_manifest": "manifest",
+    "evaluate": "evaluation",
+    "term_hit_rates": "evaluation",
+    "Evaluation": "evaluation",
+    "transcribe": "recognize",
+    "acoustic_outputs": "recognize",
+    "Transcript": "recognize",
+    "find_builder": "builders",
+    "install_kenlm_builders": "builders",
+}
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.audio import load_audio
+    from jupyter_speechcustom.builders import find_builder, install_kenlm_builders
+    from jupyter_speechcustom.evaluation import Evaluation, evaluate, term_hit_rates
+    from jupyter_speechcustom.manifest import read_manifest, write_manifest
+    from jupyter_speechcustom.models import BaseModel, load_base_model
+    from jupyter_speechcustom.recognize import Transcript, acoustic_outputs, transcribe
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_speechcustom' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"jupyter_speechcustom.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "AudioError",
+    "BaseModelMismatchError",
+    "BuildersInstallError",
+    "BuildersMissingError",
+    "CorpusError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "SpeechCustomError",
+    *_LAZY,
+]
