@@ -25,3 +25,36 @@ KENLM_VERSION = "0.3.0"
 
 #: Utterances per acoustic-model batch.
 BATCH_SIZE = 8
+
+#: Token ids are written to token-level ARPA files as chr(id + offset): NeMo's NGPU-LM format.
+NGRAM_TOKEN_OFFSET = 100
+
+#: Times each custom word's spelling is added to the LM text.
+CUSTOM_WORD_REPEATS = 3
+
+#: Share of general text when a custom LM is mixed with general sentences.
+GENERAL_TEXT_WEIGHT = 0.3
+
+#: Beam search defaults for LM-fused decoding (NeMo ``beam_batch``); ``tune`` refines them.
+BEAM_SIZE = 8
+LM_ALPHA = 0.6
+LM_BETA = 1.0
+BOOST_ALPHA = 0.0
+
+#: Characters the demo character model writes; the default text normalization target.
+DEFAULT_ALPHABET = frozenset(" abcdefghijklmnopqrstuvwxyz'")
+
+#: How many of the most frequent English words count as "known" when no training text is given.
+KNOWN_WORDS_TOP_N = 100_000
+
+#: Warn when normalization keeps less than this fraction of a corpus's letters, digits and symbols.
+MIN_CORPUS_COVERAGE = 0.5
+
+#: A text with more than this fraction of control characters is treated as a binary file.
+MAX_CONTROL_CHAR_RATIO = 0.05
+
+#: Out-of-vocabulary words listed in a corpus summary.
+SUMMARY_TOP_OOV = 20
+
+#: Key in a custom acoustic model's NeMo config that records its base model.
+CUSTOM_AM_KEY = "speechcustom"
