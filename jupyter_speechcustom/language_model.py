@@ -1,0 +1,317 @@
+"""Custom language models: KenLM n-grams built with ``lmplz`` for a given base model.
+
+A custom LM is a folder:
+
+- ``lm.json``: metadata, including the base model it was built for (name and fingerprint);
+- ``tokens.arpa``: a token-level ARPA that NeMo's NGPU-LM fuses into beam search. Each model
+  token id ``i`` is written as ``chr(i + 100)`` (NeMo's ``DEFAULT_TOKEN_OFFSET``); for a
+  character model the space is a token too;
+- ``words.arpa`` and ``words.binary``: a word-level n-gram of the same text, for perplexity
+  and for users of other decoders;
+- ``corpus.txt``: the normalized training text; ``custom_words.csv``: the custom words.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from jupyter_speechcustom.builders import find_builder
+from jupyter_speechcustom.constants import (
+    CUSTOM_WORD_REPEATS,
+    GENERAL_TEXT_WEIGHT,
+    NGRAM_TOKEN_OFFSET,
+)
+from jupyter_speechcustom.corpus import Corpus
+from jupyter_speechcustom.errors import BaseModelMismatchError, CorpusError, SpeechCustomError
+from jupyter_speechcustom.text import Normalizer
+from jupyter_speechcustom.words import CustomWord, read_custom_words, words_text, write_custom_words
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.models import BaseModel
+
+log = logging.getLogger(__name__)
+
+CorpusSource = Union[Corpus, str, Path]
+Progress = Callable[[str, float], None]
+
+METADATA = "lm.json"
+
+
+class LanguageModelError(SpeechCustomError, RuntimeError):
+    """A language model that cannot be built or loaded."""
+
+
+def choose_order(token_count: int, character_model: bool) -> int:
+    """N-gram order for a corpus size: longer contexts need more text to estimate.
+
+    Character models need long orders to span a word or two; BPE pieces carry more.
+    """
+    if character_model:
+        return 5 if token_count < 20_000 else 6 if token_count < 2_000_000 else 7
+    return 3 if token_count < 20_000 else 4 if token_count < 1_000_000 else 5
+
+
+@dataclass(frozen=True)
+class CustomLanguageModel:
+    """A built custom language model (a folder; see the module docstring)."""
+
+    path: Path
+    base_model: dict[str, str]
+    order: int
+    corpora: tuple[dict[str, Any], ...]
+    words: tuple[CustomWord, ...] = ()
+    general_text: str | None = None
+    general_weight: float = 0.0
+    token_count: int = 0
+    build_seconds: float = 0.0
+    created: str = ""
+    name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def token_arpa(self) -> Path:
+        return self.path / "tokens.arpa"
+
+    @property
+    def word_arpa(self) -> Path:
+        return self.path / "words.arpa"
+
+    @property
+    def word_binary(self) -> Path:
+        return self.path / "words.binary"
+
+    @property
+    def corpus_text(self) -> Path:
+        return self.path / "corpus.txt"
+
+    @classmethod
+    def load(cls, path: str | Path) -> CustomLanguageModel:
+        """Open a custom LM folder written by :func:`build_language_model`."""
+        path = Path(path)
+        meta_path = path / METADATA
+        if not meta_path.is_file():
+            msg = f"{path} is not a custom language model folder (no {METADATA}); build one with build_language_model"
+            raise LanguageModelError(msg)
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        words_file = path / "custom_words.csv"
+        words = tuple(read_custom_words(words_file)) if words_file.exists() else ()
+        if not (path / "tokens.arpa").is_file():
+            raise LanguageModelError(f"{path} has no tokens.arpa: the build did not finish; build it again")
+        return cls(
+            path=path,
+            base_model=meta["base_model"],
+            order=meta["order"],
+            corpora=tuple(meta["corpora"]),
+            words=words,
+            general_text=meta.get("general_text"),
+            general_weight=meta.get("general_weight", 0.0),
+            token_count=meta.get("token_count", 0),
+            build_seconds=meta.get("build_seconds", 0.0),
+            created=meta.get("created", ""),
+            name=meta.get("name", path.name),
+        )
+
+    def check_base(self, base: BaseModel) -> None:
+        """Raise :class:`BaseModelMismatchError` unless built for ``base``."""
+        if self.base_model.get("fingerprint") != base.family_fingerprint:
+            msg = (
+                f"the custom language model {self.path} was built for base model "
+                f"{self.base_model.get('name')!r} (fingerprint {self.base_model.get('fingerprint')}), "
+                f"not for {base.name!r} (fingerprint {base.family_fingerprint}). Token-level LMs only fit "
+                "the vocabulary they were built on: rebuild it on this base model."
+            )
+            raise BaseModelMismatchError(msg)
+
+    def perplexity(self, text: str, normalizer: Normalizer | None = None) -> float:
+        """Word-level perplexity of ``text`` (one sentence a line) under this LM."""
+        import kenlm
+
+        from jupyter_speechcustom.text import normalize_corpus
+
+        normalizer = normalizer or Normalizer()
+        sentences = normalize_corpus(text, normalizer)
+        if not sentences:
+            raise CorpusError("no text to score: after normalization nothing remains")
+        model = kenlm.Model(str(self.word_binary))
+        log10 = sum(model.score(s, bos=True, eos=True) for s in sentences)
+        count = sum(len(s.split()) + 1 for s in sentences)
+        return float(math.pow(10.0, -log10 / count))
+
+
+def _run_lmplz(text_path: Path, arpa_path: Path, order: int, tmp: Path) -> None:
+    lmplz = find_builder("lmplz")
+    part = arpa_path.with_suffix(".arpa.part")
+    cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", "10%", "-T", str(tmp)]
+    with text_path.open("rb") as stdin, part.open("wb") as stdout:
+        proc = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=False)
+    if proc.returncode != 0:
+        part.unlink(missing_ok=True)
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        msg = f"lmplz failed (exit {proc.returncode}) on {text_path.name}: {' / '.join(tail)}"
+        raise LanguageModelError(msg)
+    os.replace(part, arpa_path)
+
+
+def _to_corpus(source: CorpusSource, normalizer: Normalizer) -> Corpus:
+    if isinstance(source, Corpus):
+        return source
+    path = Path(source)
+    return Corpus.from_file(path, normalizer=normalizer)
+
+
+def _mix(domain: list[str], general: list[str], weight: float) -> list[str]:
+    """Domain and general lines, repeated so general text is ``weight`` of the words."""
+    if not general or weight <= 0:
+        return domain
+    domain_words = sum(len(s.split()) for s in domain) or 1
+    general_words = sum(len(s.split()) for s in general) or 1
+    # Repeat whichever side is short of its share (whole copies keep KenLM's counts sane).
+    want_ratio = weight / (1 - weight)  # general words per domain word
+    if general_words / domain_words < want_ratio:
+        general = general * max(1, round(want_ratio * domain_words / general_words))
+    else:
+        domain = domain * max(1, round(general_words / (want_ratio * domain_words)))
+    return domain + general
+
+
+def build_language_model(
+    base: BaseModel,
+    corpora: Sequence[CorpusSource],
+    out_dir: str | Path,
+    *,
+    words: Sequence[CustomWord] | str | Path = (),
+    order: int | None = None,
+    general_text: str | Path | None = None,
+    general_weight: float = GENERAL_TEXT_WEIGHT,
+    name: str | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> CustomLanguageModel:
+    """Train a custom LM for ``base`` from text corpora and custom words.
+
+    Args:
+        base: the base model whose vocabulary the token-level LM is written in.
+        corpora: :class:`Corpus` objects or text file paths.
+        out_dir: the folder to create (the build goes to a temporary folder first, so a
+            failed or interrupted build never leaves a half-written LM behind).
+        words: custom words, or a custom-words file; each adds its spelling to the text.
+        order: n-gram order; by default chosen from the corpus size.
+        general_text: a text file of general sentences to mix in (``"base"``: the base
+            model's own training text when known), so general speech does not degrade.
+        general_weight: the share of general text in the mix, 0-1.
+        progress: called with (stage, fraction done).
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        msg = f"{out_dir} already exists and is not empty: choose another folder or pass overwrite=True"
+        raise LanguageModelError(msg)
+    if not 0 <= general_weight < 1:
+        raise ValueError(f"general_weight must be in [0, 1), got {general_weight}")
+    report = progress or (lambda stage, fraction: None)
+    for builder in ("lmplz", "build_binary"):
+        find_builder(builder)  # fail before any work when the builders are missing
+
+    normalizer = Normalizer.for_vocabulary(base.vocabulary)
+    report("reading corpora", 0.0)
+    corpus_objects = [_to_corpus(c, normalizer) for c in corpora]
+    if isinstance(words, (str, Path)):
+        words = read_custom_words(words, normalizer=normalizer)
+    words = tuple(words)
+    if not corpus_objects and not words:
+        raise CorpusError("nothing to build from: give at least one corpus or custom word")
+    domain = [s for c in corpus_objects for s in c.sentences]
+    domain += [w for w in words_text(words) for _ in range(CUSTOM_WORD_REPEATS)]
+
+    general_label = None
+    general: list[str] = []
+    if general_text is not None:
+        general_path = _general_text_path(base, general_text)
+        general_label = str(general_path)
+        general = Corpus.from_file(general_path, normalizer=normalizer).sentences
+        general = list(general)
+    lines = _mix(domain, general, general_weight)
+
+    ids_lines = []
+    for line in lines:
+        ids = base.text_to_ids(line)
+        if ids:
+            ids_lines.append(" ".join(chr(i + NGRAM_TOKEN_OFFSET) for i in ids))
+    token_count = sum(len(line.split()) for line in ids_lines)
+    order = order or choose_order(token_count, base.is_character_model)
+    if order < 2:
+        raise ValueError(f"order must be at least 2, got {order}")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (build / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (build / "tokens.txt").write_text("\n".join(ids_lines) + "\n", encoding="utf-8")
+        report("token n-gram (lmplz)", 0.2)
+        _run_lmplz(build / "tokens.txt", build / "tokens.arpa", order, build)
+        (build / "tokens.txt").unlink()
+        report("word n-gram (lmplz)", 0.6)
+        word_order = min(order, 3 if base.is_character_model else order)
+        _run_lmplz(build / "corpus.txt", build / "words.arpa", word_order, build)
+        report("binary (build_binary)", 0.85)
+        proc = subprocess.run([str(find_builder("build_binary")), str(build / "words.arpa"),
+                               str(build / "words.binary")], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LanguageModelError(f"build_binary failed: {proc.stderr.strip()[-300:]}")
+        if words:
+            write_custom_words(build / "custom_words.csv", words)
+        meta = {
+            "name": name or out_dir.name,
+            "base_model": {"name": (base.tied_base or {}).get("name", base.name), "fingerprint": base.family_fingerprint},
+            "order": order,
+            "corpora": [{"name": c.name, "sentences": c.sentence_count, "words": c.word_count}
+                        for c in corpus_objects],
+            "custom_words": len(words),
+            "general_text": general_label,
+            "general_weight": general_weight if general else 0.0,
+            "token_count": token_count,
+            "build_seconds": round(time.perf_counter() - start, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "format": {"token_offset": NGRAM_TOKEN_OFFSET, "tokens": "NeMo token ids as chr(id + offset)"},
+        }
+        (build / METADATA).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(build, out_dir)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    report("done", 1.0)
+    return CustomLanguageModel.load(out_dir)
+
+
+def _general_text_path(base: BaseModel, general_text: str | Path) -> Path:
+    if str(general_text) != "base":
+        return Path(general_text)
+    if base.name == "demo":
+        from jupyter_speechcustom.demo import general_text_path
+
+        return general_text_path()
+    msg = (
+        f"the training text of base model {base.name!r} is not known: pass general_text= a file of "
+        "general sentences in the model's language instead of 'base'"
+    )
+    raise CorpusError(msg)
+
+
+def language_model_summary(lm: CustomLanguageModel) -> dict[str, Any]:
+    out = asdict(lm)
+    out["path"] = str(lm.path)
+    out["words"] = [w.word for w in lm.words]
+    return out

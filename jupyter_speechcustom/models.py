@@ -1,0 +1,190 @@
+"""Base models: the bundled demo, a ``.nemo`` file, or a NeMo pretrained name."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import tarfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_speechcustom.constants import CUSTOM_AM_KEY, DEMO_MODEL_NAME
+from jupyter_speechcustom.errors import ModelLoadError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from nemo.collections.asr.models import ASRModel
+
+log = logging.getLogger(__name__)
+
+
+def demo_model_path() -> Path:
+    """The bundled demo model's ``.nemo`` file."""
+    from jupyter_speechcustom.demo import data_path
+
+    return data_path("demo.nemo")
+
+
+def quiet_nemo() -> None:
+    """Keep NeMo's logger to warnings and errors (its info output drowns the user's)."""
+    from nemo.utils import logging as nemo_logging
+
+    nemo_logging.setLevel(logging.ERROR)
+
+
+def file_fingerprint(path: Path) -> str:
+    """Short SHA-256 of a file: how custom models remember their base model."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+@dataclass(eq=False)
+class BaseModel:
+    """A loaded NeMo CTC model with the identity custom models are tied to.
+
+    Attributes:
+        name: what the user asked for: ``"demo"``, a pretrained name or the ``.nemo`` path.
+        path: the ``.nemo`` file it was restored from.
+        fingerprint: SHA-256 prefix of that file.
+        asr_model: the NeMo model itself, for anything this toolkit does not wrap.
+    """
+
+    name: str
+    path: Path
+    fingerprint: str
+    asr_model: ASRModel = field(repr=False)
+
+    @property
+    def tied_base(self) -> dict[str, str] | None:
+        """For a custom acoustic model: the base model it was fine-tuned from."""
+        meta = self.asr_model.cfg.get(CUSTOM_AM_KEY)
+        return dict(meta.base_model) if meta is not None else None
+
+    @property
+    def family_fingerprint(self) -> str:
+        """The fingerprint custom LMs are checked against: the base's, also for a custom AM."""
+        tied = self.tied_base
+        return tied["fingerprint"] if tied else self.fingerprint
+
+    @cached_property
+    def vocabulary(self) -> list[str]:
+        """The model's output tokens in id order, blank excluded."""
+        return list(self.asr_model.decoder.vocabulary)
+
+    @property
+    def is_character_model(self) -> bool:
+        return getattr(self.asr_model, "tokenizer", None) is None
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.asr_model.cfg.sample_rate)
+
+    @property
+    def blank_id(self) -> int:
+        return len(self.vocabulary)
+
+    def text_to_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` (characters for a character model, BPE pieces otherwise)."""
+        tokenizer = getattr(self.asr_model, "tokenizer", None)
+        if tokenizer is not None:
+            return list(tokenizer.text_to_ids(text))
+        index = {token: i for i, token in enumerate(self.vocabulary)}
+        return [index[ch] for ch in text if ch in index]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "fingerprint": self.fingerprint}
+
+
+def _pretrained_names() -> list[str]:
+    from nemo.collections.asr.models import ASRModel
+
+    return sorted(m.pretrained_model_name for m in ASRModel.list_available_models())
+
+
+def resolve_model_file(name_or_path: str | Path) -> Path:
+    """The ``.nemo`` file behind a model name or path, downloading a pretrained one if needed."""
+    text = str(name_or_path)
+    if text == DEMO_MODEL_NAME:
+        path = demo_model_path()
+        if not path.exists():
+            msg = f"the bundled demo model is missing from {path}: reinstall jupyter_speechcustom"
+            raise ModelNotFoundError(msg)
+        return path
+    path = Path(text).expanduser()
+    if path.exists() or text.endswith(".nemo") or path.is_absolute() or text.startswith("."):
+        if not path.is_file():
+            msg = f"no model file at {path}: check the path, or pass 'demo' or a NeMo pretrained name"
+            raise ModelNotFoundError(msg)
+        return path
+    return _download_pretrained(text)
+
+
+def _download_pretrained(name: str) -> Path:
+    from nemo.collections.asr.models import ASRModel
+
+    hint = (
+        "Or download the model's .nemo file on a machine with internet access "
+        f"(e.g. `ASRModel.from_pretrained({name!r}, return_model_file=True)`) and pass its path."
+    )
+    try:
+        return Path(ASRModel.from_pretrained(name, return_model_file=True, map_location="cpu"))
+    except FileNotFoundError as exc:
+        if "/" in name:
+            raise ModelNotFoundError(f"could not fetch {name!r}: {exc}. {hint}") from exc
+        close = difflib.get_close_matches(name, _pretrained_names(), n=3)
+        suggestion = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        msg = (
+            f"unknown model {name!r}: not 'demo', not a file, and not a NeMo pretrained name.{suggestion} "
+            "Pass 'demo', a path to a .nemo file, a NeMo NGC name (see "
+            "ASRModel.list_available_models()) or a Hugging Face id such as "
+            "'nvidia/stt_en_fastconformer_ctc_large'."
+        )
+        raise ModelNotFoundError(msg) from exc
+    except Exception as exc:  # network errors come from several HTTP libraries
+        kind = type(exc).__name__
+        if any(word in kind for word in ("Connect", "Network", "Timeout", "Transport", "HTTP", "Offline")) or (
+            "Name or service not known" in str(exc)
+        ):
+            msg = f"could not download {name!r}: the model hub is not reachable ({kind}: {exc}). {hint}"
+        elif "RepositoryNotFound" in kind or "404" in str(exc):
+            msg = f"no model {name!r} on the model hub ({kind}). Check the spelling. {hint}"
+        else:
+            raise
+        raise ModelNotFoundError(msg) from exc
+
+
+def load_base_model(name_or_path: str | Path = DEMO_MODEL_NAME) -> BaseModel:
+    """Load a base model on CPU.
+
+    Args:
+        name_or_path: ``"demo"`` (the bundled offline model), a path to a ``.nemo`` file,
+            or a NeMo pretrained name (``"nvidia/stt_en_fastconformer_ctc_large"``, an NGC
+            name such as ``"stt_en_conformer_ctc_small"``), fetched through NeMo's own
+            ``from_pretrained`` and its cache.
+
+    Raises:
+        ModelNotFoundError: unknown name, missing file, or no reachable model hub.
+        ModelLoadError: the file exists but is not a loadable NeMo model.
+    """
+    path = resolve_model_file(name_or_path)
+    if not tarfile.is_tarfile(path):
+        msg = f"{path} is not a .nemo archive (corrupt or truncated?): re-download or re-export the model"
+        raise ModelLoadError(msg)
+    from nemo.collections.asr.models import ASRModel
+
+    quiet_nemo()
+    try:
+        model = ASRModel.restore_from(str(path), map_location="cpu")
+    except Exception as exc:
+        msg = f"cannot load {path} as a NeMo ASR model ({type(exc).__name__}: {exc}); re-download or re-export it"
+        raise ModelLoadError(msg) from exc
+    if not hasattr(model, "decoder") or not hasattr(model.decoder, "vocabulary"):
+        msg = f"{path} is a {type(model).__name__}, not a CTC model; this toolkit customizes NeMo CTC models"
+        raise ModelLoadError(msg)
+    model.eval()
+    return BaseModel(name=str(name_or_path), path=path.resolve(), fingerprint=file_fingerprint(path), asr_model=model)

@@ -1,0 +1,190 @@
+"""Recognition: run the acoustic model once, then decode its log-probs.
+
+Splitting the two lets a user re-decode with other customization weights without
+re-running the acoustic model (see :mod:`jupyter_speechcustom.decoding`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jupyter_speechcustom.audio import AudioSource, load_audio
+from jupyter_speechcustom.constants import BATCH_SIZE
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.models import BaseModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A recognized utterance.
+
+    Attributes:
+        text: the transcript in the model's normalized form.
+        audio: the audio's path, or ``"<array>"``/``"<bytes>"``.
+        words: per word, ``{"word", "start", "end", "confidence"}`` where the decoder gives them.
+        display_text: ``text`` with custom words' display-as forms applied.
+    """
+
+    text: str
+    audio: str = ""
+    words: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    display_text: str | None = None
+
+
+@dataclass(frozen=True)
+class AcousticOutput:
+    """Frame log-probabilities of one utterance: ``(frames, vocabulary + blank)``."""
+
+    log_probs: np.ndarray = field(repr=False)
+    frame_shift: float
+    audio: str = ""
+
+    @property
+    def duration(self) -> float:
+        return len(self.log_probs) * self.frame_shift
+
+
+def _label(source: AudioSource) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return "<bytes>" if isinstance(source, bytes) else "<array>"
+
+
+def frame_shift(model: BaseModel) -> float:
+    """Seconds per output frame: the feature hop times the encoder's subsampling."""
+    cfg = model.asr_model.cfg
+    hop = float(cfg.preprocessor.get("window_stride", 0.01))
+    factor = int(cfg.encoder.get("subsampling_factor", 1) or 1)
+    return hop * factor
+
+
+def acoustic_outputs(
+    model: BaseModel,
+    sources: Sequence[AudioSource],
+    *,
+    batch_size: int = BATCH_SIZE,
+    source_rate: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[AcousticOutput]:
+    """Run the acoustic model over ``sources`` (paths, bytes or arrays at ``source_rate``)."""
+    import torch
+
+    asr = model.asr_model
+    asr.eval()
+    rate = model.sample_rate
+    audios = [load_audio(s, rate, source_rate=source_rate) for s in sources]
+    order = sorted(range(len(audios)), key=lambda i: len(audios[i]))  # similar lengths pad less
+    shift = frame_shift(model)
+    results: list[AcousticOutput | None] = [None] * len(audios)
+    done = 0
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            lengths = torch.tensor([len(audios[i]) for i in idx])
+            batch = torch.zeros(len(idx), int(lengths.max()))
+            for row, i in enumerate(idx):
+                batch[row, : len(audios[i])] = torch.from_numpy(audios[i])
+            log_probs, encoded_len, _ = asr.forward(input_signal=batch, input_signal_length=lengths)
+            for row, i in enumerate(idx):
+                frames = int(encoded_len[row])
+                results[i] = AcousticOutput(log_probs[row, :frames].numpy().copy(), shift, _label(sources[i]))
+            done += len(idx)
+            if progress:
+                progress(done, len(audios))
+    return [r for r in results if r is not None]
+
+
+def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput]) -> list[str]:
+    """Best path: the most likely token per frame, repeats merged, blanks dropped."""
+    vocabulary = model.vocabulary
+    blank = model.blank_id
+    texts = []
+    tokenizer = getattr(model.asr_model, "tokenizer", None)
+    for out in outputs:
+        best = out.log_probs.argmax(axis=-1)
+        ids = [int(t) for k, t in enumerate(best) if t != blank and (k == 0 or t != best[k - 1])]
+        if tokenizer is not None:
+            texts.append(tokenizer.ids_to_text(ids))
+        else:
+            texts.append("".join(vocabulary[i] for i in ids))
+    return [" ".join(t.split()) for t in texts]
+
+
+def transcribe(
+    model: BaseModel,
+    sources: Sequence[AudioSource],
+    *,
+    batch_size: int = BATCH_SIZE,
+    source_rate: int | None = None,
+) -> list[Transcript]:
+    """Transcribe with the base model alone (greedy decoding)."""
+    outputs = acoustic_outputs(model, sources, batch_size=batch_size, source_rate=source_rate)
+    return [Transcript(text, out.audio) for text, out in zip(greedy_decode(model, outputs), outputs)]
+
+
+class Recognizer:
+    """A recognition system: a base model, optionally a custom AM, a custom LM and custom words.
+
+    The acoustic part is the custom acoustic model when given (it must be fine-tuned from
+    ``base``), else the base model; the custom LM must be built on the same base.
+
+    Args:
+        base: the base model, or its name or path (see :func:`load_base_model`).
+        lm: a :class:`CustomLanguageModel` or its folder.
+        am: a custom acoustic model (a loaded :class:`BaseModel` or its ``.nemo`` path).
+        words: custom words; by default the custom LM's.
+        weights: customization weights (see :class:`DecodingWeights`).
+    """
+
+    def __init__(self, base: Any, lm: Any = None, am: Any = None, *, words: Any = None, weights: Any = None) -> None:
+        from jupyter_speechcustom.decoding import Decoder
+        from jupyter_speechcustom.errors import BaseModelMismatchError
+        from jupyter_speechcustom.language_model import CustomLanguageModel
+        from jupyter_speechcustom.models import BaseModel as _BaseModel
+        from jupyter_speechcustom.models import load_base_model
+
+        self.base = base if isinstance(base, _BaseModel) else load_base_model(base)
+        if lm is not None and not isinstance(lm, CustomLanguageModel):
+            lm = CustomLanguageModel.load(lm)
+        if am is not None and not isinstance(am, _BaseModel):
+            am = load_base_model(am)
+        if am is not None and am.family_fingerprint != self.base.fingerprint:
+            tied = am.tied_base or {"name": am.name, "fingerprint": am.fingerprint}
+            msg = (
+                f"the custom acoustic model {am.path} was fine-tuned from {tied['name']!r} "
+                f"(fingerprint {tied['fingerprint']}), not from base model {self.base.name!r} "
+                f"(fingerprint {self.base.fingerprint}): use the base model it was trained on"
+            )
+            raise BaseModelMismatchError(msg)
+        self.am = am
+        self.lm = lm
+        self.decoder = Decoder(self.acoustic_model, lm, words=words, weights=weights)
+
+    @property
+    def acoustic_model(self) -> BaseModel:
+        return self.am if self.am is not None else self.base
+
+    @property
+    def name(self) -> str:
+        parts = ["base"]
+        if self.lm is not None:
+            parts.append("custom LM")
+        if self.am is not None:
+            parts.append("custom AM")
+        return " + ".join(parts)
+
+    def acoustic_outputs(self, sources: Sequence[AudioSource], **kwargs: Any) -> list[AcousticOutput]:
+        return acoustic_outputs(self.acoustic_model, sources, **kwargs)
+
+    def transcribe(self, sources: Sequence[AudioSource], weights: Any = None, **kwargs: Any) -> list[Transcript]:
+        """Transcripts with word timings, confidences and display forms."""
+        return self.decoder.decode(self.acoustic_outputs(sources, **kwargs), weights)
