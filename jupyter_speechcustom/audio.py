@@ -146,3 +146,44 @@ def audio_info(source: str | Path | bytes) -> AudioInfo:
     """Sample rate, channels and duration of a file or bytes (decodes it)."""
     data, rate = decode(source)
     return AudioInfo(sample_rate=rate, channels=data.shape[1], duration=data.shape[0] / rate)
+
+
+def level_warnings(audio: np.ndarray, rate: int) -> list[str]:
+    """Soft problems worth telling the user: near-silence and clipping."""
+    warnings = []
+    if audio.size == 0:
+        return ["no samples"]
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    if rms < 1e-3:
+        warnings.append(f"nearly silent (RMS {rms:.1e}): check the microphone or the file")
+    clipped = float(np.mean(np.abs(audio) >= 0.999))
+    if clipped > 1e-3:
+        warnings.append(f"{clipped:.1%} of samples are clipped: record with lower input gain")
+    return warnings
+
+
+def split_on_pauses(audio: np.ndarray, rate: int, max_seconds: float, min_seconds: float = 1.0) -> list[np.ndarray]:
+    """Cut long audio into segments of at most ``max_seconds``, at the quietest moments.
+
+    Each cut is placed at the lowest-energy 20 ms frame in the last third of the allowed
+    window, so words are rarely split.
+    """
+    max_len = int(max_seconds * rate)
+    if len(audio) <= max_len:
+        return [audio]
+    frame = max(1, int(0.02 * rate))
+    segments = []
+    start = 0
+    while len(audio) - start > max_len:
+        window = audio[start : start + max_len]
+        lo = int(len(window) * 2 / 3) // frame
+        energies = [float(np.mean(np.square(window[i * frame : (i + 1) * frame]))) for i in range(lo, len(window) // frame)]
+        cut = start + (lo + int(np.argmin(energies))) * frame + frame // 2 if energies else start + max_len
+        segments.append(audio[start:cut])
+        start = cut
+    tail = audio[start:]
+    if len(tail) >= min_seconds * rate or not segments:
+        segments.append(tail)
+    else:
+        segments[-1] = np.concatenate([segments[-1], tail])
+    return segments

@@ -58,3 +58,46 @@ SUMMARY_TOP_OOV = 20
 
 #: Key in a custom acoustic model's NeMo config that records its base model.
 CUSTOM_AM_KEY = "speechcustom"
+
+#: Recognition cuts longer audio at pauses into segments of at most this many seconds.
+SEGMENT_SECONDS = 25.0
+
+#: Longest audio accepted for recognition, in seconds.
+MAX_AUDIO_SECONDS = 4 * 3600
+
+#: Training utterances must last between these many seconds (longer ones are split).
+MIN_TRAIN_SECONDS = 0.5
+MAX_TRAIN_SECONDS = 20.0
+
+#: Fine-tuning defaults for small data on CPU.
+FINETUNE_LR = 5e-4
+FINETUNE_EPOCHS = 10
+FINETUNE_BATCH_SIZE = 16
+#: Keep pseudo-labelled utterances whose confidence (mean aligned token posterior) is at least this.
+CONFIDENCE_THRESHOLD = 0.7
+#: General utterances mixed in per domain utterance, against forgetting.
+GENERAL_MIX_RATIO = 0.5
+
+#: Largest single upload (corpus, word list, audio file, bundle) a workspace accepts, in bytes.
+MAX_UPLOAD_BYTES = 200 * 1024**2
+
+#: Most bytes an archive (audio archive, bundle) may extract to; counted while extracting.
+MAX_ARCHIVE_BYTES = 2 * 1024**3
+
+#: Most entries an archive may hold.
+MAX_ARCHIVE_FILES = 10_000
+
+#: Longest stored file name (stem and extension), in characters.
+MAX_FILENAME_LENGTH = 120
+
+#: Least seconds between two progress writes of a job to the workspace index (~4 writes/s).
+JOB_PROGRESS_INTERVAL = 0.25
+
+#: Worker threads for light jobs; heavy jobs (training, LM builds) run one at a time.
+LIGHT_JOB_WORKERS = 2
+
+#: Seconds a workspace waits for another process's write to the index before giving up.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+#: Version of the customization bundle format (``bundle.json``) this toolkit writes.
+BUNDLE_FORMAT_VERSION = 1

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jupyter_speechcustom.audio import AudioSource, load_audio
-from jupyter_speechcustom.constants import BATCH_SIZE
+from jupyter_speechcustom.audio import AudioSource, load_audio, split_on_pauses
+from jupyter_speechcustom.constants import BATCH_SIZE, MAX_AUDIO_SECONDS, SEGMENT_SECONDS
+from jupyter_speechcustom.errors import AudioError
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.models import BaseModel
@@ -81,26 +82,37 @@ def acoustic_outputs(
     asr = model.asr_model
     asr.eval()
     rate = model.sample_rate
-    audios = [load_audio(s, rate, source_rate=source_rate) for s in sources]
-    order = sorted(range(len(audios)), key=lambda i: len(audios[i]))  # similar lengths pad less
+    # Long recordings are cut at pauses; their segments' frames are joined again afterwards.
+    pieces: list[tuple[int, np.ndarray]] = []
+    for n, source in enumerate(sources):
+        audio = load_audio(source, rate, source_rate=source_rate)
+        if len(audio) > MAX_AUDIO_SECONDS * rate:
+            msg = (f"{_label(source)} lasts {len(audio) / rate / 3600:.1f} h, over the "
+                   f"{MAX_AUDIO_SECONDS / 3600:.0f} h limit: split it into shorter files")
+            raise AudioError(msg)
+        pieces.extend((n, segment) for segment in split_on_pauses(audio, rate, SEGMENT_SECONDS))
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))  # similar lengths pad less
     shift = frame_shift(model)
-    results: list[AcousticOutput | None] = [None] * len(audios)
+    frames: list[np.ndarray | None] = [None] * len(pieces)
     done = 0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            lengths = torch.tensor([len(audios[i]) for i in idx])
+            lengths = torch.tensor([len(pieces[i][1]) for i in idx])
             batch = torch.zeros(len(idx), int(lengths.max()))
             for row, i in enumerate(idx):
-                batch[row, : len(audios[i])] = torch.from_numpy(audios[i])
+                batch[row, : len(pieces[i][1])] = torch.from_numpy(pieces[i][1])
             log_probs, encoded_len, _ = asr.forward(input_signal=batch, input_signal_length=lengths)
             for row, i in enumerate(idx):
-                frames = int(encoded_len[row])
-                results[i] = AcousticOutput(log_probs[row, :frames].numpy().copy(), shift, _label(sources[i]))
+                frames[i] = log_probs[row, : int(encoded_len[row])].numpy().copy()
             done += len(idx)
             if progress:
-                progress(done, len(audios))
-    return [r for r in results if r is not None]
+                progress(done, len(pieces))
+    results = []
+    for n, source in enumerate(sources):
+        parts = [f for (owner, _), f in zip(pieces, frames) if owner == n and f is not None]
+        results.append(AcousticOutput(np.concatenate(parts), shift, _label(source)))
+    return results
 
 
 def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput]) -> list[str]:

@@ -1,0 +1,539 @@
+"""Custom acoustic models: fine-tuning a base model on the user's audio.
+
+Three modes, as in IBM's customization service (where lightly supervised training is
+now gone):
+
+- ``supervised``: audio with transcripts;
+- ``lightly-supervised``: untranscribed audio, pseudo-labelled by decoding with a custom
+  LM (and custom words); confident utterances are kept;
+- ``unsupervised``: pseudo-labels from the base model alone (greedy).
+
+Pseudo-labels form a reviewable :class:`PseudoLabel` table that can be edited before
+training. Training is NeMo's own (``setup_training_data`` … ``Trainer.fit``) through
+PyTorch Lightning, so GPUs and multi-node setups work through ``trainer_kwargs``.
+The result is a ``.nemo`` whose config records its base model.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from jupyter_speechcustom.audio import load_audio, level_warnings, split_on_pauses
+from jupyter_speechcustom.constants import (
+    CONFIDENCE_THRESHOLD,
+    CUSTOM_AM_KEY,
+    FINETUNE_BATCH_SIZE,
+    FINETUNE_EPOCHS,
+    FINETUNE_LR,
+    GENERAL_MIX_RATIO,
+    MAX_TRAIN_SECONDS,
+    MIN_TRAIN_SECONDS,
+)
+from jupyter_speechcustom.errors import AudioError, SpeechCustomError
+from jupyter_speechcustom.manifest import read_manifest, write_manifest
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.decoding import DecodingWeights
+    from jupyter_speechcustom.language_model import CustomLanguageModel
+    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.words import CustomWord
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["supervised", "lightly-supervised", "unsupervised"]
+MODES: tuple[str, ...] = ("supervised", "lightly-supervised", "unsupervised")
+Progress = Callable[[float, str], None]
+
+
+class TrainingError(SpeechCustomError, RuntimeError):
+    """Fine-tuning cannot start or did not finish."""
+
+
+class TrainingCancelled(TrainingError):
+    """The user cancelled the training; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class PreparedAudio:
+    """Training audio converted to the model's rate (16-bit mono WAV), with any problems found."""
+
+    entries: tuple[dict[str, Any], ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[tuple[str, str], ...] = ()
+
+
+def prepare_audio(
+    entries: Sequence[dict[str, Any]], out_dir: Path, sample_rate: int, *, max_seconds: float = MAX_TRAIN_SECONDS
+) -> PreparedAudio:
+    """Decode, check, resample and (when long) split training audio into ``out_dir``.
+
+    Undecodable and too-short files are skipped with a reason, never fatal one by one;
+    :class:`AudioError` is raised only when no usable audio is left.
+    """
+    import soundfile as sf
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prepared, skipped, warnings = [], [], []
+    for n, entry in enumerate(entries):
+        source = str(entry["audio_filepath"])
+        try:
+            audio = load_audio(source, sample_rate)
+        except AudioError as exc:
+            skipped.append((source, str(exc)))
+            continue
+        for warning in level_warnings(audio, sample_rate):
+            warnings.append((source, warning))
+        segments = split_on_pauses(audio, sample_rate, max_seconds)
+        if len(segments) > 1 and entry.get("text"):
+            # A transcript cannot be split without an alignment: keep such files whole if short enough.
+            skipped.append((source, f"longer than {max_seconds:.0f} s with a transcript: split it into sentences"))
+            continue
+        for k, segment in enumerate(segments):
+            if len(segment) < MIN_TRAIN_SECONDS * sample_rate:
+                skipped.append((source, f"shorter than {MIN_TRAIN_SECONDS} s"))
+                continue
+            path = out_dir / f"{n:05d}-{k:03d}.wav"
+            sf.write(path, segment, sample_rate, subtype="PCM_16")
+            item = {"audio_filepath": str(path), "duration": round(len(segment) / sample_rate, 3), "source": source}
+            if entry.get("text") is not None:
+                item["text"] = entry["text"]
+            prepared.append(item)
+    if not prepared:
+        reasons = "; ".join(f"{Path(s).name}: {r}" for s, r in skipped[:5])
+        msg = f"no usable training audio among {len(entries)} files ({reasons}). Add decodable speech of 0.5-20 s."
+        raise AudioError(msg)
+    return PreparedAudio(tuple(prepared), tuple(skipped), tuple(warnings))
+
+
+@dataclass
+class PseudoLabel:
+    """One row of the reviewable pseudo-label table; edit ``text`` or ``kept`` before training."""
+
+    audio_filepath: str
+    text: str
+    confidence: float
+    kept: bool
+    duration: float = 0.0
+
+    def to_entry(self) -> dict[str, Any]:
+        return {"audio_filepath": self.audio_filepath, "duration": self.duration, "text": self.text}
+
+
+def utterance_confidence(words: Sequence[dict[str, Any]]) -> float:
+    """Confidence of a transcript: the mean of its words' confidences (0 when empty)."""
+    values = [w["confidence"] for w in words if w.get("confidence") is not None]
+    return float(np.mean(values)) if values else 0.0
+
+
+def pseudo_label(
+    model: BaseModel,
+    entries: Sequence[dict[str, Any]],
+    *,
+    lm: CustomLanguageModel | None = None,
+    words: Sequence[CustomWord] | None = None,
+    weights: DecodingWeights | None = None,
+    threshold: float = CONFIDENCE_THRESHOLD,
+    progress: Progress | None = None,
+) -> list[PseudoLabel]:
+    """Transcribe untranscribed audio and score each transcript's confidence.
+
+    With ``lm`` this is the labelling step of lightly supervised training; without it,
+    of unsupervised training. Rows at or above ``threshold`` are marked kept.
+    """
+    from jupyter_speechcustom.decoding import Decoder
+    from jupyter_speechcustom.recognize import acoustic_outputs
+
+    paths = [str(e["audio_filepath"]) for e in entries]
+    report = progress or (lambda fraction, message: None)
+    outputs = acoustic_outputs(model, paths, progress=lambda done, total: report(0.5 * done / total,
+                                                                                 "running the acoustic model"))
+    report(0.5, "decoding" + (" with the custom language model" if lm else ""))
+    decoder = Decoder(model, lm, words=words, weights=weights)
+    transcripts = decoder.decode(outputs)
+    rows = []
+    for entry, out, t in zip(entries, outputs, transcripts):
+        confidence = utterance_confidence(t.words)
+        duration = float(entry.get("duration") or out.duration)
+        rows.append(PseudoLabel(str(entry["audio_filepath"]), t.text, round(confidence, 4),
+                                bool(t.text) and confidence >= threshold, duration))
+    report(1.0, f"{sum(r.kept for r in rows)} of {len(rows)} utterances kept")
+    return rows
+
+
+def save_pseudo_labels(rows: Sequence[PseudoLabel], path: str | Path) -> Path:
+    return write_manifest(path, [asdict(r) for r in rows])
+
+
+def load_pseudo_labels(path: str | Path) -> list[PseudoLabel]:
+    return [PseudoLabel(**{k: e[k] for k in ("audio_filepath", "text", "confidence", "kept", "duration") if k in e})
+            for e in read_manifest(path)]
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    step: int
+    train_loss: float | None
+    dev_wer: float | None
+    dev_loss: float | None
+
+
+@dataclass
+class TrainingResult:
+    """What a fine-tuning produced, with the forgetting guard's figures."""
+
+    path: Path
+    mode: str
+    base_model: dict[str, str]
+    train_utterances: int
+    general_utterances: int
+    history: list[EpochRecord] = field(default_factory=list)
+    pseudo_labels: list[PseudoLabel] = field(default_factory=list)
+    dev_wer_before: float | None = None
+    dev_wer_after: float | None = None
+    general_wer_before: float | None = None
+    general_wer_after: float | None = None
+    audio_seconds: float = 0.0
+    train_seconds: float = 0.0
+
+    @property
+    def general_wer_change(self) -> float | None:
+        """Relative change of general-set WER (forgetting): +0.05 means 5% worse."""
+        if self.general_wer_before is None or self.general_wer_after is None or not self.general_wer_before:
+            return None
+        return self.general_wer_after / self.general_wer_before - 1
+
+    def summary(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("history", "pseudo_labels")}
+        out["path"] = str(self.path)
+        out["general_wer_change"] = self.general_wer_change
+        out["epochs"] = len(self.history)
+        return out
+
+
+def _greedy_wer(model: BaseModel, entries: Sequence[dict[str, Any]]) -> float:
+    from jupyter_speechcustom.evaluation import evaluate
+    from jupyter_speechcustom.recognize import acoustic_outputs, greedy_decode
+
+    outputs = acoustic_outputs(model, [str(e["audio_filepath"]) for e in entries])
+    return evaluate([str(e["text"]) for e in entries], greedy_decode(model, outputs)).wer
+
+
+def _general_entries(base: BaseModel, general: str | Path | None) -> list[dict[str, Any]]:
+    if general is None:
+        return []
+    if str(general) == "auto":
+        if base.name != "demo" and (base.tied_base or {}).get("name") != "demo":
+            return []
+        from jupyter_speechcustom import demo
+
+        return read_manifest(demo.manifest("general/mix"), require_text=True)
+    return read_manifest(general, require_text=True)
+
+
+def _general_test_entries(base: BaseModel, general_test: str | Path | None) -> list[dict[str, Any]]:
+    if general_test is None:
+        return []
+    if str(general_test) == "auto":
+        if base.name != "demo" and (base.tied_base or {}).get("name") != "demo":
+            return []
+        from jupyter_speechcustom import demo
+
+        return read_manifest(demo.manifest("general/test"), require_text=True)
+    return read_manifest(general_test, require_text=True)
+
+
+class _Monitor:
+    """A Lightning callback: progress, per-epoch history, cancellation."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        import lightning.pytorch as pl
+
+        class Monitor(pl.Callback):
+            def __init__(self, total_steps: int, report: Progress, cancel: threading.Event | None,
+                         history: list[EpochRecord], on_epoch: Callable[[EpochRecord], None] | None) -> None:
+                self.total_steps = max(total_steps, 1)
+                self.report = report
+                self.cancel = cancel
+                self.history = history
+                self.on_epoch = on_epoch
+                self.cancelled = False
+                self.audio_seconds = 0.0
+
+            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):  # noqa: ANN001
+                loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+                value = float(loss) if loss is not None else float("nan")
+                signal_len = batch[1] if isinstance(batch, (list, tuple)) and len(batch) > 1 else None
+                if signal_len is not None:
+                    self.audio_seconds += float(signal_len.sum()) / module.cfg.sample_rate
+                step = trainer.global_step
+                self.report(0.1 + 0.8 * min(step / self.total_steps, 1.0),
+                            f"epoch {trainer.current_epoch + 1}, step {step}/{self.total_steps}, loss {value:.3f}")
+                if self.cancel is not None and self.cancel.is_set():
+                    self.cancelled = True
+                    trainer.should_stop = True
+
+            def on_train_epoch_end(self, trainer, module):  # noqa: ANN001
+                # Runs after the epoch's validation, so its val_wer is in callback_metrics.
+                metrics = trainer.callback_metrics
+
+                def get(name: str) -> float | None:
+                    value = metrics.get(name)
+                    return float(value) if value is not None else None
+
+                record = EpochRecord(trainer.current_epoch + 1, trainer.global_step,
+                                     get("train_loss"), get("val_wer"), get("val_loss"))
+                self.history.append(record)
+                if self.on_epoch:
+                    self.on_epoch(record)
+
+        return Monitor(*args, **kwargs)
+
+
+def train_acoustic_model(
+    base: BaseModel,
+    audio: str | Path | Sequence[dict[str, Any]],
+    out_path: str | Path,
+    *,
+    mode: Mode = "supervised",
+    lm: CustomLanguageModel | str | Path | None = None,
+    words: Sequence[CustomWord] | None = None,
+    weights: DecodingWeights | None = None,
+    pseudo_labels: Sequence[PseudoLabel] | None = None,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    iterations: int = 1,
+    dev: str | Path | Sequence[dict[str, Any]] | None = None,
+    general: str | Path | None = "auto",
+    general_ratio: float = GENERAL_MIX_RATIO,
+    general_test: str | Path | None = "auto",
+    epochs: int = FINETUNE_EPOCHS,
+    learning_rate: float = FINETUNE_LR,
+    batch_size: int = FINETUNE_BATCH_SIZE,
+    freeze_encoder: bool = False,
+    spec_augment: bool = True,
+    early_stopping_patience: int = 3,
+    trainer_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> TrainingResult:
+    """Fine-tune ``base`` on the user's audio and save a custom acoustic model to ``out_path``.
+
+    Args:
+        base: the base model (not modified: training works on a copy).
+        audio: a NeMo manifest (``text`` required for supervised) or its entries.
+        mode: ``"supervised"``, ``"lightly-supervised"`` (needs ``lm``) or ``"unsupervised"``.
+        lm: the custom LM used to pseudo-label (lightly supervised); built on ``base``.
+        pseudo_labels: a reviewed table from :func:`pseudo_label`; only kept rows are used.
+        confidence_threshold: keep pseudo-labels at or above this confidence.
+        iterations: pseudo-label and train this many times, re-labelling with the improved model.
+        dev: transcribed dev audio for early stopping and the dev WER per epoch (default:
+            10% of the transcribed training data, or none).
+        general: general transcribed speech mixed in against forgetting: ``"auto"`` (the
+            demo's for the demo model), a manifest, or None.
+        general_ratio: general utterances per domain utterance.
+        general_test: transcribed general audio for the forgetting guard (``"auto"``: the demo's).
+        trainer_kwargs: extra ``lightning.pytorch.Trainer`` arguments, e.g.
+            ``{"accelerator": "gpu", "devices": 4, "strategy": "ddp"}``.
+        progress: called with (fraction, message); ``on_epoch`` with each epoch's record.
+        cancel: set it to stop; :class:`TrainingCancelled` is raised and nothing is saved.
+    """
+    from jupyter_speechcustom.language_model import CustomLanguageModel
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if lm is not None and not isinstance(lm, CustomLanguageModel):
+        lm = CustomLanguageModel.load(lm)
+    if lm is not None:
+        lm.check_base(base)
+    if mode == "lightly-supervised" and lm is None and pseudo_labels is None:
+        raise TrainingError("lightly supervised training needs a custom language model (lm=...) to label the audio")
+    if iterations < 1:
+        raise ValueError("iterations must be at least 1")
+    report = progress or (lambda fraction, message: None)
+    entries = read_manifest(audio, require_text=mode == "supervised") if isinstance(audio, (str, Path)) else list(audio)
+    if mode == "supervised" and any("text" not in e for e in entries):
+        raise TrainingError("supervised training needs a transcript (\"text\") for every utterance")
+    dev_entries = (read_manifest(dev, require_text=True) if isinstance(dev, (str, Path)) else list(dev)) if dev else []
+
+    out_path = Path(out_path)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="speechcustom-am-") as tmp:
+        work = Path(tmp)
+        report(0.0, "preparing audio")
+        prepared = prepare_audio(entries, work / "audio", base.sample_rate)
+        for source, reason in prepared.skipped:
+            log.warning("skipped %s: %s", source, reason)
+        for source, warning in prepared.warnings:
+            log.warning("%s: %s", source, warning)
+        train_entries = list(prepared.entries)
+        general_test_entries = _general_test_entries(base, general_test)
+        general_before = _greedy_wer(base, general_test_entries) if general_test_entries else None
+        dev_before = _greedy_wer(base, dev_entries) if dev_entries else None
+
+        current = base
+        labels: list[PseudoLabel] = list(pseudo_labels) if pseudo_labels is not None else []
+        result: TrainingResult | None = None
+        for iteration in range(iterations):
+            if mode != "supervised":
+                if pseudo_labels is None or iteration > 0:
+                    report(0.02, f"pseudo-labelling {len(train_entries)} utterances (round {iteration + 1})")
+                    labels = pseudo_label(current, train_entries, lm=lm if mode == "lightly-supervised" else None,
+                                          words=words, weights=weights, threshold=confidence_threshold)
+                kept = [r for r in labels if r.kept and r.text.strip()]
+                if not kept:
+                    shown = sorted((r.confidence for r in labels), reverse=True)[:5]
+                    msg = (f"every one of {len(labels)} pseudo-labelled utterances is below the confidence "
+                           f"threshold {confidence_threshold} (highest: {', '.join(f'{c:.2f}' for c in shown)}): "
+                           "lower confidence_threshold, tick rows in the table, or add transcripts")
+                    raise TrainingError(msg)
+                domain = [r.to_entry() for r in kept]
+            else:
+                domain = train_entries
+            result = _fit(current, base, domain, dev_entries, _general_entries(base, general), general_ratio,
+                          work / f"round{iteration}", out_path, mode=mode, epochs=epochs, learning_rate=learning_rate,
+                          batch_size=batch_size, freeze_encoder=freeze_encoder, spec_augment=spec_augment,
+                          patience=early_stopping_patience, trainer_kwargs=trainer_kwargs or {}, seed=seed,
+                          report=report, on_epoch=on_epoch, cancel=cancel)
+            result.pseudo_labels = labels
+            if iteration + 1 < iterations:
+                from jupyter_speechcustom.models import load_base_model
+
+                current = load_base_model(out_path)
+        assert result is not None
+        trained = _load_trained(out_path)
+        report(0.95, "measuring the forgetting guard")
+        result.general_wer_before = general_before
+        result.general_wer_after = _greedy_wer(trained, general_test_entries) if general_test_entries else None
+        result.dev_wer_before = dev_before
+        result.dev_wer_after = _greedy_wer(trained, dev_entries) if dev_entries else None
+        result.train_seconds = time.perf_counter() - start
+    _write_report(result)
+    report(1.0, "done")
+    return result
+
+
+def _load_trained(path: Path) -> BaseModel:
+    from jupyter_speechcustom.models import load_base_model
+
+    return load_base_model(path)
+
+
+def _write_report(result: TrainingResult) -> None:
+    """Keep the training's figures beside the model (``<name>.json``)."""
+    summary = result.summary()
+    summary["history"] = [asdict(h) for h in result.history]
+    summary["pseudo_labels"] = [asdict(r) for r in result.pseudo_labels]
+    result.path.with_suffix(".json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
+def _fit(
+    model_in: BaseModel,
+    base: BaseModel,
+    domain: list[dict[str, Any]],
+    dev_entries: list[dict[str, Any]],
+    general_entries: list[dict[str, Any]],
+    general_ratio: float,
+    work: Path,
+    out_path: Path,
+    *,
+    mode: str,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    freeze_encoder: bool,
+    spec_augment: bool,
+    patience: int,
+    trainer_kwargs: dict[str, Any],
+    seed: int,
+    report: Progress,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    cancel: threading.Event | None,
+) -> TrainingResult:
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping
+    from nemo.collections.asr.models import ASRModel
+    from omegaconf import OmegaConf, open_dict
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    mix = rng.sample(general_entries, min(len(general_entries), math.ceil(general_ratio * len(domain))))
+    train = domain + mix
+    dev = dev_entries
+    if not dev and len(domain) >= 20:  # hold out 10% of the domain data for early stopping
+        shuffled = domain[:]
+        rng.shuffle(shuffled)
+        cut = max(2, len(shuffled) // 10)
+        dev, train = shuffled[:cut], shuffled[cut:] + mix
+    work.mkdir(parents=True, exist_ok=True)
+    train_manifest = write_manifest(work / "train.json", train)
+    dev_manifest = write_manifest(work / "dev.json", dev) if dev else None
+
+    # Restore a fresh copy: the caller's model object is never changed.
+    model = ASRModel.restore_from(str(model_in.path), map_location="cpu")
+    labels = list(model.decoder.vocabulary)
+    ds = {"sample_rate": model.cfg.sample_rate, "labels": labels, "use_lhotse": False, "num_workers": 0,
+          "pin_memory": False, "trim_silence": False, "max_duration": MAX_TRAIN_SECONDS + 1}
+    if getattr(model, "tokenizer", None) is not None:
+        ds.pop("labels")
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total_steps = steps_per_epoch * epochs
+    trainer_args: dict[str, Any] = {
+        "accelerator": "cpu", "devices": 1, "precision": 32, "max_epochs": epochs, "logger": False,
+        "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
+        "log_every_n_steps": 1, "num_sanity_val_steps": 0, "gradient_clip_val": 1.0,
+    }
+    trainer_args.update(trainer_kwargs)
+    history: list[EpochRecord] = []
+    monitor = _Monitor(total_steps, report, cancel, history, on_epoch)
+    callbacks = [monitor]
+    if dev_manifest is not None and patience > 0:
+        callbacks.append(EarlyStopping(monitor="val_wer", mode="min", patience=patience))
+    trainer = pl.Trainer(callbacks=callbacks, **trainer_args)
+    model.set_trainer(trainer)
+    model.setup_training_data(OmegaConf.create({**ds, "manifest_filepath": str(train_manifest),
+                                                "batch_size": batch_size, "shuffle": True}))
+    if dev_manifest is not None:
+        model.setup_multiple_validation_data(OmegaConf.create({**ds, "manifest_filepath": str(dev_manifest),
+                                                               "batch_size": batch_size, "shuffle": False}))
+    optim = OmegaConf.create({"name": "adamw", "lr": learning_rate, "weight_decay": 1e-3, "betas": [0.9, 0.98],
+                              "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, total_steps // 10),
+                                        "min_lr": learning_rate / 20, "max_steps": total_steps}})
+    model.setup_optimization(optim)
+    if freeze_encoder:
+        model.encoder.freeze()
+    if not spec_augment:
+        model.spec_augmentation = None
+    report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
+    trainer.fit(model)
+    if monitor.cancelled:
+        raise TrainingCancelled("training was cancelled; no model was saved and the base model is unchanged")
+    with open_dict(model.cfg):
+        model.cfg[CUSTOM_AM_KEY] = {
+            "base_model": {"name": (base.tied_base or {}).get("name", base.name), "fingerprint": base.family_fingerprint},
+            "mode": mode,
+            "train_utterances": len(domain),
+            "general_utterances": len(mix),
+        }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    part = out_path.with_name(f".{out_path.name}.part")
+    model.save_to(str(part))
+    part.replace(out_path)  # a half-written model is never at out_path
+    return TrainingResult(path=out_path, mode=mode, base_model=dict(model.cfg[CUSTOM_AM_KEY]["base_model"]),
+                          train_utterances=len(domain), general_utterances=len(mix), history=history,
+                          audio_seconds=monitor.audio_seconds)

@@ -1,0 +1,196 @@
+"""``speechcustom``: the toolkit's services from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from jupyter_speechcustom.errors import SpeechCustomError
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.builders import install_kenlm_builders
+
+    folder = install_kenlm_builders(force=args.force)
+    print(f"KenLM builders ready in {folder}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.demo.chain import format_table, run_chain
+
+    results = run_chain(Path(args.out) if args.out else None)
+    print(format_table(results))
+    return 0
+
+
+def _cmd_lm_build(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.language_model import build_language_model
+    from jupyter_speechcustom.models import load_base_model
+
+    base = load_base_model(args.base)
+    lm = build_language_model(
+        base, [Path(c) for c in args.corpus], args.out, words=Path(args.words) if args.words else (),
+        order=args.order, general_text=args.general_text, general_weight=args.general_weight,
+        overwrite=args.overwrite,
+    )
+    print(f"built a {lm.order}-gram custom language model in {lm.path} "
+          f"({sum(c['sentences'] for c in lm.corpora)} sentences, {len(lm.words)} custom words, "
+          f"{lm.build_seconds:.1f} s)")
+    return 0
+
+
+def _cmd_am_train(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.acoustic_model import train_acoustic_model
+    from jupyter_speechcustom.models import load_base_model
+
+    trainer_kwargs = {k: v for k, v in (("accelerator", args.accelerator), ("devices", args.devices),
+                                        ("num_nodes", args.num_nodes), ("strategy", args.strategy)) if v}
+    general = None if args.general == "none" else args.general
+    result = train_acoustic_model(
+        load_base_model(args.base), args.audio, args.out, mode=args.mode, lm=args.lm, dev=args.dev,
+        general=general, epochs=args.epochs, learning_rate=args.lr, confidence_threshold=args.threshold,
+        iterations=args.iterations, freeze_encoder=args.freeze_encoder, trainer_kwargs=trainer_kwargs,
+        progress=(lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)) if args.verbose else None,
+    )
+    s = result.summary()
+    print(f"saved a custom acoustic model ({args.mode}) to {result.path}; "
+          f"{s['train_utterances']} domain + {s['general_utterances']} general utterances, {s['epochs']} epochs")
+    if result.general_wer_before is not None and result.general_wer_after is not None:
+        print(f"forgetting guard: general-set WER {result.general_wer_before:.1%} -> {result.general_wer_after:.1%}")
+    if result.dev_wer_before is not None and result.dev_wer_after is not None:
+        print(f"dev WER (greedy): {result.dev_wer_before:.1%} -> {result.dev_wer_after:.1%}")
+    return 0
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.decoding import DecodingWeights
+    from jupyter_speechcustom.manifest import read_manifest, write_manifest
+    from jupyter_speechcustom.recognize import Recognizer
+    from jupyter_speechcustom.words import read_custom_words
+
+    entries = read_manifest(args.manifest)
+    words = read_custom_words(args.words) if args.words else None
+    defaults = DecodingWeights()
+    weights = DecodingWeights(
+        lm_alpha=defaults.lm_alpha if args.lm_alpha is None else args.lm_alpha,
+        lm_beta=defaults.lm_beta if args.lm_beta is None else args.lm_beta,
+        boost_alpha=defaults.boost_alpha if args.boost_alpha is None else args.boost_alpha,
+        beam_size=args.beam_size or defaults.beam_size,
+    )
+    recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, weights=weights)
+    transcripts = recognizer.transcribe([e["audio_filepath"] for e in entries])
+    rows = []
+    for entry, t in zip(entries, transcripts):
+        row = {"audio_filepath": entry["audio_filepath"], "pred_text": t.text}
+        if t.display_text is not None and t.display_text != t.text:
+            row["display_text"] = t.display_text
+        row["words"] = list(t.words)
+        rows.append(row)
+    out = write_manifest(args.out, rows)
+    print(f"wrote {len(rows)} transcripts ({recognizer.name}) to {out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.evaluation import evaluate
+    from jupyter_speechcustom.manifest import read_manifest
+
+    refs = {e["audio_filepath"]: e["text"] for e in read_manifest(args.manifest, require_text=True)}
+    hyps = {e["audio_filepath"]: e.get("pred_text", "") for e in read_manifest(args.hyp)}
+    missing = [path for path in refs if path not in hyps]
+    if missing:
+        raise SpeechCustomError(f"{len(missing)} manifest entries have no hypothesis in {args.hyp}, e.g. {missing[0]}")
+    keys = list(refs)
+    result = evaluate([refs[k] for k in keys], [hyps[k] for k in keys])
+    if args.json:
+        print(json.dumps(result.summary()))
+    else:
+        print(f"WER {result.wer:.2%}  CER {result.cer:.2%}  S={result.substitutions} D={result.deletions} "
+              f"I={result.insertions}  over {result.reference_words} words in {len(keys)} utterances")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="speechcustom", description="Customize NeMo speech recognition, offline.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("setup", help="compile the KenLM builders (lmplz, build_binary) into the user cache")
+    p.add_argument("--force", action="store_true", help="rebuild even if already installed")
+    p.set_defaults(func=_cmd_setup)
+
+    p = sub.add_parser("demo", help="run the customization chain on the bundled demo and print a WER table")
+    p.add_argument("--out", help="folder for the models and report (default: a temporary folder)")
+    p.set_defaults(func=_cmd_demo)
+
+    lm = sub.add_parser("lm", help="custom language models").add_subparsers(dest="lm_command", required=True)
+    p = lm.add_parser("build", help="build a custom language model from corpora and custom words")
+    p.add_argument("--base", required=True, help="'demo', a .nemo path or a NeMo pretrained name")
+    p.add_argument("--corpus", action="append", default=[], help="a text file (repeatable)")
+    p.add_argument("--words", help="custom words file (CSV word,sounds_like,display_as; JSON; or one per line)")
+    p.add_argument("--out", required=True, help="folder to create")
+    p.add_argument("--order", type=int, help="n-gram order (default: chosen from the corpus size)")
+    p.add_argument("--general-text", help="general sentences to mix in ('base': the base model's own, if known)")
+    p.add_argument("--general-weight", type=float, default=0.3, help="share of general text in the mix")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.set_defaults(func=_cmd_lm_build)
+
+    am = sub.add_parser("am", help="custom acoustic models").add_subparsers(dest="am_command", required=True)
+    p = am.add_parser("train", help="fine-tune the base model on your audio")
+    p.add_argument("--base", required=True, help="'demo', a .nemo path or a NeMo pretrained name")
+    p.add_argument("--audio", required=True, help="NeMo manifest; \"text\" may be absent except in supervised mode")
+    p.add_argument("--mode", choices=["supervised", "lightly-supervised", "unsupervised"], default="supervised")
+    p.add_argument("--lm", help="custom LM folder that labels the audio (lightly-supervised)")
+    p.add_argument("--out", required=True, help="the custom acoustic model to write (.nemo)")
+    p.add_argument("--dev", help="transcribed dev manifest for early stopping (default: 10%% of the data)")
+    p.add_argument("--general", default="auto", help="general manifest mixed in against forgetting ('auto', 'none')")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate")
+    p.add_argument("--threshold", type=float, default=0.7, help="pseudo-label confidence threshold")
+    p.add_argument("--iterations", type=int, default=1, help="re-label with the improved model and train again")
+    p.add_argument("--freeze-encoder", action="store_true", help="train only the output layer")
+    p.add_argument("--accelerator", help="Lightning accelerator, e.g. gpu (default cpu)")
+    p.add_argument("--devices", type=int, help="GPUs per node")
+    p.add_argument("--num-nodes", type=int, help="nodes for multi-node training")
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
+    p.set_defaults(func=_cmd_am_train)
+
+    p = sub.add_parser("transcribe", help="transcribe a NeMo manifest into HYP.jsonl")
+    p.add_argument("--base", default="demo", help="'demo', a .nemo path or a NeMo pretrained name")
+    p.add_argument("--lm", help="a custom language model folder (built on --base)")
+    p.add_argument("--am", help="a custom acoustic model .nemo (fine-tuned from --base)")
+    p.add_argument("--words", help="custom words file (default: the custom LM's)")
+    p.add_argument("--lm-alpha", type=float, help="custom LM weight")
+    p.add_argument("--lm-beta", type=float, help="per-token bonus in LM decoding")
+    p.add_argument("--boost-alpha", type=float, help="phrase boosting weight")
+    p.add_argument("--beam-size", type=int, help="beam size")
+    p.add_argument("--manifest", required=True, help="NeMo manifest (JSON lines with audio_filepath)")
+    p.add_argument("--out", required=True, help="output JSON lines with audio_filepath and pred_text")
+    p.set_defaults(func=_cmd_transcribe)
+
+    p = sub.add_parser("evaluate", help="score HYP.jsonl against a manifest's transcripts")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--hyp", required=True)
+    p.add_argument("--json", action="store_true", help="print one JSON object (WER as a fraction)")
+    p.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose or args.command == "setup" else logging.WARNING,
+                        format="%(message)s")
+    try:
+        return int(args.func(args))
+    except SpeechCustomError as exc:
+        print(f"speechcustom {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
