@@ -519,6 +519,13 @@ def _fit(
         model.encoder.freeze()
     if not spec_augment:
         model.spec_augmentation = None
+    if dev_manifest is not None:
+        report(0.08, "measuring the dev set before training")
+        metrics = trainer.validate(model, verbose=False)[0]
+        start = EpochRecord(0, 0, None, metrics.get("val_wer"), metrics.get("val_loss"))
+        history.append(start)
+        if on_epoch:
+            on_epoch(start)
     report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
     trainer.fit(model)
     if monitor.cancelled:

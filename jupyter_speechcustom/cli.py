@@ -23,8 +23,10 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.demo.chain import format_table, run_chain
 
-    results = run_chain(Path(args.out) if args.out else None)
-    print(format_table(results))
+    result = run_chain(Path(args.out) if args.out else None, epochs=args.epochs)
+    print()
+    print(format_table(result.systems))
+    print(f"\nmodels in {result.out_dir}")
     return 0
 
 
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the customization chain on the bundled demo and print a WER table")
     p.add_argument("--out", help="folder for the models and report (default: a temporary folder)")
+    p.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs of the custom acoustic model")
     p.set_defaults(func=_cmd_demo)
 
     lm = sub.add_parser("lm", help="custom language models").add_subparsers(dest="lm_command", required=True)

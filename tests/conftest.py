@@ -65,3 +65,43 @@ def write_audio(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def other_model(tmp_path_factory):
+    """A second, untrained model of the demo's architecture: a different base model."""
+    from nemo.collections.asr.models import EncDecCTCModel
+    from omegaconf import OmegaConf
+
+    from jupyter_speechcustom import load_base_model
+    from jupyter_speechcustom.demo.recipe import model_config
+
+    cfg = model_config(Path("unused.json"), Path("unused.json"))
+    for key in ("train_ds", "validation_ds"):
+        cfg.pop(key)
+    path = tmp_path_factory.mktemp("other") / "other.nemo"
+    EncDecCTCModel(cfg=OmegaConf.create(cfg)).save_to(str(path))
+    return load_base_model(path)
+
+
+@pytest.fixture(scope="session")
+def demo_lm(tmp_path_factory, demo_model):
+    from jupyter_speechcustom import demo
+    from jupyter_speechcustom.language_model import build_language_model
+
+    out = tmp_path_factory.mktemp("lm") / "demo_lm"
+    return build_language_model(demo_model, [demo.corpus_path()], out, words=demo.custom_words_path())
+
+
+@pytest.fixture(scope="session")
+def domain_test():
+    from jupyter_speechcustom import demo, read_manifest
+
+    return read_manifest(demo.manifest("domain/test"), require_text=True)
+
+
+@pytest.fixture(scope="session")
+def domain_test_outputs(demo_model, domain_test):
+    from jupyter_speechcustom.recognize import acoustic_outputs
+
+    return acoustic_outputs(demo_model, [e["audio_filepath"] for e in domain_test])

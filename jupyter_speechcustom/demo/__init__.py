@@ -1,0 +1,55 @@
+"""The bundled offline demo: a small English base model and a cloud-operations domain.
+
+Everything here is package data made by :mod:`jupyter_speechcustom.demo.recipe`:
+
+- ``demo.nemo``: a character CTC model (~1.5 M parameters) trained on general English
+  sentences spoken by espeak-ng voices; loaded with ``load_base_model("demo")``.
+- ``general/train_text.txt``: the base model's training text (its known vocabulary).
+- ``general/test``: held-out sentences by a voice never heard in training.
+- ``general/mix``: general speech to mix into fine-tuning against forgetting.
+- ``domain/corpus.txt`` and ``domain/custom_words.csv``: text for a custom language model.
+- ``domain/train``: untranscribed domain audio (for lightly supervised training); its
+  true transcripts are kept apart in ``reference_transcripts.json``.
+- ``domain/dev`` and ``domain/test``: domain audio with reference transcripts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA_DIR = Path(__file__).parent / "data"
+
+#: Audio splits by name, each a folder with a NeMo ``manifest.json``.
+SPLITS = ("general/test", "general/mix", "domain/train", "domain/dev", "domain/test")
+
+
+def data_path(*parts: str) -> Path:
+    """Path of a file in the demo data, e.g. ``data_path("domain", "corpus.txt")``."""
+    return DATA_DIR.joinpath(*parts)
+
+
+def manifest(split: str) -> Path:
+    """The NeMo manifest of an audio split (``"domain/test"``, ``"general/test"``, ...).
+
+    Audio paths inside are relative to the manifest's folder, which NeMo and this
+    toolkit both resolve.
+    """
+    if split not in SPLITS:
+        msg = f"unknown demo split {split!r}; expected one of {', '.join(SPLITS)}"
+        raise ValueError(msg)
+    return DATA_DIR / split / "manifest.json"
+
+
+def corpus_path() -> Path:
+    """The demo domain's text corpus (one sentence a line)."""
+    return data_path("domain", "corpus.txt")
+
+
+def custom_words_path() -> Path:
+    """The demo domain's custom words (CSV: word, sounds_like, display_as)."""
+    return data_path("domain", "custom_words.csv")
+
+
+def general_text_path() -> Path:
+    """The demo base model's training text."""
+    return data_path("general", "train_text.txt")

@@ -1,0 +1,142 @@
+"""Custom LMs on the real demo model: KenLM builds, NeMo NGPU-LM fusion, tuning, bad input."""
+
+import re
+
+import pytest
+
+from jupyter_speechcustom import demo
+from jupyter_speechcustom.constants import KENLM_BIN_ENV
+from jupyter_speechcustom.decoding import Decoder, DecodingWeights, tune
+from jupyter_speechcustom.errors import BaseModelMismatchError, BuildersMissingError, CorpusError
+from jupyter_speechcustom.evaluation import evaluate
+from jupyter_speechcustom.language_model import CustomLanguageModel, build_language_model, choose_order
+from jupyter_speechcustom.recognize import Recognizer, greedy_decode
+
+pytestmark = pytest.mark.slow
+
+
+def test_token_arpa_is_in_nemo_ngpu_format(demo_lm, demo_model):
+    from nemo.collections.asr.parts.submodules.ngram_lm.constants import DEFAULT_TOKEN_OFFSET
+
+    text = demo_lm.token_arpa.read_text(encoding="utf-8")
+    counts = dict(re.findall(r"ngram (\d+)=(\d+)", text))
+    assert int(max(counts)) == demo_lm.order
+    unigrams = text.split("\\1-grams:")[1].split("\\2-grams:")[0].split("\n")
+    tokens = {line.split("\t")[1] for line in unigrams if "\t" in line} - {"<s>", "</s>", "<unk>"}
+    ids = {ord(t) - DEFAULT_TOKEN_OFFSET for t in tokens}
+    assert ids <= set(range(len(demo_model.vocabulary)))
+    assert 0 in ids  # the space token of a character model is modelled too
+
+
+def test_word_lm_loads_in_kenlm_and_prefers_domain_text(demo_lm):
+    import kenlm
+
+    model = kenlm.Model(str(demo_lm.word_binary))
+    assert model.order >= 2
+    in_domain = demo_lm.perplexity("scale the checkout deployment in the payments namespace")
+    general = demo_lm.perplexity("the old farmer planted corn in the spring")
+    assert in_domain < general
+
+
+def test_metadata_ties_lm_to_its_base(demo_lm, demo_model, other_model):
+    loaded = CustomLanguageModel.load(demo_lm.path)
+    assert loaded.base_model == {"name": "demo", "fingerprint": demo_model.fingerprint}
+    assert len(loaded.words) >= 30 and loaded.corpora[0]["sentences"] >= 1000
+    loaded.check_base(demo_model)
+    with pytest.raises(BaseModelMismatchError, match="rebuild it on this base model"):
+        Decoder(other_model, demo_lm)
+    with pytest.raises(BaseModelMismatchError):
+        Recognizer(other_model, lm=demo_lm.path)
+
+
+def test_custom_lm_halves_test_wer(demo_model, demo_lm, domain_test, domain_test_outputs):
+    refs = [e["text"] for e in domain_test]
+    base_wer = evaluate(refs, greedy_decode(demo_model, domain_test_outputs)).wer
+    decoder = Decoder(demo_model, demo_lm)
+    lm_wer = evaluate(refs, decoder.decode_text(domain_test_outputs)).wer
+    assert lm_wer <= 0.5 * base_wer, (base_wer, lm_wer)
+
+
+def test_tune_searches_the_grid_from_cached_log_probs(demo_model, demo_lm, domain_test, domain_test_outputs):
+    refs = [e["text"] for e in domain_test][:20]
+    result = tune(Decoder(demo_model, demo_lm), domain_test_outputs[:20], refs, lm_alphas=(0.0, 0.5, 1.0),
+                  lm_betas=(0.5, 1.5))
+    assert len(result.grid) == 6
+    assert result.best_wer == min(wer for _, wer in result.grid)
+    no_lm = [wer for w, wer in result.grid if w.lm_alpha == 0.0]
+    assert result.best_wer < min(no_lm)
+
+
+def test_transcripts_carry_timings_confidences_and_display_forms(demo_model, demo_lm, domain_test):
+    recognizer = Recognizer(demo_model, lm=demo_lm)
+    t = recognizer.transcribe([domain_test[0]["audio_filepath"]])[0]
+    assert t.text and len(t.words) == len(t.text.split())
+    starts = [w["start"] for w in t.words]
+    assert starts == sorted(starts) and t.words[-1]["end"] <= len(t.text) + 30
+    assert all(0 <= w["confidence"] <= 1 for w in t.words)
+    kube = [w for w in demo_lm.words if w.word == "kubernetes"][0]
+    assert kube.display_as == "Kubernetes"
+    recognizer.decoder.words = (kube,)
+    assert recognizer.decoder.decode([recognizer.acoustic_outputs([domain_test[0]["audio_filepath"]])[0]])
+
+
+def test_display_as_reaches_transcripts(demo_model, demo_lm, domain_test_outputs, domain_test):
+    decoder = Decoder(demo_model, demo_lm)
+    transcripts = decoder.decode(domain_test_outputs)
+    shown = [t for t in transcripts if t.display_text and t.display_text != t.text]
+    assert shown, "no test transcript contains a custom word with a display form"
+    assert any(w.display_as in shown[0].display_text for w in demo_lm.words if w.display_as)
+
+
+def test_phrase_boosting_runs_on_a_character_model(demo_model, domain_test_outputs):
+    decoder = Decoder(demo_model, words=(), boost_phrases=["kubectl", "terraform", "grafana"])
+    boosted = decoder.decode_text(domain_test_outputs[:5], DecodingWeights(boost_alpha=1.0))
+    assert len(boosted) == 5 and all(isinstance(t, str) for t in boosted)
+
+
+def test_order_follows_corpus_size():
+    assert choose_order(5_000, True) < choose_order(500_000, True)
+    assert choose_order(5_000, False) < choose_order(5_000, True)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [(b"", "empty"), (bytes(range(256)) * 20, "binary"), ("★☆✓ ✗ ❤ 漢字 ☀".encode(), "normalization")],
+    ids=["empty", "binary", "no-usable-characters"],
+)
+def test_bad_corpora_fail_clearly_and_leave_nothing(tmp_path, demo_model, content, match):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(content)
+    out = tmp_path / "lm"
+    with pytest.raises(CorpusError, match=match):
+        build_language_model(demo_model, [corpus], out)
+    assert not out.exists()
+    assert corpus.read_bytes() == content
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus.txt"]
+
+
+def test_non_utf8_corpus_is_decoded(tmp_path, demo_model):
+    corpus = tmp_path / "legacy.txt"
+    corpus.write_bytes("the café’s résumé mentions kubectl\nrestart the pods\n".encode("cp1252"))
+    lm = build_language_model(demo_model, [corpus], tmp_path / "lm", order=3)
+    assert "cafe's resume mentions kubectl" in lm.corpus_text.read_text()
+
+
+def test_failed_rebuild_keeps_the_existing_lm(tmp_path, demo_model, demo_lm):
+    import shutil
+
+    target = tmp_path / "lm"
+    shutil.copytree(demo_lm.path, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(CorpusError):
+        build_language_model(demo_model, [empty], target, overwrite=True)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+
+
+def test_missing_builders_fail_before_any_work(tmp_path, monkeypatch, demo_model):
+    monkeypatch.setenv(KENLM_BIN_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(BuildersMissingError, match="speechcustom setup"):
+        build_language_model(demo_model, [demo.corpus_path()], tmp_path / "lm")
+    assert not (tmp_path / "lm").exists()

@@ -1,0 +1,62 @@
+"""Recognition of real and odd audio with the demo model."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jupyter_speechcustom.audio import load_audio
+from jupyter_speechcustom.errors import AudioError
+from jupyter_speechcustom.evaluation import evaluate
+from jupyter_speechcustom.recognize import Recognizer, acoustic_outputs, greedy_decode, transcribe
+
+pytestmark = pytest.mark.slow
+
+
+def test_ten_minute_file_is_split_and_transcribed(tmp_path, demo_model, domain_test):
+    clips = [load_audio(e["audio_filepath"]) for e in domain_test]
+    pause = np.zeros(8_000, dtype=np.float32)
+    long_audio = np.concatenate([x for clip in clips for x in (clip, pause)])
+    while len(long_audio) < 600 * 16_000:
+        long_audio = np.concatenate([long_audio, long_audio])
+    long_audio = long_audio[: 600 * 16_000]
+    path = tmp_path / "ten_minutes.flac"
+    sf.write(path, long_audio, 16_000)
+    out = acoustic_outputs(demo_model, [path])[0]
+    assert abs(out.duration - 600) < 2  # every segment's frames are there, in order
+    text = greedy_decode(demo_model, [out])[0]
+    assert len(text.split()) > 500
+
+
+def test_8k_stereo_recognized_like_16k_mono(tmp_path, demo_model, domain_test):
+    entry = domain_test[3]
+    audio = load_audio(entry["audio_filepath"])
+    phone = tmp_path / "phone.wav"
+    narrow = load_audio(audio, 8_000, source_rate=16_000)
+    sf.write(phone, np.stack([narrow, narrow * 0.8], axis=1), 8_000)
+    wide, tel = (t.text for t in transcribe(demo_model, [entry["audio_filepath"], phone]))
+    # Telephone bandwidth loses information; it must still be recognizably the same sentence.
+    assert evaluate([wide], [tel]).wer < 0.6
+
+
+def test_arrays_and_bytes(demo_model, domain_test):
+    path = domain_test[0]["audio_filepath"]
+    audio = load_audio(path)
+    from_path, from_array, from_bytes = transcribe(demo_model, [path, audio, open(path, "rb").read()],
+                                                   source_rate=16_000)
+    assert from_path.text == from_array.text == from_bytes.text
+
+
+def test_zero_byte_and_corrupt_audio_raise(tmp_path, demo_model):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.ogg"
+    corrupt.write_bytes(b"OggS" + bytes(1000))
+    with pytest.raises(AudioError, match="empty"):
+        transcribe(demo_model, [empty])
+    with pytest.raises(AudioError, match="cannot decode"):
+        transcribe(demo_model, [corrupt])
+
+
+def test_recognizer_names_its_system(demo_model, demo_lm):
+    assert Recognizer(demo_model).name == "base"
+    assert Recognizer(demo_model, lm=demo_lm).name == "base + custom LM"
