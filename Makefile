@@ -18,4 +18,4 @@ test: setup-test
 	$(PYTHON) -m pytest -q
 
 bench: setup
-	$(PYTHON) -m pytest -q bench
+	$(PYTHON) bench/bench_lm.py

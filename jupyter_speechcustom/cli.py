@@ -38,7 +38,7 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
     lm = build_language_model(
         base, [Path(c) for c in args.corpus], args.out, words=Path(args.words) if args.words else (),
         order=args.order, general_text=args.general_text, general_weight=args.general_weight,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, word_model=args.word_model,
     )
     print(f"built a {lm.order}-gram custom language model in {lm.path} "
           f"({sum(c['sentences'] for c in lm.corpora)} sentences, {len(lm.words)} custom words, "
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--general-text", help="general sentences to mix in ('base': the base model's own, if known)")
     p.add_argument("--general-weight", type=float, default=0.3, help="share of general text in the mix")
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.add_argument("--word-model", action="store_true",
+                   help="also export a word-level ARPA and KenLM binary (words.arpa, words.binary)")
     p.set_defaults(func=_cmd_lm_build)
 
     am = sub.add_parser("am", help="custom acoustic models").add_subparsers(dest="am_command", required=True)

@@ -6,8 +6,8 @@ A custom LM is a folder:
 - ``tokens.arpa``: a token-level ARPA that NeMo's NGPU-LM fuses into beam search. Each model
   token id ``i`` is written as ``chr(i + 100)`` (NeMo's ``DEFAULT_TOKEN_OFFSET``); for a
   character model the space is a token too;
-- ``words.arpa`` and ``words.binary``: a word-level n-gram of the same text, for perplexity
-  and for users of other decoders;
+- ``words.arpa`` and ``words.binary`` (on request): a word-level n-gram of the same text,
+  for users of other decoders;
 - ``corpus.txt``: the normalized training text; ``custom_words.csv``: the custom words.
 """
 
@@ -133,20 +133,52 @@ class CustomLanguageModel:
             )
             raise BaseModelMismatchError(msg)
 
-    def perplexity(self, text: str, normalizer: Normalizer | None = None) -> float:
-        """Word-level perplexity of ``text`` (one sentence a line) under this LM."""
-        import kenlm
+    def perplexity(self, text: str, base: BaseModel) -> float:
+        """Per-word perplexity of ``text`` (one sentence a line) under this LM.
 
+        Scored with the token-level LM, so it works for every LM without the word export:
+        the total log-probability of each sentence's tokens, spread over its words.
+        """
+        self.check_base(base)
         from jupyter_speechcustom.text import normalize_corpus
 
-        normalizer = normalizer or Normalizer()
-        sentences = normalize_corpus(text, normalizer)
+        sentences = normalize_corpus(text, Normalizer.for_vocabulary(base.vocabulary))
         if not sentences:
             raise CorpusError("no text to score: after normalization nothing remains")
-        model = kenlm.Model(str(self.word_binary))
-        log10 = sum(model.score(s, bos=True, eos=True) for s in sentences)
-        count = sum(len(s.split()) + 1 for s in sentences)
-        return float(math.pow(10.0, -log10 / count))
+        model = _kenlm_model(self.token_arpa)
+        log10 = 0.0
+        for sentence in sentences:
+            tokens = " ".join(chr(i + NGRAM_TOKEN_OFFSET) for i in base.text_to_ids(sentence))
+            log10 += model.score(tokens, bos=True, eos=True)
+        words = sum(len(s.split()) + 1 for s in sentences)  # +1: the end of each sentence
+        return float(math.pow(10.0, -log10 / words))
+
+    def export_word_model(self, order: int = 3) -> Path:
+        """Write ``words.arpa`` and ``words.binary``: a word n-gram of the same text, for other decoders."""
+        with tempfile.TemporaryDirectory(dir=self.path) as tmp:
+            _run_lmplz(self.corpus_text, self.word_arpa, order, Path(tmp))
+        part = self.word_binary.with_suffix(".binary.part")
+        proc = subprocess.run([str(find_builder("build_binary")), str(self.word_arpa), str(part)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            part.unlink(missing_ok=True)
+            raise LanguageModelError(f"build_binary failed: {proc.stderr.strip()[-300:]}")
+        os.replace(part, self.word_binary)
+        return self.word_binary
+
+
+_KENLM_CACHE: dict[tuple[str, float], Any] = {}
+
+
+def _kenlm_model(path: Path) -> Any:
+    """A kenlm.Model per file version: loading an ARPA takes a while, scoring is fast."""
+    import kenlm
+
+    key = (str(path), path.stat().st_mtime)
+    if key not in _KENLM_CACHE:
+        _KENLM_CACHE.clear()
+        _KENLM_CACHE[key] = kenlm.Model(str(path))
+    return _KENLM_CACHE[key]
 
 
 def _run_lmplz(text_path: Path, arpa_path: Path, order: int, tmp: Path) -> None:
@@ -196,6 +228,7 @@ def build_language_model(
     general_weight: float = GENERAL_TEXT_WEIGHT,
     name: str | None = None,
     overwrite: bool = False,
+    word_model: bool = False,
     progress: Progress | None = None,
 ) -> CustomLanguageModel:
     """Train a custom LM for ``base`` from text corpora and custom words.
@@ -210,6 +243,8 @@ def build_language_model(
         general_text: a text file of general sentences to mix in (``"base"``: the base
             model's own training text when known), so general speech does not degrade.
         general_weight: the share of general text in the mix, 0-1.
+        word_model: also export a word-level ARPA and KenLM binary (see
+            :meth:`CustomLanguageModel.export_word_model`).
         progress: called with (stage, fraction done).
     """
     start = time.perf_counter()
@@ -220,7 +255,7 @@ def build_language_model(
     if not 0 <= general_weight < 1:
         raise ValueError(f"general_weight must be in [0, 1), got {general_weight}")
     report = progress or (lambda stage, fraction: None)
-    for builder in ("lmplz", "build_binary"):
+    for builder in ("lmplz", "build_binary") if word_model else ("lmplz",):
         find_builder(builder)  # fail before any work when the builders are missing
 
     normalizer = Normalizer.for_vocabulary(base.vocabulary)
@@ -261,14 +296,6 @@ def build_language_model(
         report("token n-gram (lmplz)", 0.2)
         _run_lmplz(build / "tokens.txt", build / "tokens.arpa", order, build)
         (build / "tokens.txt").unlink()
-        report("word n-gram (lmplz)", 0.6)
-        word_order = min(order, 3 if base.is_character_model else order)
-        _run_lmplz(build / "corpus.txt", build / "words.arpa", word_order, build)
-        report("binary (build_binary)", 0.85)
-        proc = subprocess.run([str(find_builder("build_binary")), str(build / "words.arpa"),
-                               str(build / "words.binary")], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise LanguageModelError(f"build_binary failed: {proc.stderr.strip()[-300:]}")
         if words:
             write_custom_words(build / "custom_words.csv", words)
         meta = {
@@ -292,8 +319,12 @@ def build_language_model(
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
+    lm = CustomLanguageModel.load(out_dir)
+    if word_model:
+        report("word n-gram export (lmplz, build_binary)", 0.8)
+        lm.export_word_model()
     report("done", 1.0)
-    return CustomLanguageModel.load(out_dir)
+    return lm
 
 
 def _general_text_path(base: BaseModel, general_text: str | Path) -> Path:

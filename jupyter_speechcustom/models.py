@@ -93,8 +93,12 @@ class BaseModel:
         tokenizer = getattr(self.asr_model, "tokenizer", None)
         if tokenizer is not None:
             return list(tokenizer.text_to_ids(text))
-        index = {token: i for i, token in enumerate(self.vocabulary)}
+        index = self._token_index
         return [index[ch] for ch in text if ch in index]
+
+    @cached_property
+    def _token_index(self) -> dict[str, int]:
+        return {token: i for i, token in enumerate(self.vocabulary)}
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "fingerprint": self.fingerprint}

@@ -28,14 +28,19 @@ def test_token_arpa_is_in_nemo_ngpu_format(demo_lm, demo_model):
     assert 0 in ids  # the space token of a character model is modelled too
 
 
-def test_word_lm_loads_in_kenlm_and_prefers_domain_text(demo_lm):
+def test_perplexity_prefers_domain_text(demo_lm, demo_model):
+    in_domain = demo_lm.perplexity("scale the checkout deployment in the payments namespace", demo_model)
+    general = demo_lm.perplexity("the old farmer planted corn in the spring", demo_model)
+    assert 1 < in_domain < general
+
+
+def test_word_model_export_loads_in_kenlm(tmp_path, demo_model):
     import kenlm
 
-    model = kenlm.Model(str(demo_lm.word_binary))
-    assert model.order >= 2
-    in_domain = demo_lm.perplexity("scale the checkout deployment in the payments namespace")
-    general = demo_lm.perplexity("the old farmer planted corn in the spring")
-    assert in_domain < general
+    lm = build_language_model(demo_model, [demo.corpus_path()], tmp_path / "lm", word_model=True)
+    model = kenlm.Model(str(lm.word_binary))
+    assert model.order == 3 and lm.word_arpa.read_text().startswith("\\data\\")
+    assert model.score("restart the pods") > model.score("pods the restart")
 
 
 def test_metadata_ties_lm_to_its_base(demo_lm, demo_model, other_model):
@@ -60,7 +65,7 @@ def test_custom_lm_halves_test_wer(demo_model, demo_lm, domain_test, domain_test
 def test_tune_searches_the_grid_from_cached_log_probs(demo_model, demo_lm, domain_test, domain_test_outputs):
     refs = [e["text"] for e in domain_test][:20]
     result = tune(Decoder(demo_model, demo_lm), domain_test_outputs[:20], refs, lm_alphas=(0.0, 0.5, 1.0),
-                  lm_betas=(0.5, 1.5))
+                  lm_betas=(0.5, 1.5), boost_alphas=(0.0,))
     assert len(result.grid) == 6
     assert result.best_wer == min(wer for _, wer in result.grid)
     no_lm = [wer for w, wer in result.grid if w.lm_alpha == 0.0]

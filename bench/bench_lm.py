@@ -1,0 +1,98 @@
+"""Custom language model figures on the demo domain (CPU).
+
+1. WER on the demo test set: base greedy vs + custom LM (default weights, and weights tuned
+   on the dev set).
+2. Wall time of LM-fused decoding vs greedy, end to end (acoustic model included) and for
+   the decoding step alone.
+3. Building an LM from a 1M-word corpus vs a bare ``lmplz`` run on the same (token) text.
+
+    python bench/bench_lm.py
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_speechcustom import demo, evaluate, load_base_model, read_manifest
+from jupyter_speechcustom.builders import find_builder
+from jupyter_speechcustom.constants import NGRAM_TOKEN_OFFSET
+from jupyter_speechcustom.decoding import Decoder, tune
+from jupyter_speechcustom.language_model import build_language_model, choose_order
+from jupyter_speechcustom.recognize import acoustic_outputs, greedy_decode
+
+
+def timed(fn, repeat: int = 3):
+    best, value = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def main() -> None:
+    base = load_base_model("demo")
+    test = read_manifest(demo.manifest("domain/test"), require_text=True)
+    dev = read_manifest(demo.manifest("domain/dev"), require_text=True)
+    refs = [e["text"] for e in test]
+    audio = [e["audio_filepath"] for e in test]
+    work = Path(tempfile.mkdtemp(prefix="bench-lm-"))
+
+    lm = build_language_model(base, [demo.corpus_path()], work / "lm", words=demo.custom_words_path())
+    decoder = Decoder(base, lm)
+    dev_out = acoustic_outputs(base, [e["audio_filepath"] for e in dev])
+    tuned = tune(decoder, dev_out, [e["text"] for e in dev]).best
+
+    t_acoustic, outputs = timed(lambda: acoustic_outputs(base, audio))
+    t_greedy, greedy = timed(lambda: greedy_decode(base, outputs))
+    t_lm, lm_hyps = timed(lambda: decoder.decode_text(outputs))
+    t_tuned, tuned_hyps = timed(lambda: decoder.decode_text(outputs, tuned))
+    base_wer = evaluate(refs, greedy).wer
+    lm_wer = evaluate(refs, lm_hyps).wer
+    tuned_wer = evaluate(refs, tuned_hyps).wer
+    print(f"test set: {len(test)} utterances, {sum(e['duration'] for e in test):.0f} s of audio")
+    print(f"WER base greedy            {base_wer:6.1%}")
+    print(f"WER + custom LM (default)  {lm_wer:6.1%}   relative cut {1 - lm_wer / base_wer:5.1%}")
+    print(f"WER + custom LM (tuned)    {tuned_wer:6.1%}   relative cut {1 - tuned_wer / base_wer:5.1%}"
+          f"   alpha={tuned.lm_alpha} beta={tuned.lm_beta}")
+    print(f"time acoustic model        {t_acoustic:6.2f} s")
+    print(f"time greedy decode         {t_greedy:6.3f} s")
+    print(f"time LM beam decode        {t_lm:6.2f} s (beam {decoder.weights.beam_size})")
+    end_to_end = (t_acoustic + t_lm) / (t_acoustic + t_greedy)
+    print(f"LM-fused / greedy, end to end: {end_to_end:4.2f}x   decoding step alone: {t_lm / t_greedy:5.1f}x")
+
+    # 3. A 1M-word corpus: the demo's general and domain text, shuffled and repeated.
+    lines = demo.general_text_path().read_text().splitlines() + demo.corpus_path().read_text().splitlines()
+    rng = random.Random(0)
+    corpus_lines, words = [], 0
+    while words < 1_000_000:
+        rng.shuffle(lines)
+        for line in lines:
+            corpus_lines.append(line)
+            words += len(line.split())
+            if words >= 1_000_000:
+                break
+    corpus = work / "corpus_1m.txt"
+    corpus.write_text("\n".join(corpus_lines) + "\n")
+    tokens = work / "tokens.txt"
+    tokens.write_text("\n".join(" ".join(chr(i + NGRAM_TOKEN_OFFSET) for i in base.text_to_ids(line))
+                                for line in corpus_lines) + "\n")
+    order = choose_order(sum(len(line) for line in corpus_lines), True)
+
+    def bare() -> None:
+        with tokens.open("rb") as stdin, (work / "bare.arpa").open("wb") as stdout:
+            subprocess.run([str(find_builder("lmplz")), "-o", str(order), "--discount_fallback", "-S", "10%",
+                            "-T", str(work)], stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+
+    t_bare, _ = timed(bare)
+    t_build, built = timed(lambda: build_language_model(base, [corpus], work / "lm1m", overwrite=True))
+    print(f"1M-word corpus ({words} words, order {order}): bare lmplz {t_bare:5.1f} s, "
+          f"build_language_model {t_build:5.1f} s, ratio {t_build / t_bare:4.2f}x")
+
+
+if __name__ == "__main__":
+    main()
