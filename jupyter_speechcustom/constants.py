@@ -101,3 +101,27 @@ SQLITE_BUSY_TIMEOUT = 30.0
 
 #: Version of the customization bundle format (``bundle.json``) this toolkit writes.
 BUNDLE_FORMAT_VERSION = 1
+
+# --------------------------------------------------------------------------- Studio (widgets)
+
+#: Width of the Studio's form fields (a CSS length).
+STUDIO_WIDGET_WIDTH = "440px"
+
+#: Utterances per page in the Studio's comparison view.
+STUDIO_UTTERANCES_PER_PAGE = 5
+
+#: Pseudo-label rows per page in the Studio's review table.
+STUDIO_LABELS_PER_PAGE = 10
+
+#: Normalized corpus lines shown as the language model's preview.
+STUDIO_PREVIEW_LINES = 12
+
+#: Demo dev references prefilled as the perplexity text.
+STUDIO_DEV_TEXT_LINES = 30
+
+#: Audio files the Studio's "add demo audio" button adds by default.
+STUDIO_DEMO_AUDIO_FILES = 24
+
+#: Niceness of the threads that run heavy jobs (Linux): the kernel's main thread, which handles
+#: widget events, then wins the CPU over training. 0 leaves them at the process's priority.
+HEAVY_JOB_NICENESS = 10

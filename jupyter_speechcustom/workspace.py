@@ -1,0 +1,1373 @@
+"""A workspace: a persistent, recoverable home for corpora, audio, custom models and jobs.
+
+Notebook kernels restart often; uploads and trained models must outlive them, as they do in
+the cloud services, where each customization has an id and a status. A workspace is a folder::
+
+    index.sqlite          the index (SQLite, WAL): records, base models, jobs
+    corpora/  words/      uploaded text and custom-word files, stored as given
+    audio/                audio files, stored as given (WAV, WebM/Opus from a browser, ...)
+    lms/<id>/             custom language models (folders, see language_model)
+    ams/<id>.nemo         custom acoustic models
+    results/<name>.json   evaluation results
+    jobs/<id>/log.txt     each job's log
+
+Every record has a short id, a ``created`` and an ``updated`` time stamp. Custom models have a
+status: ``pending`` (created, no resources), ``ready`` (resources chosen, not trained),
+``training``, ``available`` or ``failed``; they remember their base model (name and
+fingerprint) and the ids of the resources they were trained on, and training the same name
+again makes a new version. Models are built in hidden staging paths and renamed into place
+only when complete, so an interrupted build never shows up as ``available``.
+
+A job whose process died (kernel restart, ``kill -9``) is found ``interrupted`` when the
+workspace is opened again: each job records its owner (host, pid, process start time); the
+model it was producing becomes ``failed``, and :meth:`Workspace.rerun` runs the same work again
+from the job's saved kind and parameters.
+
+Files are written atomically (temporary file, then ``os.replace``); the index is written in
+``BEGIN IMMEDIATE`` transactions with a busy timeout, so several kernels may share a workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_speechcustom import _safety
+from jupyter_speechcustom._safety import (
+    ArchiveLimitError,
+    MissingUploadError,
+    UnsafeArchiveError,
+    UploadTooLargeError,
+    atomic_write,
+    reserve_path,
+    safe_extract,
+    sanitize_filename,
+)
+from jupyter_speechcustom.constants import (
+    CUSTOM_AM_KEY,
+    MAX_ARCHIVE_BYTES,
+    MAX_ARCHIVE_FILES,
+    MAX_UPLOAD_BYTES,
+    SQLITE_BUSY_TIMEOUT,
+)
+from jupyter_speechcustom.errors import AudioError, BaseModelMismatchError, CorpusError, SpeechCustomError
+from jupyter_speechcustom.jobs import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    Job,
+    JobCancelled,
+    JobFunction,
+    JobRunner,
+    default_runner,
+    live_job,
+    now_iso,
+    owner_alive,
+    process_identity,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from jupyter_speechcustom.corpus import Corpus
+    from jupyter_speechcustom.language_model import CustomLanguageModel
+    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.words import CustomWord
+
+    BaseRef = BaseModel | Mapping[str, Any]
+
+__all__ = [
+    "ArchiveLimitError",
+    "JobFactory",
+    "MissingUploadError",
+    "ModelInUseError",
+    "Record",
+    "RecordNotFoundError",
+    "UnsafeArchiveError",
+    "UploadTooLargeError",
+    "Workspace",
+    "WorkspaceError",
+    "register_job_kind",
+]
+
+log = logging.getLogger(__name__)
+
+Source = str | Path | bytes | bytearray | memoryview
+
+
+class WorkspaceError(SpeechCustomError, RuntimeError):
+    """A workspace that cannot be opened or an operation it cannot do."""
+
+
+class RecordNotFoundError(WorkspaceError, LookupError):
+    """An id that names no record (or a record of another kind) in the workspace."""
+
+
+class ModelInUseError(WorkspaceError):
+    """Deleting something a queued or running job uses."""
+
+
+INDEX = "index.sqlite"
+FOLDERS = {
+    "corpus": "corpora",
+    "words": "words",
+    "audio": "audio",
+    "lm": "lms",
+    "am": "ams",
+    "result": "results",
+}
+_PREFIX = {"corpus": "c", "words": "w", "audio": "a", "lm": "lm", "am": "am", "result": "r"}
+MODEL_KINDS = ("lm", "am")
+MODEL_STATUSES = ("pending", "ready", "training", "available", "failed")
+
+_AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".webm", ".m4a", ".aac", ".mp4", ".weba"})
+_LM_OPTIONS = frozenset({"order", "general_text", "general_weight"})
+_MAX_CONFIG_BYTES = 10 * 1024**2  # a model config is kilobytes; read no more than this of one
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL,
+    message TEXT,
+    path TEXT,
+    base_name TEXT,
+    base_fingerprint TEXT,
+    sources TEXT NOT NULL DEFAULT '[]',
+    job_id TEXT,
+    info TEXT NOT NULL DEFAULT '{}',
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    UNIQUE (kind, name, version)
+);
+CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, created);
+CREATE TABLE IF NOT EXISTS base_models (
+    fingerprint TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    path TEXT,
+    created TEXT NOT NULL,
+    last_used TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    error TEXT,
+    result TEXT,
+    params TEXT NOT NULL DEFAULT '{}',
+    heavy INTEGER NOT NULL DEFAULT 1,
+    model_id TEXT,
+    uses TEXT NOT NULL DEFAULT '[]',
+    rerun_of TEXT,
+    owner_host TEXT,
+    owner_pid INTEGER,
+    owner_started TEXT,
+    log_path TEXT NOT NULL,
+    created TEXT NOT NULL,
+    started TEXT,
+    finished TEXT,
+    updated TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+"""
+_SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One entry of a workspace: a corpus, word list, audio file, custom model or result.
+
+    ``path`` is absolute. ``base`` (models) is ``{"name", "fingerprint"}`` of the base model;
+    ``sources`` the ids of the resources a model was trained on; ``info`` the statistics
+    recorded with it (sentences, duration, metrics ...).
+    """
+
+    id: str
+    kind: str
+    name: str
+    version: int
+    status: str
+    path: Path | None
+    created: str
+    updated: str
+    message: str | None = None
+    base: dict[str, str] | None = None
+    sources: tuple[str, ...] = ()
+    job_id: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``name`` with its version for models (``"support-lm v2"``)."""
+        return f"{self.name} v{self.version}" if self.kind in MODEL_KINDS else self.name
+
+
+#: Rebuilds a job function from its saved parameters: ``factory(workspace, params, model)``.
+JobFactory = Callable[["Workspace", dict[str, Any], "Record | None"], JobFunction]
+_JOB_KINDS: dict[str, JobFactory] = {}
+
+# Jobs of this process between their index row and their start: not to be taken for interrupted.
+_SUBMITTING: set[str] = set()
+_SUBMITTING_LOCK = threading.Lock()
+
+
+def register_job_kind(kind: str, factory: JobFactory) -> None:
+    """Let :meth:`Workspace.rerun` rebuild jobs of ``kind`` from their saved parameters.
+
+    ``factory(workspace, params, model)`` returns the job function; ``model`` is the new model
+    version the job must build (its staging path is ``workspace.staging_path(model.id)``), or
+    None for jobs that produce no model.
+    """
+    _JOB_KINDS[kind] = factory
+
+
+def _json_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, default=_jsonable)
+    except (TypeError, ValueError):
+        return json.dumps(repr(value))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Record):
+        return {"id": value.id, "kind": value.kind, "name": value.name, "version": value.version}
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def _check_json(value: Any, what: str) -> None:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-serializable (numbers, text, lists, dicts): {exc}") from None
+
+
+def _sniff_audio_suffix(data: bytes) -> str:
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return ".webm"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return ".wav"
+    if data[:4] == b"OggS":
+        return ".ogg"
+    if data[:4] == b"fLaC":
+        return ".flac"
+    if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return ".mp3"
+    if data[4:8] == b"ftyp":
+        return ".m4a"
+    return ".audio"
+
+
+def _nemo_base_ref(path: Path) -> dict[str, str] | None:
+    """The base model a custom ``.nemo`` records in its config, read without loading it."""
+    import yaml
+
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            for member in tf:
+                if member.isreg() and Path(member.name).name == "model_config.yaml":
+                    stream = tf.extractfile(member)
+                    cfg = yaml.safe_load(stream.read(_MAX_CONFIG_BYTES)) if stream else None
+                    meta = (cfg or {}).get(CUSTOM_AM_KEY) or {}
+                    base = meta.get("base_model") or {}
+                    if base.get("fingerprint"):
+                        return {"name": str(base.get("name", "")), "fingerprint": str(base["fingerprint"])}
+                    return None
+    except (tarfile.TarError, OSError, yaml.YAMLError):
+        return None
+    return None
+
+
+class Workspace:
+    """Open (or create) the workspace in folder ``path``.
+
+    Args:
+        path: the workspace folder; created when missing. An existing folder must be empty
+            or already a workspace.
+        runner: the job runner; by default the process-wide one (one heavy job at a time).
+        max_upload_bytes: the largest file an ``add_*`` call accepts.
+        max_archive_bytes, max_archive_files: limits for archives, checked while extracting.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        runner: JobRunner | None = None,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+        max_archive_files: int = MAX_ARCHIVE_FILES,
+    ) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.index_path = self.path / INDEX
+        self.max_upload_bytes = max_upload_bytes
+        self.max_archive_bytes = max_archive_bytes
+        self.max_archive_files = max_archive_files
+        self._runner = runner or default_runner()
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        if self.path.exists() and not self.path.is_dir():
+            raise WorkspaceError(f"{self.path} is a file, not a folder: choose a folder for the workspace")
+        if self.path.is_dir() and not self.index_path.exists() and any(self.path.iterdir()):
+            msg = (
+                f"{self.path} already holds other files and is not a workspace (no {INDEX}): choose a new "
+                "or empty folder, so the workspace never mixes with, or deletes, files of yours"
+            )
+            raise WorkspaceError(msg)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._connection()  # creates the index first, so a second process sees a workspace
+        for folder in (*FOLDERS.values(), "jobs"):
+            (self.path / folder).mkdir(exist_ok=True)
+        self.recover()
+
+    # ------------------------------------------------------------------ index
+
+    def _connection(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._conn is None:
+                conn = sqlite3.connect(
+                    self.index_path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+                deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+                while True:  # switching to WAL needs a moment alone with the file
+                    try:
+                        conn.execute("PRAGMA journal_mode = WAL")
+                        break
+                    except sqlite3.OperationalError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self._conn = conn
+                with self._write() as tx:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            tx.execute(statement)
+                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (_SCHEMA_VERSION,))
+                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (now_iso(),))
+                version = self._one("SELECT value FROM meta WHERE key = 'schema_version'")["value"]
+                if version != _SCHEMA_VERSION:
+                    msg = f"{self.path} was made by another version of jupyter_speechcustom (index schema {version}): upgrade"
+                    raise WorkspaceError(msg)
+            return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front, so two processes
+        never both read, decide and then fail to upgrade (the busy timeout makes them queue)."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._connection().execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        """Close the index (it reopens on next use). Jobs still running keep saving their state."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ records
+
+    def _new_id(self, kind: str) -> str:
+        return f"{_PREFIX.get(kind, 'j')}-{os.urandom(4).hex()}"
+
+    def _record(self, row: sqlite3.Row) -> Record:
+        base = {"name": row["base_name"], "fingerprint": row["base_fingerprint"]} if row["base_fingerprint"] else None
+        return Record(
+            id=row["id"],
+            kind=row["kind"],
+            name=row["name"],
+            version=row["version"],
+            status=row["status"],
+            path=self.path / row["path"] if row["path"] else None,
+            created=row["created"],
+            updated=row["updated"],
+            message=row["message"],
+            base=base,
+            sources=tuple(json.loads(row["sources"])),
+            job_id=row["job_id"],
+            info=json.loads(row["info"]),
+        )
+
+    def get(self, record_id: str, kind: str | None = None) -> Record:
+        """The record with ``record_id`` (of ``kind``, when given)."""
+        row = self._one("SELECT * FROM records WHERE id = ?", (record_id,))
+        if row is None or (kind is not None and row["kind"] != kind):
+            what = f"{kind} " if kind else ""
+            msg = f"no {what}record {record_id!r} in the workspace {self.path}: list them with ws.records()"
+            raise RecordNotFoundError(msg)
+        return self._record(row)
+
+    def records(self, kind: str | None = None, *, name: str | None = None, status: str | None = None) -> list[Record]:
+        """Records, oldest first, optionally of one kind, name or status."""
+        sql, args = "SELECT * FROM records WHERE 1=1", []
+        for column, value in (("kind", kind), ("name", name), ("status", status)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        return [self._record(r) for r in self._rows(sql + " ORDER BY created, rowid", args)]
+
+    def corpora(self) -> list[Record]:
+        return self.records("corpus")
+
+    def word_lists(self) -> list[Record]:
+        return self.records("words")
+
+    def audio(self) -> list[Record]:
+        return self.records("audio")
+
+    def language_models(self, name: str | None = None, status: str | None = None) -> list[Record]:
+        """Custom LMs (every version), optionally of one name or status (``"available"``)."""
+        return self.records("lm", name=name, status=status)
+
+    def acoustic_models(self, name: str | None = None, status: str | None = None) -> list[Record]:
+        return self.records("am", name=name, status=status)
+
+    def results(self) -> list[Record]:
+        return self.records("result")
+
+    def base_models(self) -> list[dict[str, Any]]:
+        """Base models custom models were made on: name, fingerprint, path, first and last use."""
+        return [dict(r) for r in self._rows("SELECT * FROM base_models ORDER BY created")]
+
+    def _file(self, record_id: str, kind: str) -> Path:
+        rec = self.get(record_id, kind)
+        if rec.path is None or not rec.path.is_file():
+            raise WorkspaceError(f"the file of {kind} {record_id} is missing from {rec.path}: add it again")
+        return rec.path
+
+    def corpus(self, corpus_id: str) -> Corpus:
+        """A stored corpus, read and normalized (default normalizer)."""
+        from jupyter_speechcustom.corpus import Corpus
+
+        rec = self.get(corpus_id, "corpus")
+        return Corpus.from_bytes(self._file(corpus_id, "corpus").read_bytes(), name=rec.name)
+
+    def custom_words(self, words_id: str) -> list[CustomWord]:
+        from jupyter_speechcustom.words import read_custom_words
+
+        path = self._file(words_id, "words")
+        return read_custom_words(path.read_bytes(), name=path.name)
+
+    def result(self, result_id: str) -> dict[str, Any]:
+        return json.loads(self._file(result_id, "result").read_text(encoding="utf-8"))
+
+    # ------------------------------------------------------------------ adding resources
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        name: str,
+        path: str | None,
+        *,
+        status: str = "available",
+        version: int = 1,
+        info: Mapping[str, Any] | None = None,
+        base: Mapping[str, str] | None = None,
+        sources: Sequence[str] = (),
+        record_id: str | None = None,
+    ) -> str:
+        record_id = record_id or self._new_id(kind)
+        stamp = now_iso()
+        conn.execute(
+            "INSERT INTO records (id, kind, name, version, status, path, base_name, base_fingerprint, sources,"
+            " info, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record_id, kind, name, version, status, path,
+                base["name"] if base else None, base["fingerprint"] if base else None,
+                json.dumps(list(sources)), json.dumps(dict(info or {})), stamp, stamp,
+            ),
+        )
+        return record_id
+
+    def _store_files(self, kind: str, items: Sequence[tuple[str, bytes | Path, dict[str, Any]]]) -> list[Record]:
+        """Store files (content or a file to move) under ``kind``'s folder, then index them in one
+        transaction. A file is written before its row, so a crash leaves at most an orphan file."""
+        folder = self.path / FOLDERS[kind]
+        written: list[tuple[Path, dict[str, Any]]] = []
+        try:
+            for filename, content, info in items:
+                target = reserve_path(folder, filename)
+                written.append((target, info))
+                if isinstance(content, Path):
+                    os.replace(content, target)
+                else:
+                    atomic_write(target, content)
+            ids = []
+            with self._write() as conn:
+                for target, info in written:
+                    ids.append(self._insert(conn, kind, target.name, target.relative_to(self.path).as_posix(), info=info))
+        except BaseException:
+            for target, _ in written:
+                target.unlink(missing_ok=True)
+            raise
+        return [self.get(i) for i in ids]
+
+    def add_corpus(self, source: Source, name: str | None = None) -> Record:
+        """Store a text corpus (a path or uploaded bytes) as given, with its statistics.
+
+        The text is checked first (encoding, not binary, not empty), and the record's ``info``
+        has its sentence and word counts and the top out-of-vocabulary words.
+        """
+        from jupyter_speechcustom.corpus import Corpus, known_words
+
+        data, given = _safety.read_upload(source, name, self.max_upload_bytes, "text")
+        filename = sanitize_filename(given or "corpus.txt", default="corpus")
+        if "." not in filename:
+            filename += ".txt"
+        corpus = Corpus.from_bytes(data, name=given or filename)
+        summary = corpus.summary(known_words())
+        info = {
+            "original_name": given or None,
+            "bytes": len(data),
+            "sentences": summary["sentences"],
+            "words": summary["words"],
+            "distinct_words": summary["distinct_words"],
+            "oov_count": summary["oov_count"],
+            "top_oov": [list(item) for item in summary["top_oov"]],
+        }
+        return self._store_files("corpus", [(filename, data, info)])[0]
+
+    def add_words(self, source: Source, name: str | None = None) -> Record:
+        """Store a custom-words file (CSV, JSON or one word a line; path or bytes), checked first."""
+        from jupyter_speechcustom.words import read_custom_words
+
+        data, given = _safety.read_upload(source, name, self.max_upload_bytes, "custom words")
+        filename = sanitize_filename(given or "custom_words.csv", default="custom_words")
+        words = read_custom_words(data, name=filename if "." in filename else None)
+        info = {
+            "original_name": given or None,
+            "bytes": len(data),
+            "count": len(words),
+            "words": [w.word for w in words[:50]],
+        }
+        return self._store_files("words", [(filename, data, info)])[0]
+
+    def _audio_info(self, source: bytes | Path, label: str) -> dict[str, Any]:
+        from jupyter_speechcustom.audio import audio_info
+
+        try:
+            info = audio_info(source)
+        except AudioError as exc:
+            raise AudioError(f"{label}: {exc}") from None
+        return {"duration": round(info.duration, 4), "sample_rate": info.sample_rate, "channels": info.channels}
+
+    def add_audio(self, source: Source, name: str | None = None, transcript: str | None = None) -> Record:
+        """Store one audio file (a path, or bytes such as a browser's WebM/Opus recording) as given.
+
+        It is decoded first, so a corrupt or unsupported file is refused; the record's ``info``
+        has its duration, sample rate, channels and the ``transcript``, if any.
+        """
+        if transcript is not None and not isinstance(transcript, str):
+            raise TypeError(f"transcript must be text or None, got {type(transcript).__name__}")
+        data, given = _safety.read_upload(source, name, self.max_upload_bytes, "audio")
+        suffix = _sniff_audio_suffix(data)
+        filename = sanitize_filename(given or f"recording{suffix}", default="recording")
+        if "." not in filename:
+            filename += suffix
+        info = self._audio_info(data, given or "the uploaded audio")
+        info.update(original_name=given or None, bytes=len(data), transcript=(transcript or "").strip() or None)
+        return self._store_files("audio", [(filename, data, info)])[0]
+
+    def add_audio_archive(
+        self,
+        source: Source,
+        *,
+        name: str | None = None,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Record]:
+        """Store the audio files of a zip or tar archive (path or bytes), extracted safely.
+
+        A ``.txt`` file with the same stem next to an audio file is its transcript. Files that
+        are neither audio nor transcripts are skipped, as are audio files that do not decode
+        (both with a logged warning). Entries that climb out of the archive, links, devices, and
+        archives beyond ``max_files`` entries or ``max_bytes`` extracted are refused.
+        """
+        label = name or ("the uploaded archive" if isinstance(source, (bytes, bytearray, memoryview)) else str(source))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            _safety.check_size(len(source), self.max_archive_bytes, label, "max_archive_bytes")
+        root, files = safe_extract(
+            source,
+            self.path / FOLDERS["audio"],
+            label=label,
+            max_files=max_files or self.max_archive_files,
+            max_bytes=max_bytes or self.max_archive_bytes,
+        )
+        try:
+            present = set(files)
+            items: list[tuple[str, bytes | Path, dict[str, Any]]] = []
+            skipped: list[str] = []
+            for rel in files:
+                if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
+                    continue
+                suffix = rel.suffix.lower()
+                if suffix == ".txt":
+                    continue
+                if suffix not in _AUDIO_SUFFIXES:
+                    skipped.append(f"{rel} (not audio)")
+                    continue
+                path = root.joinpath(*rel.parts)
+                try:
+                    info = self._audio_info(path, f"{label}: {rel}")
+                except AudioError as exc:
+                    skipped.append(f"{rel} ({exc})")
+                    continue
+                transcript = None
+                pair = rel.with_suffix(".txt")
+                if pair in present:
+                    from jupyter_speechcustom.corpus import read_text
+
+                    try:
+                        transcript = " ".join(read_text(root.joinpath(*pair.parts), name=str(pair)).split()) or None
+                    except CorpusError as exc:
+                        skipped.append(f"{pair} (transcript not used: {exc})")
+                info.update(original_name=str(rel), archive=label, bytes=path.stat().st_size, transcript=transcript)
+                items.append((sanitize_filename(rel.name, default="audio"), path, info))
+            if skipped:
+                log.warning("%s: skipped %d file(s): %s", label, len(skipped), "; ".join(skipped[:20]))
+            if not items:
+                msg = f"{label} has no usable audio files ({', '.join(sorted(_AUDIO_SUFFIXES))}): check its contents"
+                raise AudioError(msg)
+            return self._store_files("audio", items)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def add_result(self, name: str, data: Mapping[str, Any]) -> Record:
+        """Store an evaluation result (a JSON-serializable dict) as ``results/<name>.json``.
+
+        Adding a result with a name already used makes a new version of it.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a result must be a dict of JSON values, got {type(data).__name__}")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a result needs a name, e.g. add_result('baseline', {...})")
+        _check_json(dict(data), "the result")
+        content = json.dumps(dict(data), indent=2, ensure_ascii=False)
+        name = name.strip()
+        target = reserve_path(self.path / FOLDERS["result"], sanitize_filename(name, default="result") + ".json")
+        try:
+            atomic_write(target, content)
+            with self._write() as conn:
+                version = self._next_version(conn, "result", name)
+                info = {"keys": sorted(str(k) for k in data)[:50], "bytes": len(content.encode())}
+                record_id = self._insert(
+                    conn, "result", name, target.relative_to(self.path).as_posix(), version=version, info=info
+                )
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return self.get(record_id)
+
+    # ------------------------------------------------------------------ base models and models
+
+    def _note_base(self, base: BaseRef) -> dict[str, str]:
+        """Record the base model used and return the reference custom models keep (its family)."""
+        if isinstance(base, Mapping):
+            if not base.get("fingerprint") or not base.get("name"):
+                raise ValueError(f"a base model reference needs a name and a fingerprint, got {dict(base)!r}")
+            ref = {"name": str(base["name"]), "fingerprint": str(base["fingerprint"])}
+            actual = {**ref, "path": base.get("path")}
+        else:
+            tied = base.tied_base or {}
+            ref = {"name": str(tied.get("name", base.name)), "fingerprint": base.family_fingerprint}
+            actual = {"name": base.name, "fingerprint": base.fingerprint, "path": str(base.path)}
+        stamp = now_iso()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO base_models (fingerprint, name, path, created, last_used) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (fingerprint) DO UPDATE SET last_used = excluded.last_used, "
+                "path = COALESCE(excluded.path, base_models.path)",
+                (actual["fingerprint"], actual["name"], actual["path"], stamp, stamp),
+            )
+        return ref
+
+    def _next_version(self, conn: sqlite3.Connection, kind: str, name: str) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM records WHERE kind = ? AND name = ?", (kind, name)
+        ).fetchone()
+        return int(row["v"])
+
+    def _model_path(self, kind: str, record_id: str) -> str:
+        return f"{FOLDERS[kind]}/{record_id}" + (".nemo" if kind == "am" else "")
+
+    def _check_sources(self, ids: Sequence[str], kind: str) -> list[str]:
+        ids = list(ids)
+        for record_id in ids:
+            rec = self.get(record_id, kind)
+            if rec.status != "available":
+                raise WorkspaceError(f"{kind} {record_id} is {rec.status}, not available: add it again")
+        return ids
+
+    def _create_model(
+        self, kind: str, base: BaseRef, name: str, sources: Sequence[str], info: Mapping[str, Any] | None = None
+    ) -> Record:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a custom model needs a name, e.g. name='support-calls'")
+        ref = self._note_base(base)
+        record_id = self._new_id(kind)
+        with self._write() as conn:  # the version is chosen inside the transaction: no two processes share one
+            version = self._next_version(conn, kind, name.strip())
+            self._insert(
+                conn, kind, name.strip(), self._model_path(kind, record_id), status="ready" if sources else "pending",
+                version=version, info=info, base=ref, sources=sources, record_id=record_id,
+            )
+        return self.get(record_id)
+
+    def create_language_model(
+        self, base: BaseRef, name: str, corpus_ids: Sequence[str] = (), words_id: str | None = None
+    ) -> Record:
+        """A new custom LM version: ``pending`` without resources, ``ready`` with them. Train it by
+        submitting a job with ``model_id=`` (or use :meth:`build_language_model`)."""
+        sources = self._check_sources(corpus_ids, "corpus") + (self._check_sources([words_id], "words") if words_id else [])
+        return self._create_model("lm", base, name, sources)
+
+    def create_acoustic_model(self, base: BaseRef, name: str, audio_ids: Sequence[str] = ()) -> Record:
+        """A new custom AM version: ``pending`` without audio, ``ready`` with it."""
+        return self._create_model("am", base, name, self._check_sources(audio_ids, "audio"))
+
+    def staging_path(self, model_id: str) -> Path:
+        """Where a job builds model ``model_id`` (``lms/.tmp-<id>`` folder, ``ams/.tmp-<id>.nemo``);
+        it is renamed into place when the job completes."""
+        rec = self.get(model_id)
+        if rec.kind not in MODEL_KINDS:
+            raise WorkspaceError(f"{model_id} is a {rec.kind}, not a custom model")
+        return self.path / FOLDERS[rec.kind] / (f".tmp-{model_id}" + (".nemo" if rec.kind == "am" else ""))
+
+    def _clear_staging(self, kind: str, model_id: str) -> None:
+        for leftover in (self.path / FOLDERS[kind]).glob(f".*{model_id}*"):
+            _safety.remove_path(leftover)
+
+    def build_language_model(
+        self,
+        base: BaseModel,
+        corpus_ids: Sequence[str],
+        words_id: str | None = None,
+        *,
+        name: str = "custom-lm",
+        **options: Any,
+    ) -> Job:
+        """Build a custom LM from stored corpora and custom words in the background.
+
+        Makes a new version of LM ``name`` (status ``training``), runs
+        :func:`~jupyter_speechcustom.language_model.build_language_model` into a staging folder
+        and, when it succeeds, renames it into place and marks it ``available``. ``options``:
+        ``order``, ``general_text``, ``general_weight``. Returns the :class:`Job`; its result is
+        the model's :class:`Record` (open it with :meth:`language_model`).
+        """
+        unknown = sorted(set(options) - _LM_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown option(s) {unknown}; build_language_model takes {sorted(_LM_OPTIONS)}")
+        if "general_text" in options and options["general_text"] is not None:
+            options["general_text"] = str(options["general_text"])
+        _check_json(options, "language model options")
+        if not corpus_ids and not words_id:
+            raise ValueError("nothing to build from: pass corpus ids (ws.add_corpus) and/or a words id (ws.add_words)")
+        model = self.create_language_model(base, name, corpus_ids, words_id)
+        params = {
+            "base": {"name": base.name, "path": str(base.path), "fingerprint": base.fingerprint},
+            "corpus_ids": list(corpus_ids),
+            "words_id": words_id,
+            "name": model.name,
+            "options": options,
+        }
+        fn = _language_model_job(self, params, model, base=base)
+        return self.submit(
+            fn, kind="build_language_model", params=params, model_id=model.id, uses=[*corpus_ids, *filter(None, [words_id])]
+        )
+
+    def train_acoustic_model(
+        self,
+        base: BaseModel,
+        audio_ids: Sequence[str],
+        *,
+        mode: str,
+        lm_id: str | None = None,
+        name: str = "custom-am",
+        **options: Any,
+    ) -> Job:
+        """Fine-tune ``base`` on stored audio in the background (a new version of AM ``name``).
+
+        Writes a manifest of ``audio_ids`` (with ``text`` where a transcript was stored) and runs
+        ``acoustic_model.train_acoustic_model(base, manifest, out_path, mode=mode, lm=..., progress=...,
+        cancel=..., **options)``; ``lm_id`` names a custom LM (for lightly supervised training).
+        ``options`` must be JSON values, so the job can be re-run.
+        """
+        _check_json(options, "acoustic model options")
+        if not audio_ids:
+            raise ValueError("nothing to train on: pass audio ids (ws.add_audio or ws.add_audio_archive)")
+        lm_ref = None
+        if lm_id is not None:
+            lm_rec = self.get(lm_id, "lm")
+            if lm_rec.status != "available":
+                raise WorkspaceError(f"language model {lm_id} is {lm_rec.status}, not available: build it first")
+            lm_ref = lm_rec.base
+            if lm_ref and lm_ref["fingerprint"] != base.family_fingerprint:
+                msg = (
+                    f"language model {lm_id} was built for base model {lm_ref['name']!r} (fingerprint "
+                    f"{lm_ref['fingerprint']}), not for {base.name!r} (fingerprint {base.family_fingerprint}): "
+                    "build an LM on this base model, or fine-tune the LM's base"
+                )
+                raise BaseModelMismatchError(msg)
+        model = self.create_acoustic_model(base, name, audio_ids)
+        params = {
+            "base": {"name": base.name, "path": str(base.path), "fingerprint": base.fingerprint},
+            "audio_ids": list(audio_ids),
+            "mode": mode,
+            "lm_id": lm_id,
+            "name": model.name,
+            "options": options,
+        }
+        fn = _acoustic_model_job(self, params, model, base=base)
+        return self.submit(
+            fn, kind="train_acoustic_model", params=params, model_id=model.id, uses=[*audio_ids, *filter(None, [lm_id])]
+        )
+
+    def language_model(self, lm_id: str) -> CustomLanguageModel:
+        """An available custom LM, ready for decoding."""
+        from jupyter_speechcustom.language_model import CustomLanguageModel
+
+        rec = self.get(lm_id, "lm")
+        if rec.status != "available" or rec.path is None:
+            detail = f": {rec.message}" if rec.message else ""
+            raise WorkspaceError(f"language model {lm_id} ({rec.label}) is {rec.status}, not available{detail}")
+        return CustomLanguageModel.load(rec.path)
+
+    def acoustic_model(self, am_id: str) -> BaseModel:
+        """An available custom AM, loaded (it is a base model for recognition)."""
+        from jupyter_speechcustom.models import load_base_model
+
+        rec = self.get(am_id, "am")
+        if rec.status != "available" or rec.path is None:
+            detail = f": {rec.message}" if rec.message else ""
+            raise WorkspaceError(f"acoustic model {am_id} ({rec.label}) is {rec.status}, not available{detail}")
+        return load_base_model(rec.path)
+
+    def load_base_model(self, name_or_path: str | Path = "demo") -> BaseModel:
+        """Load a base model and note it in the workspace. A ``.nemo`` file from outside the
+        workspace is loaded with a warning: it can contain pickled code."""
+        from jupyter_speechcustom.models import load_base_model
+
+        text = str(name_or_path)
+        candidate = Path(text).expanduser()
+        if candidate.is_file() and not candidate.resolve().is_relative_to(self.path):
+            _safety.warn_untrusted_nemo(candidate)
+        base = load_base_model(name_or_path)
+        self._note_base(base)
+        return base
+
+    def add_language_model(self, folder: str | Path, *, name: str | None = None, move: bool = False) -> Record:
+        """Add a custom LM folder built elsewhere (copied, or moved with ``move=True``); it keeps its
+        base model reference and is ``available`` at once."""
+        from jupyter_speechcustom.language_model import CustomLanguageModel
+
+        source = Path(folder)
+        lm = CustomLanguageModel.load(source)  # raises unless it is a complete LM folder
+        base = lm.base_model
+        if not base.get("fingerprint"):
+            raise WorkspaceError(f"{source}/lm.json names no base model fingerprint: rebuild the LM")
+        model = self._create_model("lm", base, name or lm.name or source.name, (), info={"imported_from": str(source)})
+        staging = self.staging_path(model.id)
+        try:
+            if move:
+                os.replace(source, staging)
+            else:
+                _copy_regular_tree(source, staging)
+            self._finalize_model(model.id)
+        except BaseException as exc:
+            self._mark_failed(model.id, f"import failed: {exc}")
+            raise
+        return self.get(model.id)
+
+    def add_acoustic_model(
+        self, path: str | Path, *, name: str | None = None, base: Mapping[str, str] | None = None, move: bool = False
+    ) -> Record:
+        """Add a custom AM ``.nemo`` made elsewhere (warns: a .nemo can contain pickled code).
+
+        ``base``: ``{"name", "fingerprint"}`` of its base model; by default read from the
+        model's config, where this toolkit's fine-tuning records it.
+        """
+        source = Path(path)
+        if not source.is_file() or not tarfile.is_tarfile(source):
+            raise WorkspaceError(f"{source} is not a .nemo archive: give the path of a .nemo file")
+        _safety.check_size(source.stat().st_size, self.max_archive_bytes, str(source), "max_archive_bytes")
+        if not source.resolve().is_relative_to(self.path):
+            _safety.warn_untrusted_nemo(source)
+        ref = dict(base) if base else _nemo_base_ref(source)
+        if not ref:
+            msg = f"{source} does not record its base model: pass base={{'name': ..., 'fingerprint': ...}}"
+            raise WorkspaceError(msg)
+        model = self._create_model("am", ref, name or source.stem, (), info={"imported_from": str(source)})
+        staging = self.staging_path(model.id)
+        try:
+            if move:
+                os.replace(source, staging)
+            else:
+                shutil.copyfile(source, staging)
+            self._finalize_model(model.id)
+        except BaseException as exc:
+            self._mark_failed(model.id, f"import failed: {exc}")
+            raise
+        return self.get(model.id)
+
+    def _model_info(self, kind: str, path: Path) -> dict[str, Any]:
+        if kind == "lm" and (path / "lm.json").is_file():
+            meta = json.loads((path / "lm.json").read_text(encoding="utf-8"))
+            keys = ("order", "token_count", "custom_words", "corpora", "general_weight", "build_seconds")
+            return {k: meta[k] for k in keys if k in meta}
+        if path.is_file():
+            return {"bytes": path.stat().st_size}
+        return {}
+
+    def _finalize_model(self, model_id: str) -> Record:
+        """Rename a finished model from its staging path into place and mark it ``available``."""
+        rec = self.get(model_id)
+        staging = self.staging_path(model_id)
+        final = self.path / self._model_path(rec.kind, model_id)
+        if not staging.exists():
+            raise WorkspaceError(f"the job finished but wrote no model at {staging}: see the job's log")
+        if final.exists():
+            _safety.remove_path(final)
+        os.replace(staging, final)
+        info = {**rec.info, **self._model_info(rec.kind, final)}
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE records SET status = 'available', message = NULL, info = ?, updated = ? WHERE id = ?",
+                (json.dumps(info), now_iso(), model_id),
+            )
+        self._clear_staging(rec.kind, model_id)
+        return self.get(model_id)
+
+    def _update_info(self, record_id: str, extra: Mapping[str, Any]) -> None:
+        with self._write() as conn:
+            row = conn.execute("SELECT info FROM records WHERE id = ?", (record_id,)).fetchone()
+            if row is not None:
+                info = {**json.loads(row["info"]), **extra}
+                conn.execute(
+                    "UPDATE records SET info = ?, updated = ? WHERE id = ?", (json.dumps(info), now_iso(), record_id)
+                )
+
+    def _mark_failed(self, model_id: str, message: str) -> None:
+        with self._write() as conn:
+            row = conn.execute("SELECT kind FROM records WHERE id = ?", (model_id,)).fetchone()
+            conn.execute(
+                "UPDATE records SET status = 'failed', message = ?, updated = ? "
+                "WHERE id = ? AND status IN ('pending', 'ready', 'training')",
+                (message, now_iso(), model_id),
+            )
+        if row is not None:
+            self._clear_staging(row["kind"], model_id)
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit(
+        self,
+        fn: JobFunction,
+        *,
+        kind: str,
+        params: Mapping[str, Any] | None = None,
+        heavy: bool = True,
+        model_id: str | None = None,
+        uses: Sequence[str] = (),
+        rerun_of: str | None = None,
+    ) -> Job:
+        """Run ``fn(progress, cancel)`` as a job whose state and log live in the workspace.
+
+        ``kind`` and the JSON ``params`` are saved so :meth:`rerun` can rebuild the job (see
+        :func:`register_job_kind`). With ``model_id`` (a ``pending`` or ``ready`` custom model)
+        the job builds that model: it is ``training`` meanwhile; ``fn`` writes it to
+        :meth:`staging_path`, and it becomes ``available`` when ``fn`` returns (the job's result
+        is then the model's record, unless ``fn`` returned something else), ``failed`` otherwise.
+        ``uses``: ids the job reads, which cannot be deleted while it runs.
+        """
+        if not callable(fn):
+            raise TypeError(f"a job needs a function fn(progress, cancel), got {type(fn).__name__}")
+        params = dict(params or {})
+        _check_json(params, "job parameters")
+        job_id = f"j-{os.urandom(4).hex()}"
+        log_path = self.path / "jobs" / job_id / "log.txt"
+        owner = process_identity()
+        uses = [u for u in uses if u]
+        stamp = now_iso()
+        with _SUBMITTING_LOCK:
+            _SUBMITTING.add(job_id)
+        try:
+            with self._write() as conn:
+                if model_id is not None:
+                    row = conn.execute("SELECT kind, status FROM records WHERE id = ?", (model_id,)).fetchone()
+                    if row is None or row["kind"] not in MODEL_KINDS:
+                        raise RecordNotFoundError(f"no custom model {model_id!r} in the workspace {self.path}")
+                    if row["status"] not in ("pending", "ready"):
+                        msg = (
+                            f"model {model_id} is {row['status']}; a model is trained once. Train again to make a "
+                            "new version (ws.rerun(job_id), or build/train with the same name)"
+                        )
+                        raise WorkspaceError(msg)
+                    conn.execute(
+                        "UPDATE records SET status = 'training', job_id = ?, message = NULL, updated = ? WHERE id = ?",
+                        (job_id, stamp, model_id),
+                    )
+                conn.execute(
+                    "INSERT INTO jobs (id, kind, status, params, heavy, model_id, uses, rerun_of, owner_host, owner_pid,"
+                    " owner_started, log_path, created, updated) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id, kind, json.dumps(params), int(heavy), model_id, json.dumps(uses), rerun_of,
+                        owner["host"], owner["pid"], owner["started"], log_path.relative_to(self.path).as_posix(),
+                        stamp, stamp,
+                    ),
+                )
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            run = self._model_job(fn, model_id) if model_id else fn
+            try:
+                return self._runner.submit(
+                    run, kind=kind, params=params, heavy=heavy, job_id=job_id, log_path=log_path, store=self,
+                    model_id=model_id,
+                )
+            except BaseException as exc:  # never leave a job row queued that nothing will run
+                with self._write() as conn:
+                    conn.execute(
+                        "UPDATE jobs SET status = 'failed', error = ?, finished = ?, updated = ? WHERE id = ?",
+                        (f"could not start: {exc}", now_iso(), now_iso(), job_id),
+                    )
+                if model_id:
+                    self._mark_failed(model_id, f"job {job_id} could not start: {exc}")
+                raise
+        finally:
+            with _SUBMITTING_LOCK:
+                _SUBMITTING.discard(job_id)
+
+    def _model_job(self, fn: JobFunction, model_id: str) -> JobFunction:
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            result = fn(progress, cancel)
+            if cancel.is_set():
+                raise JobCancelled("cancelled before the model was finished")
+            record = self._finalize_model(model_id)
+            # The model is in place: a cancel arriving now is too late, and the job completed.
+            cancel.clear()
+            return record if result is None else result
+
+        return run
+
+    def save_job(self, job: Job) -> None:
+        """Save a job's state (called by the job from its worker thread)."""
+        snap = job.snapshot()
+        failed_model = snap["model_id"] if snap["status"] in FINAL_STATUSES and snap["status"] != "completed" else None
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = ?, progress = ?, message = ?, error = ?, result = ?, started = ?,"
+                " finished = ?, updated = ? WHERE id = ?",
+                (
+                    snap["status"], snap["progress"], snap["message"], snap["error"], _json_or_none(snap["result"]),
+                    snap["started"], snap["finished"], now_iso(), snap["id"],
+                ),
+            )
+        if failed_model:
+            reason = "cancelled" if snap["status"] == "cancelled" else f"failed: {snap['error']}"
+            self._mark_failed(failed_model, f"job {snap['id']} {reason}")
+
+    def _job_state(self, row: sqlite3.Row) -> dict[str, Any]:
+        state = dict(row)
+        state["params"] = json.loads(row["params"])
+        state["uses"] = json.loads(row["uses"])
+        state["result"] = json.loads(row["result"]) if row["result"] else None
+        state["log_path"] = str(self.path / row["log_path"])
+        return state
+
+    def job(self, job_id: str) -> Job:
+        """A job: the live object while it runs in this process, else a view of its saved state."""
+        return self._job(job_id, recover=True)
+
+    def _job(self, job_id: str, recover: bool) -> Job:
+        live = self._runner.get(job_id) or live_job(job_id)
+        if live is not None:
+            return live
+        if recover:
+            self.recover()
+        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise RecordNotFoundError(f"no job {job_id!r} in the workspace {self.path}: list them with ws.jobs()")
+
+        def reload() -> dict[str, Any] | None:
+            self.recover()
+            fresh = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+            return self._job_state(fresh) if fresh else None
+
+        return Job.from_state(self._job_state(row), reload)
+
+    def jobs(self, status: str | None = None) -> list[Job]:
+        """Jobs of this workspace, oldest first (live ones as live objects)."""
+        self.recover()
+        sql = "SELECT id FROM jobs" + (" WHERE status = ?" if status else "") + " ORDER BY created, rowid"
+        return [self._job(r["id"], recover=False) for r in self._rows(sql, (status,) if status else ())]
+
+    def recover(self) -> list[str]:
+        """Mark jobs whose process is gone ``interrupted`` and their models ``failed``.
+
+        Runs when the workspace opens and when jobs are listed. A job is taken as gone when its
+        owner (host, pid, process start time) is this host's and that process no longer runs, or
+        is this very process but the job is not running here (it was started before a restart
+        that reused the pid). Returns the ids marked.
+        """
+        rows = self._rows(
+            "SELECT id, owner_host, owner_pid, owner_started FROM jobs WHERE status IN (?, ?)", ACTIVE_STATUSES
+        )
+        me = process_identity()
+        gone = []
+        for row in rows:
+            if live_job(row["id"]) is not None or row["id"] in _SUBMITTING:
+                continue
+            same_process = (row["owner_host"], row["owner_pid"], row["owner_started"]) == (
+                me["host"], me["pid"], me["started"],
+            )
+            if same_process or not owner_alive(row["owner_host"], row["owner_pid"], row["owner_started"]):
+                gone.append(row["id"])
+        if not gone:
+            return []
+        marked: list[tuple[str, str | None, str, str]] = []
+        stamp = now_iso()
+        model_message = (
+            "interrupted: job {job_id} stopped before the model was finished (kernel restart or crash); nothing "
+            "half-written is kept. Re-run it with ws.rerun('{job_id}')"
+        )
+        with self._write() as conn:
+            for job_id in gone:
+                row = conn.execute(
+                    "SELECT status, model_id, owner_pid, owner_host, log_path FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone()
+                if row is None or row["status"] not in ACTIVE_STATUSES:
+                    continue  # finished meanwhile
+                error = (
+                    f"interrupted: the process that ran this job (pid {row['owner_pid']} on {row['owner_host']}) "
+                    f"stopped before it finished (kernel restart or crash); run ws.rerun({job_id!r}) to run it again"
+                )
+                conn.execute(
+                    "UPDATE jobs SET status = 'interrupted', error = ?, finished = ?, updated = ? WHERE id = ?",
+                    (error, stamp, stamp, job_id),
+                )
+                if row["model_id"]:
+                    conn.execute(
+                        "UPDATE records SET status = 'failed', message = ?, updated = ? "
+                        "WHERE id = ? AND status IN ('pending', 'ready', 'training')",
+                        (model_message.format(job_id=job_id), stamp, row["model_id"]),
+                    )
+                marked.append((job_id, row["model_id"], row["log_path"], error))
+        for job_id, model_id, log_rel, error in marked:
+            try:
+                with (self.path / log_rel).open("a", encoding="utf-8") as fh:
+                    fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} ERROR   {error}\n")
+            except OSError:
+                pass
+            if model_id:
+                row = self._one("SELECT kind FROM records WHERE id = ?", (model_id,))
+                if row is not None:
+                    self._clear_staging(row["kind"], model_id)
+            log.warning("job %s was interrupted; its log is at %s", job_id, self.path / log_rel)
+        return [m[0] for m in marked]
+
+    def rerun(self, job_id: str, **overrides: Any) -> Job:
+        """Run a finished (failed, interrupted, cancelled or completed) job's work again.
+
+        Its kind and saved parameters (updated with ``overrides``) rebuild the job function; a
+        job that built a model builds a new version of it (same name, resources and base).
+        """
+        self.recover()
+        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise RecordNotFoundError(f"no job {job_id!r} in the workspace {self.path}")
+        if row["status"] in ACTIVE_STATUSES:
+            raise WorkspaceError(f"job {job_id} is still {row['status']}: wait for it or cancel it first")
+        factory = _JOB_KINDS.get(row["kind"])
+        if factory is None:
+            msg = (
+                f"jobs of kind {row['kind']!r} cannot be re-run: nothing registered to rebuild them; "
+                "call jupyter_speechcustom.workspace.register_job_kind() first"
+            )
+            raise WorkspaceError(msg)
+        params = {**json.loads(row["params"]), **overrides}
+        model = None
+        if row["model_id"]:
+            old = self._one("SELECT * FROM records WHERE id = ?", (row["model_id"],))
+            if old is None:
+                raise WorkspaceError(f"the model job {job_id} built was deleted; start a new build instead")
+            old_rec = self._record(old)
+            model = self._create_model(
+                old_rec.kind, old_rec.base or {}, old_rec.name, old_rec.sources, info={"rerun_of": job_id}
+            )
+        fn = factory(self, params, model)
+        return self.submit(
+            fn, kind=row["kind"], params=params, heavy=bool(row["heavy"]), model_id=model.id if model else None,
+            uses=json.loads(row["uses"]), rerun_of=job_id,
+        )
+
+    # ------------------------------------------------------------------ deleting
+
+    def _active_users(self, record_id: str) -> list[str]:
+        self.recover()
+        users = []
+        for row in self._rows("SELECT id, model_id, uses FROM jobs WHERE status IN (?, ?)", ACTIVE_STATUSES):
+            if row["model_id"] == record_id or record_id in json.loads(row["uses"]):
+                users.append(row["id"])
+        return users
+
+    def delete(self, record_id: str) -> None:
+        """Delete a record (its files and index row) or a finished job (its log and row).
+
+        Refuses while a queued or running job builds or reads it.
+        """
+        users = self._active_users(record_id)
+        if users:
+            msg = f"{record_id} is used by running job(s) {', '.join(users)}: wait for them or cancel them first"
+            raise ModelInUseError(msg)
+        job_row = self._one("SELECT status FROM jobs WHERE id = ?", (record_id,))
+        if job_row is not None:
+            if job_row["status"] in ACTIVE_STATUSES:
+                raise ModelInUseError(f"job {record_id} is still {job_row['status']}: cancel it first")
+            with self._write() as conn:
+                conn.execute("DELETE FROM jobs WHERE id = ?", (record_id,))
+            _safety.remove_path(self.path / "jobs" / record_id)
+            return
+        rec = self.get(record_id)
+        with self._write() as conn:  # the row goes first: a crash leaves an orphan file, never a dangling row
+            conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+        if rec.path is not None:
+            _safety.remove_path(rec.path)
+        if rec.kind in MODEL_KINDS:
+            self._clear_staging(rec.kind, record_id)
+
+
+def _copy_regular_tree(source: Path, target: Path) -> None:
+    """Copy files and folders only: a symlink in an imported model could point anywhere."""
+    for path in source.rglob("*"):
+        if path.is_symlink():
+            raise WorkspaceError(f"{path} is a symbolic link: copy the model without links")
+    shutil.copytree(source, target, symlinks=True)
+
+
+# --------------------------------------------------------------------------- built-in job kinds
+
+
+def _load_base(ws: Workspace, ref: Mapping[str, Any]) -> BaseModel:
+    """The base model of a saved job: from its path if unchanged, else by name; same fingerprint."""
+    from jupyter_speechcustom.models import file_fingerprint, load_base_model
+
+    path = Path(ref.get("path") or "")
+    if ref.get("path") and path.is_file() and file_fingerprint(path) == ref["fingerprint"]:
+        return load_base_model(path)
+    base = load_base_model(ref["name"])
+    if base.fingerprint != ref["fingerprint"]:
+        msg = (
+            f"base model {ref['name']!r} has changed (fingerprint {base.fingerprint}, the job used "
+            f"{ref['fingerprint']}): restore that model file, or start a new build on the current one"
+        )
+        raise BaseModelMismatchError(msg)
+    return base
+
+
+def _language_model_job(
+    ws: Workspace, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
+) -> JobFunction:
+    if model is None:
+        raise WorkspaceError("a language model build needs a model record")
+    model_id = model.id
+
+    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> None:
+        from jupyter_speechcustom.language_model import build_language_model
+
+        progress(0.0, "loading the base model")
+        model_base = base or _load_base(ws, params["base"])
+        corpora = [ws._file(cid, "corpus") for cid in params["corpus_ids"]]
+        words: Any = ws._file(params["words_id"], "words") if params.get("words_id") else ()
+
+        def report(stage: str, fraction: float) -> None:
+            if cancel.is_set():
+                raise JobCancelled("cancelled while building the language model")
+            progress(fraction, stage)
+
+        build_language_model(
+            model_base, corpora, ws.staging_path(model_id), words=words, name=params["name"], progress=report,
+            **params.get("options", {}),
+        )
+
+    return run
+
+
+def _acoustic_model_job(
+    ws: Workspace, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
+) -> JobFunction:
+    if model is None:
+        raise WorkspaceError("acoustic model training needs a model record")
+    model_id = model.id
+
+    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> None:
+        from jupyter_speechcustom.acoustic_model import train_acoustic_model
+        from jupyter_speechcustom.manifest import write_manifest
+
+        progress(0.0, "loading the base model")
+        model_base = base or _load_base(ws, params["base"])
+        entries = []
+        for audio_id in params["audio_ids"]:
+            rec = ws.get(audio_id, "audio")
+            entry: dict[str, Any] = {"audio_filepath": str(ws._file(audio_id, "audio")), "duration": rec.info["duration"]}
+            if rec.info.get("transcript"):
+                entry["text"] = rec.info["transcript"]
+            entries.append(entry)
+        out_path = ws.staging_path(model_id)
+        manifest = write_manifest(out_path.with_name(f".tmp-{model_id}.manifest.json"), entries)
+        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        result = train_acoustic_model(
+            model_base, manifest, out_path, mode=params["mode"], lm=lm, progress=progress, cancel=cancel,
+            **params.get("options", {}),
+        )
+        summary = getattr(result, "summary", None)
+        if callable(summary):  # the training's figures (WER before/after, forgetting) stay with the model
+            ws._update_info(model_id, {"training": json.loads(_json_or_none(summary()) or "null")})
+
+    return run
+
+
+register_job_kind("build_language_model", _language_model_job)
+register_job_kind("train_acoustic_model", _acoustic_model_job)
