@@ -19,3 +19,4 @@ test: setup-test
 
 bench: setup
 	$(PYTHON) bench/bench_lm.py
+	$(PYTHON) bench/bench_am.py

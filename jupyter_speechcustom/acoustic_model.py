@@ -207,7 +207,13 @@ class TrainingResult:
     general_wer_before: float | None = None
     general_wer_after: float | None = None
     audio_seconds: float = 0.0
+    fit_seconds: float = 0.0
     train_seconds: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        """Audio seconds trained per wall-clock second of fitting."""
+        return self.audio_seconds / self.fit_seconds if self.fit_seconds else 0.0
 
     @property
     def general_wer_change(self) -> float | None:
@@ -220,6 +226,7 @@ class TrainingResult:
         out = {k: v for k, v in asdict(self).items() if k not in ("history", "pseudo_labels")}
         out["path"] = str(self.path)
         out["general_wer_change"] = self.general_wer_change
+        out["throughput"] = self.throughput
         out["epochs"] = len(self.history)
         return out
 
@@ -272,6 +279,14 @@ class _Monitor:
                 self.on_epoch = on_epoch
                 self.cancelled = False
                 self.audio_seconds = 0.0
+                self.validation_seconds = 0.0
+                self._validation_start = 0.0
+
+            def on_validation_start(self, trainer, module):  # noqa: ANN001
+                self._validation_start = time.perf_counter()
+
+            def on_validation_end(self, trainer, module):  # noqa: ANN001
+                self.validation_seconds += time.perf_counter() - self._validation_start
 
             def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):  # noqa: ANN001
                 loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
@@ -527,7 +542,10 @@ def _fit(
         if on_epoch:
             on_epoch(start)
     report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
+    fit_start = time.perf_counter()
     trainer.fit(model)
+    # Throughput counts training only: validation (early stopping, dev WER) is extra work.
+    fit_seconds = time.perf_counter() - fit_start - monitor.validation_seconds
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled; no model was saved and the base model is unchanged")
     with open_dict(model.cfg):
@@ -543,4 +561,4 @@ def _fit(
     part.replace(out_path)  # a half-written model is never at out_path
     return TrainingResult(path=out_path, mode=mode, base_model=dict(model.cfg[CUSTOM_AM_KEY]["base_model"]),
                           train_utterances=len(domain), general_utterances=len(mix), history=history,
-                          audio_seconds=monitor.audio_seconds)
+                          audio_seconds=monitor.audio_seconds, fit_seconds=fit_seconds)
