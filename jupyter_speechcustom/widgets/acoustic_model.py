@@ -1,0 +1,534 @@
+"""The Acoustic model panel: pseudo-label, review, fine-tune with a live plot, check forgetting.
+
+Training runs as a workspace job of kind ``studio_train_acoustic_model``: the workspace's
+own training job plus what the panel needs, the reviewed pseudo-label table and a per-epoch
+callback for the live plot. It is registered with the workspace, so ``ws.rerun(job_id)``
+runs it again after a kernel restart (without the live plot).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from jupyter_speechcustom import diffview
+from jupyter_speechcustom.constants import (
+    CONFIDENCE_THRESHOLD,
+    DEMO_MODEL_NAME,
+    FINETUNE_EPOCHS,
+    FINETUNE_LR,
+    STUDIO_LABELS_PER_PAGE,
+)
+from jupyter_speechcustom.widgets._common import (
+    LABELLED,
+    AudioSlot,
+    JobView,
+    Panel,
+    audio_label,
+    button,
+    heading,
+    hint,
+    hint_html,
+    is_demo,
+    set_options,
+    wide,
+)
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.acoustic_model import EpochRecord, PseudoLabel
+    from jupyter_speechcustom.jobs import Job, JobFunction
+    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.workspace import Record, Workspace
+
+__all__ = ["LABEL_JOB_KIND", "MODES", "TRAIN_JOB_KIND", "AcousticModelPanel"]
+
+MODES = ("supervised", "lightly-supervised", "unsupervised")
+TRAIN_JOB_KIND = "studio_train_acoustic_model"
+LABEL_JOB_KIND = "studio_pseudo_label"
+log = logging.getLogger(__name__)
+_LABEL_FIELDS = ("audio_filepath", "text", "confidence", "kept", "duration")
+_MODE_HINTS = {
+    "supervised": "Supervised: trains on the transcripts stored with the audio (every file needs one).",
+    "lightly-supervised": "Lightly supervised: the custom language model transcribes your untranscribed audio; "
+                          "confident transcripts become the training labels. Review them before training.",
+    "unsupervised": "Unsupervised: the base model alone transcribes the audio. Without a language model these "
+                    "labels rarely teach it anything new: prefer lightly supervised.",
+}
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def _base_from_ref(ref: dict[str, Any]) -> BaseModel:
+    """The base model a saved job names: its file when unchanged, else by name; same fingerprint."""
+    from jupyter_speechcustom.errors import BaseModelMismatchError
+    from jupyter_speechcustom.models import file_fingerprint, load_base_model
+
+    path = Path(ref.get("path") or "")
+    if ref.get("path") and path.is_file() and file_fingerprint(path) == ref["fingerprint"]:
+        return load_base_model(path)
+    base = load_base_model(ref["name"])
+    if base.fingerprint != ref["fingerprint"]:
+        msg = (f"base model {ref['name']!r} has changed since the job ran (fingerprint {base.fingerprint}, not "
+               f"{ref['fingerprint']}): start a new training on the current model")
+        raise BaseModelMismatchError(msg)
+    return base
+
+
+def _base_ref(base: BaseModel) -> dict[str, str]:
+    return {"name": base.name, "path": str(base.path), "fingerprint": base.fingerprint}
+
+
+def _entries(ws: Workspace, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
+    entries = []
+    for audio_id in audio_ids:
+        rec = ws.get(audio_id, "audio")
+        entry: dict[str, Any] = {"audio_filepath": str(rec.path), "duration": rec.info.get("duration", 0.0),
+                                 "name": rec.name}
+        if rec.info.get("transcript"):
+            entry["text"] = rec.info["transcript"]
+        entries.append(entry)
+    return entries
+
+
+def label_job(ws: Workspace, base: BaseModel | None, params: dict[str, Any]) -> JobFunction:
+    """A job function: pseudo-label the audio ``params["audio_ids"]`` for review.
+
+    The audio is converted and cut into training segments first (kept in a hidden folder of
+    the workspace's ``jobs/``, so the reviewed table can be trained on after a restart); the
+    result is ``{"labels": [PseudoLabel as dict], "names": {segment: audio name}, "skipped": [...]}``.
+    """
+
+    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> dict[str, Any]:
+        from jupyter_speechcustom.acoustic_model import prepare_audio, pseudo_label
+        from jupyter_speechcustom.jobs import raise_if_cancelled
+
+        model = base or _base_from_ref(params["base"])
+        entries = _entries(ws, params["audio_ids"])
+        progress(0.02, f"preparing {len(entries)} audio files")
+        folder = Path(tempfile.mkdtemp(prefix=".segments-", dir=ws.path / "jobs"))
+        prepared = prepare_audio([{"audio_filepath": e["audio_filepath"]} for e in entries], folder,
+                                 model.sample_rate)
+        raise_if_cancelled(cancel)
+        names = {e["audio_filepath"]: e["name"] for e in entries}
+        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        rows = pseudo_label(model, list(prepared.entries), lm=lm, threshold=params["threshold"],
+                            progress=lambda f, m: progress(0.05 + 0.93 * f, m))
+        raise_if_cancelled(cancel)
+        segment_names = {}
+        for entry in prepared.entries:
+            stem = Path(entry["audio_filepath"]).stem
+            segment_names[entry["audio_filepath"]] = f"{names.get(entry['source'], Path(entry['source']).name)}" + (
+                f" #{int(stem.rsplit('-', 1)[-1]) + 1}" if not stem.endswith("-000") else "")
+        return {"labels": [asdict(r) for r in rows], "names": segment_names,
+                "skipped": [list(s) for s in prepared.skipped]}
+
+    return run
+
+
+def train_job(
+    ws: Workspace,
+    base: BaseModel | None,
+    params: dict[str, Any],
+    model: Record | None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> JobFunction:
+    """A job function: fine-tune into the staging path of AM ``model`` (see the module docstring).
+
+    ``params``: ``base`` (name, path, fingerprint), ``audio_ids``, ``mode``, ``lm_id``,
+    ``labels`` (a reviewed pseudo-label table as dicts, or None) and ``options`` for
+    :func:`~jupyter_speechcustom.acoustic_model.train_acoustic_model`. Returns the training's
+    summary with its per-epoch history.
+    """
+    if model is None:
+        raise ValueError("acoustic model training needs a model record")
+    model_id = model.id
+
+    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> dict[str, Any]:
+        from jupyter_speechcustom.acoustic_model import PseudoLabel, train_acoustic_model
+
+        progress(0.0, "loading the base model")
+        model_base = base or _base_from_ref(params["base"])
+        labels = [PseudoLabel(**{k: row[k] for k in _LABEL_FIELDS}) for row in params["labels"]] \
+            if params.get("labels") else None
+        if labels is not None:
+            audio = [{"audio_filepath": r.audio_filepath, "duration": r.duration} for r in labels]
+        else:
+            audio = [{k: v for k, v in e.items() if k != "name"} for e in _entries(ws, params["audio_ids"])]
+        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        result = train_acoustic_model(
+            model_base, audio, ws.staging_path(model_id), mode=params["mode"], lm=lm, pseudo_labels=labels,
+            progress=progress, on_epoch=on_epoch, cancel=cancel, **params.get("options", {}),
+        )
+        summary = result.summary()
+        summary["history"] = [asdict(h) for h in result.history]
+        summary["model_id"] = model_id
+        return json.loads(json.dumps(summary, default=str))
+
+    return run
+
+
+def _rerun_factory(ws: Workspace, params: dict[str, Any], model: Record | None) -> JobFunction:
+    return train_job(ws, None, params, model)
+
+
+def _register() -> None:
+    from jupyter_speechcustom.workspace import register_job_kind
+
+    register_job_kind(TRAIN_JOB_KIND, _rerun_factory)
+    register_job_kind(LABEL_JOB_KIND, lambda ws, params, model: label_job(ws, None, params))
+
+
+_register()
+
+
+# --------------------------------------------------------------------------- review table
+
+
+class _LabelRow(widgets.HBox):
+    """One row of the review table; shows ``index`` of the panel's labels."""
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.kept = widgets.Checkbox(False, indent=False, layout=widgets.Layout(width="28px"))
+        self.kept.add_class("sc-label-kept")
+        self.text = widgets.Text("", layout=widgets.Layout(width="480px"))
+        self.text.add_class("sc-label-text")
+        self.confidence = widgets.HTML(layout=widgets.Layout(width="44px"))
+        self.source = widgets.HTML(layout=widgets.Layout(width="320px"))
+        self.play = button("", icon="play", tooltip="listen", css="sc-label-play", width="36px")
+        super().__init__([self.kept, self.text, self.confidence, self.source, self.play])
+        self.add_class("sc-label-row")
+
+
+class AcousticModelPanel(Panel):
+    """Fine-tune the base model on the workspace's audio; review pseudo-labels; watch it train.
+
+    Args:
+        workspace: a :class:`~jupyter_speechcustom.workspace.Workspace` or its folder.
+        base: the base model (or its name or ``.nemo`` path) to fine-tune.
+
+    Children of note: ``audio`` (SelectMultiple), ``mode_buttons``, ``lm``, ``threshold``,
+    ``name``, ``epochs``, ``learning_rate``, ``dev``, ``mix_general``, ``label_button``,
+    ``label_rows`` (the review table's rows on the current page), ``train_button``,
+    ``train_progress`` (with its cancel button), ``plot`` (Image), ``result``.
+
+    Traits:
+        mode (Unicode, default "lightly-supervised"): the training mode.
+        am_id (Unicode or None, default None): the id of the latest acoustic model trained here.
+    """
+
+    mode = traitlets.Enum(MODES, default_value="lightly-supervised", help="Training mode.")
+    am_id = traitlets.Unicode(None, allow_none=True, help="Id of the latest custom AM trained here, or None.")
+
+    def __init__(self, workspace: Workspace | str | Path, base: BaseModel | str | Path = DEMO_MODEL_NAME) -> None:
+        super().__init__(workspace, base)
+        self.add_class("sc-am-panel")
+        self.labels: list[PseudoLabel] = []
+        self.history: list[Any] = []
+        self.summary: dict[str, Any] | None = None
+        self._names: dict[str, str] = {}
+        self._order: list[int] = []
+        self._page = 0
+        self._labelled_for: tuple[Any, ...] | None = None
+
+        self.audio = widgets.SelectMultiple(description="Audio", style=LABELLED, options=[], rows=7, layout=wide())
+        self.audio.add_class("sc-am-audio")
+        self.select_all = button("all", tooltip="select all audio")
+        self.select_untranscribed = button("untranscribed")
+        self.select_transcribed = button("transcribed")
+        self.on(self.select_all, lambda: self._select_audio(lambda r: True))
+        self.on(self.select_untranscribed, lambda: self._select_audio(lambda r: not r.info.get("transcript")))
+        self.on(self.select_transcribed, lambda: self._select_audio(lambda r: bool(r.info.get("transcript"))))
+
+        self.mode_buttons = widgets.ToggleButtons(options=MODES, value=self.mode,
+                                                  tooltips=["audio with transcripts",
+                                                            "untranscribed audio labelled with a custom LM",
+                                                            "untranscribed audio labelled by the base model"])
+        self.mode_buttons.add_class("sc-am-mode")
+        self.mode_hint = hint(_MODE_HINTS[self.mode])
+        traitlets.link((self.mode_buttons, "value"), (self, "mode"))
+        self.lm = widgets.Dropdown(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
+        self.threshold = widgets.FloatSlider(CONFIDENCE_THRESHOLD, min=0.0, max=1.0, step=0.01,
+                                             description="Confidence ≥", style=LABELLED, layout=wide())
+        self.name = widgets.Text("custom-am", description="Name", style=LABELLED, layout=wide())
+        self.epochs = widgets.BoundedIntText(FINETUNE_EPOCHS, min=1, max=500, description="Epochs",
+                                             style={"description_width": "60px"},
+                                             layout=widgets.Layout(width="180px"))
+        self.learning_rate = widgets.BoundedFloatText(FINETUNE_LR, min=1e-6, max=1.0, step=1e-4,
+                                                      description="Learning rate", style={"description_width": "90px"},
+                                                      layout=widgets.Layout(width="210px"))
+        dev_options: list[tuple[str, str | None]] = [("hold out 10% of the training audio", None)]
+        if is_demo(self.base):
+            from jupyter_speechcustom import demo
+
+            dev_options.insert(0, ("the demo's domain/dev set", str(demo.manifest("domain/dev"))))
+        self.dev = widgets.Dropdown(description="Dev set", style=LABELLED, options=dev_options, layout=wide())
+        self.mix_general = widgets.Checkbox(is_demo(self.base), description="mix in general speech (against "
+                                            "forgetting)", indent=False, disabled=not is_demo(self.base))
+        self.mix_general.add_class("sc-am-mix")
+
+        self.label_button = button("1. Pseudo-label", icon="tags", css="sc-am-label")
+        self.label_progress = JobView(cancellable=True)
+        self.on(self.label_button, self.pseudo_label, "Pseudo-labelling")
+        self.review_summary = widgets.HTML()
+        self.label_rows = [_LabelRow() for _ in range(STUDIO_LABELS_PER_PAGE)]
+        for row in self.label_rows:
+            row.kept.observe(self.guard(lambda change, r=row: self._edit(r, kept=change["new"])), names="value")
+            row.text.observe(self.guard(lambda change, r=row: self._edit(r, text=change["new"])), names="value")
+            row.play.on_click(self.guard(lambda _, r=row: self._play(r), "Playing"))
+        self.prev_page = button("", icon="chevron-left", tooltip="previous page", width="40px")
+        self.next_page = button("", icon="chevron-right", tooltip="next page", width="40px")
+        self.page_label = widgets.Label()
+        self.sort = widgets.Dropdown(options=[("in order", "order"), ("least confident first", "confidence")],
+                                     value="order", layout=widgets.Layout(width="190px"))
+        self.apply_threshold = button("Keep rows above the threshold", icon="filter")
+        self.on(self.prev_page, lambda: self._show_page(self._page - 1))
+        self.on(self.next_page, lambda: self._show_page(self._page + 1))
+        self.observe_value(self.sort, lambda _: self._sort_rows())
+        self.on(self.apply_threshold, self._apply_threshold)
+        self.player = AudioSlot(autoplay=True)
+        self.review = widgets.VBox([
+            self.review_summary,
+            widgets.HBox([self.prev_page, self.page_label, self.next_page, self.sort, self.apply_threshold]),
+            widgets.HTML('<div class="sc-root sc-muted" style="margin-left:32px">keep · label (edit it) · '
+                         "confidence · audio</div>"),
+            *self.label_rows,
+            self.player,
+        ])
+        self.review.layout.display = "none"
+        self.review.add_class("sc-am-review")
+
+        self.train_button = button("2. Train", icon="play", style="primary", css="sc-am-train")
+        self.train_progress = JobView(cancellable=True)
+        self.on(self.train_button, self.train, "Training")
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="640px"))
+        self.plot.add_class("sc-am-plot")
+        self.result = widgets.HTML()
+        self.result.add_class("sc-am-result")
+
+        self.observe_value(self.mode_buttons, lambda _: self._mode_changed())
+        for w in (self.audio, self.lm):
+            self.observe_value(w, lambda _: self._invalidate())
+
+        self.children = [
+            widgets.HTML(diffview.style_tag()),
+            self.status,
+            heading("Training audio"),
+            widgets.HBox([self.audio, widgets.VBox([widgets.Label("select:"), self.select_all,
+                                                    self.select_untranscribed, self.select_transcribed])]),
+            heading("Mode"),
+            self.mode_buttons,
+            self.mode_hint,
+            widgets.HBox([self.lm, self.threshold]),
+            widgets.HBox([self.label_button]),
+            self.label_progress,
+            self.review,
+            heading("Training"),
+            widgets.HBox([self.name, self.epochs, self.learning_rate]),
+            widgets.HBox([self.dev, self.mix_general]),
+            widgets.HBox([self.train_button]),
+            self.train_progress,
+            self.plot,
+            self.result,
+        ]
+        self.refresh()
+        self._mode_changed()
+
+    # ------------------------------------------------------------------ listing
+
+    def refresh(self) -> None:
+        """Re-read audio and LMs from the workspace."""
+        audio = self.workspace.audio()
+        set_options(self.audio, [(audio_label(r), r.id) for r in audio])
+        fingerprint = self.base.family_fingerprint
+        lms = [r for r in reversed(self.workspace.language_models(status="available"))
+               if (r.base or {}).get("fingerprint") == fingerprint]
+        set_options(self.lm, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in lms]], keep=True)
+        if self.lm.value is None and lms:
+            self.lm.value = lms[0].id
+
+    def _select_audio(self, keep: Callable[[Record], bool]) -> None:
+        ids = {r.id for r in self.workspace.audio() if keep(r)}
+        self.audio.value = tuple(v for _, v in self.audio.options if v in ids)
+
+    def _mode_changed(self) -> None:
+        labelled = self.mode != "supervised"
+        self.label_button.disabled = not labelled or self.busy
+        self.lm.disabled = self.mode != "lightly-supervised"
+        self.threshold.disabled = not labelled
+        self.mode_hint.value = hint_html(_MODE_HINTS[self.mode])
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        key = (tuple(self.audio.value), self.mode, self.lm.value)
+        if self._labelled_for is not None and key != self._labelled_for:
+            self.labels = []
+            self._labelled_for = None
+            self.review.layout.display = "none"
+
+    @traitlets.observe("busy")
+    def _busy_changed(self, change: dict[str, Any]) -> None:
+        self.train_button.disabled = bool(change["new"])
+        self.label_button.disabled = bool(change["new"]) or self.mode == "supervised"
+
+    # ------------------------------------------------------------------ pseudo-labels
+
+    def _params(self) -> dict[str, Any]:
+        audio_ids = list(self.audio.value)
+        if not audio_ids:
+            raise ValueError("choose the training audio first (add audio in the Data tab)")
+        lm_id = self.lm.value if self.mode == "lightly-supervised" else None
+        if self.mode == "lightly-supervised" and lm_id is None:
+            raise ValueError("lightly supervised training needs a custom language model: build one in the Language "
+                             "model tab, or choose unsupervised")
+        return {"base": _base_ref(self.base), "audio_ids": audio_ids, "mode": self.mode, "lm_id": lm_id,
+                "threshold": float(self.threshold.value)}
+
+    def pseudo_label(self) -> Job | None:
+        """Transcribe the selected audio for review (a workspace job)."""
+        if self.mode == "supervised":
+            self.show("Supervised training uses the transcripts stored with the audio: no pseudo-labels", "error")
+            return None
+        params = self._params()
+        key = (tuple(params["audio_ids"]), self.mode, params["lm_id"])
+        job = self.workspace.submit(label_job(self.workspace, self.base, params), kind=LABEL_JOB_KIND,
+                                    params=params, uses=[*params["audio_ids"], *filter(None, [params["lm_id"]])])
+        self.show(f"Pseudo-labelling {len(params['audio_ids'])} audio files (job {job.id})…", "working")
+
+        def done(j: Job) -> None:
+            self.set_labels(j.result["labels"], j.result.get("names", {}))
+            self._labelled_for = key
+            skipped = j.result.get("skipped") or []
+            note = f" Skipped {len(skipped)} file(s): {'; '.join(r for _, r in skipped[:3])}." if skipped else ""
+            kept = sum(r.kept for r in self.labels)
+            self.show(f"{kept} of {len(self.labels)} utterances are confident enough to keep. Review the labels, "
+                      f"then train.{note}", "success")
+
+        return self.watch(job, self.label_progress, done, doing="Pseudo-labelling")
+
+    def set_labels(self, rows: Sequence[Any], names: dict[str, str] | None = None) -> None:
+        """Show a pseudo-label table (``PseudoLabel`` objects or dicts) for review."""
+        from jupyter_speechcustom.acoustic_model import PseudoLabel
+
+        self.labels = [r if isinstance(r, PseudoLabel) else PseudoLabel(**{k: r[k] for k in _LABEL_FIELDS})
+                       for r in rows]
+        self._names = dict(names or {})
+        self._sort_rows()
+        self.review.layout.display = ""
+
+    def _sort_rows(self) -> None:
+        order = list(range(len(self.labels)))
+        if self.sort.value == "confidence":
+            order.sort(key=lambda i: self.labels[i].confidence)
+        self._order = order
+        self._show_page(0)
+
+    def _show_page(self, page: int) -> None:
+        size = len(self.label_rows)
+        pages = max(1, -(-len(self._order) // size))
+        self._page = min(max(page, 0), pages - 1)
+        start = self._page * size
+        for k, row in enumerate(self.label_rows):
+            position = start + k
+            if position >= len(self._order):
+                row.index = -1
+                row.layout.display = "none"
+                continue
+            row.index = self._order[position]
+            label = self.labels[row.index]
+            row.kept.value = label.kept
+            row.text.value = label.text
+            colour = "sc-better" if label.confidence >= self.threshold.value else "sc-worse"
+            row.confidence.value = f'<span class="sc-root {colour}">{label.confidence:.2f}</span>'
+            name = self._names.get(label.audio_filepath, Path(label.audio_filepath).name)
+            row.source.value = (f'<div class="sc-root sc-muted sc-ellipsis" title="{diffview.escape(name)}">'
+                                f"{label.duration:.1f} s · {diffview.escape(name)}</div>")
+            row.layout.display = ""
+        self.page_label.value = f"page {self._page + 1} of {pages}"
+        self.prev_page.disabled = self._page == 0
+        self.next_page.disabled = self._page >= pages - 1
+        self._summarize()
+
+    def _summarize(self) -> None:
+        self.review_summary.value = diffview.pseudo_label_summary_html(self.labels, float(self.threshold.value))
+
+    def _edit(self, row: _LabelRow, *, kept: bool | None = None, text: str | None = None) -> None:
+        if not 0 <= row.index < len(self.labels):
+            return
+        label = self.labels[row.index]
+        if kept is not None and label.kept != kept:
+            label.kept = kept
+            self._summarize()
+        if text is not None:
+            label.text = " ".join(text.split())
+
+    def _apply_threshold(self) -> None:
+        for label in self.labels:
+            label.kept = bool(label.text.strip()) and label.confidence >= self.threshold.value
+        self._show_page(self._page)
+
+    def _play(self, row: _LabelRow) -> None:
+        if not 0 <= row.index < len(self.labels):
+            return
+        self.player.load(Path(self.labels[row.index].audio_filepath).read_bytes(), "wav")
+
+    # ------------------------------------------------------------------ training
+
+    def train(self) -> Job | None:
+        """Start fine-tuning (a workspace job); the plot and progress update live."""
+        params = self._params()
+        reviewed = self.mode != "supervised" and bool(self.labels)
+        if reviewed and not any(r.kept and r.text.strip() for r in self.labels):
+            self.show("No pseudo-label is kept: tick some rows in the table or lower the threshold", "error")
+            return None
+        options: dict[str, Any] = {
+            "epochs": int(self.epochs.value),
+            "learning_rate": float(self.learning_rate.value),
+            "confidence_threshold": float(self.threshold.value),
+            "dev": self.dev.value,
+            "general": "auto" if self.mix_general.value else None,
+        }
+        params = {**params, "name": self.name.value.strip() or "custom-am", "options": options,
+                  "labels": [asdict(r) for r in self.labels] if reviewed else None}
+        params.pop("threshold")
+        model = self.workspace.create_acoustic_model(self.base, params["name"], params["audio_ids"])
+        self.history = []
+        self.summary = None
+        self.result.value = ""
+        self.plot.value = diffview.training_plot_png([])
+        self.plot.layout.display = ""
+
+        def on_epoch(record: EpochRecord) -> None:  # worker thread: trait updates only
+            self.history.append(record)
+            try:
+                self.plot.value = diffview.training_plot_png(self.history)
+            except Exception:
+                log.warning("could not draw the training plot", exc_info=True)
+
+        fn = train_job(self.workspace, self.base, params, model, on_epoch=on_epoch)
+        uses = [*params["audio_ids"], *filter(None, [params["lm_id"]])]
+        job = self.workspace.submit(fn, kind=TRAIN_JOB_KIND, params=params, model_id=model.id, uses=uses)
+        what = "reviewed pseudo-labels" if reviewed else f"{len(params['audio_ids'])} audio files"
+        self.show(f"Training {model.label} ({self.mode}) on {what} (job {job.id})…", "working")
+
+        def done(j: Job) -> None:
+            summary = dict(j.result)
+            self.summary = summary
+            self.am_id = model.id
+            self.workspace.add_result(f"{model.label} training", summary)
+            self.result.value = diffview.training_summary_html(summary)
+            if summary.get("history"):
+                self.plot.value = diffview.training_plot_png(summary["history"])
+            self.show(f"Trained {model.label} ({model.id}): compare it in the Compare tab.", "success")
+
+        return self.watch(job, self.train_progress, done, doing="Training")

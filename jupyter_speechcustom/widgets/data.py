@@ -1,0 +1,406 @@
+"""The Data panel: text corpora, custom words, audio uploads and microphone recordings."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from jupyter_speechcustom import diffview
+from jupyter_speechcustom.constants import DEMO_MODEL_NAME, SAMPLE_RATE, STUDIO_DEMO_AUDIO_FILES
+from jupyter_speechcustom.widgets._common import (
+    LABELLED,
+    AudioSlot,
+    Panel,
+    audio_format,
+    audio_label,
+    button,
+    heading,
+    hint,
+    is_demo,
+    known_words_for,
+    set_options,
+    upload_items,
+    wide,
+)
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.words import CustomWord
+    from jupyter_speechcustom.workspace import Workspace
+
+__all__ = ["DataPanel"]
+
+_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+_AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac," + ",".join(_ARCHIVE_SUFFIXES)
+_TEXT_ACCEPT = ".txt,.text,.md,text/plain"
+_WORDS_ACCEPT = ".csv,.json,.txt"
+_DEMO_SPLITS = ("domain/train", "domain/dev", "domain/test", "general/test")
+
+
+def _is_archive(name: str) -> bool:
+    return name.lower().endswith(_ARCHIVE_SUFFIXES)
+
+
+class _WordRow(widgets.HBox):
+    """One editable custom word: word, sounds-like spellings (``;``-separated), display form."""
+
+    def __init__(self, word: str = "", sounds_like: str = "", display_as: str = "") -> None:
+        self.word = widgets.Text(word, placeholder="word (e.g. kubectl)", layout=widgets.Layout(width="180px"))
+        self.sounds_like = widgets.Text(sounds_like, placeholder="sounds like; another spelling",
+                                        layout=widgets.Layout(width="260px"))
+        self.display_as = widgets.Text(display_as, placeholder="display as (optional)",
+                                       layout=widgets.Layout(width="180px"))
+        self.remove = button("", icon="trash", tooltip="remove this word", css="sc-word-remove", width="36px")
+        super().__init__([self.word, self.sounds_like, self.display_as, self.remove])
+        self.add_class("sc-word-row")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.word.value.strip() or self.sounds_like.value.strip() or self.display_as.value.strip())
+
+
+class DataPanel(Panel):
+    """Corpora, custom words and audio for a workspace: uploads, an editor and the microphone.
+
+    Args:
+        workspace: a :class:`~jupyter_speechcustom.workspace.Workspace` or its folder.
+        base: the base model (or its name or ``.nemo`` path): OOV words are words it does not know.
+
+    Children of note (for scripts and tests): ``corpus_upload``, ``words_upload``,
+    ``audio_upload`` (``FileUpload``), ``word_rows`` (the editor's rows), ``save_words_button``,
+    ``recorder`` (ipywebrtc ``AudioRecorder``), ``save_recording_button``, ``corpus_table``,
+    ``audio_table``.
+
+    Traits:
+        recording (Bytes, default b""): the latest microphone recording (WebM/Opus) not yet saved.
+    """
+
+    recording = traitlets.Bytes(b"", help="The latest microphone recording (WebM/Opus bytes), not yet saved.")
+
+    def __init__(self, workspace: Workspace | str | Path, base: BaseModel | str | Path = DEMO_MODEL_NAME) -> None:
+        super().__init__(workspace, base)
+        self.add_class("sc-data-panel")
+        self._summaries: dict[str, dict[str, Any]] = {}
+
+        # Corpora
+        self.corpus_upload = widgets.FileUpload(accept=_TEXT_ACCEPT, multiple=True, description="Upload text")
+        self.corpus_upload.add_class("sc-corpus-upload")
+        self.demo_corpus_button = button("Add the demo corpus", icon="plus", css="sc-demo-corpus")
+        self.corpus_table = widgets.HTML()
+        self.corpus_table.add_class("sc-corpus-table")
+        self.observe_value(self.corpus_upload, self._corpus_uploaded, doing="Adding the corpus")
+        self.on(self.demo_corpus_button, self._add_demo_corpus, "Adding the demo corpus")
+
+        # Custom words
+        self.words_name = widgets.Text("custom-words", description="List name", style=LABELLED, layout=wide())
+        self.word_lists = widgets.Dropdown(description="Open list", style=LABELLED, options=[("—", None)],
+                                           layout=wide())
+        self.words_upload = widgets.FileUpload(accept=_WORDS_ACCEPT, multiple=False, description="Upload list")
+        self.words_upload.add_class("sc-words-upload")
+        self.word_rows = widgets.VBox()
+        self.add_word_button = button("Add word", icon="plus", css="sc-word-add")
+        self.save_words_button = button("Save custom words", icon="save", style="primary", css="sc-words-save")
+        self.demo_words_button = button("Load the demo words", icon="download", css="sc-demo-words")
+        self.observe_value(self.word_lists, self._open_word_list, doing="Opening the word list")
+        self.observe_value(self.words_upload, self._words_uploaded, doing="Adding the word list")
+        self.on(self.add_word_button, self.add_word_row)
+        self.on(self.save_words_button, self.save_words, "Saving the custom words")
+        self.on(self.demo_words_button, self._add_demo_words, "Adding the demo words")
+
+        # Audio
+        self.audio_upload = widgets.FileUpload(accept=_AUDIO_ACCEPT, multiple=True, description="Upload audio")
+        self.audio_upload.add_class("sc-audio-upload")
+        self.observe_value(self.audio_upload, self._audio_uploaded, doing="Adding the audio")
+        self.demo_split = widgets.Dropdown(options=_DEMO_SPLITS, value="domain/train",
+                                           layout=widgets.Layout(width="150px"))
+        self.demo_count = widgets.BoundedIntText(STUDIO_DEMO_AUDIO_FILES, min=1, max=10_000,
+                                                 layout=widgets.Layout(width="80px"))
+        self.demo_audio_button = button("Add demo audio", icon="plus", css="sc-demo-audio")
+        self.on(self.demo_audio_button, self._add_demo_audio, "Adding the demo audio")
+        demo_row = widgets.HBox([self.demo_audio_button, self.demo_count, widgets.Label("files of"), self.demo_split])
+        demo_row.layout.display = "" if is_demo(self.base) else "none"
+
+        from ipywebrtc import AudioRecorder, CameraStream
+
+        self.microphone = CameraStream(constraints={"audio": True, "video": False})
+        self.recorder = AudioRecorder(stream=self.microphone, format="webm", codecs="opus")
+        self.recorder.add_class("sc-recorder")
+        self.observe_value(self.recorder.audio, self._recorded, doing="Receiving the recording")
+        self.recording_name = widgets.Text("", placeholder="name (default: recording-<time>)", description="Name",
+                                           style=LABELLED,
+                                           layout=wide())
+        self.recording_transcript = widgets.Textarea("", placeholder="what was said (optional: enables supervised "
+                                                     "training and WER)", description="Transcript", style=LABELLED,
+                                                     layout=wide(height="60px"))
+        self.save_recording_button = button("Save recording", icon="save", style="primary", css="sc-save-recording")
+        self.save_recording_button.disabled = True
+        self.on(self.save_recording_button, self.save_recording, "Saving the recording")
+
+        self.audio_table = widgets.HTML()
+        self.audio_table.add_class("sc-audio-table")
+        self.play_choice = widgets.Dropdown(description="Listen", style=LABELLED, options=[("—", None)], layout=wide())
+        self.player = AudioSlot()
+        self.observe_value(self.play_choice, self._play, doing="Loading the audio")
+
+        self.children = [
+            widgets.HTML(diffview.style_tag()),
+            self.status,
+            heading("Text corpora"),
+            hint("Plain text, one sentence a line (any encoding). Words the base model does not know are listed "
+                 "as OOV: custom words and a language model help most with those."),
+            widgets.HBox([self.corpus_upload, self.demo_corpus_button]),
+            self.corpus_table,
+            heading("Custom words"),
+            hint("Sounds-like: how the base model may write the word when it mishears it (separate several with ';'). "
+                 "Display as: how transcripts show it."),
+            widgets.HBox([self.word_lists, self.words_upload, self.demo_words_button]),
+            self.word_rows,
+            widgets.HBox([self.add_word_button, self.words_name, self.save_words_button]),
+            heading("Audio"),
+            hint("Files (WAV, FLAC, MP3, OGG, WebM, M4A) or archives (zip, tar) where a .txt beside an audio file is "
+                 "its transcript. Untranscribed audio is for lightly supervised or unsupervised training."),
+            widgets.HBox([self.audio_upload]),
+            demo_row,
+            heading("Record"),
+            widgets.HBox([self.recorder, widgets.VBox([self.recording_name, self.recording_transcript,
+                                                       widgets.HBox([self.save_recording_button])])]),
+            self.audio_table,
+            widgets.HBox([self.play_choice, self.player]),
+        ]
+        for _ in range(3):
+            self.add_word_row()
+        self.refresh()
+
+    # ------------------------------------------------------------------ listing
+
+    def refresh(self) -> None:
+        """Re-read corpora, word lists and audio from the workspace."""
+        ws = self.workspace
+        corpora = ws.corpora()
+        known = None
+        summaries = []
+        for rec in corpora:
+            if rec.id not in self._summaries:
+                known = known if known is not None else known_words_for(self.base)
+                try:
+                    summary = ws.corpus(rec.id).summary(known)
+                except Exception:  # noqa: BLE001 - a corpus unreadable now still shows its stored figures
+                    summary = dict(rec.info)
+                summary["name"] = rec.name
+                self._summaries[rec.id] = summary
+            summaries.append(self._summaries[rec.id])
+        self.corpus_table.value = diffview.corpus_stats_html(summaries)
+        lists = [(f"{r.name} ({r.info.get('count', '?')} words)", r.id) for r in ws.word_lists()]
+        set_options(self.word_lists, [("—", None), *reversed(lists)])
+        if self.word_lists.value is not None and self.word_lists.value not in dict(lists).values():
+            self.word_lists.value = None
+        audio = ws.audio()
+        self.audio_table.value = diffview.audio_table_html([
+            {"name": r.name, "duration": r.info.get("duration"), "transcript": r.info.get("transcript"), "id": r.id}
+            for r in reversed(audio)])
+        set_options(self.play_choice, [("—", None), *[(audio_label(r), r.id) for r in reversed(audio)]])
+
+    # ------------------------------------------------------------------ corpora
+
+    def add_corpora(self, files: list[tuple[str, bytes]]) -> list[str]:
+        """Store text files (name, bytes) as corpora; returns their ids. Errors name the file."""
+        added, failed = [], []
+        for name, data in files:
+            try:
+                rec = self.workspace.add_corpus(data, name=name)
+            except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
+                failed.append(f"{name}: {exc}")
+                continue
+            added.append(rec.id)
+        self.refresh()
+        parts = []
+        if added:
+            details = ", ".join(
+                f"{self._summaries[i]['name']} ({self._summaries[i]['sentences']} sentences, "
+                f"{self._summaries[i]['oov_count']} OOV words)" for i in added)
+            parts.append(f"Added {len(added)} corpus file(s): {details}.")
+        if failed:
+            parts.append("Not added: " + "; ".join(failed))
+        self.show(" ".join(parts), "error" if failed else "success")
+        return added
+
+    def _corpus_uploaded(self, value: Any) -> None:
+        files = upload_items(value)
+        if not files:
+            return
+        self.corpus_upload.value = ()
+        self.add_corpora(files)
+
+    def _add_demo_corpus(self) -> None:
+        from jupyter_speechcustom import demo
+
+        path = demo.corpus_path()
+        self.add_corpora([(path.name, path.read_bytes())])
+
+    # ------------------------------------------------------------------ custom words
+
+    def add_word_row(self, word: str = "", sounds_like: str = "", display_as: str = "") -> None:
+        """Add an editor row."""
+        row = _WordRow(word, sounds_like, display_as)
+        row.remove.on_click(lambda _: self._remove_row(row))
+        self.word_rows.children = [*self.word_rows.children, row]
+
+    def _remove_row(self, row: _WordRow) -> None:
+        self.word_rows.children = [r for r in self.word_rows.children if r is not row]
+
+    def set_words(self, words: list[CustomWord]) -> None:
+        """Fill the editor with ``words`` (and one empty row to type in)."""
+        self.word_rows.children = []
+        for cw in words:
+            self.add_word_row(cw.word, "; ".join(cw.sounds_like), cw.display_as or "")
+        self.add_word_row()
+
+    def editor_words(self) -> list[CustomWord]:
+        """The words in the editor, normalized; an error names the row to fix."""
+        from jupyter_speechcustom.errors import CorpusError
+        from jupyter_speechcustom.text import Normalizer
+        from jupyter_speechcustom.words import CustomWord
+
+        normalizer = Normalizer.for_vocabulary(self.base.vocabulary)
+        words: dict[str, CustomWord] = {}
+        for number, row in enumerate(self.word_rows.children, start=1):
+            if row.empty:
+                continue
+            if not row.word.value.strip():
+                raise CorpusError(f"row {number}: the word is empty: fill it in or remove the row")
+            try:
+                cw = CustomWord.create(row.word.value, row.sounds_like.value, row.display_as.value or None,
+                                       normalizer=normalizer)
+            except CorpusError as exc:
+                raise CorpusError(f"row {number}: {exc}") from None
+            words[cw.word] = cw
+        return list(words.values())
+
+    def save_words(self) -> str | None:
+        """Save the editor's words to the workspace as a new word list; returns its id."""
+        from jupyter_speechcustom.words import write_custom_words
+
+        words = self.editor_words()
+        if not words:
+            self.show("No custom words to save: type a word in the first column", "error")
+            return None
+        name = self.words_name.value.strip() or "custom-words"
+        with tempfile.TemporaryDirectory(prefix="speechcustom-words-") as tmp:
+            path = write_custom_words(Path(tmp) / "words.csv", words)
+            rec = self.workspace.add_words(path.read_bytes(), name=f"{Path(name).stem}.csv")
+        self.refresh()
+        self.show(f"Saved {len(words)} custom words as {rec.name} ({rec.id}).", "success")
+        return rec.id
+
+    def _open_word_list(self, words_id: str | None) -> None:
+        if words_id is None:
+            return
+        rec = self.workspace.get(words_id, "words")
+        self.set_words(self.workspace.custom_words(words_id))
+        self.words_name.value = Path(rec.name).stem
+        self.show(f"Opened {rec.name}: edit the words, then save them as a new list.", "info")
+
+    def _words_uploaded(self, value: Any) -> None:
+        files = upload_items(value)
+        if not files:
+            return
+        self.words_upload.value = ()
+        name, data = files[0]
+        rec = self.workspace.add_words(data, name=name)
+        self.refresh()
+        self.word_lists.value = rec.id
+        self.show(f"Added {rec.name} ({rec.info.get('count')} words).", "success")
+
+    def _add_demo_words(self) -> None:
+        from jupyter_speechcustom import demo
+
+        path = demo.custom_words_path()
+        rec = self.workspace.add_words(path.read_bytes(), name=path.name)
+        self.refresh()
+        self.word_lists.value = rec.id
+        self.show(f"Added the demo's custom words ({rec.info.get('count')} words) as {rec.id}.", "success")
+
+    # ------------------------------------------------------------------ audio
+
+    def add_audio_files(self, files: list[tuple[str, bytes]]) -> list[str]:
+        """Store audio files and archives (name, bytes); returns the new audio ids."""
+        added, failed = [], []
+        for name, data in files:
+            try:
+                if _is_archive(name):
+                    added.extend(r.id for r in self.workspace.add_audio_archive(data, name=name))
+                else:
+                    added.append(self.workspace.add_audio(data, name=name).id)
+            except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
+                failed.append(f"{name}: {exc}")
+        self.refresh()
+        parts = [f"Added {len(added)} audio file(s)."] if added else []
+        if failed:
+            parts.append("Not added: " + "; ".join(failed))
+        self.show(" ".join(parts), "error" if failed else "success")
+        return added
+
+    def _audio_uploaded(self, value: Any) -> None:
+        files = upload_items(value)
+        if not files:
+            return
+        self.audio_upload.value = ()
+        self.add_audio_files(files)
+
+    def _add_demo_audio(self) -> None:
+        from jupyter_speechcustom import demo
+        from jupyter_speechcustom.manifest import read_manifest
+
+        split = self.demo_split.value
+        entries = read_manifest(demo.manifest(split))[: self.demo_count.value]
+        self.show(f"Adding {len(entries)} files of the demo's {split}…", "working")
+        prefix = split.replace("/", "-")
+        for entry in entries:
+            path = Path(entry["audio_filepath"])
+            self.workspace.add_audio(path, name=f"{prefix}-{path.name}", transcript=entry.get("text"))
+        self.refresh()
+        with_text = "with" if entries and entries[0].get("text") else "without"
+        self.show(f"Added {len(entries)} audio files of the demo's {split} ({with_text} transcripts).", "success")
+
+    def _recorded(self, value: Any) -> None:
+        data = bytes(value or b"")
+        if not data:
+            return
+        from jupyter_speechcustom.audio import audio_info, level_warnings, load_audio
+
+        self.recording = data
+        info = audio_info(data)
+        warnings = level_warnings(load_audio(data, SAMPLE_RATE), SAMPLE_RATE)
+        self.save_recording_button.disabled = False
+        extra = f" Note: {'; '.join(warnings)}." if warnings else ""
+        self.show(f"Recorded {info.duration:.1f} s. Listen to it, add a transcript if you like, then save it.{extra}",
+                  "info")
+
+    def save_recording(self) -> str | None:
+        """Store the latest recording (with the transcript typed, if any); returns its audio id."""
+        if not self.recording:
+            self.show("Nothing recorded yet: press the record button, speak, then press it again", "error")
+            return None
+        name = self.recording_name.value.strip() or time.strftime("recording-%Y%m%d-%H%M%S")
+        transcript = self.recording_transcript.value.strip() or None
+        rec = self.workspace.add_audio(self.recording, name=f"{Path(name).stem}.webm", transcript=transcript)
+        self.recording = b""
+        self.save_recording_button.disabled = True
+        self.recording_name.value = ""
+        self.recording_transcript.value = ""
+        self.refresh()
+        self.show(f"Saved {rec.name} ({rec.info.get('duration', 0):.1f} s) to the workspace as {rec.id}.", "success")
+        return rec.id
+
+    def _play(self, audio_id: str | None) -> None:
+        if audio_id is None:
+            self.player.clear()
+            return
+        rec = self.workspace.get(audio_id, "audio")
+        assert rec.path is not None
+        self.player.load(rec.path.read_bytes(), audio_format(rec.path))

@@ -1,0 +1,304 @@
+"""The Studio's panels without a browser: real demo model, real workspace, real jobs.
+
+Buttons are clicked and uploads set programmatically, as the front end would. Outside a
+kernel a panel runs its job-completion handlers in the job's thread before ``wait`` returns,
+so a test can check the panel right after ``panel.job.wait()``.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from conftest import encode_av, tone
+
+from jupyter_speechcustom import demo
+from jupyter_speechcustom.manifest import read_manifest
+from jupyter_speechcustom.widgets import (
+    AcousticModelPanel,
+    ComparePanel,
+    DataPanel,
+    LanguageModelPanel,
+    Studio,
+)
+from jupyter_speechcustom.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+
+def upload(*files: tuple[str, bytes]) -> tuple[dict, ...]:
+    """A ``FileUpload`` value, as the front end sends it."""
+    now = datetime.now(timezone.utc)
+    return tuple({"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
+                 for name, data in files)
+
+
+def finish(panel, timeout: float = 300) -> str:
+    """Wait for the panel's latest job; return its status."""
+    assert panel.job is not None
+    status = panel.job.wait(timeout)
+    assert status not in ("queued", "running"), f"job still {status}"
+    return status
+
+
+def status_of(panel) -> str:
+    return html.unescape(panel.status.value)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+def _demo_audio(ws: Workspace, split: str, n: int, transcripts: bool = True) -> list[str]:
+    ids = []
+    for entry in read_manifest(demo.manifest(split))[:n]:
+        path = Path(entry["audio_filepath"])
+        ids.append(ws.add_audio(path, name=path.name, transcript=entry.get("text") if transcripts else None).id)
+    return ids
+
+
+def test_studio_composes_the_panels_and_refreshes_on_tab_change(ws, demo_model, demo_lm):
+    studio = Studio(ws, demo_model)
+    assert studio.tabs.titles == ("Data", "Language model", "Acoustic model", "Compare")
+    assert list(studio.tabs.children) == [studio.data, studio.language_model, studio.acoustic_model, studio.compare]
+    assert all(p.base is demo_model and p.workspace is ws for p in studio.panels)
+    assert studio.compare.systems() == ["base"]
+    lm = ws.add_language_model(demo_lm.path, name="support")
+    studio.tabs.selected_index = 3  # opening a tab re-reads the workspace
+    assert studio.compare.lm.value == lm.id and studio.compare.systems() == ["base", "+LM"]
+    studio.tabs.selected_index = 1
+    assert studio.language_model.models.value == lm.id
+    assert "n-gram order" in studio.language_model.details.value
+    assert all(not p.status.value for p in studio.panels)
+
+
+def test_panels_work_alone_and_reject_unknown_arguments(tmp_path, demo_model):
+    panel = LanguageModelPanel(tmp_path / "alone", demo_model)  # a workspace folder is opened
+    assert isinstance(panel.workspace, Workspace) and panel.workspace.path == (tmp_path / "alone").resolve()
+    with pytest.raises(TypeError):
+        DataPanel(panel.workspace, demo_model, colour="red")
+    with pytest.raises(TypeError, match="workspace must be"):
+        ComparePanel(42, demo_model)
+    with pytest.raises(TypeError, match="base must be"):
+        ComparePanel(panel.workspace, 3.5)
+
+
+def test_data_panel_corpora_words_audio_and_recordings(ws, demo_model):
+    panel = DataPanel(ws, demo_model)
+    corpus = demo.corpus_path().read_bytes()
+    panel.corpus_upload.value = upload(("ops.txt", corpus), ("junk.txt", b"\x00\x01\x02binary\x00" * 50))
+    assert panel.corpus_upload.value == ()  # cleared, so the same file can be uploaded again
+    assert [r.name for r in ws.corpora()] == ["ops.txt"]
+    assert "Added 1 corpus file(s): ops.txt (1500 sentences" in status_of(panel)
+    assert "Not added: junk.txt" in status_of(panel) and "binary" in status_of(panel)
+    assert "sc-status-error" in status_of(panel)
+    table = panel.corpus_table.value
+    assert "ops.txt" in table and "kubectl" in table and "sc-chip" in table  # OOV words of the demo base
+
+    rows = panel.word_rows.children
+    rows[0].word.value, rows[0].sounds_like.value = "kubectl", "cube control; cube cuttle"
+    rows[1].word.value = "PostgreSQL"
+    panel.words_name.value = "ops words"
+    panel.save_words_button.click()
+    assert "Saved 2 custom words" in status_of(panel)
+    (words,) = ws.word_lists()
+    saved = {w.word: w for w in ws.custom_words(words.id)}
+    assert saved["kubectl"].sounds_like == ("cube control", "cube cuttle")
+    assert saved["postgresql"].display_as == "PostgreSQL"
+
+    rows[2].sounds_like.value = "something"  # a row without its word
+    panel.save_words_button.click()
+    assert "row 3" in status_of(panel) and "sc-status-error" in status_of(panel)
+    assert len(ws.word_lists()) == 1
+    rows[2].remove.click()
+    assert len(panel.word_rows.children) == 2
+    panel.word_lists.value = words.id  # opening a list fills the editor
+    assert [r.word.value for r in panel.word_rows.children] == ["kubectl", "postgresql", ""]
+
+    sample = Path(read_manifest(demo.manifest("domain/test"))[0]["audio_filepath"])
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(sample, f"calls/one{sample.suffix}")
+        zf.writestr("calls/one.txt", "kubectl rollout undo\n")
+    panel.audio_upload.value = upload((f"single{sample.suffix}", sample.read_bytes()),
+                                      ("calls.zip", archive.getvalue()), ("broken.mp3", b"not audio at all"))
+    assert "Added 2 audio file(s)" in status_of(panel) and "broken.mp3" in status_of(panel)
+    by_name = {r.name: r for r in ws.audio()}
+    assert by_name[f"one{sample.suffix}"].info["transcript"] == "kubectl rollout undo"
+    assert by_name[f"single{sample.suffix}"].info["transcript"] is None
+
+    # A recording arrives as the browser sends it: WebM/Opus bytes in the recorder's Audio widget.
+    webm = encode_av(tone(1.5, 48_000), 48_000, "webm", "libopus")
+    assert panel.save_recording_button.disabled
+    panel.recorder.audio.value = webm
+    assert panel.recording == webm and not panel.save_recording_button.disabled
+    assert "Recorded 1.5 s" in status_of(panel)
+    panel.recording_name.value = "mic"
+    panel.recording_transcript.value = "restart the ingress "
+    panel.save_recording_button.click()
+    rec = {r.name: r for r in ws.audio()}["mic.webm"]
+    assert rec.info["transcript"] == "restart the ingress" and rec.info["duration"] > 1.4
+    assert rec.path.read_bytes() == webm
+    assert panel.recording == b"" and panel.save_recording_button.disabled
+    assert "mic.webm" in panel.audio_table.value and f"as {rec.id}" in status_of(panel)
+    panel.play_choice.value = rec.id
+    assert panel.player.player is not None and panel.player.player.value == webm
+    assert panel.player.player.format == "webm"
+
+    panel.demo_count.value = 3
+    panel.demo_audio_button.click()
+    assert "Added 3 audio files of the demo's domain/train (without transcripts)" in status_of(panel)
+
+
+def test_language_model_panel_builds_inspects_and_scores(ws, demo_model):
+    corpus = ws.add_corpus(demo.corpus_path())
+    words = ws.add_words(demo.custom_words_path())
+    panel = LanguageModelPanel(ws, demo_model)
+    assert panel.corpora.value == (corpus.id,)  # all corpora preselected
+    assert panel.dev_text.value.strip()  # the demo's dev references
+    assert panel.words.value == words.id  # the newest word list
+    panel.corpora.value = ()
+    panel.words.value = None
+    panel.build_button.click()
+    assert "Choose at least one corpus" in status_of(panel) and panel.job is None
+
+    panel.corpora.value = (corpus.id,)
+    panel.words.value = words.id
+    panel.general.value = None  # no general text: a faster build
+    panel.name.value = "ops"
+    panel.build_button.click()
+    assert panel.busy and panel.build_button.disabled
+    assert finish(panel) == "completed"
+    assert "Built ops v1" in status_of(panel)
+    assert not panel.busy and not panel.build_button.disabled
+    (lm,) = ws.language_models()
+    assert lm.status == "available" and panel.lm_id == lm.id == panel.models.value
+    assert "n-gram order" in panel.details.value and "custom words" in panel.details.value
+    assert "OOV words" in panel.oov.value and "kubectl" in panel.oov.value
+    assert "sc-pre" in panel.preview.value
+
+    panel.perplexity_button.click()
+    assert finish(panel) == "completed"
+    assert "ops v1" in panel.perplexity.value and "Perplexity of the dev text" in status_of(panel)
+    value = float(status_of(panel).rsplit(":", 1)[1].strip(" .</div>").replace(",", ""))
+    assert 1 < value < 1000
+
+
+def test_compare_panel_diffs_scores_and_redecodes_from_cache(ws, demo_model, demo_lm):
+    lm = ws.add_language_model(demo_lm.path, name="support")
+    panel = ComparePanel(ws, demo_model)
+    assert panel.systems() == ["base", "+LM"] and panel.lm.value == lm.id
+    panel.system_boxes["+AM"].value = True
+    panel.run_button.click()
+    assert "needs a custom acoustic model" in status_of(panel)
+    panel.system_boxes["+AM"].value = False
+
+    panel.limit.value = 4
+    panel.run_button.click()
+    assert finish(panel) == "completed"
+    c = panel.comparison
+    assert c is not None and c.systems == ["base", "+LM"] and len(c.items) == 4
+    assert status_of(panel).count("%") == 2 and "WER on demo domain/test (first 4)" in status_of(panel)
+    table = panel.wer_table.value
+    assert "base" in table and "+LM" in table and "CER" in table and "LM alpha 0.60" in table
+    assert panel.chart.value[:4] == b"\x89PNG" and panel.chart.layout.display == ""
+    assert "sc-hits" in panel.hits.value or "no custom words occur" in panel.hits.value
+    shown = [r for r in panel.rows if r.layout.display != "none"]
+    assert len(shown) == 4
+    assert all("sc-diff" in r.diff.value and "sc-ref" in r.diff.value for r in shown)
+    assert all(r.player.player is not None and r.player.player.value[:4] == b"OggS" for r in shown)
+    assert all(r.player.player.format == "ogg" for r in shown)
+    assert c.evaluations["+LM"].wer < c.evaluations["base"].wer
+    assert [r.name for r in ws.results()] == ["compare demo domain/test (first 4)"]
+    saved = ws.result(ws.results()[0].id)
+    assert set(saved["systems"]) == {"base", "+LM"} and len(saved["utterances"]) == 4
+
+    # The slider re-decodes the cached log-probs: the acoustic outputs are the very same objects.
+    outputs = c.outputs["base"]
+    panel.lm_alpha.value = 1.2
+    assert finish(panel) == "completed"
+    assert panel.comparison is c and c.weights.lm_alpha == pytest.approx(1.2)
+    assert c.outputs["base"] is outputs
+    assert "LM alpha 1.20" in panel.wer_table.value
+
+    panel.order.value = "differ"
+    assert all(c.differs(i) for i in panel._order)
+
+    # One recording without a transcript: diffs against the base system, no WER.
+    rec = ws.add_audio(Path(c.items[0].audio), name="untranscribed" + Path(c.items[0].audio).suffix)
+    panel.refresh()
+    panel.test_set.value = "one"
+    panel.recording.value = rec.id
+    panel.run_button.click()
+    assert finish(panel) == "completed"
+    assert "No reference transcript" in panel.wer_table.value
+    assert "base (no reference)" in panel.rows[0].diff.value
+    assert panel.chart.layout.display == "none"
+
+
+def test_acoustic_model_panel_labels_reviews_trains_and_cancels(ws, demo_model, demo_lm):
+    audio_ids = _demo_audio(ws, "domain/train", 6, transcripts=False)
+    lm = ws.add_language_model(demo_lm.path, name="support")
+    panel = AcousticModelPanel(ws, demo_model)
+    assert panel.mode == "lightly-supervised" and panel.lm.value == lm.id
+    panel.select_all.click()
+    assert panel.audio.value == tuple(audio_ids)
+
+    panel.label_button.click()
+    assert finish(panel) == "completed"
+    assert len(panel.labels) == 6 and panel.review.layout.display == ""
+    assert "utterances are confident enough to keep" in status_of(panel)
+    first = panel.label_rows[0]
+    assert first.text.value == panel.labels[first.index].text and first.text.value
+    first.text.value = "kubectl get pods in the payments namespace"
+    edited = first.index
+    panel.label_rows[1].kept.value = False
+    assert panel.labels[edited].text == "kubectl get pods in the payments namespace"
+    assert panel.labels[panel.label_rows[1].index].kept is False
+    assert "of 6 utterances kept" in panel.review_summary.value
+    panel.label_rows[0].play.click()
+    assert panel.player.player is not None and panel.player.player.value[:4] == b"RIFF"
+    panel.sort.value = "confidence"
+    confidences = [panel.labels[r.index].confidence for r in panel.label_rows if r.index >= 0]
+    assert confidences == sorted(confidences)
+
+    panel.epochs.value = 1
+    panel.mix_general.value = False
+    panel.train_button.click()
+    assert panel.plot.layout.display == "" and panel.plot.value[:4] == b"\x89PNG"
+    assert finish(panel) == "completed", panel.job.error
+    assert "Trained custom-am v1" in status_of(panel)
+    (am,) = ws.acoustic_models()
+    assert am.status == "available" and panel.am_id == am.id
+    assert len(panel.history) >= 2  # the dev WER before training, then each epoch
+    assert "Forgetting guard" in panel.result.value and "general test WER" in panel.result.value
+    assert panel.summary is not None and panel.summary["dev_wer_before"] is not None
+    assert any(r.name == "custom-am v1 training" for r in ws.results())
+    params = ws.job(panel.job.id).params
+    assert params["labels"][edited]["text"] == "kubectl get pods in the payments namespace"
+
+    # Cancel a long training: the model is not kept.
+    panel.epochs.value = 200
+    panel.train_button.click()
+    job = panel.job
+    while job.status == "queued" or job.progress < 0.1:  # in fit: cancellation stops it at the next batch
+        job.wait(0.2)
+        if job.done:
+            break
+    panel.train_progress.cancel_button.click()
+    assert finish(panel) == "cancelled"
+    assert "was cancelled" in status_of(panel)
+    assert ws.get(job.model_id).status == "failed"
+
+    # A failing job shows its error: supervised training needs transcripts.
+    panel.mode = "supervised"
+    assert panel.mode_buttons.value == "supervised" and panel.label_button.disabled
+    panel.epochs.value = 1
+    panel.train_button.click()
+    assert finish(panel) == "failed"
+    assert "Training failed" in status_of(panel) and "transcript" in status_of(panel)

@@ -1,0 +1,1 @@
+"""Real-browser tests of the Studio (JupyterLab 4 + Chromium)."""
