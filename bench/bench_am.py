@@ -13,17 +13,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-from jupyter_speechcustom import demo, evaluate, load_base_model, read_manifest
-from jupyter_speechcustom.acoustic_model import train_acoustic_model
-from jupyter_speechcustom.decoding import Decoder, tune
-from jupyter_speechcustom.language_model import build_language_model
+from jupyter_speechcustom import demo, evaluate, read_manifest
 from jupyter_speechcustom.manifest import write_manifest
-from jupyter_speechcustom.recognize import acoustic_outputs
 
 
 def bare_fit(model_path: Path, manifest: Path, epochs: int, batch_size: int) -> tuple[float, float]:
@@ -51,56 +48,48 @@ def bare_fit(model_path: Path, manifest: Path, epochs: int, batch_size: int) -> 
 
 
 def main() -> None:
+    from jupyter_speechcustom.demo.chain import format_table, run_chain
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-am-"))
-    base = load_base_model("demo")
-    test = read_manifest(demo.manifest("domain/test"), require_text=True)
-    dev = read_manifest(demo.manifest("domain/dev"), require_text=True)
-    general = read_manifest(demo.manifest("general/test"), require_text=True)
-    refs, dev_refs, gen_refs = ([e["text"] for e in x] for x in (test, dev, general))
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench-am-"))
+    result = run_chain(out, epochs=args.epochs)
+    print()
+    print(format_table(result.systems))
+    by_name = {s.system: s for s in result.systems}
+    lm_wer = by_name["base + custom LM"].domain.wer
+    both_wer = by_name["custom AM + custom LM"].domain.wer
+    t = result.training
+    summary = json.loads((out / "custom_am.json").read_text())
+    rows = summary["pseudo_labels"]
+    truth = {Path(e["audio_filepath"]).name: e["text"] for e in
+             read_manifest(demo.data_path("domain", "train", "reference_transcripts.json"))}
+    label_wer = evaluate([truth[Path(r["audio_filepath"]).name] for r in rows], [r["text"] for r in rows]).wer
+    kept = [r for r in rows if r["kept"]]
+    kept_wer = evaluate([truth[Path(r["audio_filepath"]).name] for r in kept], [r["text"] for r in kept]).wer
+    print(f"\npseudo-labels: {len(kept)}/{len(rows)} kept (threshold {0.7}); label WER vs the true transcripts: "
+          f"all {label_wer:.1%}, kept {kept_wer:.1%}")
+    print("dev WER per epoch: " + ", ".join(f"{h['epoch']}:{h['dev_wer']:.3f}" for h in summary["history"]
+                                          if h.get("dev_wer") is not None))
+    print(f"custom AM + LM vs custom LM alone: {both_wer:.1%} vs {lm_wer:.1%}, relative cut {1 - both_wer / lm_wer:.1%}")
+    print(f"forgetting guard (greedy, general test): {t['general_wer_before']:.1%} -> {t['general_wer_after']:.1%}, "
+          f"relative change {t['general_wer_change']:+.1%}")
+    ours = t["throughput"]
+    print(f"throughput (ours): {ours:.1f} audio s per s ({t['audio_seconds']:.0f} s of audio in {t['fit_seconds']:.0f} s)")
 
-    lm = build_language_model(base, [demo.corpus_path()], work / "lm", words=demo.custom_words_path())
-    lm_decoder = Decoder(base, lm)
-    lm_weights = tune(lm_decoder, acoustic_outputs(base, [e["audio_filepath"] for e in dev]), dev_refs).best
-    base_test = acoustic_outputs(base, [e["audio_filepath"] for e in test])
-    lm_wer = evaluate(refs, lm_decoder.decode_text(base_test, lm_weights)).wer
-
-    result = train_acoustic_model(base, demo.manifest("domain/train"), work / "am.nemo", mode="lightly-supervised",
-                                  lm=lm, weights=lm_weights, dev=dev, epochs=args.epochs)
-    am = load_base_model(result.path)
-    both = Decoder(am, lm)
-    both_weights = tune(both, acoustic_outputs(am, [e["audio_filepath"] for e in dev]), dev_refs).best
-    am_test = acoustic_outputs(am, [e["audio_filepath"] for e in test])
-    both_wer = evaluate(refs, both.decode_text(am_test, both_weights)).wer
-    am_greedy = evaluate(refs, Decoder(am).decode_text(am_test)).wer
-    kept = sum(r.kept for r in result.pseudo_labels)
-    label_wer = evaluate(
-        [e["text"] for e in read_manifest(demo.data_path("domain", "train", "reference_transcripts.json"))],
-        [r.text for r in result.pseudo_labels]).wer
-
-    print(f"pseudo-labels: {kept}/{len(result.pseudo_labels)} kept, label WER vs true transcripts {label_wer:.1%}")
-    print(f"epochs run: {len(result.history) - 1}; history (epoch, dev WER): "
-          + ", ".join(f"{h.epoch}:{h.dev_wer:.3f}" for h in result.history if h.dev_wer is not None))
-    print(f"test WER  custom LM alone        {lm_wer:6.1%}")
-    print(f"test WER  custom AM alone (greedy) {am_greedy:6.1%}")
-    print(f"test WER  custom AM + custom LM  {both_wer:6.1%}   relative cut vs LM alone {1 - both_wer / lm_wer:5.1%}")
-    print(f"general WER before {result.general_wer_before:6.1%} after {result.general_wer_after:6.1%} "
-          f"relative change {result.general_wer_change:+.1%}")
-    print(f"throughput (ours)  {result.throughput:6.1f} audio s per s ({result.audio_seconds:.0f} s in "
-          f"{result.fit_seconds:.0f} s)")
-
-    # The bare fit: same model, same data (the kept pseudo-labels and the general mix), same epochs.
-    train_manifest = write_manifest(work / "bare_train.json",
-                                    [r.to_entry() for r in result.pseudo_labels if r.kept]
-                                    + read_manifest(demo.manifest("general/mix"))[: result.general_utterances])
-    epochs_run = max(1, len(result.history) - 1)
+    # A bare NeMo/Lightning fit: same model, same data (kept pseudo-labels + the general mix), same epochs.
+    mix = read_manifest(demo.manifest("general/mix"))[: t["general_utterances"]]
+    train_manifest = write_manifest(out / "bare_train.json", [
+        {"audio_filepath": r["audio_filepath"], "duration": r["duration"], "text": r["text"]} for r in kept] + mix)
+    epochs_run = max(1, summary["epochs"])
     audio, seconds = bare_fit(demo.data_path("demo.nemo"), train_manifest, epochs_run, 16)
-    print(f"throughput (bare)  {audio / seconds:6.1f} audio s per s ({audio:.0f} s in {seconds:.0f} s); "
-          f"ratio ours/bare {result.throughput / (audio / seconds):4.2f}")
+    print(f"throughput (bare NeMo fit): {audio / seconds:.1f} audio s per s ({audio:.0f} s in {seconds:.0f} s); "
+          f"ratio ours/bare {ours / (audio / seconds):.2f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-    print(f"peak memory (max RSS) {peak:4.2f} GB")
+    print(f"peak memory (max RSS of this process, whole chain): {peak:.2f} GB")
+    print(f"report: {result.report}")
 
 
 if __name__ == "__main__":

@@ -227,7 +227,7 @@ class TrainingResult:
         out["path"] = str(self.path)
         out["general_wer_change"] = self.general_wer_change
         out["throughput"] = self.throughput
-        out["epochs"] = len(self.history)
+        out["epochs"] = sum(1 for h in self.history if h.epoch > 0)
         return out
 
 

@@ -26,7 +26,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     result = run_chain(Path(args.out) if args.out else None, epochs=args.epochs)
     print()
     print(format_table(result.systems))
-    print(f"\nmodels in {result.out_dir}")
+    print(f"\nmodels in {result.out_dir}; report: {result.report}")
     return 0
 
 

@@ -32,6 +32,7 @@ def quiet_nemo() -> None:
     from nemo.utils import logging as nemo_logging
 
     nemo_logging.setLevel(logging.ERROR)
+    logging.getLogger("nv_one_logger").setLevel(logging.ERROR)  # telemetry notices on import
 
 
 def file_fingerprint(path: Path) -> str:

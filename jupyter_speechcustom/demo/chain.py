@@ -47,6 +47,7 @@ class ChainResult:
     lm_path: Path | None = None
     am_path: Path | None = None
     training: dict[str, Any] | None = None
+    report: Path | None = None
 
 
 def _split(split: str) -> tuple[list[str], list[str]]:
@@ -116,7 +117,11 @@ def run_chain(
     both_decoder = Decoder(am, lm)
     both_weights = tune(both_decoder, am_out["dev"], dev_refs).best
     systems.append(score("custom AM + custom LM", am, both_decoder, both_weights, am_out, started))
-    return ChainResult(systems, test_refs, test_audio, out_dir, lm.path, am_path, training.summary())
+    result = ChainResult(systems, test_refs, test_audio, out_dir, lm.path, am_path, training.summary())
+    from jupyter_speechcustom.report import chain_report, write_report
+
+    result.report = write_report(out_dir / "report.html", chain_report(result))
+    return result
 
 
 def format_table(results: list[SystemResult]) -> str:
