@@ -36,7 +36,7 @@ from jupyter_speechcustom.workspace import (
     register_job_kind,
 )
 
-WAIT = 120  # a guard against hanging, never a timing assertion
+WAIT = 600  # a guard against hanging, never a timing assertion
 FAKE_BASE = {"name": "fake-base", "fingerprint": "0123456789abcdef"}
 STANDIN_ENV = "SPEECHCUSTOM_TEST_NEMO"
 
