@@ -214,7 +214,9 @@ class Corpus:
 
     @property
     def word_count(self) -> int:
-        return sum(self._counts.values())
+        if "_counts" in self.__dict__:
+            return sum(self._counts.values())
+        return sum(sentence.count(" ") + 1 for sentence in self.sentences)  # sentences are normalized
 
     @cached_property
     def _counts(self) -> Counter[str]:

@@ -309,6 +309,7 @@ class Normalizer:
     _drop: dict[int, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     _work: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
     _case: str = field(default="lower", init=False, repr=False, compare=False)
+    _plain: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         chars = frozenset(self.alphabet) | {" "}
@@ -325,6 +326,14 @@ class Normalizer:
         object.__setattr__(self, "_case", "keep" if has_upper and has_lower else "upper" if has_upper else "lower")
         # Rules work on lowercase text; an uppercase-only alphabet is matched in lowercase.
         object.__setattr__(self, "_work", frozenset(c.lower() for c in chars) if self._case == "upper" else chars)
+        # Text already in spoken form (alphabet letters, inner apostrophes, single spaces) is
+        # its own normalization: recognizing it with one regex makes big corpora cheap.
+        letters = "".join(sorted(c for c in chars if c.isalpha()))
+        if letters:
+            word = f"[{re.escape(letters)}]+"
+            if "'" in chars:
+                word += f"(?:'[{re.escape(letters)}]+)*"
+            object.__setattr__(self, "_plain", re.compile(f"{word}(?: {word})*"))
 
     @classmethod
     def for_vocabulary(cls, tokens: Iterable[str]) -> Normalizer:
@@ -398,6 +407,8 @@ class Normalizer:
 
     def normalize(self, text: str) -> str:
         """One line of text in the spoken form of this alphabet ("" when nothing remains)."""
+        if self._plain is not None and text.isascii() and self._plain.fullmatch(text):
+            return text
         text = self._prepare(text)
         used = set(text)
         if not (used <= self._work and not used & _REWRITTEN):
@@ -448,6 +459,8 @@ def split_sentences(text: str) -> list[str]:
     a title or "e.g.". The sentences are returned as written, stripped.
     """
     sentences: list[str] = []
+    if not any(mark in text for mark in ".!?;"):  # nothing to split within lines: one C-speed pass
+        return [line for line in map(str.strip, text.splitlines()) if line]
     for line in text.splitlines():
         pieces = [p.strip() for p in _RE_SENTENCE_END.split(line)]
         merged: list[str] = []
