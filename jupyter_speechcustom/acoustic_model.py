@@ -128,6 +128,13 @@ class PseudoLabel:
     kept: bool
     duration: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Rows often come back from pandas or numpy: keep plain Python types (widgets insist).
+        self.kept = bool(self.kept)
+        self.confidence = float(self.confidence)
+        self.duration = float(self.duration)
+        self.text = str(self.text)
+
     def to_entry(self) -> dict[str, Any]:
         return {"audio_filepath": self.audio_filepath, "duration": self.duration, "text": self.text}
 

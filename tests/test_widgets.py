@@ -302,3 +302,17 @@ def test_acoustic_model_panel_labels_reviews_trains_and_cancels(ws, demo_model, 
     panel.train_button.click()
     assert finish(panel) == "failed"
     assert "Training failed" in status_of(panel) and "transcript" in status_of(panel)
+
+
+def test_review_table_accepts_numpy_booleans(tmp_path, demo_model):
+    import numpy as np
+
+    from jupyter_speechcustom.acoustic_model import PseudoLabel
+    from jupyter_speechcustom.widgets import AcousticModelPanel
+
+    rows = [PseudoLabel("a.wav", "restart the pods", np.float32(0.9), np.True_, np.float64(1.5)),
+            PseudoLabel("b.wav", "scale it", 0.4, False, 1.0)]
+    rows[1].kept = np.False_  # as after editing the table in pandas
+    assert type(rows[0].kept) is bool and type(rows[0].confidence) is float
+    panel = AcousticModelPanel(tmp_path / "ws", demo_model)
+    panel.set_labels(rows)

@@ -446,7 +446,7 @@ class AcousticModelPanel(Panel):
                 continue
             row.index = self._order[position]
             label = self.labels[row.index]
-            row.kept.value = label.kept
+            row.kept.value = bool(label.kept)
             row.text.value = label.text
             colour = "sc-better" if label.confidence >= self.threshold.value else "sc-worse"
             row.confidence.value = f'<span class="sc-root {colour}">{label.confidence:.2f}</span>'
