@@ -15,7 +15,7 @@ demo: setup
 	$(PYTHON) -m jupyter_speechcustom.cli demo
 
 test: setup-test
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q tests notebooks --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
 
 bench: setup
 	$(PYTHON) bench/bench_lm.py

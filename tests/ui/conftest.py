@@ -24,6 +24,9 @@ from pathlib import Path
 
 import pytest
 
+# studio.ipynb is the page the browser tests open, not a tutorial: nbval must not collect it.
+collect_ignore = ["studio.ipynb"]
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
