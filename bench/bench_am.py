@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 from jupyter_speechcustom import demo, evaluate, read_manifest
+from jupyter_speechcustom.acoustic_model import prepare_audio
 from jupyter_speechcustom.manifest import write_manifest
 
 
@@ -66,9 +68,9 @@ def main() -> None:
     rows = summary["pseudo_labels"]
     truth = {Path(e["audio_filepath"]).name: e["text"] for e in
              read_manifest(demo.data_path("domain", "train", "reference_transcripts.json"))}
-    label_wer = evaluate([truth[Path(r["audio_filepath"]).name] for r in rows], [r["text"] for r in rows]).wer
+    label_wer = evaluate([truth[Path(r["source"]).name] for r in rows], [r["text"] for r in rows]).wer
     kept = [r for r in rows if r["kept"]]
-    kept_wer = evaluate([truth[Path(r["audio_filepath"]).name] for r in kept], [r["text"] for r in kept]).wer
+    kept_wer = evaluate([truth[Path(r["source"]).name] for r in kept], [r["text"] for r in kept]).wer
     print(f"\npseudo-labels: {len(kept)}/{len(rows)} kept (threshold {0.7}); label WER vs the true transcripts: "
           f"all {label_wer:.1%}, kept {kept_wer:.1%}")
     print("dev WER per epoch: " + ", ".join(f"{h['epoch']}:{h['dev_wer']:.3f}" for h in summary["history"]
@@ -79,10 +81,15 @@ def main() -> None:
     ours = t["throughput"]
     print(f"throughput (ours): {ours:.1f} audio s per s ({t['audio_seconds']:.0f} s of audio in {t['fit_seconds']:.0f} s)")
 
-    # A bare NeMo/Lightning fit: same model, same data (kept pseudo-labels + the general mix), same epochs.
-    mix = read_manifest(demo.manifest("general/mix"))[: t["general_utterances"]]
+    # A bare NeMo/Lightning fit: same model, same data (the kept pseudo-labels on the same prepared
+    # 16 kHz WAV segments, and the same sample of the general mix), same epochs and batch size.
+    prepared = prepare_audio(read_manifest(demo.manifest("domain/train")), out / "bare_audio", 16000)
+    segment = {Path(e["audio_filepath"]).name: e["audio_filepath"] for e in prepared.entries}
+    general = read_manifest(demo.manifest("general/mix"), require_text=True)
+    mix = random.Random(0).sample(general, t["general_utterances"])  # train_acoustic_model's draw (seed 0)
     train_manifest = write_manifest(out / "bare_train.json", [
-        {"audio_filepath": r["audio_filepath"], "duration": r["duration"], "text": r["text"]} for r in kept] + mix)
+        {"audio_filepath": segment[Path(r["audio_filepath"]).name], "duration": r["duration"], "text": r["text"]}
+        for r in kept] + mix)
     epochs_run = max(1, summary["epochs"])
     audio, seconds = bare_fit(demo.data_path("demo.nemo"), train_manifest, epochs_run, 16)
     print(f"throughput (bare NeMo fit): {audio / seconds:.1f} audio s per s ({audio:.0f} s in {seconds:.0f} s); "

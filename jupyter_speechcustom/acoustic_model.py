@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -127,6 +127,7 @@ class PseudoLabel:
     confidence: float
     kept: bool
     duration: float = 0.0
+    source: str = ""  # the file the audio came from, when audio_filepath is a prepared segment of it
 
     def __post_init__(self) -> None:
         # Rows often come back from pandas or numpy: keep plain Python types (widgets insist).
@@ -134,6 +135,12 @@ class PseudoLabel:
         self.confidence = float(self.confidence)
         self.duration = float(self.duration)
         self.text = str(self.text)
+        self.source = str(self.source or self.audio_filepath)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> PseudoLabel:
+        """A row from JSON, a job's parameters or a DataFrame record (unknown keys are ignored)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
     def to_entry(self) -> dict[str, Any]:
         return {"audio_filepath": self.audio_filepath, "duration": self.duration, "text": self.text}
@@ -175,7 +182,7 @@ def pseudo_label(
         confidence = utterance_confidence(t.words)
         duration = float(entry.get("duration") or out.duration)
         rows.append(PseudoLabel(str(entry["audio_filepath"]), t.text, round(confidence, 4),
-                                bool(t.text) and confidence >= threshold, duration))
+                                bool(t.text) and confidence >= threshold, duration, str(entry.get("source") or "")))
     report(1.0, f"{sum(r.kept for r in rows)} of {len(rows)} utterances kept")
     return rows
 
@@ -185,8 +192,7 @@ def save_pseudo_labels(rows: Sequence[PseudoLabel], path: str | Path) -> Path:
 
 
 def load_pseudo_labels(path: str | Path) -> list[PseudoLabel]:
-    return [PseudoLabel(**{k: e[k] for k in ("audio_filepath", "text", "confidence", "kept", "duration") if k in e})
-            for e in read_manifest(path)]
+    return [PseudoLabel.from_dict(e) for e in read_manifest(path)]
 
 
 @dataclass

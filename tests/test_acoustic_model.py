@@ -8,7 +8,10 @@ from jupyter_speechcustom import demo, read_manifest
 from jupyter_speechcustom.acoustic_model import (
     TrainingCancelled,
     TrainingError,
+    load_pseudo_labels,
+    prepare_audio,
     pseudo_label,
+    save_pseudo_labels,
     train_acoustic_model,
 )
 from jupyter_speechcustom.errors import AudioError, BaseModelMismatchError
@@ -52,6 +55,15 @@ def test_pseudo_labels_are_filtered_by_confidence(demo_model, demo_lm):
     assert len(rows) == 12 and all(r.text for r in rows)
     assert all(r.kept == (r.confidence >= 0.8) for r in rows)
     assert 0 < sum(r.kept for r in rows) < 12 or len({r.kept for r in rows}) == 1
+
+
+def test_pseudo_labels_of_prepared_segments_name_the_users_file(tmp_path, demo_model):
+    entries = read_manifest(demo.manifest("domain/train"))[:3]
+    prepared = prepare_audio(entries, tmp_path / "prepared", demo_model.sample_rate)
+    rows = pseudo_label(demo_model, prepared.entries)
+    assert [r.source for r in rows] == [e["audio_filepath"] for e in entries]
+    assert all(r.audio_filepath.startswith(str(tmp_path / "prepared")) for r in rows)
+    assert load_pseudo_labels(save_pseudo_labels(rows, tmp_path / "labels.json")) == rows
 
 
 def test_every_segment_below_threshold_is_a_clear_error(tmp_path, demo_model, demo_lm):

@@ -55,7 +55,6 @@ MODES = ("supervised", "lightly-supervised", "unsupervised")
 TRAIN_JOB_KIND = "studio_train_acoustic_model"
 LABEL_JOB_KIND = "studio_pseudo_label"
 log = logging.getLogger(__name__)
-_LABEL_FIELDS = ("audio_filepath", "text", "confidence", "kept", "duration")
 _MODE_HINTS = {
     "supervised": "Supervised: trains on the transcripts stored with the audio (every file needs one).",
     "lightly-supervised": "Lightly supervised: the custom language model transcribes your untranscribed audio; "
@@ -158,8 +157,7 @@ def train_job(
 
         progress(0.0, "loading the base model")
         model_base = base or _base_from_ref(params["base"])
-        labels = [PseudoLabel(**{k: row[k] for k in _LABEL_FIELDS}) for row in params["labels"]] \
-            if params.get("labels") else None
+        labels = [PseudoLabel.from_dict(row) for row in params["labels"]] if params.get("labels") else None
         if labels is not None:
             audio = [{"audio_filepath": r.audio_filepath, "duration": r.duration} for r in labels]
         else:
@@ -420,8 +418,7 @@ class AcousticModelPanel(Panel):
         """Show a pseudo-label table (``PseudoLabel`` objects or dicts) for review."""
         from jupyter_speechcustom.acoustic_model import PseudoLabel
 
-        self.labels = [r if isinstance(r, PseudoLabel) else PseudoLabel(**{k: r[k] for k in _LABEL_FIELDS})
-                       for r in rows]
+        self.labels = [r if isinstance(r, PseudoLabel) else PseudoLabel.from_dict(r) for r in rows]
         self._names = dict(names or {})
         self._sort_rows()
         self.review.layout.display = ""
