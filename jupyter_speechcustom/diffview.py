@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -526,14 +527,17 @@ def wer_chart_png(evaluations: Mapping[str, Any], *, width: float = 4.6, height:
                                ("insertions", "insertions", "#43a047")):
         values = [100 * (_get(evaluations[n], key) or 0) / max(_get(evaluations[n], "reference_words") or 1, 1)
                   for n in names]
-        ax.bar(names, values, bottom=bottom, label=label, color=colour, width=0.6)
+        ax.bar(range(len(names)), values, bottom=bottom, label=label, color=colour, width=0.6)
         bottom = [b + v for b, v in zip(bottom, values)]
+    # System names such as "custom AM + custom LM" are long: wrap them so neighbours never overlap.
+    labels = [textwrap.fill(n, 12) for n in names]
+    ax.set_xticks(range(len(names)), labels, fontsize=9)
     for x, total in enumerate(bottom):
         ax.text(x, total, f"{total:.1f}%", ha="center", va="bottom", fontsize=9)
     ax.set_ylabel("WER (%)")
     ax.set_ylim(0, max([*bottom, 1.0]) * 1.18)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=8, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.legend(fontsize=8, frameon=False, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return _png(fig)
 
 

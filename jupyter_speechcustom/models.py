@@ -28,11 +28,17 @@ def demo_model_path() -> Path:
 
 
 def quiet_nemo() -> None:
-    """Keep NeMo's logger to warnings and errors (its info output drowns the user's)."""
+    """Keep NeMo's and Lightning's chatter out of the user's output (progress is ours to report).
+
+    Called before NeMo is first imported, so its telemetry notices at import are quiet too.
+    """
+    logging.getLogger("nv_one_logger").setLevel(logging.ERROR)  # telemetry notices on import
+    # "GPU available: False", "`Trainer.fit` stopped: ..." (warnings still show)
+    for name in ("lightning.pytorch.utilities.rank_zero", "pytorch_lightning.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     from nemo.utils import logging as nemo_logging
 
     nemo_logging.setLevel(logging.ERROR)
-    logging.getLogger("nv_one_logger").setLevel(logging.ERROR)  # telemetry notices on import
 
 
 def file_fingerprint(path: Path) -> str:
@@ -180,9 +186,9 @@ def load_base_model(name_or_path: str | Path = DEMO_MODEL_NAME) -> BaseModel:
     if not tarfile.is_tarfile(path):
         msg = f"{path} is not a .nemo archive (corrupt or truncated?): re-download or re-export the model"
         raise ModelLoadError(msg)
+    quiet_nemo()
     from nemo.collections.asr.models import ASRModel
 
-    quiet_nemo()
     try:
         model = ASRModel.restore_from(str(path), map_location="cpu")
     except Exception as exc:
