@@ -13,6 +13,7 @@ A custom LM is a folder:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -22,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -182,18 +183,54 @@ def _kenlm_model(path: Path) -> Any:
     return _KENLM_CACHE[key]
 
 
-def _run_lmplz(text_path: Path, arpa_path: Path, order: int, tmp: Path) -> None:
+def _run_lmplz(source: Path | Iterable[str], arpa_path: Path, order: int, tmp: Path) -> None:
+    """Run lmplz on a text file, or on lines streamed to its stdin as they are produced.
+
+    Streaming lets lmplz count n-grams while Python is still tokenizing the corpus (two cores
+    working at once), and no token file is written.
+    """
     lmplz = find_builder("lmplz")
     part = arpa_path.with_suffix(".arpa.part")
     cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", "10%", "-T", str(tmp)]
-    with text_path.open("rb") as stdin, part.open("wb") as stdout:
-        proc = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=False)
-    if proc.returncode != 0:
+    label = source.name if isinstance(source, Path) else "the corpus"
+    # lmplz reports progress on stderr: a file, so a chatty run can never fill a pipe and stall.
+    with tempfile.TemporaryFile(dir=tmp) as stderr, part.open("wb") as stdout:
+        if isinstance(source, Path):
+            with source.open("rb") as stdin:
+                returncode = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=stderr).returncode
+        else:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr)
+            try:
+                _feed(proc.stdin, source)
+            except BrokenPipeError:
+                pass  # lmplz stopped reading: it failed, and its stderr says why
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
+                returncode = proc.wait()
+        stderr.seek(0)
+        errors = stderr.read().decode(errors="replace")
+    if returncode != 0:
         part.unlink(missing_ok=True)
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
-        msg = f"lmplz failed (exit {proc.returncode}) on {text_path.name}: {' / '.join(tail)}"
+        tail = errors.strip().splitlines()[-5:]
+        msg = f"lmplz failed (exit {returncode}) on {label}: {' / '.join(tail)}"
         raise LanguageModelError(msg)
     os.replace(part, arpa_path)
+
+
+def _feed(stdin: Any, lines: Iterable[str], chunk: int = 8192) -> None:
+    """Write lines to a pipe in chunks (one write per ``chunk`` lines, not per line)."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == chunk:
+            stdin.write(("\n".join(batch) + "\n").encode("utf-8"))
+            batch.clear()
+    if batch:
+        stdin.write(("\n".join(batch) + "\n").encode("utf-8"))
 
 
 def _token_writer(base: BaseModel) -> Callable[[str], str]:
@@ -296,20 +333,34 @@ def build_language_model(
         general = list(general)
     lines = _mix(domain, general, general_weight)
 
-    ids_lines = [line for line in map(_token_writer(base), lines) if line]
-    token_count = sum(line.count(" ") + 1 for line in ids_lines)
-    order = order or choose_order(token_count, base.is_character_model)
+    to_tokens = _token_writer(base)
+    token_count = 0
+
+    def token_lines(lines: Iterable[str]) -> Iterator[str]:
+        nonlocal token_count
+        for line in map(to_tokens, lines):
+            if line:
+                token_count += line.count(" ") + 1
+                yield line
+
+    if base.is_character_model:
+        # One token per character: the order is known without tokenizing, so tokens can be
+        # streamed into lmplz while they are made.
+        ids_lines: Iterable[str] = token_lines(lines)
+        estimate = sum(map(len, lines))
+    else:
+        ids_lines = list(token_lines(lines))
+        estimate = token_count
+    order = order or choose_order(estimate, base.is_character_model)
     if order < 2:
         raise ValueError(f"order must be at least 2, got {order}")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        (build / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (build / "tokens.txt").write_text("\n".join(ids_lines) + "\n", encoding="utf-8")
         report("token n-gram (lmplz)", 0.2)
-        _run_lmplz(build / "tokens.txt", build / "tokens.arpa", order, build)
-        (build / "tokens.txt").unlink()
+        _run_lmplz(ids_lines, build / "tokens.arpa", order, build)
+        (build / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if words:
             write_custom_words(build / "custom_words.csv", words)
         meta = {

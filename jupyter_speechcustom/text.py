@@ -429,16 +429,23 @@ class Normalizer:
         Punctuation does not count (dropping it loses nothing spoken); letters of other
         scripts, emoji and unknown symbols count as lost. 1.0 for text with none of them.
         """
+        if text.isascii():
+            # Fast path for big corpora: when no distinct character is lost, nothing is, and
+            # counting is not needed (for ASCII, preparing characters one by one is exact).
+            prepared = {ch for c in set(text) for ch in self._prepare(c)}
+            if all(self._renders(ch) for ch in prepared if unicodedata.category(ch)[0] in "LNS"):
+                return 1.0
         counts = Counter(self._prepare(text))
         content = kept = 0
         for ch, n in counts.items():
-            category = unicodedata.category(ch)[0]
-            if category not in "LNS":
+            if unicodedata.category(ch)[0] not in "LNS":
                 continue
             content += n
-            if ch in self._work or ch in _SPOKEN_SYMBOLS or (ch.isdigit() and ch.isascii()):
-                kept += n
+            kept += n if self._renders(ch) else 0
         return kept / content if content else 1.0
+
+    def _renders(self, ch: str) -> bool:
+        return ch in self._work or ch in _SPOKEN_SYMBOLS or (ch.isdigit() and ch.isascii())
 
 
 @functools.lru_cache(maxsize=1)

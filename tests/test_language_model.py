@@ -9,7 +9,12 @@ from jupyter_speechcustom.constants import KENLM_BIN_ENV
 from jupyter_speechcustom.decoding import Decoder, DecodingWeights, tune
 from jupyter_speechcustom.errors import BaseModelMismatchError, BuildersMissingError, CorpusError
 from jupyter_speechcustom.evaluation import evaluate
-from jupyter_speechcustom.language_model import CustomLanguageModel, build_language_model, choose_order
+from jupyter_speechcustom.language_model import (
+    CustomLanguageModel,
+    LanguageModelError,
+    build_language_model,
+    choose_order,
+)
 from jupyter_speechcustom.recognize import Recognizer, greedy_decode
 
 pytestmark = pytest.mark.slow
@@ -138,6 +143,26 @@ def test_failed_rebuild_keeps_the_existing_lm(tmp_path, demo_model, demo_lm):
     with pytest.raises(CorpusError):
         build_language_model(demo_model, [empty], target, overwrite=True)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+
+
+def test_builder_failing_mid_stream_is_reported_and_keeps_the_existing_lm(tmp_path, monkeypatch, demo_model,
+                                                                           demo_lm):
+    import shutil
+
+    # An lmplz that stops reading half-way through its input and fails, as on a full disk.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    lmplz = bin_dir / "lmplz"
+    lmplz.write_text("#!/bin/sh\nhead -c 1000 >/dev/null\necho 'No space left on device' >&2\nexit 1\n")
+    lmplz.chmod(0o755)
+    monkeypatch.setenv(KENLM_BIN_ENV, str(bin_dir))
+    target = tmp_path / "models" / "lm"
+    shutil.copytree(demo_lm.path, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    with pytest.raises(LanguageModelError, match="lmplz failed .*No space left on device"):
+        build_language_model(demo_model, [demo.corpus_path()], target, overwrite=True)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert [p.name for p in target.parent.iterdir()] == ["lm"]  # no half-built folder left behind
 
 
 def test_missing_builders_fail_before_any_work(tmp_path, monkeypatch, demo_model):
