@@ -147,6 +147,9 @@ class Decoder:
                 idx = order[start : start + DECODE_BATCH]
                 lengths = torch.tensor([len(outputs[i].log_probs) for i in idx])
                 batch = torch.full((len(idx), int(lengths.max()), outputs[idx[0]].log_probs.shape[1]), -1e4)
+                # Padding frames are certain blanks: a blank never changes a hypothesis, so a short
+                # utterance decodes the same whatever it is batched with.
+                batch[:, :, self.base.blank_id] = 0.0
                 for row, i in enumerate(idx):
                     batch[row, : lengths[row]] = torch.from_numpy(outputs[i].log_probs)
                 hyps = search(batch, lengths).to_hyps_list(score_norm=False)

@@ -67,6 +67,13 @@ def test_custom_lm_halves_test_wer(demo_model, demo_lm, domain_test, domain_test
     assert lm_wer <= 0.5 * base_wer, (base_wer, lm_wer)
 
 
+def test_an_utterance_decodes_the_same_alone_or_batched_with_longer_ones(demo_model, demo_lm, domain_test_outputs):
+    decoder = Decoder(demo_model, demo_lm)
+    outputs = domain_test_outputs[:24]  # batches mix lengths; the shorter ones are padded
+    batched = decoder.decode_text(outputs)
+    assert batched == [decoder.decode_text([out])[0] for out in outputs]
+
+
 def test_tune_searches_the_grid_from_cached_log_probs(demo_model, demo_lm, domain_test, domain_test_outputs):
     refs = [e["text"] for e in domain_test][:20]
     result = tune(Decoder(demo_model, demo_lm), domain_test_outputs[:20], refs, lm_alphas=(0.0, 0.5, 1.0),
