@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -179,8 +180,32 @@ def _kenlm_model(path: Path) -> Any:
     key = (str(path), path.stat().st_mtime)
     if key not in _KENLM_CACHE:
         _KENLM_CACHE.clear()
-        _KENLM_CACHE[key] = kenlm.Model(str(path))
+        error: Exception | None = None
+        with _stderr_to_file():
+            try:
+                model = kenlm.Model(str(path))
+            except (OSError, RuntimeError) as exc:
+                error = exc
+        if error is not None:
+            msg = f"cannot load {path} ({error}); rebuild the language model"
+            raise LanguageModelError(msg) from error
+        _KENLM_CACHE[key] = model
     return _KENLM_CACHE[key]
+
+
+@contextlib.contextmanager
+def _stderr_to_file() -> Iterator[None]:
+    """Keep what C++ code writes to file descriptor 2 out of sight (KenLM draws a progress bar
+    while it reads an ARPA file, which would land in a notebook as red text)."""
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _run_lmplz(source: Path | Iterable[str], arpa_path: Path, order: int, tmp: Path) -> None:

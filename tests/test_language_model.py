@@ -39,6 +39,16 @@ def test_perplexity_prefers_domain_text(demo_lm, demo_model):
     assert 1 < in_domain < general
 
 
+def test_damaged_lm_file_is_a_clear_error(tmp_path, demo_model, demo_lm, capfd):
+    import shutil
+
+    copy = CustomLanguageModel.load(shutil.copytree(demo_lm.path, tmp_path / "lm"))
+    copy.token_arpa.write_text("\\data\\\nngram 1=zz\n")
+    with pytest.raises(LanguageModelError, match="cannot load .*tokens.arpa.*rebuild the language model"):
+        copy.perplexity("restart the pods", demo_model)
+    assert "Loading the LM" not in capfd.readouterr().err  # KenLM's own chatter stays out of sight
+
+
 def test_word_model_export_loads_in_kenlm(tmp_path, demo_model):
     import kenlm
 
