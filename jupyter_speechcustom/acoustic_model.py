@@ -16,7 +16,6 @@ The result is a ``.nemo`` whose config records its base model.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -25,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -252,28 +251,18 @@ def _greedy_wer(model: BaseModel, entries: Sequence[dict[str, Any]]) -> float:
     return evaluate([str(e["text"]) for e in entries], greedy_decode(model, outputs)).wer
 
 
-def _general_entries(base: BaseModel, general: str | Path | None) -> list[dict[str, Any]]:
-    if general is None:
+def _general_entries(base: BaseModel, choice: str | Path | None, demo_set: str) -> list[dict[str, Any]]:
+    """Transcribed general speech: a manifest, none, or ``"auto"`` (the demo's ``demo_set``
+    for the demo model, none for other models)."""
+    if choice is None:
         return []
-    if str(general) == "auto":
-        if base.name != "demo" and (base.tied_base or {}).get("name") != "demo":
+    if str(choice) == "auto":
+        if not base.is_demo:
             return []
         from jupyter_speechcustom import demo
 
-        return read_manifest(demo.manifest("general/mix"), require_text=True)
-    return read_manifest(general, require_text=True)
-
-
-def _general_test_entries(base: BaseModel, general_test: str | Path | None) -> list[dict[str, Any]]:
-    if general_test is None:
-        return []
-    if str(general_test) == "auto":
-        if base.name != "demo" and (base.tied_base or {}).get("name") != "demo":
-            return []
-        from jupyter_speechcustom import demo
-
-        return read_manifest(demo.manifest("general/test"), require_text=True)
-    return read_manifest(general_test, require_text=True)
+        return read_manifest(demo.manifest(demo_set), require_text=True)
+    return read_manifest(choice, require_text=True)
 
 
 class _Monitor:
@@ -409,7 +398,8 @@ def train_acoustic_model(
         for source, warning in prepared.warnings:
             log.warning("%s: %s", source, warning)
         train_entries = list(prepared.entries)
-        general_test_entries = _general_test_entries(base, general_test)
+        general_entries = _general_entries(base, general, "general/mix")
+        general_test_entries = _general_entries(base, general_test, "general/test")
         general_before = _greedy_wer(base, general_test_entries) if general_test_entries else None
         dev_before = _greedy_wer(base, dev_entries) if dev_entries else None
 
@@ -432,7 +422,7 @@ def train_acoustic_model(
                 domain = [r.to_entry() for r in kept]
             else:
                 domain = train_entries
-            result = _fit(current, base, domain, dev_entries, _general_entries(base, general), general_ratio,
+            result = _fit(current, base, domain, dev_entries, general_entries, general_ratio,
                           work / f"round{iteration}", out_path, mode=mode, epochs=epochs, learning_rate=learning_rate,
                           batch_size=batch_size, freeze_encoder=freeze_encoder, spec_augment=spec_augment,
                           patience=early_stopping_patience, trainer_kwargs=trainer_kwargs or {}, seed=seed,

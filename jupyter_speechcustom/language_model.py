@@ -420,7 +420,7 @@ def build_language_model(
 def _general_text_path(base: BaseModel, general_text: str | Path) -> Path:
     if str(general_text) != "base":
         return Path(general_text)
-    if base.name == "demo":
+    if base.is_demo:
         from jupyter_speechcustom.demo import general_text_path
 
         return general_text_path()

@@ -73,6 +73,11 @@ class BaseModel:
         return dict(meta.base_model) if meta is not None else None
 
     @property
+    def is_demo(self) -> bool:
+        """Whether this is the bundled demo model, or a custom AM fine-tuned from it."""
+        return DEMO_MODEL_NAME in (self.name, (self.tied_base or {}).get("name"))
+
+    @property
     def family_fingerprint(self) -> str:
         """The fingerprint custom LMs are checked against: the base's, also for a custom AM."""
         tied = self.tied_base

@@ -15,6 +15,7 @@ from jupyter_speechcustom.acoustic_model import (
     train_acoustic_model,
 )
 from jupyter_speechcustom.errors import AudioError, BaseModelMismatchError
+from jupyter_speechcustom.language_model import build_language_model
 from jupyter_speechcustom.models import load_base_model
 from jupyter_speechcustom.recognize import Recognizer
 
@@ -47,6 +48,14 @@ def test_custom_am_is_tied_to_its_base(supervised, demo_model, demo_lm, other_mo
     assert Recognizer(demo_model, lm=demo_lm, am=am).name == "base + custom LM + custom AM"
     with pytest.raises(BaseModelMismatchError, match="fine-tuned from 'demo'"):
         Recognizer(other_model, am=am)
+
+
+def test_a_custom_am_of_the_demo_counts_as_the_demo(supervised, demo_model, other_model, tmp_path):
+    am = load_base_model(supervised[0].path)
+    assert am.is_demo and demo_model.is_demo and not other_model.is_demo
+    # so the demo's general text is there to mix into an LM built for it, as the Studio offers
+    lm = build_language_model(am, [demo.corpus_path()], tmp_path / "lm", general_text="base")
+    assert lm.general_text == str(demo.general_text_path())
 
 
 def test_pseudo_labels_are_filtered_by_confidence(demo_model, demo_lm):

@@ -93,16 +93,11 @@ def resolve_base(workspace: Workspace, base: BaseModel | str | Path) -> BaseMode
     raise TypeError(f"base must be a BaseModel, a model name or a .nemo path, got {type(base).__name__}")
 
 
-def is_demo(base: BaseModel) -> bool:
-    """Whether ``base`` is the bundled demo model (or a custom AM fine-tuned from it)."""
-    return base.name == DEMO_MODEL_NAME or (base.tied_base or {}).get("name") == DEMO_MODEL_NAME
-
-
 def known_words_for(base: BaseModel) -> frozenset[str]:
     """Words the base model knows: the demo's training text, else common English."""
     from jupyter_speechcustom.corpus import known_words
 
-    if is_demo(base):
+    if base.is_demo:
         from jupyter_speechcustom import demo
 
         return known_words(demo.general_text_path())

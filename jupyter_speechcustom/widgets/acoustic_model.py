@@ -38,7 +38,6 @@ from jupyter_speechcustom.widgets._common import (
     heading,
     hint,
     hint_html,
-    is_demo,
     set_options,
     wide,
 )
@@ -266,13 +265,13 @@ class AcousticModelPanel(Panel):
                                                       description="Learning rate", style={"description_width": "90px"},
                                                       layout=widgets.Layout(width="210px"))
         dev_options: list[tuple[str, str | None]] = [("hold out 10% of the training audio", None)]
-        if is_demo(self.base):
+        if self.base.is_demo:
             from jupyter_speechcustom import demo
 
             dev_options.insert(0, ("the demo's domain/dev set", str(demo.manifest("domain/dev"))))
         self.dev = widgets.Dropdown(description="Dev set", style=LABELLED, options=dev_options, layout=wide())
-        self.mix_general = widgets.Checkbox(is_demo(self.base), description="mix in general speech (against "
-                                            "forgetting)", indent=False, disabled=not is_demo(self.base))
+        self.mix_general = widgets.Checkbox(self.base.is_demo, description="mix in general speech (against "
+                                            "forgetting)", indent=False, disabled=not self.base.is_demo)
         self.mix_general.add_class("sc-am-mix")
 
         self.label_button = button("1. Pseudo-label", icon="tags", css="sc-am-label")

@@ -35,7 +35,6 @@ from jupyter_speechcustom.widgets._common import (
     button,
     heading,
     hint,
-    is_demo,
     set_options,
     wide,
 )
@@ -309,7 +308,7 @@ class ComparePanel(Panel):
         self.lm = widgets.Dropdown(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
         self.am = widgets.Dropdown(description="Custom AM", style=LABELLED, options=[("none", None)], layout=wide())
 
-        sets: list[tuple[str, str]] = [(f"demo {s}", f"demo:{s}") for s in _DEMO_SETS] if is_demo(self.base) else []
+        sets: list[tuple[str, str]] = [(f"demo {s}", f"demo:{s}") for s in _DEMO_SETS] if self.base.is_demo else []
         sets += [("workspace audio", "workspace"), ("one recording", "one")]
         self.test_set = widgets.Dropdown(description="Test set", style=LABELLED, options=sets, value=sets[0][1],
                                          layout=wide())

@@ -21,7 +21,6 @@ from jupyter_speechcustom.widgets._common import (
     button,
     heading,
     hint,
-    is_demo,
     known_words_for,
     set_options,
     upload_items,
@@ -123,7 +122,7 @@ class DataPanel(Panel):
         self.demo_audio_button = button("Add demo audio", icon="plus", css="sc-demo-audio")
         self.on(self.demo_audio_button, self._add_demo_audio, "Adding the demo audio")
         demo_row = widgets.HBox([self.demo_audio_button, self.demo_count, widgets.Label("files of"), self.demo_split])
-        demo_row.layout.display = "" if is_demo(self.base) else "none"
+        demo_row.layout.display = "" if self.base.is_demo else "none"
 
         from ipywebrtc import AudioRecorder, CameraStream
 

@@ -23,7 +23,6 @@ from jupyter_speechcustom.widgets._common import (
     button,
     heading,
     hint,
-    is_demo,
     known_words_for,
     set_options,
     wide,
@@ -79,9 +78,9 @@ class LanguageModelPanel(Panel):
         orders = [("auto", None)] + [(str(n), n) for n in range(3, 9)]
         self.order = widgets.Dropdown(description="Order", options=orders,
                                       layout=widgets.Layout(width="200px"))
-        general = [("none", None)] + ([("the demo's general text", "base")] if is_demo(self.base) else [])
+        general = [("none", None)] + ([("the demo's general text", "base")] if self.base.is_demo else [])
         self.general = widgets.Dropdown(description="Mix in", style=LABELLED, options=general,
-                                        value="base" if is_demo(self.base) else None, layout=wide())
+                                        value="base" if self.base.is_demo else None, layout=wide())
         self.general_weight = widgets.FloatSlider(GENERAL_TEXT_WEIGHT, min=0.0, max=0.9, step=0.05,
                                                   description="General share", readout_format=".0%",
                                                   style={"description_width": "100px"}, layout=wide())
@@ -97,7 +96,7 @@ class LanguageModelPanel(Panel):
         self.preview = widgets.HTML()
         self.observe_value(self.models, self._select, doing="Opening the language model")
 
-        self.dev_text = widgets.Textarea(_demo_dev_text() if is_demo(self.base) else "",
+        self.dev_text = widgets.Textarea(_demo_dev_text() if self.base.is_demo else "",
                                          placeholder="dev text: sentences like those the recognizer will hear",
                                          layout=widgets.Layout(width="640px", height="110px"))
         self.perplexity_button = button("Perplexity", icon="calculator", css="sc-lm-perplexity")
