@@ -158,8 +158,8 @@ class CustomLanguageModel:
 
     def export_word_model(self, order: int = 3) -> Path:
         """Write ``words.arpa`` and ``words.binary``: a word n-gram of the same text, for other decoders."""
-        with tempfile.TemporaryDirectory(dir=self.path) as tmp:
-            _run_lmplz(self.corpus_text, self.word_arpa, order, Path(tmp))
+        with tempfile.TemporaryDirectory(dir=self.path) as tmp, self.corpus_text.open(encoding="utf-8") as text:
+            _run_lmplz((line.rstrip("\n") for line in text), self.word_arpa, order, Path(tmp))
         part = self.word_binary.with_suffix(".binary.part")
         proc = subprocess.run([str(find_builder("build_binary")), str(self.word_arpa), str(part)],
                               capture_output=True, text=True)
@@ -208,8 +208,8 @@ def _stderr_to_file() -> Iterator[None]:
             os.close(saved)
 
 
-def _run_lmplz(source: Path | Iterable[str], arpa_path: Path, order: int, tmp: Path) -> None:
-    """Run lmplz on a text file, or on lines streamed to its stdin as they are produced.
+def _run_lmplz(lines: Iterable[str], arpa_path: Path, order: int, tmp: Path) -> None:
+    """Run lmplz on lines streamed to its stdin as they are produced.
 
     Streaming lets lmplz count n-grams while Python is still tokenizing the corpus (two cores
     working at once), and no token file is written.
@@ -217,45 +217,28 @@ def _run_lmplz(source: Path | Iterable[str], arpa_path: Path, order: int, tmp: P
     lmplz = find_builder("lmplz")
     part = arpa_path.with_suffix(".arpa.part")
     cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", "10%", "-T", str(tmp)]
-    label = source.name if isinstance(source, Path) else "the corpus"
     # lmplz reports progress on stderr: a file, so a chatty run can never fill a pipe and stall.
     with tempfile.TemporaryFile(dir=tmp) as stderr, part.open("wb") as stdout:
-        if isinstance(source, Path):
-            with source.open("rb") as stdin:
-                returncode = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=stderr).returncode
-        else:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr)
-            try:
-                _feed(proc.stdin, source)
-            except BrokenPipeError:
-                pass  # lmplz stopped reading: it failed, and its stderr says why
-            except BaseException:
-                proc.kill()
-                raise
-            finally:
-                with contextlib.suppress(BrokenPipeError):
-                    proc.stdin.close()
-                returncode = proc.wait()
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, encoding="utf-8")
+        try:
+            proc.stdin.writelines(f"{line}\n" for line in lines)
+        except BrokenPipeError:
+            pass  # lmplz stopped reading: it failed, and its stderr says why
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            returncode = proc.wait()
         stderr.seek(0)
         errors = stderr.read().decode(errors="replace")
     if returncode != 0:
         part.unlink(missing_ok=True)
         tail = errors.strip().splitlines()[-5:]
-        msg = f"lmplz failed (exit {returncode}) on {label}: {' / '.join(tail)}"
+        msg = f"lmplz failed (exit {returncode}): {' / '.join(tail)}"
         raise LanguageModelError(msg)
     os.replace(part, arpa_path)
-
-
-def _feed(stdin: Any, lines: Iterable[str], chunk: int = 8192) -> None:
-    """Write lines to a pipe in chunks (one write per ``chunk`` lines, not per line)."""
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == chunk:
-            stdin.write(("\n".join(batch) + "\n").encode("utf-8"))
-            batch.clear()
-    if batch:
-        stdin.write(("\n".join(batch) + "\n").encode("utf-8"))
 
 
 def _token_writer(base: BaseModel) -> Callable[[str], str]:
