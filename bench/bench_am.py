@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from jupyter_speechcustom import demo, evaluate, read_manifest
-from jupyter_speechcustom.acoustic_model import prepare_audio
-from jupyter_speechcustom.manifest import write_manifest
+from jupyter_speechcustom.am.acoustic_model import prepare_audio
+from jupyter_speechcustom.io.manifest import write_manifest
 
 
 def bare_fit(model_path: Path, manifest: Path, epochs: int, batch_size: int) -> tuple[float, float]:
@@ -50,14 +50,14 @@ def bare_fit(model_path: Path, manifest: Path, epochs: int, batch_size: int) -> 
 
 
 def main() -> None:
-    from jupyter_speechcustom.demo.chain import format_table, run_chain
+    from jupyter_speechcustom.services.chain import format_table, run_chain
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-am-"))
-    result = run_chain(out, epochs=args.epochs)
+    result = run_chain("demo", out, epochs=args.epochs)
     print()
     print(format_table(result.systems))
     by_name = {s.system: s for s in result.systems}

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from jupyter_speechcustom import demo, evaluate, load_base_model, read_manifest
-from jupyter_speechcustom.builders import find_builder
+from jupyter_speechcustom.asr.decoding import Decoder, tune
+from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
 from jupyter_speechcustom.constants import NGRAM_TOKEN_OFFSET
-from jupyter_speechcustom.decoding import Decoder, tune
-from jupyter_speechcustom.language_model import build_language_model, choose_order
-from jupyter_speechcustom.recognize import acoustic_outputs, greedy_decode
+from jupyter_speechcustom.lm.builders import find_builder
+from jupyter_speechcustom.lm.language_model import build_language_model, choose_order
 
 
 def timed(fn, repeat: int = 3):
@@ -51,7 +51,7 @@ def main() -> None:
     t_acoustic, outputs = timed(lambda: acoustic_outputs(base, audio))
     t_greedy, greedy = timed(lambda: greedy_decode(base, outputs))
     t_lm, lm_hyps = timed(lambda: decoder.decode_text(outputs))
-    t_tuned, tuned_hyps = timed(lambda: decoder.decode_text(outputs, tuned))
+    _t_tuned, tuned_hyps = timed(lambda: decoder.decode_text(outputs, tuned))
     base_wer = evaluate(refs, greedy).wer
     lm_wer = evaluate(refs, lm_hyps).wer
     tuned_wer = evaluate(refs, tuned_hyps).wer

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_speechcustom.constants import HEAVY_JOB_NICENESS
-from jupyter_speechcustom.jobs import Job, JobRunner, raise_if_cancelled
-from jupyter_speechcustom.workspace import Workspace
+from jupyter_speechcustom.jobs.runner import Job, JobRunner, raise_if_cancelled
+from jupyter_speechcustom.services.workspace import Workspace
 
 TARGET_MS = 250.0
 EVENT_INTERVAL = 0.05

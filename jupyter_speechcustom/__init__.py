@@ -26,51 +26,52 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it; resolved on first access.
 _LAZY = {
-    "BaseModel": "models",
-    "load_base_model": "models",
-    "load_audio": "audio",
-    "read_manifest": "manifest",
-    "write_manifest": "manifest",
-    "evaluate": "evaluation",
-    "term_hit_rates": "evaluation",
-    "Evaluation": "evaluation",
-    "transcribe": "recognize",
-    "acoustic_outputs": "recognize",
-    "Transcript": "recognize",
-    "Recognizer": "recognize",
-    "build_language_model": "language_model",
-    "CustomLanguageModel": "language_model",
-    "Decoder": "decoding",
-    "DecodingWeights": "decoding",
-    "tune": "decoding",
-    "train_acoustic_model": "acoustic_model",
-    "pseudo_label": "acoustic_model",
-    "Corpus": "corpus",
-    "CustomWord": "words",
-    "read_custom_words": "words",
-    "Workspace": "workspace",
-    "Job": "jobs",
-    "export_bundle": "bundle",
-    "import_bundle": "bundle",
-    "find_builder": "builders",
-    "install_kenlm_builders": "builders",
+    "BaseModel": "asr.models",
+    "load_base_model": "asr.models",
+    "load_audio": "io.audio",
+    "read_manifest": "io.manifest",
+    "write_manifest": "io.manifest",
+    "evaluate": "evaluation.metrics",
+    "term_hit_rates": "evaluation.metrics",
+    "Evaluation": "evaluation.metrics",
+    "transcribe": "asr.recognize",
+    "acoustic_outputs": "asr.recognize",
+    "Transcript": "asr.recognize",
+    "Recognizer": "services.recognition",
+    "build_language_model": "lm.language_model",
+    "CustomLanguageModel": "lm.language_model",
+    "Decoder": "asr.decoding",
+    "DecodingWeights": "asr.decoding",
+    "tune": "asr.decoding",
+    "train_acoustic_model": "am.acoustic_model",
+    "pseudo_label": "am.acoustic_model",
+    "Corpus": "text.corpus",
+    "CustomWord": "text.words",
+    "read_custom_words": "text.words",
+    "Workspace": "services.workspace",
+    "Job": "jobs.runner",
+    "export_bundle": "store.bundle",
+    "import_bundle": "store.bundle",
+    "find_builder": "lm.builders",
+    "install_kenlm_builders": "lm.builders",
 }
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.acoustic_model import pseudo_label, train_acoustic_model
-    from jupyter_speechcustom.audio import load_audio
-    from jupyter_speechcustom.bundle import export_bundle, import_bundle
-    from jupyter_speechcustom.corpus import Corpus
-    from jupyter_speechcustom.decoding import Decoder, DecodingWeights, tune
-    from jupyter_speechcustom.jobs import Job
-    from jupyter_speechcustom.language_model import CustomLanguageModel, build_language_model
-    from jupyter_speechcustom.words import CustomWord, read_custom_words
-    from jupyter_speechcustom.workspace import Workspace
-    from jupyter_speechcustom.builders import find_builder, install_kenlm_builders
-    from jupyter_speechcustom.evaluation import Evaluation, evaluate, term_hit_rates
-    from jupyter_speechcustom.manifest import read_manifest, write_manifest
-    from jupyter_speechcustom.models import BaseModel, load_base_model
-    from jupyter_speechcustom.recognize import Recognizer, Transcript, acoustic_outputs, transcribe
+    from jupyter_speechcustom.am.acoustic_model import pseudo_label, train_acoustic_model
+    from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
+    from jupyter_speechcustom.asr.models import BaseModel, load_base_model
+    from jupyter_speechcustom.asr.recognize import Transcript, acoustic_outputs, transcribe
+    from jupyter_speechcustom.evaluation.metrics import Evaluation, evaluate, term_hit_rates
+    from jupyter_speechcustom.io.audio import load_audio
+    from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.lm.builders import find_builder, install_kenlm_builders
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel, build_language_model
+    from jupyter_speechcustom.services.recognition import Recognizer
+    from jupyter_speechcustom.services.workspace import Workspace
+    from jupyter_speechcustom.store.bundle import export_bundle, import_bundle
+    from jupyter_speechcustom.text.corpus import Corpus
+    from jupyter_speechcustom.text.words import CustomWord, read_custom_words
 
 
 def __getattr__(name: str) -> Any:
@@ -88,12 +89,39 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AudioError",
+    "BaseModel",
     "BaseModelMismatchError",
     "BuildersInstallError",
     "BuildersMissingError",
+    "Corpus",
     "CorpusError",
+    "CustomLanguageModel",
+    "CustomWord",
+    "Decoder",
+    "DecodingWeights",
+    "Evaluation",
+    "Job",
     "ModelLoadError",
     "ModelNotFoundError",
+    "Recognizer",
     "SpeechCustomError",
-    *_LAZY,
+    "Transcript",
+    "Workspace",
+    "acoustic_outputs",
+    "build_language_model",
+    "evaluate",
+    "export_bundle",
+    "find_builder",
+    "import_bundle",
+    "install_kenlm_builders",
+    "load_audio",
+    "load_base_model",
+    "pseudo_label",
+    "read_custom_words",
+    "read_manifest",
+    "term_hit_rates",
+    "train_acoustic_model",
+    "transcribe",
+    "tune",
+    "write_manifest",
 ]

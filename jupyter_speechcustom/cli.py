@@ -13,7 +13,7 @@ from jupyter_speechcustom.errors import SpeechCustomError
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    from jupyter_speechcustom.builders import install_kenlm_builders
+    from jupyter_speechcustom.lm.builders import install_kenlm_builders
 
     folder = install_kenlm_builders(force=args.force)
     print(f"KenLM builders ready in {folder}")
@@ -21,9 +21,9 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from jupyter_speechcustom.demo.chain import format_table, run_chain
+    from jupyter_speechcustom.services.chain import format_table, run_chain
 
-    result = run_chain(Path(args.out) if args.out else None, epochs=args.epochs)
+    result = run_chain("demo", Path(args.out) if args.out else None, epochs=args.epochs)
     print()
     print(format_table(result.systems))
     print(f"\nmodels in {result.out_dir}; report: {result.report}")
@@ -31,8 +31,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_lm_build(args: argparse.Namespace) -> int:
-    from jupyter_speechcustom.language_model import build_language_model
-    from jupyter_speechcustom.models import load_base_model
+    from jupyter_speechcustom.asr.models import load_base_model
+    from jupyter_speechcustom.lm.language_model import build_language_model
 
     base = load_base_model(args.base)
     lm = build_language_model(
@@ -47,8 +47,8 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_am_train(args: argparse.Namespace) -> int:
-    from jupyter_speechcustom.acoustic_model import train_acoustic_model
-    from jupyter_speechcustom.models import load_base_model
+    from jupyter_speechcustom.am.acoustic_model import train_acoustic_model
+    from jupyter_speechcustom.asr.models import load_base_model
 
     trainer_kwargs = {k: v for k, v in (("accelerator", args.accelerator), ("devices", args.devices),
                                         ("num_nodes", args.num_nodes), ("strategy", args.strategy)) if v}
@@ -70,10 +70,10 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
-    from jupyter_speechcustom.decoding import DecodingWeights
-    from jupyter_speechcustom.manifest import read_manifest, write_manifest
-    from jupyter_speechcustom.recognize import Recognizer
-    from jupyter_speechcustom.words import read_custom_words
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
+    from jupyter_speechcustom.services.recognition import Recognizer
+    from jupyter_speechcustom.text.words import read_custom_words
 
     entries = read_manifest(args.manifest)
     words = read_custom_words(args.words) if args.words else None
@@ -99,8 +99,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from jupyter_speechcustom.evaluation import evaluate
-    from jupyter_speechcustom.manifest import read_manifest
+    from jupyter_speechcustom.evaluation.metrics import evaluate
+    from jupyter_speechcustom.io.manifest import read_manifest
 
     refs = {e["audio_filepath"]: e["text"] for e in read_manifest(args.manifest, require_text=True)}
     hyps = {e["audio_filepath"]: e.get("pred_text", "") for e in read_manifest(args.hyp)}

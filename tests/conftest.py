@@ -87,7 +87,7 @@ def other_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_lm(tmp_path_factory, demo_model):
     from jupyter_speechcustom import demo
-    from jupyter_speechcustom.language_model import build_language_model
+    from jupyter_speechcustom.lm.language_model import build_language_model
 
     out = tmp_path_factory.mktemp("lm") / "demo_lm"
     return build_language_model(demo_model, [demo.corpus_path()], out, words=demo.custom_words_path())
@@ -102,6 +102,6 @@ def domain_test():
 
 @pytest.fixture(scope="session")
 def domain_test_outputs(demo_model, domain_test):
-    from jupyter_speechcustom.recognize import acoustic_outputs
+    from jupyter_speechcustom.asr.recognize import acoustic_outputs
 
     return acoustic_outputs(demo_model, [e["audio_filepath"] for e in domain_test])

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from jupyter_speechcustom import demo, read_manifest
-from jupyter_speechcustom.acoustic_model import (
+from jupyter_speechcustom.am.acoustic_model import (
     TrainingCancelled,
     TrainingError,
     load_pseudo_labels,
@@ -14,10 +14,10 @@ from jupyter_speechcustom.acoustic_model import (
     save_pseudo_labels,
     train_acoustic_model,
 )
+from jupyter_speechcustom.asr.models import load_base_model
 from jupyter_speechcustom.errors import AudioError, BaseModelMismatchError
-from jupyter_speechcustom.language_model import build_language_model
-from jupyter_speechcustom.models import load_base_model
-from jupyter_speechcustom.recognize import Recognizer
+from jupyter_speechcustom.lm.language_model import build_language_model
+from jupyter_speechcustom.services.recognition import Recognizer
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def test_custom_am_is_tied_to_its_base(supervised, demo_model, demo_lm, other_mo
 
 def test_a_custom_am_of_the_demo_counts_as_the_demo(supervised, demo_model, other_model, tmp_path):
     am = load_base_model(supervised[0].path)
-    assert am.is_demo and demo_model.is_demo and not other_model.is_demo
+    assert am.profile is demo_model.profile and demo_model.profile.name == "demo" and other_model.profile is None
     # so the demo's general text is there to mix into an LM built for it, as the Studio offers
     lm = build_language_model(am, [demo.corpus_path()], tmp_path / "lm", general_text="base")
     assert lm.general_text == str(demo.general_text_path())

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
 from conftest import tone
-from jupyter_speechcustom.audio import audio_info, load_audio
+
 from jupyter_speechcustom.errors import AudioError
+from jupyter_speechcustom.io.audio import audio_info, load_audio
 
 
 @pytest.mark.parametrize("name", ["a.wav", "a.flac", "a.ogg", "a.mp3", "a.webm", "a.m4a"])

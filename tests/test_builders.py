@@ -2,9 +2,9 @@ import subprocess
 
 import pytest
 
-from jupyter_speechcustom.builders import builders_dir, find_builder, install_kenlm_builders
 from jupyter_speechcustom.constants import KENLM_BIN_ENV
 from jupyter_speechcustom.errors import BuildersMissingError
+from jupyter_speechcustom.lm.builders import builders_dir, find_builder, install_kenlm_builders
 
 
 def test_builders_are_installed_and_run(tmp_path):

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jupyter_speechcustom._safety import UnsafeArchiveError
-from jupyter_speechcustom.bundle import BundleError, export_bundle, import_bundle, read_bundle_manifest
+from jupyter_speechcustom.demo import model_path as demo_model_path
 from jupyter_speechcustom.errors import BaseModelMismatchError
-from jupyter_speechcustom.models import demo_model_path
-from jupyter_speechcustom.workspace import Workspace
+from jupyter_speechcustom.io.safety import UnsafeArchiveError
+from jupyter_speechcustom.services.workspace import Workspace
+from jupyter_speechcustom.store.bundle import BundleError, export_bundle, import_bundle, read_bundle_manifest
 
 WAIT = 120
 STANDIN_ENV = "SPEECHCUSTOM_TEST_NEMO"
@@ -30,7 +30,7 @@ def lm_base(request):
     if demo_model_path().exists():
         return request.getfixturevalue("demo_model")
     if os.environ.get(STANDIN_ENV):
-        from jupyter_speechcustom.models import load_base_model
+        from jupyter_speechcustom.asr.models import load_base_model
 
         return load_base_model(os.environ[STANDIN_ENV])
     pytest.skip(f"no base model: the demo model is missing and {STANDIN_ENV} is not set")
@@ -149,7 +149,7 @@ def words_manifest(**changes) -> dict:
     import hashlib
 
     manifest = {
-        "format": "jupyter_speechcustom.bundle",
+        "format": "jupyter_speechcustom.store.bundle",
         "format_version": 1,
         "base_model": None,
         "language_model": None,

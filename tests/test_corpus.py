@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_speechcustom.corpus import Corpus, known_words, read_text
 from jupyter_speechcustom.errors import CorpusError
-from jupyter_speechcustom.text import Normalizer
+from jupyter_speechcustom.text.corpus import Corpus, known_words, read_text
+from jupyter_speechcustom.text.normalize import Normalizer
 
 WESTERN = "café résumé naïve \u201cquoted\u201d and it\u2019s fine\nsecond line"
 
@@ -52,7 +52,7 @@ def test_read_text_unicode_encodings(tmp_path: Path, data: bytes) -> None:
 def test_read_text_cp1252_is_detected_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "legacy.txt"
     path.write_bytes(WESTERN.encode("cp1252"))
-    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.corpus"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.text.corpus"):
         assert read_text(path) == WESTERN
     assert "cp1252" in caplog.text
     assert "legacy.txt" in caplog.text
@@ -162,14 +162,14 @@ def test_corpus_empty_text_is_rejected() -> None:
 
 
 def test_corpus_warns_when_most_text_is_lost(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.corpus"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.text.corpus"):
         corpus = Corpus.from_text("東京都大阪府京都市 hello", name="mixed")
     assert corpus.sentences == ("hello",)
     assert "mixed lost" in caplog.text
 
 
 def test_corpus_does_not_warn_for_punctuation(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.corpus"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.text.corpus"):
         Corpus.from_text("Hello!!! (really?) ... ok.")
     assert caplog.text == ""
 

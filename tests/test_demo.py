@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from jupyter_speechcustom import demo, evaluate, read_manifest
-from jupyter_speechcustom.recognize import acoustic_outputs, greedy_decode
+from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
 
 PACKAGE_DATA_LIMIT = 25 * 1024 * 1024
 

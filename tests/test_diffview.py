@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from jupyter_speechcustom import diffview
-from jupyter_speechcustom.evaluation import evaluate, term_hit_rates
+from jupyter_speechcustom.evaluation import diffview
+from jupyter_speechcustom.evaluation.metrics import evaluate, term_hit_rates
 
 REFS = ["run kubectl get pods now", "restart nginx"]
 BASE = ["run cube cuttle get pods", "restart nginx"]

@@ -1,6 +1,6 @@
 import pytest
 
-from jupyter_speechcustom.evaluation import EvaluationError, evaluate, term_hit_rates
+from jupyter_speechcustom.evaluation.metrics import EvaluationError, evaluate, term_hit_rates
 
 
 def test_counts_and_alignment():

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from jupyter_speechcustom.jobs import Job, JobCancelled, JobError, JobRunner, raise_if_cancelled
-from jupyter_speechcustom.workspace import Workspace
+from jupyter_speechcustom.jobs.runner import Job, JobCancelled, JobError, JobRunner, raise_if_cancelled
+from jupyter_speechcustom.services.workspace import Workspace
 
 WAIT = 60  # a guard against hanging, never a timing assertion
 

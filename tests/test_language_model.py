@@ -5,17 +5,18 @@ import re
 import pytest
 
 from jupyter_speechcustom import demo
+from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
+from jupyter_speechcustom.asr.recognize import greedy_decode
 from jupyter_speechcustom.constants import KENLM_BIN_ENV
-from jupyter_speechcustom.decoding import Decoder, DecodingWeights, tune
 from jupyter_speechcustom.errors import BaseModelMismatchError, BuildersMissingError, CorpusError
-from jupyter_speechcustom.evaluation import evaluate
-from jupyter_speechcustom.language_model import (
+from jupyter_speechcustom.evaluation.metrics import evaluate
+from jupyter_speechcustom.lm.language_model import (
     CustomLanguageModel,
     LanguageModelError,
     build_language_model,
     choose_order,
 )
-from jupyter_speechcustom.recognize import Recognizer, greedy_decode
+from jupyter_speechcustom.services.recognition import Recognizer
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,8 @@ import shutil
 import pytest
 
 from jupyter_speechcustom import load_base_model
+from jupyter_speechcustom.demo import model_path as demo_model_path
 from jupyter_speechcustom.errors import ModelLoadError, ModelNotFoundError
-from jupyter_speechcustom.models import demo_model_path
 
 
 def test_demo_model_loads_with_identity(demo_model):

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jupyter_speechcustom.audio import load_audio
+from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode, transcribe
 from jupyter_speechcustom.errors import AudioError
-from jupyter_speechcustom.evaluation import evaluate
-from jupyter_speechcustom.recognize import Recognizer, acoustic_outputs, greedy_decode, transcribe
+from jupyter_speechcustom.evaluation.metrics import evaluate
+from jupyter_speechcustom.io.audio import load_audio
+from jupyter_speechcustom.services.recognition import Recognizer
 
 pytestmark = pytest.mark.slow
 

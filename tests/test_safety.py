@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jupyter_speechcustom._safety import (
+from jupyter_speechcustom.errors import ModelLoadError
+from jupyter_speechcustom.io.safety import (
     ArchiveLimitError,
     UnsafeArchiveError,
     UploadTooLargeError,
@@ -20,8 +21,7 @@ from jupyter_speechcustom._safety import (
     safe_extract,
     sanitize_filename,
 )
-from jupyter_speechcustom.errors import ModelLoadError
-from jupyter_speechcustom.workspace import Workspace
+from jupyter_speechcustom.services.workspace import Workspace
 
 
 def wav_bytes(seconds: float = 0.5, rate: int = 16_000) -> bytes:

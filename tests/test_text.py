@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from jupyter_speechcustom.constants import DEFAULT_ALPHABET
-from jupyter_speechcustom.text import Normalizer, normalize, normalize_corpus, split_sentences
+from jupyter_speechcustom.text.normalize import Normalizer, normalize, normalize_corpus, split_sentences
 
 
 @pytest.mark.parametrize(

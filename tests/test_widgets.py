@@ -17,7 +17,8 @@ import pytest
 from conftest import encode_av, tone
 
 from jupyter_speechcustom import demo
-from jupyter_speechcustom.manifest import read_manifest
+from jupyter_speechcustom.io.manifest import read_manifest
+from jupyter_speechcustom.services.workspace import Workspace
 from jupyter_speechcustom.widgets import (
     AcousticModelPanel,
     ComparePanel,
@@ -25,7 +26,6 @@ from jupyter_speechcustom.widgets import (
     LanguageModelPanel,
     Studio,
 )
-from jupyter_speechcustom.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +152,7 @@ def test_data_panel_corpora_words_audio_and_recordings(ws, demo_model):
 
     panel.demo_count.value = 3
     panel.demo_audio_button.click()
-    assert "Added 3 audio files of the demo's domain/train (without transcripts)" in status_of(panel)
+    assert "Added 3 audio files of the example set domain/train (without transcripts)" in status_of(panel)
 
 
 def test_language_model_panel_builds_inspects_and_scores(ws, demo_model):
@@ -307,7 +307,7 @@ def test_acoustic_model_panel_labels_reviews_trains_and_cancels(ws, demo_model, 
 def test_review_table_accepts_numpy_booleans(tmp_path, demo_model):
     import numpy as np
 
-    from jupyter_speechcustom.acoustic_model import PseudoLabel
+    from jupyter_speechcustom.am.acoustic_model import PseudoLabel
     from jupyter_speechcustom.widgets import AcousticModelPanel
 
     rows = [PseudoLabel("a.wav", "restart the pods", np.float32(0.9), np.True_, np.float64(1.5)),

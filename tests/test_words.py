@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_speechcustom.errors import CorpusError
-from jupyter_speechcustom.text import Normalizer
-from jupyter_speechcustom.words import (
+from jupyter_speechcustom.text.normalize import Normalizer
+from jupyter_speechcustom.text.words import (
     CustomWord,
     apply_display_as,
     apply_sounds_like,
@@ -153,7 +153,7 @@ def test_read_plain_word_list() -> None:
 
 def test_duplicates_later_entry_wins(caplog: pytest.LogCaptureFixture) -> None:
     data = b"word,sounds_like,display_as\nnginx,engine x,\nhelm,,\nNGINX,engine ex,NGINX\n"
-    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.words"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_speechcustom.text.words"):
         words = read_custom_words(data, name="w.csv")
     assert words == [CustomWord("nginx", ("engine ex",), "NGINX"), CustomWord("helm")]
     assert "'nginx' is listed again" in caplog.text

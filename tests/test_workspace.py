@@ -25,13 +25,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from jupyter_speechcustom.demo import model_path as demo_model_path
 from jupyter_speechcustom.errors import AudioError, CorpusError
-from jupyter_speechcustom.jobs import JobCancelled
-from jupyter_speechcustom.models import demo_model_path
-from jupyter_speechcustom.workspace import (
+from jupyter_speechcustom.jobs.runner import JobCancelled
+from jupyter_speechcustom.services.workspace import Workspace
+from jupyter_speechcustom.store.workspace import (
     ModelInUseError,
     RecordNotFoundError,
-    Workspace,
     WorkspaceError,
     register_job_kind,
 )
@@ -450,7 +450,7 @@ def test_build_language_model_job_on_the_demo_model(tmp_path, demo_model):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get(STANDIN_ENV), reason=f"set {STANDIN_ENV} to a .nemo CTC model to run")
 def test_build_language_model_job_on_a_standin_model(tmp_path):
-    from jupyter_speechcustom.models import load_base_model
+    from jupyter_speechcustom.asr.models import load_base_model
 
     build_lm_in_workspace(tmp_path, load_base_model(os.environ[STANDIN_ENV]))
 

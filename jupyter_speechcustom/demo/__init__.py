@@ -11,11 +11,17 @@ Everything here is package data made by :mod:`jupyter_speechcustom.demo.recipe`:
 - ``domain/train``: untranscribed domain audio (for lightly supervised training); its
   true transcripts are kept apart in ``reference_transcripts.json``.
 - ``domain/dev`` and ``domain/test``: domain audio with reference transcripts.
+
+:data:`PROFILE` tells the toolkit all of this; it is registered through the package's
+``jupyter_speechcustom.profiles`` entry point, so nothing outside this package imports it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from jupyter_speechcustom.asr.profiles import ModelProfile
+from jupyter_speechcustom.constants import DEMO_MODEL_NAME
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -53,3 +59,25 @@ def custom_words_path() -> Path:
 def general_text_path() -> Path:
     """The demo base model's training text."""
     return data_path("general", "train_text.txt")
+
+
+def model_path() -> Path:
+    """The demo base model's ``.nemo`` file."""
+    return data_path("demo.nemo")
+
+
+#: The demo's profile: its model, general text and speech, and the example domain data.
+PROFILE = ModelProfile(
+    name=DEMO_MODEL_NAME,
+    model_path=model_path(),
+    description="the bundled offline demo (English characters, cloud-operations domain)",
+    general_text=general_text_path(),
+    general_speech=manifest("general/mix"),
+    general_test=manifest("general/test"),
+    example_corpus=corpus_path(),
+    example_words=custom_words_path(),
+    example_sets={split: manifest(split) for split in ("domain/train", "domain/dev", "domain/test", "general/test")},
+    train_set="domain/train",
+    dev_set="domain/dev",
+    test_sets=("domain/test", "domain/dev", "general/test"),
+)

@@ -19,14 +19,14 @@ import random
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
 
 __all__ = [
+    "DOMAIN_TERMS",
+    "JARGON_TERMS",
     "CustomWord",
     "DomainText",
-    "JARGON_TERMS",
-    "DOMAIN_TERMS",
     "domain_word_ratio",
     "generate_domain_text",
     "spell_number",
@@ -68,11 +68,8 @@ class DomainText:
 # Numbers
 # ---------------------------------------------------------------------------
 
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
-    "fourteen fifteen sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 
 def spell_number(n: int) -> str:
@@ -97,40 +94,12 @@ def spell_number(n: int) -> str:
 
 #: Single-token technical terms a general-English model has essentially never heard.
 JARGON_TERMS: tuple[str, ...] = tuple(
-    """
-    kubectl kubernetes kubelet terraform helm nginx postgres grafana prometheus etcd ansible
-    istio kafka redis jenkins autoscaler namespace ingress pod pods daemonset
-    configmap statefulset cronjob rollback failover latency runbook coredns mysql
-    pagerduty argocd elasticsearch kibana fluentd loki docker containerd memcached rabbitmq
-    zookeeper envoy consul datadog alertmanager sidecar postmortem kubeconfig dockerfile
-    playbook replicas replica rollout
-    """.split()
+    ["kubectl", "kubernetes", "kubelet", "terraform", "helm", "nginx", "postgres", "grafana", "prometheus", "etcd", "ansible", "istio", "kafka", "redis", "jenkins", "autoscaler", "namespace", "ingress", "pod", "pods", "daemonset", "configmap", "statefulset", "cronjob", "rollback", "failover", "latency", "runbook", "coredns", "mysql", "pagerduty", "argocd", "elasticsearch", "kibana", "fluentd", "loki", "docker", "containerd", "memcached", "rabbitmq", "zookeeper", "envoy", "consul", "datadog", "alertmanager", "sidecar", "postmortem", "kubeconfig", "dockerfile", "playbook", "replicas", "replica", "rollout"]
 )
 
 #: Ordinary words that are part of the domain's phrasing (counted with the jargon for ratios).
 _DOMAIN_PHRASING: tuple[str, ...] = tuple(
-    """
-    deployment deployments cluster clusters node nodes staging production canary sandbox region
-    restart restarted redeploy drain drained cordon uncordon scale scaled upgrade upgraded
-    errors error timeout timeouts timed crash loop back off memory killed image pull pending
-    evicted terminating alert alerts alerting paged page incident outage service services
-    release revision certificate manifest container containers volume volumes disk database
-    databases cache queue broker brokers topic partitions lag replication primary secondary
-    quorum leader members dashboard dashboards p s l o t c u d n v r throttling milliseconds
-    seconds percent error budget burn burning on call engineer gateway secret secrets
-    cluster's pool worker limit limits request requests config health check checks probe
-    probes readiness liveness endpoint endpoints upstream downstream load balancer traffic
-    apply plan state lock locked resources destroy build pipeline stage lint sync synced
-    credentials rotated rotate instances unhealthy consumer messages silence hosts bastion
-    logs log metrics connection connections refused resolve resolving version rollback
-    rolled roll mesh injection network policy disruption budget persistent claim claims
-    account autoscaling horizontal vertical hit ratio usage replicated shard shards index
-    indices heap garbage collection gigabytes megabytes gigs mebibytes quota eviction
-    latency spiked spike saturation throughput availability uptime sev severity escalate
-    escalated ticket postmortem retro deploy deployed deploys merged pipeline hotfix patch
-    patched chart charts values helmfile terraform's migration migrations schema vacuum
-    handshake expired expiry oh ninety nine ninety five fifty
-    """.split()
+    ["deployment", "deployments", "cluster", "clusters", "node", "nodes", "staging", "production", "canary", "sandbox", "region", "restart", "restarted", "redeploy", "drain", "drained", "cordon", "uncordon", "scale", "scaled", "upgrade", "upgraded", "errors", "error", "timeout", "timeouts", "timed", "crash", "loop", "back", "off", "memory", "killed", "image", "pull", "pending", "evicted", "terminating", "alert", "alerts", "alerting", "paged", "page", "incident", "outage", "service", "services", "release", "revision", "certificate", "manifest", "container", "containers", "volume", "volumes", "disk", "database", "databases", "cache", "queue", "broker", "brokers", "topic", "partitions", "lag", "replication", "primary", "secondary", "quorum", "leader", "members", "dashboard", "dashboards", "p", "s", "l", "o", "t", "c", "u", "d", "n", "v", "r", "throttling", "milliseconds", "seconds", "percent", "error", "budget", "burn", "burning", "on", "call", "engineer", "gateway", "secret", "secrets", "cluster's", "pool", "worker", "limit", "limits", "request", "requests", "config", "health", "check", "checks", "probe", "probes", "readiness", "liveness", "endpoint", "endpoints", "upstream", "downstream", "load", "balancer", "traffic", "apply", "plan", "state", "lock", "locked", "resources", "destroy", "build", "pipeline", "stage", "lint", "sync", "synced", "credentials", "rotated", "rotate", "instances", "unhealthy", "consumer", "messages", "silence", "hosts", "bastion", "logs", "log", "metrics", "connection", "connections", "refused", "resolve", "resolving", "version", "rollback", "rolled", "roll", "mesh", "injection", "network", "policy", "disruption", "budget", "persistent", "claim", "claims", "account", "autoscaling", "horizontal", "vertical", "hit", "ratio", "usage", "replicated", "shard", "shards", "index", "indices", "heap", "garbage", "collection", "gigabytes", "megabytes", "gigs", "mebibytes", "quota", "eviction", "latency", "spiked", "spike", "saturation", "throughput", "availability", "uptime", "sev", "severity", "escalate", "escalated", "ticket", "postmortem", "retro", "deploy", "deployed", "deploys", "merged", "pipeline", "hotfix", "patch", "patched", "chart", "charts", "values", "helmfile", "terraform's", "migration", "migrations", "schema", "vacuum", "handshake", "expired", "expiry", "oh", "ninety", "nine", "ninety", "five", "fifty"]
 )
 
 DOMAIN_TERMS: frozenset[str] = frozenset(JARGON_TERMS) | frozenset(_DOMAIN_PHRASING)
@@ -153,7 +122,7 @@ def _has_jargon(sentence: str) -> bool:
 # Slot fillers
 # ---------------------------------------------------------------------------
 
-Filler = Union[list[str], Callable[[random.Random], str]]
+Filler = list[str] | Callable[[random.Random], str]
 
 
 def _num(lo: int, hi: int) -> Callable[[random.Random], str]:

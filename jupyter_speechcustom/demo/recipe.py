@@ -185,7 +185,7 @@ def model_config(train_manifest: Path, val_manifest: Path, batch_size: int = 32)
     }
 
 
-def train(  # noqa: PLR0913
+def train(
     train_manifest: Path,
     val_manifest: Path,
     out: Path,

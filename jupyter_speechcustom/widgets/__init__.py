@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from jupyter_speechcustom import diffview
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME
+from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import Panel, resolve_base, resolve_workspace
 from jupyter_speechcustom.widgets.acoustic_model import AcousticModelPanel
 from jupyter_speechcustom.widgets.compare import ComparePanel
@@ -23,8 +23,8 @@ from jupyter_speechcustom.widgets.data import DataPanel
 from jupyter_speechcustom.widgets.language_model import LanguageModelPanel
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.workspace import Workspace
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.services.workspace import Workspace
 
 __all__ = ["AcousticModelPanel", "ComparePanel", "DataPanel", "LanguageModelPanel", "Panel", "Studio"]
 

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom import diffview
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME, STUDIO_WIDGET_WIDTH
 from jupyter_speechcustom.errors import SpeechCustomError
+from jupyter_speechcustom.evaluation import diffview
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.jobs import Job
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.workspace import Record, Workspace
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.services.workspace import Workspace
+    from jupyter_speechcustom.store.workspace import Record
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class MainThread:
 
 def resolve_workspace(workspace: Workspace | str | Path) -> Workspace:
     """A :class:`Workspace`, opening (or creating) one from a folder path."""
-    from jupyter_speechcustom.workspace import Workspace
+    from jupyter_speechcustom.services.workspace import Workspace
 
     if isinstance(workspace, Workspace):
         return workspace
@@ -80,7 +81,7 @@ def resolve_workspace(workspace: Workspace | str | Path) -> Workspace:
 
 def resolve_base(workspace: Workspace, base: BaseModel | str | Path) -> BaseModel:
     """A loaded base model: ``base`` itself, or loaded (and noted in the workspace) by name or path."""
-    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.asr.models import BaseModel
 
     if isinstance(base, BaseModel):
         return base
@@ -91,17 +92,6 @@ def resolve_base(workspace: Workspace, base: BaseModel | str | Path) -> BaseMode
             telemetry.setLevel(logging.ERROR)
         return workspace.load_base_model(base)
     raise TypeError(f"base must be a BaseModel, a model name or a .nemo path, got {type(base).__name__}")
-
-
-def known_words_for(base: BaseModel) -> frozenset[str]:
-    """Words the base model knows: the demo's training text, else common English."""
-    from jupyter_speechcustom.corpus import known_words
-
-    if base.is_demo:
-        from jupyter_speechcustom import demo
-
-        return known_words(demo.general_text_path())
-    return known_words()
 
 
 def error_text(exc: BaseException) -> str:
@@ -400,7 +390,7 @@ class Panel(widgets.VBox):
     def submit_light(self, fn: Callable[[Callable[[float, str], None], threading.Event], Any], kind: str) -> Job:
         """Run ``fn(progress, cancel)`` as a light job outside the workspace's records (quick work
         such as re-decoding); all such jobs of a panel share one log file."""
-        from jupyter_speechcustom.jobs import default_runner
+        from jupyter_speechcustom.jobs.runner import default_runner
 
         if self._light_log is None:
             self._light_log = Path(tempfile.mkdtemp(prefix="speechcustom-studio-")) / "light-jobs.log"

@@ -8,10 +8,7 @@ runs it again after a kernel restart (without the live plot).
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom import diffview
 from jupyter_speechcustom.constants import (
     CONFIDENCE_THRESHOLD,
     DEMO_MODEL_NAME,
@@ -28,6 +24,7 @@ from jupyter_speechcustom.constants import (
     FINETUNE_LR,
     STUDIO_LABELS_PER_PAGE,
 )
+from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -43,16 +40,15 @@ from jupyter_speechcustom.widgets._common import (
 )
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.acoustic_model import EpochRecord, PseudoLabel
-    from jupyter_speechcustom.jobs import Job, JobFunction
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.workspace import Record, Workspace
+    from jupyter_speechcustom.am.acoustic_model import EpochRecord, PseudoLabel
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.services.workspace import Workspace
+    from jupyter_speechcustom.store.workspace import Record
 
-__all__ = ["LABEL_JOB_KIND", "MODES", "TRAIN_JOB_KIND", "AcousticModelPanel"]
+__all__ = ["MODES", "AcousticModelPanel"]
 
 MODES = ("supervised", "lightly-supervised", "unsupervised")
-TRAIN_JOB_KIND = "studio_train_acoustic_model"
-LABEL_JOB_KIND = "studio_pseudo_label"
 log = logging.getLogger(__name__)
 _MODE_HINTS = {
     "supervised": "Supervised: trains on the transcripts stored with the audio (every file needs one).",
@@ -61,131 +57,6 @@ _MODE_HINTS = {
     "unsupervised": "Unsupervised: the base model alone transcribes the audio. Without a language model these "
                     "labels rarely teach it anything new: prefer lightly supervised.",
 }
-
-
-# --------------------------------------------------------------------------- jobs
-
-
-def _base_from_ref(ref: dict[str, Any]) -> BaseModel:
-    """The base model a saved job names: its file when unchanged, else by name; same fingerprint."""
-    from jupyter_speechcustom.errors import BaseModelMismatchError
-    from jupyter_speechcustom.models import file_fingerprint, load_base_model
-
-    path = Path(ref.get("path") or "")
-    if ref.get("path") and path.is_file() and file_fingerprint(path) == ref["fingerprint"]:
-        return load_base_model(path)
-    base = load_base_model(ref["name"])
-    if base.fingerprint != ref["fingerprint"]:
-        msg = (f"base model {ref['name']!r} has changed since the job ran (fingerprint {base.fingerprint}, not "
-               f"{ref['fingerprint']}): start a new training on the current model")
-        raise BaseModelMismatchError(msg)
-    return base
-
-
-def _base_ref(base: BaseModel) -> dict[str, str]:
-    return {"name": base.name, "path": str(base.path), "fingerprint": base.fingerprint}
-
-
-def _entries(ws: Workspace, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
-    entries = []
-    for audio_id in audio_ids:
-        rec = ws.get(audio_id, "audio")
-        entry: dict[str, Any] = {"audio_filepath": str(rec.path), "duration": rec.info.get("duration", 0.0),
-                                 "name": rec.name}
-        if rec.info.get("transcript"):
-            entry["text"] = rec.info["transcript"]
-        entries.append(entry)
-    return entries
-
-
-def label_job(ws: Workspace, base: BaseModel | None, params: dict[str, Any]) -> JobFunction:
-    """A job function: pseudo-label the audio ``params["audio_ids"]`` for review.
-
-    The audio is converted and cut into training segments first (kept in a hidden folder of
-    the workspace's ``jobs/``, so the reviewed table can be trained on after a restart); the
-    result is ``{"labels": [PseudoLabel as dict], "names": {segment: audio name}, "skipped": [...]}``.
-    """
-
-    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> dict[str, Any]:
-        from jupyter_speechcustom.acoustic_model import prepare_audio, pseudo_label
-        from jupyter_speechcustom.jobs import raise_if_cancelled
-
-        model = base or _base_from_ref(params["base"])
-        entries = _entries(ws, params["audio_ids"])
-        progress(0.02, f"preparing {len(entries)} audio files")
-        folder = Path(tempfile.mkdtemp(prefix=".segments-", dir=ws.path / "jobs"))
-        prepared = prepare_audio([{"audio_filepath": e["audio_filepath"]} for e in entries], folder,
-                                 model.sample_rate)
-        raise_if_cancelled(cancel)
-        names = {e["audio_filepath"]: e["name"] for e in entries}
-        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
-        rows = pseudo_label(model, list(prepared.entries), lm=lm, threshold=params["threshold"],
-                            progress=lambda f, m: progress(0.05 + 0.93 * f, m))
-        raise_if_cancelled(cancel)
-        segment_names = {}
-        for entry in prepared.entries:
-            stem = Path(entry["audio_filepath"]).stem
-            segment_names[entry["audio_filepath"]] = f"{names.get(entry['source'], Path(entry['source']).name)}" + (
-                f" #{int(stem.rsplit('-', 1)[-1]) + 1}" if not stem.endswith("-000") else "")
-        return {"labels": [asdict(r) for r in rows], "names": segment_names,
-                "skipped": [list(s) for s in prepared.skipped]}
-
-    return run
-
-
-def train_job(
-    ws: Workspace,
-    base: BaseModel | None,
-    params: dict[str, Any],
-    model: Record | None,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-) -> JobFunction:
-    """A job function: fine-tune into the staging path of AM ``model`` (see the module docstring).
-
-    ``params``: ``base`` (name, path, fingerprint), ``audio_ids``, ``mode``, ``lm_id``,
-    ``labels`` (a reviewed pseudo-label table as dicts, or None) and ``options`` for
-    :func:`~jupyter_speechcustom.acoustic_model.train_acoustic_model`. Returns the training's
-    summary with its per-epoch history.
-    """
-    if model is None:
-        raise ValueError("acoustic model training needs a model record")
-    model_id = model.id
-
-    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> dict[str, Any]:
-        from jupyter_speechcustom.acoustic_model import PseudoLabel, train_acoustic_model
-
-        progress(0.0, "loading the base model")
-        model_base = base or _base_from_ref(params["base"])
-        labels = [PseudoLabel.from_dict(row) for row in params["labels"]] if params.get("labels") else None
-        if labels is not None:
-            audio = [{"audio_filepath": r.audio_filepath, "duration": r.duration} for r in labels]
-        else:
-            audio = [{k: v for k, v in e.items() if k != "name"} for e in _entries(ws, params["audio_ids"])]
-        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
-        result = train_acoustic_model(
-            model_base, audio, ws.staging_path(model_id), mode=params["mode"], lm=lm, pseudo_labels=labels,
-            progress=progress, on_epoch=on_epoch, cancel=cancel, **params.get("options", {}),
-        )
-        summary = result.summary()
-        summary["history"] = [asdict(h) for h in result.history]
-        summary["model_id"] = model_id
-        return json.loads(json.dumps(summary, default=str))
-
-    return run
-
-
-def _rerun_factory(ws: Workspace, params: dict[str, Any], model: Record | None) -> JobFunction:
-    return train_job(ws, None, params, model)
-
-
-def _register() -> None:
-    from jupyter_speechcustom.workspace import register_job_kind
-
-    register_job_kind(TRAIN_JOB_KIND, _rerun_factory)
-    register_job_kind(LABEL_JOB_KIND, lambda ws, params, model: label_job(ws, None, params))
-
-
-_register()
 
 
 # --------------------------------------------------------------------------- review table
@@ -265,13 +136,14 @@ class AcousticModelPanel(Panel):
                                                       description="Learning rate", style={"description_width": "90px"},
                                                       layout=widgets.Layout(width="210px"))
         dev_options: list[tuple[str, str | None]] = [("hold out 10% of the training audio", None)]
-        if self.base.is_demo:
-            from jupyter_speechcustom import demo
-
-            dev_options.insert(0, ("the demo's domain/dev set", str(demo.manifest("domain/dev"))))
+        profile = self.base.profile
+        if profile is not None and profile.dev_set is not None:
+            dev_options.insert(0, (f"the {profile.name}'s {profile.dev_set} set",
+                                   str(profile.example_set(profile.dev_set))))
         self.dev = widgets.Dropdown(description="Dev set", style=LABELLED, options=dev_options, layout=wide())
-        self.mix_general = widgets.Checkbox(self.base.is_demo, description="mix in general speech (against "
-                                            "forgetting)", indent=False, disabled=not self.base.is_demo)
+        has_general = profile is not None and profile.general_speech is not None
+        self.mix_general = widgets.Checkbox(has_general, description="mix in general speech (against "
+                                            "forgetting)", indent=False, disabled=not has_general)
         self.mix_general.add_class("sc-am-mix")
 
         self.label_button = button("1. Pseudo-label", icon="tags", css="sc-am-label")
@@ -388,8 +260,7 @@ class AcousticModelPanel(Panel):
         if self.mode == "lightly-supervised" and lm_id is None:
             raise ValueError("lightly supervised training needs a custom language model: build one in the Language "
                              "model tab, or choose unsupervised")
-        return {"base": _base_ref(self.base), "audio_ids": audio_ids, "mode": self.mode, "lm_id": lm_id,
-                "threshold": float(self.threshold.value)}
+        return {"audio_ids": audio_ids, "mode": self.mode, "lm_id": lm_id, "threshold": float(self.threshold.value)}
 
     def pseudo_label(self) -> Job | None:
         """Transcribe the selected audio for review (a workspace job)."""
@@ -398,8 +269,8 @@ class AcousticModelPanel(Panel):
             return None
         params = self._params()
         key = (tuple(params["audio_ids"]), self.mode, params["lm_id"])
-        job = self.workspace.submit(label_job(self.workspace, self.base, params), kind=LABEL_JOB_KIND,
-                                    params=params, uses=[*params["audio_ids"], *filter(None, [params["lm_id"]])])
+        job = self.workspace.pseudo_label(self.base, params["audio_ids"], lm_id=params["lm_id"],
+                                          threshold=params["threshold"])
         self.show(f"Pseudo-labelling {len(params['audio_ids'])} audio files (job {job.id})…", "working")
 
         def done(j: Job) -> None:
@@ -415,7 +286,7 @@ class AcousticModelPanel(Panel):
 
     def set_labels(self, rows: Sequence[Any], names: dict[str, str] | None = None) -> None:
         """Show a pseudo-label table (``PseudoLabel`` objects or dicts) for review."""
-        from jupyter_speechcustom.acoustic_model import PseudoLabel
+        from jupyter_speechcustom.am.acoustic_model import PseudoLabel
 
         self.labels = [r if isinstance(r, PseudoLabel) else PseudoLabel.from_dict(r) for r in rows]
         self._names = dict(names or {})
@@ -494,10 +365,8 @@ class AcousticModelPanel(Panel):
             "dev": self.dev.value,
             "general": "auto" if self.mix_general.value else None,
         }
-        params = {**params, "name": self.name.value.strip() or "custom-am", "options": options,
-                  "labels": [asdict(r) for r in self.labels] if reviewed else None}
-        params.pop("threshold")
-        model = self.workspace.create_acoustic_model(self.base, params["name"], params["audio_ids"])
+        name = self.name.value.strip() or "custom-am"
+        labels = [asdict(r) for r in self.labels] if reviewed else None
         self.history = []
         self.summary = None
         self.result.value = ""
@@ -511,9 +380,10 @@ class AcousticModelPanel(Panel):
             except Exception:
                 log.warning("could not draw the training plot", exc_info=True)
 
-        fn = train_job(self.workspace, self.base, params, model, on_epoch=on_epoch)
-        uses = [*params["audio_ids"], *filter(None, [params["lm_id"]])]
-        job = self.workspace.submit(fn, kind=TRAIN_JOB_KIND, params=params, model_id=model.id, uses=uses)
+        job = self.workspace.train_acoustic_model(self.base, params["audio_ids"], mode=self.mode, lm_id=params["lm_id"],
+                                                  name=name, labels=labels, on_epoch=on_epoch, **options)
+        assert job.model_id is not None
+        model = self.workspace.get(job.model_id)
         what = "reviewed pseudo-labels" if reviewed else f"{len(params['audio_ids'])} audio files"
         self.show(f"Training {model.label} ({self.mode}) on {what} (job {job.id})…", "working")
 

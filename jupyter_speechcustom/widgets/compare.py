@@ -8,15 +8,13 @@ LM and boosting weights never re-runs an acoustic model.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom import diffview
 from jupyter_speechcustom.constants import (
     BEAM_SIZE,
     BOOST_ALPHA,
@@ -25,6 +23,8 @@ from jupyter_speechcustom.constants import (
     LM_BETA,
     STUDIO_UTTERANCES_PER_PAGE,
 )
+from jupyter_speechcustom.evaluation import diffview
+from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -40,225 +40,13 @@ from jupyter_speechcustom.widgets._common import (
 )
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.decoding import Decoder, DecodingWeights
-    from jupyter_speechcustom.evaluation import Evaluation, TermHits, UtteranceScore
-    from jupyter_speechcustom.jobs import Job, JobFunction
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.recognize import AcousticOutput
-    from jupyter_speechcustom.workspace import Workspace
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.services.compare import AcousticCache
+    from jupyter_speechcustom.services.workspace import Workspace
 
-__all__ = ["SYSTEMS", "ComparePanel", "Comparison", "TestItem", "compare_job"]
-
-#: System names: the base model, with the custom LM, with the custom AM, with both.
-SYSTEMS = ("base", "+LM", "+AM", "+AM+LM")
-_DEMO_SETS = ("domain/test", "domain/dev", "general/test")
-
-
-@dataclass(frozen=True)
-class TestItem:
-    """One utterance to recognize: a title, its audio file and its reference (None if unknown)."""
-
-    title: str
-    audio: str
-    reference: str | None = None
-
-
-@dataclass(frozen=True)
-class _Scores:
-    texts: dict[str, list[str]]
-    evaluations: dict[str, Evaluation]
-    hits: dict[str, list[TermHits]]
-    weights: DecodingWeights
-
-
-@dataclass
-class Comparison:
-    """Systems run on a test set: cached log-probs, decoders, transcripts and scores.
-
-    ``evaluations`` is empty when some utterance has no reference: then each system is
-    diffed against the first one instead.
-    """
-
-    label: str
-    items: list[TestItem]
-    systems: list[str]
-    outputs: dict[str, list[AcousticOutput]] = field(repr=False)
-    decoders: dict[str, Decoder] = field(repr=False)
-    acoustic: dict[str, str] = field(repr=False)
-    terms: list[str]
-    scores: _Scores = field(repr=False)
-
-    @property
-    def has_references(self) -> bool:
-        return all(item.reference is not None and item.reference.strip() for item in self.items)
-
-    @property
-    def texts(self) -> dict[str, list[str]]:
-        return self.scores.texts
-
-    @property
-    def evaluations(self) -> dict[str, Evaluation]:
-        return self.scores.evaluations
-
-    @property
-    def hits(self) -> dict[str, list[TermHits]]:
-        return self.scores.hits
-
-    @property
-    def weights(self) -> DecodingWeights:
-        return self.scores.weights
-
-    def decode(self, weights: DecodingWeights) -> None:
-        """Re-decode every system from the cached log-probs with ``weights``, and re-score."""
-        texts = {name: self.decoders[name].decode_text(self.outputs[self.acoustic[name]], weights)
-                 for name in self.systems}
-        self.scores = self._score(texts, weights)  # one assignment: readers never see half an update
-
-    def _score(self, texts: dict[str, list[str]], weights: DecodingWeights) -> _Scores:
-        from jupyter_speechcustom.evaluation import evaluate, term_hit_rates
-
-        evaluations: dict[str, Evaluation] = {}
-        hits: dict[str, list[TermHits]] = {}
-        if self.has_references:
-            refs = [item.reference or "" for item in self.items]
-            for name in self.systems:
-                evaluations[name] = evaluate(refs, texts[name])
-                if self.terms:
-                    hits[name] = term_hit_rates(refs, texts[name], self.terms)
-        return _Scores(texts, evaluations, hits, weights)
-
-    def utterance(self, index: int) -> tuple[str, str, dict[str, UtteranceScore], str]:
-        """``(title, reference, {system: score}, reference label)`` of utterance ``index``.
-
-        Without references, the first system's transcript stands in as the reference.
-        """
-        from jupyter_speechcustom.evaluation import evaluate
-
-        item = self.items[index]
-        current = self.scores  # one snapshot: a re-decode may swap the scores meanwhile
-        if self.has_references:
-            scores = {name: current.evaluations[name].utterances[index] for name in self.systems}
-            return item.title, item.reference or "", scores, "reference"
-        first = self.systems[0]
-        reference = current.texts[first][index]
-        others = self.systems[1:] or self.systems
-        scores = {}
-        for name in others:
-            hyp = current.texts[name][index]
-            if reference.split():
-                scores[name] = evaluate([reference], [hyp]).utterances[0]
-            else:
-                from jupyter_speechcustom.evaluation import AlignedWord, UtteranceScore
-
-                words = hyp.split()
-                scores[name] = UtteranceScore("", hyp, 0, 0, len(words), 0,
-                                              tuple(AlignedWord("insert", None, w) for w in words))
-        return item.title, reference, scores, f"{first} (no reference)"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON summary: per system its weights and scores, and every transcript."""
-        from dataclasses import asdict
-
-        return {
-            "test_set": self.label,
-            "weights": asdict(self.weights),
-            "systems": {name: (self.evaluations[name].summary() if name in self.evaluations else {})
-                        for name in self.systems},
-            "term_hits": {name: [{"term": h.term, "occurrences": h.occurrences, "recognized": h.recognized}
-                                 for h in hits] for name, hits in self.hits.items()},
-            "utterances": [{"title": item.title, "audio": item.audio, "reference": item.reference,
-                            "hypotheses": {name: self.texts[name][i] for name in self.systems}}
-                           for i, item in enumerate(self.items)],
-        }
-
-    def differs(self, index: int) -> bool:
-        texts = self.texts
-        return len({texts[name][index] for name in self.systems}) > 1
-
-    def gain(self, index: int) -> float:
-        """Errors of the first system minus errors of the last, for utterance ``index``."""
-        if not self.has_references or len(self.systems) < 2:
-            return 0.0
-        evaluations = self.evaluations
-        first = evaluations[self.systems[0]].utterances[index].errors
-        last = evaluations[self.systems[-1]].utterances[index].errors
-        return float(first - last)
-
-
-def compare_job(
-    ws: Workspace,
-    base: BaseModel,
-    items: Sequence[TestItem],
-    systems: Sequence[str],
-    *,
-    label: str,
-    lm_id: str | None,
-    am_id: str | None,
-    weights: DecodingWeights,
-    holder: dict[str, Any],
-    cache: dict[tuple[str, tuple[str, ...]], list[AcousticOutput]] | None = None,
-) -> JobFunction:
-    """A job function running ``systems`` on ``items``: it puts the :class:`Comparison` in
-    ``holder["comparison"]`` and returns its JSON summary. ``cache`` keeps acoustic outputs
-    per (model fingerprint, audio files) across runs."""
-    unknown = [s for s in systems if s not in SYSTEMS]
-    if unknown:
-        raise ValueError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
-    if not systems:
-        raise ValueError("choose at least one system to run")
-    if not items:
-        raise ValueError("the test set is empty: choose audio to compare on")
-    needs_lm = any("LM" in s for s in systems)
-    needs_am = any("AM" in s for s in systems)
-    if needs_lm and lm_id is None:
-        raise ValueError("a +LM system needs a custom language model: build one in the Language model tab")
-    if needs_am and am_id is None:
-        raise ValueError("a +AM system needs a custom acoustic model: train one in the Acoustic model tab")
-    cache = cache if cache is not None else {}
-
-    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> dict[str, Any]:
-        from jupyter_speechcustom.decoding import Decoder
-        from jupyter_speechcustom.jobs import raise_if_cancelled
-        from jupyter_speechcustom.recognize import acoustic_outputs
-
-        progress(0.0, "loading the custom models")
-        lm = ws.language_model(lm_id) if lm_id else None
-        am = ws.acoustic_model(am_id) if needs_am and am_id else None
-        paths = tuple(item.audio for item in items)
-        models = {"base": base, "am": am}
-        wanted = sorted({"am" if "AM" in s else "base" for s in systems})
-        outputs: dict[str, list[AcousticOutput]] = {}
-        for n, key in enumerate(wanted):
-            model = models[key]
-            assert model is not None
-            cache_key = (model.fingerprint, paths)
-            if cache_key not in cache:
-                share = 0.7 / len(wanted)
-                what = "base" if key == "base" else "custom"
-                cache[cache_key] = acoustic_outputs(model, list(paths), progress=lambda d, t, n=n, w=what, s=share: (
-                    progress(0.05 + s * (n + d / t), f"{w} acoustic model: {d} of {t} utterances")))
-            outputs[key] = cache[cache_key]
-            raise_if_cancelled(cancel)
-        progress(0.8, "decoding")
-        decoders: dict[str, Decoder] = {}
-        acoustic: dict[str, str] = {}
-        for name in systems:
-            key = "am" if "AM" in name else "base"
-            model = models[key]
-            assert model is not None
-            decoders[name] = Decoder(model, lm, weights=weights) if "LM" in name else Decoder(model, None, words=())
-            acoustic[name] = key
-        terms = [w.word for w in lm.words] if lm is not None else []
-        comparison = Comparison(label, list(items), list(systems), outputs, decoders, acoustic, terms,
-                                scores=_Scores({}, {}, {}, weights))
-        comparison.decode(weights)
-        raise_if_cancelled(cancel)
-        holder["comparison"] = comparison
-        progress(1.0, "done")
-        return {"test_set": label, "wer": {n: e.wer for n, e in comparison.evaluations.items()}}
-
-    return run
-
+__all__ = ["ComparePanel"]
 
 # --------------------------------------------------------------------------- the panel
 
@@ -295,7 +83,7 @@ class ComparePanel(Panel):
     def __init__(self, workspace: Workspace | str | Path, base: BaseModel | str | Path = DEMO_MODEL_NAME) -> None:
         super().__init__(workspace, base)
         self.add_class("sc-compare-panel")
-        self._cache: dict[tuple[str, tuple[str, ...]], list[AcousticOutput]] = {}
+        self._cache: AcousticCache = {}
         self._pending: DecodingWeights | None = None
         self._decoding = False
         self._order: list[int] = []
@@ -308,7 +96,8 @@ class ComparePanel(Panel):
         self.lm = widgets.Dropdown(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
         self.am = widgets.Dropdown(description="Custom AM", style=LABELLED, options=[("none", None)], layout=wide())
 
-        sets: list[tuple[str, str]] = [(f"demo {s}", f"demo:{s}") for s in _DEMO_SETS] if self.base.is_demo else []
+        profile = self.base.profile
+        sets: list[tuple[str, str]] = [(f"{profile.name} {s}", f"profile:{s}") for s in profile.test_sets] if profile else []
         sets += [("workspace audio", "workspace"), ("one recording", "one")]
         self.test_set = widgets.Dropdown(description="Test set", style=LABELLED, options=sets, value=sets[0][1],
                                          layout=wide())
@@ -419,14 +208,14 @@ class ComparePanel(Panel):
         kind = self.test_set.value
         self.audio.layout.display = "" if kind == "workspace" else "none"
         self.recording.layout.display = "" if kind == "one" else "none"
-        self.limit.layout.display = "" if kind.startswith("demo:") or kind == "workspace" else "none"
+        self.limit.layout.display = "" if kind.startswith("profile:") or kind == "workspace" else "none"
 
     def systems(self) -> list[str]:
         """The ticked systems, in :data:`SYSTEMS` order."""
         return [name for name in SYSTEMS if self.system_boxes[name].value]
 
     def weights(self) -> DecodingWeights:
-        from jupyter_speechcustom.decoding import DecodingWeights
+        from jupyter_speechcustom.asr.decoding import DecodingWeights
 
         return DecodingWeights(lm_alpha=float(self.lm_alpha.value), lm_beta=float(self.lm_beta.value),
                                boost_alpha=float(self.boost_alpha.value), beam_size=BEAM_SIZE)
@@ -435,14 +224,16 @@ class ComparePanel(Panel):
         """The chosen test set: its label and its utterances."""
         kind = self.test_set.value
         limit = self.limit.value or None
-        if kind.startswith("demo:"):
-            from jupyter_speechcustom import demo
-            from jupyter_speechcustom.manifest import read_manifest
+        if kind.startswith("profile:"):
+            from jupyter_speechcustom.io.manifest import read_manifest
 
+            profile = self.base.profile
             split = kind.split(":", 1)[1]
-            entries = read_manifest(demo.manifest(split))[:limit]
+            if profile is None:
+                raise ValueError(f"base model {self.base.name!r} has no example test sets")
+            entries = read_manifest(profile.example_set(split))[:limit]
             items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
-            return f"demo {split}" + (f" (first {limit})" if limit else ""), items
+            return f"{profile.name} {split}" + (f" (first {limit})" if limit else ""), items
         if kind == "workspace":
             ids = list(self.audio.value)[:limit]
             if not ids:
@@ -461,17 +252,12 @@ class ComparePanel(Panel):
         """Run the chosen systems on the test set (a workspace job)."""
         label, items = self.items()
         systems = self.systems()
-        holder: dict[str, Any] = {}
-        fn = compare_job(self.workspace, self.base, items, systems, label=label, lm_id=self.lm.value,
-                         am_id=self.am.value, weights=self.weights(), holder=holder, cache=self._cache)
-        params = {"test_set": label, "systems": systems, "lm_id": self.lm.value, "am_id": self.am.value,
-                  "utterances": len(items)}
-        uses = [x for x in (self.lm.value, self.am.value) if x]
-        job = self.workspace.submit(fn, kind="studio_compare", params=params, heavy=False, uses=uses)
+        job = self.workspace.compare(self.base, items, systems, label=label, lm_id=self.lm.value,
+                                     am_id=self.am.value, weights=self.weights(), cache=self._cache)
         self.show(f"Comparing {', '.join(systems)} on {label} ({len(items)} utterances, job {job.id})…", "working")
 
-        def done(_: Job) -> None:
-            self.comparison = holder["comparison"]
+        def done(j: Job) -> None:
+            self.comparison = j.result
             self._render()
             self.save()
             self.show(self._headline(), "success")

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom import diffview
+from jupyter_speechcustom.asr.models import known_words_for
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME, SAMPLE_RATE, STUDIO_DEMO_AUDIO_FILES
+from jupyter_speechcustom.errors import SpeechCustomError
+from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -21,16 +23,15 @@ from jupyter_speechcustom.widgets._common import (
     button,
     heading,
     hint,
-    known_words_for,
     set_options,
     upload_items,
     wide,
 )
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.words import CustomWord
-    from jupyter_speechcustom.workspace import Workspace
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.services.workspace import Workspace
+    from jupyter_speechcustom.text.words import CustomWord
 
 __all__ = ["DataPanel"]
 
@@ -38,7 +39,6 @@ _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".t
 _AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac," + ",".join(_ARCHIVE_SUFFIXES)
 _TEXT_ACCEPT = ".txt,.text,.md,text/plain"
 _WORDS_ACCEPT = ".csv,.json,.txt"
-_DEMO_SPLITS = ("domain/train", "domain/dev", "domain/test", "general/test")
 
 
 def _is_archive(name: str) -> bool:
@@ -89,7 +89,10 @@ class DataPanel(Panel):
         # Corpora
         self.corpus_upload = widgets.FileUpload(accept=_TEXT_ACCEPT, multiple=True, description="Upload text")
         self.corpus_upload.add_class("sc-corpus-upload")
-        self.demo_corpus_button = button("Add the demo corpus", icon="plus", css="sc-demo-corpus")
+        profile = self.base.profile
+        self.demo_corpus_button = button(f"Add the {profile.name if profile else 'example'} corpus", icon="plus",
+                                         css="sc-demo-corpus")
+        self.demo_corpus_button.layout.display = "" if profile and profile.example_corpus else "none"
         self.corpus_table = widgets.HTML()
         self.corpus_table.add_class("sc-corpus-table")
         self.observe_value(self.corpus_upload, self._corpus_uploaded, doing="Adding the corpus")
@@ -104,7 +107,9 @@ class DataPanel(Panel):
         self.word_rows = widgets.VBox()
         self.add_word_button = button("Add word", icon="plus", css="sc-word-add")
         self.save_words_button = button("Save custom words", icon="save", style="primary", css="sc-words-save")
-        self.demo_words_button = button("Load the demo words", icon="download", css="sc-demo-words")
+        self.demo_words_button = button(f"Load the {profile.name if profile else 'example'} words", icon="download",
+                                        css="sc-demo-words")
+        self.demo_words_button.layout.display = "" if profile and profile.example_words else "none"
         self.observe_value(self.word_lists, self._open_word_list, doing="Opening the word list")
         self.observe_value(self.words_upload, self._words_uploaded, doing="Adding the word list")
         self.on(self.add_word_button, self.add_word_row)
@@ -115,14 +120,16 @@ class DataPanel(Panel):
         self.audio_upload = widgets.FileUpload(accept=_AUDIO_ACCEPT, multiple=True, description="Upload audio")
         self.audio_upload.add_class("sc-audio-upload")
         self.observe_value(self.audio_upload, self._audio_uploaded, doing="Adding the audio")
-        self.demo_split = widgets.Dropdown(options=_DEMO_SPLITS, value="domain/train",
+        splits = list(profile.example_sets) if profile else []
+        self.demo_split = widgets.Dropdown(options=splits, value=splits[0] if splits else None,
                                            layout=widgets.Layout(width="150px"))
         self.demo_count = widgets.BoundedIntText(STUDIO_DEMO_AUDIO_FILES, min=1, max=10_000,
                                                  layout=widgets.Layout(width="80px"))
-        self.demo_audio_button = button("Add demo audio", icon="plus", css="sc-demo-audio")
+        self.demo_audio_button = button(f"Add {profile.name if profile else 'example'} audio", icon="plus",
+                                        css="sc-demo-audio")
         self.on(self.demo_audio_button, self._add_demo_audio, "Adding the demo audio")
         demo_row = widgets.HBox([self.demo_audio_button, self.demo_count, widgets.Label("files of"), self.demo_split])
-        demo_row.layout.display = "" if self.base.is_demo else "none"
+        demo_row.layout.display = "" if splits else "none"
 
         from ipywebrtc import AudioRecorder, CameraStream
 
@@ -235,10 +242,14 @@ class DataPanel(Panel):
         self.corpus_upload.value = ()
         self.add_corpora(files)
 
-    def _add_demo_corpus(self) -> None:
-        from jupyter_speechcustom import demo
+    def _profile_data(self, what: str) -> Path:
+        path = getattr(self.base.profile, what, None)
+        if path is None:
+            raise SpeechCustomError(f"base model {self.base.name!r} has no example data ({what})")
+        return Path(path)
 
-        path = demo.corpus_path()
+    def _add_demo_corpus(self) -> None:
+        path = self._profile_data("example_corpus")
         self.add_corpora([(path.name, path.read_bytes())])
 
     # ------------------------------------------------------------------ custom words
@@ -262,8 +273,8 @@ class DataPanel(Panel):
     def editor_words(self) -> list[CustomWord]:
         """The words in the editor, normalized; an error names the row to fix."""
         from jupyter_speechcustom.errors import CorpusError
-        from jupyter_speechcustom.text import Normalizer
-        from jupyter_speechcustom.words import CustomWord
+        from jupyter_speechcustom.text.normalize import Normalizer
+        from jupyter_speechcustom.text.words import CustomWord
 
         normalizer = Normalizer.for_vocabulary(self.base.vocabulary)
         words: dict[str, CustomWord] = {}
@@ -282,7 +293,7 @@ class DataPanel(Panel):
 
     def save_words(self) -> str | None:
         """Save the editor's words to the workspace as a new word list; returns its id."""
-        from jupyter_speechcustom.words import write_custom_words
+        from jupyter_speechcustom.text.words import write_custom_words
 
         words = self.editor_words()
         if not words:
@@ -316,13 +327,11 @@ class DataPanel(Panel):
         self.show(f"Added {rec.name} ({rec.info.get('count')} words).", "success")
 
     def _add_demo_words(self) -> None:
-        from jupyter_speechcustom import demo
-
-        path = demo.custom_words_path()
+        path = self._profile_data("example_words")
         rec = self.workspace.add_words(path.read_bytes(), name=path.name)
         self.refresh()
         self.word_lists.value = rec.id
-        self.show(f"Added the demo's custom words ({rec.info.get('count')} words) as {rec.id}.", "success")
+        self.show(f"Added the example custom words ({rec.info.get('count')} words) as {rec.id}.", "success")
 
     # ------------------------------------------------------------------ audio
 
@@ -352,25 +361,27 @@ class DataPanel(Panel):
         self.add_audio_files(files)
 
     def _add_demo_audio(self) -> None:
-        from jupyter_speechcustom import demo
-        from jupyter_speechcustom.manifest import read_manifest
+        from jupyter_speechcustom.io.manifest import read_manifest
 
         split = self.demo_split.value
-        entries = read_manifest(demo.manifest(split))[: self.demo_count.value]
-        self.show(f"Adding {len(entries)} files of the demo's {split}…", "working")
+        profile = self.base.profile
+        if profile is None or split is None:
+            raise SpeechCustomError(f"base model {self.base.name!r} has no example audio")
+        entries = read_manifest(profile.example_set(split))[: self.demo_count.value]
+        self.show(f"Adding {len(entries)} files of the example set {split}…", "working")
         prefix = split.replace("/", "-")
         for entry in entries:
             path = Path(entry["audio_filepath"])
             self.workspace.add_audio(path, name=f"{prefix}-{path.name}", transcript=entry.get("text"))
         self.refresh()
         with_text = "with" if entries and entries[0].get("text") else "without"
-        self.show(f"Added {len(entries)} audio files of the demo's {split} ({with_text} transcripts).", "success")
+        self.show(f"Added {len(entries)} audio files of the example set {split} ({with_text} transcripts).", "success")
 
     def _recorded(self, value: Any) -> None:
         data = bytes(value or b"")
         if not data:
             return
-        from jupyter_speechcustom.audio import audio_info, level_warnings, load_audio
+        from jupyter_speechcustom.io.audio import audio_info, level_warnings, load_audio
 
         self.recording = data
         info = audio_info(data)

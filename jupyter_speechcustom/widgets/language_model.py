@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom import diffview
+from jupyter_speechcustom.asr.models import known_words_for
 from jupyter_speechcustom.constants import (
     DEMO_MODEL_NAME,
     GENERAL_TEXT_WEIGHT,
     STUDIO_DEV_TEXT_LINES,
     STUDIO_PREVIEW_LINES,
 )
+from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     JobView,
@@ -23,26 +24,29 @@ from jupyter_speechcustom.widgets._common import (
     button,
     heading,
     hint,
-    known_words_for,
     set_options,
     wide,
 )
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.jobs import Job
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.workspace import Record, Workspace
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.services.workspace import Workspace
+    from jupyter_speechcustom.store.workspace import Record
 
 __all__ = ["LanguageModelPanel"]
 
 
-def _demo_dev_text() -> str:
-    from jupyter_speechcustom import demo
-    from jupyter_speechcustom.manifest import read_manifest
+def _dev_text(base: BaseModel) -> str:
+    """The transcripts of the base model profile's dev set, if it has one."""
+    from jupyter_speechcustom.io.manifest import read_manifest
 
+    profile = base.profile
+    if profile is None or profile.dev_set is None:
+        return ""
     try:
-        entries = read_manifest(demo.manifest("domain/dev"))
-    except Exception:  # noqa: BLE001 - the demo data may be absent; the text box then starts empty
+        entries = read_manifest(profile.example_set(profile.dev_set))
+    except Exception:  # noqa: BLE001 - example data may be absent; the text box then starts empty
         return ""
     return "\n".join(e["text"] for e in entries[:STUDIO_DEV_TEXT_LINES] if e.get("text"))
 
@@ -78,9 +82,11 @@ class LanguageModelPanel(Panel):
         orders = [("auto", None)] + [(str(n), n) for n in range(3, 9)]
         self.order = widgets.Dropdown(description="Order", options=orders,
                                       layout=widgets.Layout(width="200px"))
-        general = [("none", None)] + ([("the demo's general text", "base")] if self.base.is_demo else [])
+        profile = self.base.profile
+        has_general = profile is not None and profile.general_text is not None
+        general = [("none", None)] + ([(f"the {profile.name}'s general text", "base")] if has_general else [])
         self.general = widgets.Dropdown(description="Mix in", style=LABELLED, options=general,
-                                        value="base" if self.base.is_demo else None, layout=wide())
+                                        value="base" if has_general else None, layout=wide())
         self.general_weight = widgets.FloatSlider(GENERAL_TEXT_WEIGHT, min=0.0, max=0.9, step=0.05,
                                                   description="General share", readout_format=".0%",
                                                   style={"description_width": "100px"}, layout=wide())
@@ -96,7 +102,7 @@ class LanguageModelPanel(Panel):
         self.preview = widgets.HTML()
         self.observe_value(self.models, self._select, doing="Opening the language model")
 
-        self.dev_text = widgets.Textarea(_demo_dev_text() if self.base.is_demo else "",
+        self.dev_text = widgets.Textarea(_dev_text(self.base),
                                          placeholder="dev text: sentences like those the recognizer will hear",
                                          layout=widgets.Layout(width="640px", height="110px"))
         self.perplexity_button = button("Perplexity", icon="calculator", css="sc-lm-perplexity")

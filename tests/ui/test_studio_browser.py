@@ -37,7 +37,7 @@ def _status(page, panel: str):
 
 def test_studio_end_to_end(lab, page, screenshots):
     from jupyter_speechcustom import demo
-    from jupyter_speechcustom.workspace import Workspace
+    from jupyter_speechcustom.services.workspace import Workspace
 
     started = time.monotonic()
     page.set_default_timeout(60_000)

@@ -86,7 +86,7 @@ def decode(source: str | Path | bytes) -> tuple[np.ndarray, int]:
     for decoder in (_decode_soundfile, _decode_av):
         try:
             data, rate = decoder(source)
-        except Exception as exc:  # each library raises its own types
+        except Exception as exc:  # noqa: BLE001 - each library raises its own types
             errors.append(f"{decoder.__name__[8:]}: {exc}")
             continue
         if data.size == 0:

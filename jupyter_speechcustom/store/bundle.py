@@ -10,7 +10,6 @@ links, size limits) and every file is checked against its sum before anything is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import zipfile
@@ -19,35 +18,28 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom import __version__
-from jupyter_speechcustom._safety import atomic_writer, check_size, safe_extract, sanitize_filename, warn_untrusted_nemo
 from jupyter_speechcustom.constants import BUNDLE_FORMAT_VERSION
 from jupyter_speechcustom.errors import BaseModelMismatchError, SpeechCustomError
-from jupyter_speechcustom.jobs import now_iso
+from jupyter_speechcustom.io.files import atomic_writer, sha256_file
+from jupyter_speechcustom.io.safety import check_size, safe_extract, sanitize_filename, warn_untrusted_nemo
+from jupyter_speechcustom.jobs.runner import now_iso
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.workspace import Record, Workspace
+    from jupyter_speechcustom.store.workspace import Record, Store
 
 __all__ = ["BUNDLE_FORMAT", "MANIFEST", "BundleError", "export_bundle", "import_bundle", "read_bundle_manifest"]
 
 #: Name of the manifest inside a bundle.
 MANIFEST = "bundle.json"
 #: The ``format`` value every bundle manifest carries.
-BUNDLE_FORMAT = "jupyter_speechcustom.bundle"
+BUNDLE_FORMAT = "jupyter_speechcustom.store.bundle"
 
 
 class BundleError(SpeechCustomError, ValueError):
     """A bundle that cannot be written or read (missing parts, bad manifest, changed files)."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _available(ws: Workspace, record_id: str, kind: str) -> Record:
+def _available(ws: Store, record_id: str, kind: str) -> Record:
     rec = ws.get(record_id, kind)
     if rec.status != "available" or rec.path is None or not rec.path.exists():
         raise BundleError(f"{kind} {record_id} ({rec.label}) is {rec.status}, not available: it cannot be exported")
@@ -55,7 +47,7 @@ def _available(ws: Workspace, record_id: str, kind: str) -> Record:
 
 
 def export_bundle(
-    ws: Workspace,
+    ws: Store,
     path: str | Path,
     lm_id: str | None = None,
     am_id: str | None = None,
@@ -116,7 +108,7 @@ def export_bundle(
             used.add(f"{folder}/{filename}")
             entries.append((f"{folder}/{filename}", rec.path))
             manifest[key].append({"path": f"{folder}/{filename}", "name": rec.name})
-    manifest["files"] = {name: _sha256(file) for name, file in entries}
+    manifest["files"] = {name: sha256_file(file) for name, file in entries}
 
     out = Path(path).expanduser()
     if out.suffix.lower() != ".zip":
@@ -170,7 +162,7 @@ def _validate(root: Path) -> dict[str, Any]:
     if not isinstance(files, dict):
         raise BundleError(f'{MANIFEST} has no "files" list of checksums: export the bundle again')
     for rel, digest in files.items():
-        if _sha256(_inside(root, rel, "file")) != digest:
+        if sha256_file(_inside(root, rel, "file")) != digest:
             raise BundleError(f"{rel} in the bundle does not match its checksum: the bundle is damaged; export it again")
     for key in ("custom_words", "results"):
         if not isinstance(manifest.get(key, []), list):
@@ -188,7 +180,7 @@ def read_bundle_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def import_bundle(
-    ws: Workspace, path: str | Path | bytes, *, max_bytes: int | None = None, max_files: int | None = None
+    ws: Store, path: str | Path | bytes, *, max_bytes: int | None = None, max_files: int | None = None
 ) -> dict[str, Any]:
     """Add a bundle's models, words and results to ``ws``; return the new ids.
 
@@ -220,7 +212,7 @@ def import_bundle(
         lm_dir = _inside(root, lm_entry.get("path"), "language model") if lm_entry else None
         am_file = _inside(root, am_entry.get("path"), "acoustic model") if am_entry else None
         if lm_dir is not None:
-            from jupyter_speechcustom.language_model import CustomLanguageModel, LanguageModelError
+            from jupyter_speechcustom.lm.language_model import CustomLanguageModel, LanguageModelError
 
             try:
                 lm = CustomLanguageModel.load(lm_dir)
@@ -242,13 +234,13 @@ def import_bundle(
         if lm_dir is not None:
             rec = ws.add_language_model(lm_dir, name=str(lm_entry.get("name") or "imported-lm"), move=True)
             added.append(rec.id)
-            ws._update_info(rec.id, {"imported_from": label})
+            ws.update_info(rec.id, {"imported_from": label})
             new["language_model"] = rec.id
         if am_file is not None:
             warn_untrusted_nemo(f"the acoustic model of {label}")
             rec = ws.add_acoustic_model(am_file, name=str(am_entry.get("name") or "imported-am"), base=base, move=True)
             added.append(rec.id)
-            ws._update_info(rec.id, {"imported_from": label})
+            ws.update_info(rec.id, {"imported_from": label})
             new["acoustic_model"] = rec.id
         for item in manifest.get("custom_words", []):
             file = _inside(root, item.get("path"), "custom words")

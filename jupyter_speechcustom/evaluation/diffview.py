@@ -1,6 +1,6 @@
 """HTML and PNG renderings of what the toolkit measures: word-aligned diffs, WER tables, plots.
 
-Pure functions from results (:mod:`~jupyter_speechcustom.evaluation` objects, workspace
+Pure functions from results (:mod:`~jupyter_speechcustom.evaluation.metrics` objects, workspace
 record fields, plain dicts) to HTML strings or PNG bytes, with no widget and no IPython in
 sight, so the Studio's widgets and a standalone HTML report render the same things. Every
 fragment uses the classes styled by :data:`CSS` (include :func:`style_tag` once per page);

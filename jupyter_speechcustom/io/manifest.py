@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from jupyter_speechcustom.errors import SpeechCustomError
+from jupyter_speechcustom.io.files import atomic_writer
 
 
 class ManifestError(SpeechCustomError, ValueError):
@@ -47,10 +46,7 @@ def read_manifest(path: str | Path, *, require_text: bool = False) -> list[dict[
 def write_manifest(path: str | Path, entries: Iterable[dict[str, Any]]) -> Path:
     """Write entries as JSON lines, atomically (a reader never sees half a file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_writer(path, "w") as f:
         for entry in entries:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
     return path

@@ -20,10 +20,8 @@ import tempfile
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO
 
 from jupyter_speechcustom.constants import (
     MAX_ARCHIVE_BYTES,
@@ -127,29 +125,6 @@ def reserve_path(folder: Path, filename: str) -> Path:
         return path
     msg = f"{folder} has too many files named like {filename!r}: rename the upload"
     raise UploadTooLargeError(msg)
-
-
-@contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """A file object whose content replaces ``path`` only once it is completely written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` atomically: readers see the old file or the new, never half."""
-    with atomic_writer(path) as fh:
-        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-    return path
 
 
 def read_upload(source: Source, name: str | None, limit: int, what: str) -> tuple[bytes, str]:
@@ -366,8 +341,6 @@ __all__ = [
     "MissingUploadError",
     "UnsafeArchiveError",
     "UploadTooLargeError",
-    "atomic_write",
-    "atomic_writer",
     "check_size",
     "read_upload",
     "reserve_path",

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_speechcustom import diffview
-from jupyter_speechcustom.evaluation import Evaluation
+from jupyter_speechcustom.evaluation import diffview
+from jupyter_speechcustom.evaluation.metrics import Evaluation
 
 
 def comparison_report(
@@ -65,7 +65,7 @@ def write_report(path: str | Path, html_text: str) -> Path:
 
 
 def chain_report(result: Any) -> str:
-    """The report of :func:`jupyter_speechcustom.demo.chain.run_chain`."""
+    """The report of :func:`jupyter_speechcustom.services.chain.run_chain`."""
     evaluations = {s.system: s.domain for s in result.systems}
     general = {s.system: s.general for s in result.systems}
     notes = []

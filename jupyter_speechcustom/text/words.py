@@ -15,17 +15,16 @@ import functools
 import io
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_speechcustom.corpus import read_text
 from jupyter_speechcustom.errors import CorpusError
-from jupyter_speechcustom.text import Normalizer, default_normalizer
+from jupyter_speechcustom.io.files import atomic_writer
+from jupyter_speechcustom.text.corpus import read_text
+from jupyter_speechcustom.text.normalize import Normalizer, default_normalizer
 
 __all__ = [
     "CSV_COLUMNS",
@@ -303,18 +302,11 @@ def read_custom_words(
 def write_custom_words(path: str | Path, words: Iterable[CustomWord]) -> Path:
     """Write ``words`` as CSV (``word,sounds_like,display_as``), atomically: never half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(CSV_COLUMNS)
-            for cw in words:
-                writer.writerow([cw.word, ";".join(cw.sounds_like), cw.display_as or ""])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for cw in words:
+            writer.writerow([cw.word, ";".join(cw.sounds_like), cw.display_as or ""])
     return path
 
 

@@ -1,7 +1,7 @@
 """Text corpora: reading uploaded text of any common encoding, statistics, unknown words.
 
 A corpus is what a custom language model learns from, so it is kept in normalized form
-(see :mod:`jupyter_speechcustom.text`). Its out-of-vocabulary words, those the base model's
+(see :mod:`jupyter_speechcustom.text.normalize`). Its out-of-vocabulary words, those the base model's
 training text never had, are the ones custom words and a language model help most with.
 """
 
@@ -25,7 +25,7 @@ from jupyter_speechcustom.constants import (
     SUMMARY_TOP_OOV,
 )
 from jupyter_speechcustom.errors import CorpusError
-from jupyter_speechcustom.text import Normalizer, default_normalizer
+from jupyter_speechcustom.text.normalize import Normalizer, default_normalizer
 
 __all__ = ["Corpus", "known_words", "read_text"]
 

@@ -43,17 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom import _safety
-from jupyter_speechcustom._safety import (
-    ArchiveLimitError,
-    MissingUploadError,
-    UnsafeArchiveError,
-    UploadTooLargeError,
-    atomic_write,
-    reserve_path,
-    safe_extract,
-    sanitize_filename,
-)
 from jupyter_speechcustom.constants import (
     CUSTOM_AM_KEY,
     MAX_ARCHIVE_BYTES,
@@ -61,8 +50,19 @@ from jupyter_speechcustom.constants import (
     MAX_UPLOAD_BYTES,
     SQLITE_BUSY_TIMEOUT,
 )
-from jupyter_speechcustom.errors import AudioError, BaseModelMismatchError, CorpusError, SpeechCustomError
-from jupyter_speechcustom.jobs import (
+from jupyter_speechcustom.errors import AudioError, CorpusError, SpeechCustomError
+from jupyter_speechcustom.io import safety as _safety
+from jupyter_speechcustom.io.files import atomic_write
+from jupyter_speechcustom.io.safety import (
+    ArchiveLimitError,
+    MissingUploadError,
+    UnsafeArchiveError,
+    UploadTooLargeError,
+    reserve_path,
+    safe_extract,
+    sanitize_filename,
+)
+from jupyter_speechcustom.jobs.runner import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     Job,
@@ -79,10 +79,10 @@ from jupyter_speechcustom.jobs import (
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from jupyter_speechcustom.corpus import Corpus
-    from jupyter_speechcustom.language_model import CustomLanguageModel
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.words import CustomWord
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+    from jupyter_speechcustom.text.corpus import Corpus
+    from jupyter_speechcustom.text.words import CustomWord
 
     BaseRef = BaseModel | Mapping[str, Any]
 
@@ -93,9 +93,9 @@ __all__ = [
     "ModelInUseError",
     "Record",
     "RecordNotFoundError",
+    "Store",
     "UnsafeArchiveError",
     "UploadTooLargeError",
-    "Workspace",
     "WorkspaceError",
     "register_job_kind",
 ]
@@ -218,7 +218,7 @@ class Record:
 
 
 #: Rebuilds a job function from its saved parameters: ``factory(workspace, params, model)``.
-JobFactory = Callable[["Workspace", dict[str, Any], "Record | None"], JobFunction]
+JobFactory = Callable[["Store", dict[str, Any], "Record | None"], JobFunction]
 _JOB_KINDS: dict[str, JobFactory] = {}
 
 # Jobs of this process between their index row and their start: not to be taken for interrupted.
@@ -246,6 +246,11 @@ def _json_or_none(value: Any) -> str | None:
 
 
 def _jsonable(value: Any) -> Any:
+    """What the index keeps of a job result that is not JSON itself: a record's identity, a
+    path's text, and of any other object its ``summary()`` (e.g. a comparison) if it has one."""
+    summary = getattr(value, "summary", None)
+    if callable(summary):
+        return summary()
     if isinstance(value, Record):
         return {"id": value.id, "kind": value.kind, "name": value.name, "version": value.version}
     if isinstance(value, Path):
@@ -253,7 +258,7 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _check_json(value: Any, what: str) -> None:
+def check_json(value: Any, what: str) -> None:
     try:
         json.dumps(value, allow_nan=True)
     except (TypeError, ValueError) as exc:
@@ -296,7 +301,7 @@ def _nemo_base_ref(path: Path) -> dict[str, str] | None:
     return None
 
 
-class Workspace:
+class Store:
     """Open (or create) the workspace in folder ``path``.
 
     Args:
@@ -407,7 +412,7 @@ class Workspace:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Workspace({str(self.path)!r})"
+        return f"{type(self).__name__}({str(self.path)!r})"
 
     # ------------------------------------------------------------------ records
 
@@ -473,7 +478,8 @@ class Workspace:
         """Base models custom models were made on: name, fingerprint, path, first and last use."""
         return [dict(r) for r in self._rows("SELECT * FROM base_models ORDER BY created")]
 
-    def _file(self, record_id: str, kind: str) -> Path:
+    def file_of(self, record_id: str, kind: str) -> Path:
+        """The stored file of record ``record_id`` (of ``kind``); an error if it went missing."""
         rec = self.get(record_id, kind)
         if rec.path is None or not rec.path.is_file():
             raise WorkspaceError(f"the file of {kind} {record_id} is missing from {rec.path}: add it again")
@@ -481,19 +487,19 @@ class Workspace:
 
     def corpus(self, corpus_id: str) -> Corpus:
         """A stored corpus, read and normalized (default normalizer)."""
-        from jupyter_speechcustom.corpus import Corpus
+        from jupyter_speechcustom.text.corpus import Corpus
 
         rec = self.get(corpus_id, "corpus")
-        return Corpus.from_bytes(self._file(corpus_id, "corpus").read_bytes(), name=rec.name)
+        return Corpus.from_bytes(self.file_of(corpus_id, "corpus").read_bytes(), name=rec.name)
 
     def custom_words(self, words_id: str) -> list[CustomWord]:
-        from jupyter_speechcustom.words import read_custom_words
+        from jupyter_speechcustom.text.words import read_custom_words
 
-        path = self._file(words_id, "words")
+        path = self.file_of(words_id, "words")
         return read_custom_words(path.read_bytes(), name=path.name)
 
     def result(self, result_id: str) -> dict[str, Any]:
-        return json.loads(self._file(result_id, "result").read_text(encoding="utf-8"))
+        return json.loads(self.file_of(result_id, "result").read_text(encoding="utf-8"))
 
     # ------------------------------------------------------------------ adding resources
 
@@ -553,7 +559,7 @@ class Workspace:
         The text is checked first (encoding, not binary, not empty), and the record's ``info``
         has its sentence and word counts and the top out-of-vocabulary words.
         """
-        from jupyter_speechcustom.corpus import Corpus, known_words
+        from jupyter_speechcustom.text.corpus import Corpus, known_words
 
         data, given = _safety.read_upload(source, name, self.max_upload_bytes, "text")
         filename = sanitize_filename(given or "corpus.txt", default="corpus")
@@ -574,7 +580,7 @@ class Workspace:
 
     def add_words(self, source: Source, name: str | None = None) -> Record:
         """Store a custom-words file (CSV, JSON or one word a line; path or bytes), checked first."""
-        from jupyter_speechcustom.words import read_custom_words
+        from jupyter_speechcustom.text.words import read_custom_words
 
         data, given = _safety.read_upload(source, name, self.max_upload_bytes, "custom words")
         filename = sanitize_filename(given or "custom_words.csv", default="custom_words")
@@ -588,7 +594,7 @@ class Workspace:
         return self._store_files("words", [(filename, data, info)])[0]
 
     def _audio_info(self, source: bytes | Path, label: str) -> dict[str, Any]:
-        from jupyter_speechcustom.audio import audio_info
+        from jupyter_speechcustom.io.audio import audio_info
 
         try:
             info = audio_info(source)
@@ -660,7 +666,7 @@ class Workspace:
                 transcript = None
                 pair = rel.with_suffix(".txt")
                 if pair in present:
-                    from jupyter_speechcustom.corpus import read_text
+                    from jupyter_speechcustom.text.corpus import read_text
 
                     try:
                         transcript = " ".join(read_text(root.joinpath(*pair.parts), name=str(pair)).split()) or None
@@ -686,7 +692,7 @@ class Workspace:
             raise TypeError(f"a result must be a dict of JSON values, got {type(data).__name__}")
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a result needs a name, e.g. add_result('baseline', {...})")
-        _check_json(dict(data), "the result")
+        check_json(dict(data), "the result")
         content = json.dumps(dict(data), indent=2, ensure_ascii=False)
         name = name.strip()
         target = reserve_path(self.path / FOLDERS["result"], sanitize_filename(name, default="result") + ".json")
@@ -782,94 +788,9 @@ class Workspace:
         for leftover in (self.path / FOLDERS[kind]).glob(f".*{model_id}*"):
             _safety.remove_path(leftover)
 
-    def build_language_model(
-        self,
-        base: BaseModel,
-        corpus_ids: Sequence[str],
-        words_id: str | None = None,
-        *,
-        name: str = "custom-lm",
-        **options: Any,
-    ) -> Job:
-        """Build a custom LM from stored corpora and custom words in the background.
-
-        Makes a new version of LM ``name`` (status ``training``), runs
-        :func:`~jupyter_speechcustom.language_model.build_language_model` into a staging folder
-        and, when it succeeds, renames it into place and marks it ``available``. ``options``:
-        ``order``, ``general_text``, ``general_weight``. Returns the :class:`Job`; its result is
-        the model's :class:`Record` (open it with :meth:`language_model`).
-        """
-        unknown = sorted(set(options) - _LM_OPTIONS)
-        if unknown:
-            raise TypeError(f"unknown option(s) {unknown}; build_language_model takes {sorted(_LM_OPTIONS)}")
-        if "general_text" in options and options["general_text"] is not None:
-            options["general_text"] = str(options["general_text"])
-        _check_json(options, "language model options")
-        if not corpus_ids and not words_id:
-            raise ValueError("nothing to build from: pass corpus ids (ws.add_corpus) and/or a words id (ws.add_words)")
-        model = self.create_language_model(base, name, corpus_ids, words_id)
-        params = {
-            "base": {"name": base.name, "path": str(base.path), "fingerprint": base.fingerprint},
-            "corpus_ids": list(corpus_ids),
-            "words_id": words_id,
-            "name": model.name,
-            "options": options,
-        }
-        fn = _language_model_job(self, params, model, base=base)
-        return self.submit(
-            fn, kind="build_language_model", params=params, model_id=model.id, uses=[*corpus_ids, *filter(None, [words_id])]
-        )
-
-    def train_acoustic_model(
-        self,
-        base: BaseModel,
-        audio_ids: Sequence[str],
-        *,
-        mode: str,
-        lm_id: str | None = None,
-        name: str = "custom-am",
-        **options: Any,
-    ) -> Job:
-        """Fine-tune ``base`` on stored audio in the background (a new version of AM ``name``).
-
-        Writes a manifest of ``audio_ids`` (with ``text`` where a transcript was stored) and runs
-        ``acoustic_model.train_acoustic_model(base, manifest, out_path, mode=mode, lm=..., progress=...,
-        cancel=..., **options)``; ``lm_id`` names a custom LM (for lightly supervised training).
-        ``options`` must be JSON values, so the job can be re-run.
-        """
-        _check_json(options, "acoustic model options")
-        if not audio_ids:
-            raise ValueError("nothing to train on: pass audio ids (ws.add_audio or ws.add_audio_archive)")
-        lm_ref = None
-        if lm_id is not None:
-            lm_rec = self.get(lm_id, "lm")
-            if lm_rec.status != "available":
-                raise WorkspaceError(f"language model {lm_id} is {lm_rec.status}, not available: build it first")
-            lm_ref = lm_rec.base
-            if lm_ref and lm_ref["fingerprint"] != base.family_fingerprint:
-                msg = (
-                    f"language model {lm_id} was built for base model {lm_ref['name']!r} (fingerprint "
-                    f"{lm_ref['fingerprint']}), not for {base.name!r} (fingerprint {base.family_fingerprint}): "
-                    "build an LM on this base model, or fine-tune the LM's base"
-                )
-                raise BaseModelMismatchError(msg)
-        model = self.create_acoustic_model(base, name, audio_ids)
-        params = {
-            "base": {"name": base.name, "path": str(base.path), "fingerprint": base.fingerprint},
-            "audio_ids": list(audio_ids),
-            "mode": mode,
-            "lm_id": lm_id,
-            "name": model.name,
-            "options": options,
-        }
-        fn = _acoustic_model_job(self, params, model, base=base)
-        return self.submit(
-            fn, kind="train_acoustic_model", params=params, model_id=model.id, uses=[*audio_ids, *filter(None, [lm_id])]
-        )
-
     def language_model(self, lm_id: str) -> CustomLanguageModel:
         """An available custom LM, ready for decoding."""
-        from jupyter_speechcustom.language_model import CustomLanguageModel
+        from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
         rec = self.get(lm_id, "lm")
         if rec.status != "available" or rec.path is None:
@@ -879,7 +800,7 @@ class Workspace:
 
     def acoustic_model(self, am_id: str) -> BaseModel:
         """An available custom AM, loaded (it is a base model for recognition)."""
-        from jupyter_speechcustom.models import load_base_model
+        from jupyter_speechcustom.asr.models import load_base_model
 
         rec = self.get(am_id, "am")
         if rec.status != "available" or rec.path is None:
@@ -890,7 +811,7 @@ class Workspace:
     def load_base_model(self, name_or_path: str | Path = "demo") -> BaseModel:
         """Load a base model and note it in the workspace. A ``.nemo`` file from outside the
         workspace is loaded with a warning: it can contain pickled code."""
-        from jupyter_speechcustom.models import load_base_model
+        from jupyter_speechcustom.asr.models import load_base_model
 
         text = str(name_or_path)
         candidate = Path(text).expanduser()
@@ -903,7 +824,7 @@ class Workspace:
     def add_language_model(self, folder: str | Path, *, name: str | None = None, move: bool = False) -> Record:
         """Add a custom LM folder built elsewhere (copied, or moved with ``move=True``); it keeps its
         base model reference and is ``available`` at once."""
-        from jupyter_speechcustom.language_model import CustomLanguageModel
+        from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
         source = Path(folder)
         lm = CustomLanguageModel.load(source)  # raises unless it is a complete LM folder
@@ -982,7 +903,7 @@ class Workspace:
         self._clear_staging(rec.kind, model_id)
         return self.get(model_id)
 
-    def _update_info(self, record_id: str, extra: Mapping[str, Any]) -> None:
+    def update_info(self, record_id: str, extra: Mapping[str, Any]) -> None:
         with self._write() as conn:
             row = conn.execute("SELECT info FROM records WHERE id = ?", (record_id,)).fetchone()
             if row is not None:
@@ -1027,7 +948,7 @@ class Workspace:
         if not callable(fn):
             raise TypeError(f"a job needs a function fn(progress, cancel), got {type(fn).__name__}")
         params = dict(params or {})
-        _check_json(params, "job parameters")
+        check_json(params, "job parameters")
         job_id = f"j-{os.urandom(4).hex()}"
         log_path = self.path / "jobs" / job_id / "log.txt"
         owner = process_identity()
@@ -1224,7 +1145,7 @@ class Workspace:
         if factory is None:
             msg = (
                 f"jobs of kind {row['kind']!r} cannot be re-run: nothing registered to rebuild them; "
-                "call jupyter_speechcustom.workspace.register_job_kind() first"
+                "call jupyter_speechcustom.store.workspace.register_job_kind() first"
             )
             raise WorkspaceError(msg)
         params = {**json.loads(row["params"]), **overrides}
@@ -1285,89 +1206,3 @@ def _copy_regular_tree(source: Path, target: Path) -> None:
         if path.is_symlink():
             raise WorkspaceError(f"{path} is a symbolic link: copy the model without links")
     shutil.copytree(source, target, symlinks=True)
-
-
-# --------------------------------------------------------------------------- built-in job kinds
-
-
-def _load_base(ws: Workspace, ref: Mapping[str, Any]) -> BaseModel:
-    """The base model of a saved job: from its path if unchanged, else by name; same fingerprint."""
-    from jupyter_speechcustom.models import file_fingerprint, load_base_model
-
-    path = Path(ref.get("path") or "")
-    if ref.get("path") and path.is_file() and file_fingerprint(path) == ref["fingerprint"]:
-        return load_base_model(path)
-    base = load_base_model(ref["name"])
-    if base.fingerprint != ref["fingerprint"]:
-        msg = (
-            f"base model {ref['name']!r} has changed (fingerprint {base.fingerprint}, the job used "
-            f"{ref['fingerprint']}): restore that model file, or start a new build on the current one"
-        )
-        raise BaseModelMismatchError(msg)
-    return base
-
-
-def _language_model_job(
-    ws: Workspace, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
-) -> JobFunction:
-    if model is None:
-        raise WorkspaceError("a language model build needs a model record")
-    model_id = model.id
-
-    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> None:
-        from jupyter_speechcustom.language_model import build_language_model
-
-        progress(0.0, "loading the base model")
-        model_base = base or _load_base(ws, params["base"])
-        corpora = [ws._file(cid, "corpus") for cid in params["corpus_ids"]]
-        words: Any = ws._file(params["words_id"], "words") if params.get("words_id") else ()
-
-        def report(stage: str, fraction: float) -> None:
-            if cancel.is_set():
-                raise JobCancelled("cancelled while building the language model")
-            progress(fraction, stage)
-
-        build_language_model(
-            model_base, corpora, ws.staging_path(model_id), words=words, name=params["name"], progress=report,
-            **params.get("options", {}),
-        )
-
-    return run
-
-
-def _acoustic_model_job(
-    ws: Workspace, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
-) -> JobFunction:
-    if model is None:
-        raise WorkspaceError("acoustic model training needs a model record")
-    model_id = model.id
-
-    def run(progress: Callable[[float, str], None], cancel: threading.Event) -> None:
-        from jupyter_speechcustom.acoustic_model import train_acoustic_model
-        from jupyter_speechcustom.manifest import write_manifest
-
-        progress(0.0, "loading the base model")
-        model_base = base or _load_base(ws, params["base"])
-        entries = []
-        for audio_id in params["audio_ids"]:
-            rec = ws.get(audio_id, "audio")
-            entry: dict[str, Any] = {"audio_filepath": str(ws._file(audio_id, "audio")), "duration": rec.info["duration"]}
-            if rec.info.get("transcript"):
-                entry["text"] = rec.info["transcript"]
-            entries.append(entry)
-        out_path = ws.staging_path(model_id)
-        manifest = write_manifest(out_path.with_name(f".tmp-{model_id}.manifest.json"), entries)
-        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
-        result = train_acoustic_model(
-            model_base, manifest, out_path, mode=params["mode"], lm=lm, progress=progress, cancel=cancel,
-            **params.get("options", {}),
-        )
-        summary = getattr(result, "summary", None)
-        if callable(summary):  # the training's figures (WER before/after, forgetting) stay with the model
-            ws._update_info(model_id, {"training": json.loads(_json_or_none(summary()) or "null")})
-
-    return run
-
-
-register_job_kind("build_language_model", _language_model_job)
-register_job_kind("train_acoustic_model", _acoustic_model_job)

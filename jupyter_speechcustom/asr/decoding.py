@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
-from jupyter_speechcustom.recognize import AcousticOutput, Transcript, greedy_decode
-from jupyter_speechcustom.words import CustomWord, apply_display_as, apply_sounds_like
+from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.language_model import CustomLanguageModel
-    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def tune(
     progress: Callable[[int, int], None] | None = None,
 ) -> TuneResult:
     """Grid search of customization weights on a dev set, re-decoding cached log-probs."""
-    from jupyter_speechcustom.evaluation import evaluate
+    from jupyter_speechcustom.evaluation.metrics import evaluate
 
     if decoder.lm is None:
         lm_alphas, lm_betas = (0.0,), (decoder.weights.lm_beta,)

@@ -27,25 +27,25 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom.builders import find_builder
 from jupyter_speechcustom.constants import (
     CUSTOM_WORD_REPEATS,
     GENERAL_TEXT_WEIGHT,
     NGRAM_TOKEN_OFFSET,
 )
-from jupyter_speechcustom.corpus import Corpus
 from jupyter_speechcustom.errors import BaseModelMismatchError, CorpusError, SpeechCustomError
-from jupyter_speechcustom.text import Normalizer
-from jupyter_speechcustom.words import CustomWord, read_custom_words, words_text, write_custom_words
+from jupyter_speechcustom.lm.builders import find_builder
+from jupyter_speechcustom.text.corpus import Corpus
+from jupyter_speechcustom.text.normalize import Normalizer
+from jupyter_speechcustom.text.words import CustomWord, read_custom_words, words_text, write_custom_words
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.asr.models import BaseModel
 
 log = logging.getLogger(__name__)
 
-CorpusSource = Union[Corpus, str, Path]
+CorpusSource = Corpus | str | Path
 Progress = Callable[[str, float], None]
 
 METADATA = "lm.json"
@@ -143,7 +143,7 @@ class CustomLanguageModel:
         the total log-probability of each sentence's tokens, spread over its words.
         """
         self.check_base(base)
-        from jupyter_speechcustom.text import normalize_corpus
+        from jupyter_speechcustom.text.normalize import normalize_corpus
 
         sentences = normalize_corpus(text, Normalizer.for_vocabulary(base.vocabulary))
         if not sentences:
@@ -403,13 +403,13 @@ def build_language_model(
 def _general_text_path(base: BaseModel, general_text: str | Path) -> Path:
     if str(general_text) != "base":
         return Path(general_text)
-    if base.is_demo:
-        from jupyter_speechcustom.demo import general_text_path
-
-        return general_text_path()
+    profile = base.profile
+    if profile is not None and profile.general_text is not None:
+        return profile.general_text
     msg = (
         f"the training text of base model {base.name!r} is not known: pass general_text= a file of "
-        "general sentences in the model's language instead of 'base'"
+        "general sentences in the model's language instead of 'base', or register a profile for the "
+        "model with its general_text (jupyter_speechcustom.asr.profiles.register_profile)"
     )
     raise CorpusError(msg)
 

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from jupyter_speechcustom.audio import load_audio, level_warnings, split_on_pauses
 from jupyter_speechcustom.constants import (
     CONFIDENCE_THRESHOLD,
     CUSTOM_AM_KEY,
@@ -42,13 +41,14 @@ from jupyter_speechcustom.constants import (
     MIN_TRAIN_SECONDS,
 )
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
-from jupyter_speechcustom.manifest import read_manifest, write_manifest
+from jupyter_speechcustom.io.audio import level_warnings, load_audio, split_on_pauses
+from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.decoding import DecodingWeights
-    from jupyter_speechcustom.language_model import CustomLanguageModel
-    from jupyter_speechcustom.models import BaseModel
-    from jupyter_speechcustom.words import CustomWord
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+    from jupyter_speechcustom.text.words import CustomWord
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,8 @@ def pseudo_label(
     With ``lm`` this is the labelling step of lightly supervised training; without it,
     of unsupervised training. Rows at or above ``threshold`` are marked kept.
     """
-    from jupyter_speechcustom.decoding import Decoder
-    from jupyter_speechcustom.recognize import acoustic_outputs
+    from jupyter_speechcustom.asr.decoding import Decoder
+    from jupyter_speechcustom.asr.recognize import acoustic_outputs
 
     paths = [str(e["audio_filepath"]) for e in entries]
     report = progress or (lambda fraction, message: None)
@@ -244,24 +244,21 @@ class TrainingResult:
 
 
 def _greedy_wer(model: BaseModel, entries: Sequence[dict[str, Any]]) -> float:
-    from jupyter_speechcustom.evaluation import evaluate
-    from jupyter_speechcustom.recognize import acoustic_outputs, greedy_decode
+    from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
+    from jupyter_speechcustom.evaluation.metrics import evaluate
 
     outputs = acoustic_outputs(model, [str(e["audio_filepath"]) for e in entries])
     return evaluate([str(e["text"]) for e in entries], greedy_decode(model, outputs)).wer
 
 
-def _general_entries(base: BaseModel, choice: str | Path | None, demo_set: str) -> list[dict[str, Any]]:
-    """Transcribed general speech: a manifest, none, or ``"auto"`` (the demo's ``demo_set``
-    for the demo model, none for other models)."""
+def _general_entries(base: BaseModel, choice: str | Path | None, which: str) -> list[dict[str, Any]]:
+    """Transcribed general speech: a manifest, none, or ``"auto"``: the base model's profile's
+    ``which`` set (``general_speech`` or ``general_test``), none when it has no such set."""
     if choice is None:
         return []
     if str(choice) == "auto":
-        if not base.is_demo:
-            return []
-        from jupyter_speechcustom import demo
-
-        return read_manifest(demo.manifest(demo_set), require_text=True)
+        manifest = getattr(base.profile, which, None)
+        return read_manifest(manifest, require_text=True) if manifest is not None else []
     return read_manifest(choice, require_text=True)
 
 
@@ -284,13 +281,13 @@ class _Monitor:
                 self.validation_seconds = 0.0
                 self._validation_start = 0.0
 
-            def on_validation_start(self, trainer, module):  # noqa: ANN001
+            def on_validation_start(self, trainer, module):
                 self._validation_start = time.perf_counter()
 
-            def on_validation_end(self, trainer, module):  # noqa: ANN001
+            def on_validation_end(self, trainer, module):
                 self.validation_seconds += time.perf_counter() - self._validation_start
 
-            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):  # noqa: ANN001
+            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
                 loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
                 value = float(loss) if loss is not None else float("nan")
                 signal_len = batch[1] if isinstance(batch, (list, tuple)) and len(batch) > 1 else None
@@ -303,7 +300,7 @@ class _Monitor:
                     self.cancelled = True
                     trainer.should_stop = True
 
-            def on_train_epoch_end(self, trainer, module):  # noqa: ANN001
+            def on_train_epoch_end(self, trainer, module):
                 # Runs after the epoch's validation, so its val_wer is in callback_metrics.
                 metrics = trainer.callback_metrics
 
@@ -360,16 +357,16 @@ def train_acoustic_model(
         iterations: pseudo-label and train this many times, re-labelling with the improved model.
         dev: transcribed dev audio for early stopping and the dev WER per epoch (default:
             10% of the transcribed training data, or none).
-        general: general transcribed speech mixed in against forgetting: ``"auto"`` (the
-            demo's for the demo model), a manifest, or None.
+        general: general transcribed speech mixed in against forgetting: ``"auto"`` (the base
+            model profile's ``general_speech``, if any), a manifest, or None.
         general_ratio: general utterances per domain utterance.
-        general_test: transcribed general audio for the forgetting guard (``"auto"``: the demo's).
+        general_test: transcribed general audio for the forgetting guard (``"auto"``: the profile's ``general_test``).
         trainer_kwargs: extra ``lightning.pytorch.Trainer`` arguments, e.g.
             ``{"accelerator": "gpu", "devices": 4, "strategy": "ddp"}``.
         progress: called with (fraction, message); ``on_epoch`` with each epoch's record.
         cancel: set it to stop; :class:`TrainingCancelled` is raised and nothing is saved.
     """
-    from jupyter_speechcustom.language_model import CustomLanguageModel
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -398,8 +395,8 @@ def train_acoustic_model(
         for source, warning in prepared.warnings:
             log.warning("%s: %s", source, warning)
         train_entries = list(prepared.entries)
-        general_entries = _general_entries(base, general, "general/mix")
-        general_test_entries = _general_entries(base, general_test, "general/test")
+        general_entries = _general_entries(base, general, "general_speech")
+        general_test_entries = _general_entries(base, general_test, "general_test")
         general_before = _greedy_wer(base, general_test_entries) if general_test_entries else None
         dev_before = _greedy_wer(base, dev_entries) if dev_entries else None
 
@@ -429,7 +426,7 @@ def train_acoustic_model(
                           report=report, on_epoch=on_epoch, cancel=cancel)
             result.pseudo_labels = labels
             if iteration + 1 < iterations:
-                from jupyter_speechcustom.models import load_base_model
+                from jupyter_speechcustom.asr.models import load_base_model
 
                 current = load_base_model(out_path)
         assert result is not None
@@ -446,7 +443,7 @@ def train_acoustic_model(
 
 
 def _load_trained(path: Path) -> BaseModel:
-    from jupyter_speechcustom.models import load_base_model
+    from jupyter_speechcustom.asr.models import load_base_model
 
     return load_base_model(path)
 

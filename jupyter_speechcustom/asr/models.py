@@ -1,9 +1,8 @@
-"""Base models: the bundled demo, a ``.nemo`` file, or a NeMo pretrained name."""
+"""Base models: a profile's name (the bundled ``demo``), a ``.nemo`` file, or a NeMo pretrained name."""
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import logging
 import tarfile
 from dataclasses import dataclass, field
@@ -11,20 +10,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.asr.profiles import ModelProfile, get_profile
 from jupyter_speechcustom.constants import CUSTOM_AM_KEY, DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import ModelLoadError, ModelNotFoundError
+from jupyter_speechcustom.io.files import file_fingerprint
 
 if TYPE_CHECKING:
     from nemo.collections.asr.models import ASRModel
 
 log = logging.getLogger(__name__)
-
-
-def demo_model_path() -> Path:
-    """The bundled demo model's ``.nemo`` file."""
-    from jupyter_speechcustom.demo import data_path
-
-    return data_path("demo.nemo")
 
 
 def quiet_nemo() -> None:
@@ -39,15 +33,6 @@ def quiet_nemo() -> None:
     from nemo.utils import logging as nemo_logging
 
     nemo_logging.setLevel(logging.ERROR)
-
-
-def file_fingerprint(path: Path) -> str:
-    """Short SHA-256 of a file: how custom models remember their base model."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 @dataclass(eq=False)
@@ -73,9 +58,9 @@ class BaseModel:
         return dict(meta.base_model) if meta is not None else None
 
     @property
-    def is_demo(self) -> bool:
-        """Whether this is the bundled demo model, or a custom AM fine-tuned from it."""
-        return DEMO_MODEL_NAME in (self.name, (self.tied_base or {}).get("name"))
+    def profile(self) -> ModelProfile | None:
+        """The profile of this model, or of the base a custom AM was fine-tuned from."""
+        return get_profile(self.name) or get_profile((self.tied_base or {}).get("name"))
 
     @property
     def family_fingerprint(self) -> str:
@@ -116,6 +101,16 @@ class BaseModel:
         return {"name": self.name, "path": str(self.path), "fingerprint": self.fingerprint}
 
 
+def known_words_for(base: BaseModel) -> frozenset[str]:
+    """Words the base model knows: its profile's general text, else common English."""
+    from jupyter_speechcustom.text.corpus import known_words
+
+    profile = base.profile
+    if profile is not None and profile.general_text is not None:
+        return known_words(profile.general_text)
+    return known_words()
+
+
 def _pretrained_names() -> list[str]:
     from nemo.collections.asr.models import ASRModel
 
@@ -125,12 +120,12 @@ def _pretrained_names() -> list[str]:
 def resolve_model_file(name_or_path: str | Path) -> Path:
     """The ``.nemo`` file behind a model name or path, downloading a pretrained one if needed."""
     text = str(name_or_path)
-    if text == DEMO_MODEL_NAME:
-        path = demo_model_path()
-        if not path.exists():
-            msg = f"the bundled demo model is missing from {path}: reinstall jupyter_speechcustom"
+    profile = get_profile(text)
+    if profile is not None and profile.model_path is not None:
+        if not profile.model_path.is_file():
+            msg = f"the model file of profile {text!r} is missing from {profile.model_path}: reinstall or re-register it"
             raise ModelNotFoundError(msg)
-        return path
+        return profile.model_path
     path = Path(text).expanduser()
     if path.exists() or text.endswith(".nemo") or path.is_absolute() or text.startswith("."):
         if not path.is_file():

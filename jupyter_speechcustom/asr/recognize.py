@@ -1,7 +1,7 @@
 """Recognition: run the acoustic model once, then decode its log-probs.
 
 Splitting the two lets a user re-decode with other customization weights without
-re-running the acoustic model (see :mod:`jupyter_speechcustom.decoding`).
+re-running the acoustic model (see :mod:`jupyter_speechcustom.asr.decoding`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jupyter_speechcustom.audio import AudioSource, load_audio, split_on_pauses
 from jupyter_speechcustom.constants import BATCH_SIZE, MAX_AUDIO_SECONDS, SEGMENT_SECONDS
 from jupyter_speechcustom.errors import AudioError
+from jupyter_speechcustom.io.audio import AudioSource, load_audio, split_on_pauses
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.models import BaseModel
+    from jupyter_speechcustom.asr.models import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -141,62 +141,3 @@ def transcribe(
     """Transcribe with the base model alone (greedy decoding)."""
     outputs = acoustic_outputs(model, sources, batch_size=batch_size, source_rate=source_rate)
     return [Transcript(text, out.audio) for text, out in zip(greedy_decode(model, outputs), outputs)]
-
-
-class Recognizer:
-    """A recognition system: a base model, optionally a custom AM, a custom LM and custom words.
-
-    The acoustic part is the custom acoustic model when given (it must be fine-tuned from
-    ``base``), else the base model; the custom LM must be built on the same base.
-
-    Args:
-        base: the base model, or its name or path (see :func:`load_base_model`).
-        lm: a :class:`CustomLanguageModel` or its folder.
-        am: a custom acoustic model (a loaded :class:`BaseModel` or its ``.nemo`` path).
-        words: custom words; by default the custom LM's.
-        weights: customization weights (see :class:`DecodingWeights`).
-    """
-
-    def __init__(self, base: Any, lm: Any = None, am: Any = None, *, words: Any = None, weights: Any = None) -> None:
-        from jupyter_speechcustom.decoding import Decoder
-        from jupyter_speechcustom.errors import BaseModelMismatchError
-        from jupyter_speechcustom.language_model import CustomLanguageModel
-        from jupyter_speechcustom.models import BaseModel as _BaseModel
-        from jupyter_speechcustom.models import load_base_model
-
-        self.base = base if isinstance(base, _BaseModel) else load_base_model(base)
-        if lm is not None and not isinstance(lm, CustomLanguageModel):
-            lm = CustomLanguageModel.load(lm)
-        if am is not None and not isinstance(am, _BaseModel):
-            am = load_base_model(am)
-        if am is not None and am.family_fingerprint != self.base.fingerprint:
-            tied = am.tied_base or {"name": am.name, "fingerprint": am.fingerprint}
-            msg = (
-                f"the custom acoustic model {am.path} was fine-tuned from {tied['name']!r} "
-                f"(fingerprint {tied['fingerprint']}), not from base model {self.base.name!r} "
-                f"(fingerprint {self.base.fingerprint}): use the base model it was trained on"
-            )
-            raise BaseModelMismatchError(msg)
-        self.am = am
-        self.lm = lm
-        self.decoder = Decoder(self.acoustic_model, lm, words=words, weights=weights)
-
-    @property
-    def acoustic_model(self) -> BaseModel:
-        return self.am if self.am is not None else self.base
-
-    @property
-    def name(self) -> str:
-        parts = ["base"]
-        if self.lm is not None:
-            parts.append("custom LM")
-        if self.am is not None:
-            parts.append("custom AM")
-        return " + ".join(parts)
-
-    def acoustic_outputs(self, sources: Sequence[AudioSource], **kwargs: Any) -> list[AcousticOutput]:
-        return acoustic_outputs(self.acoustic_model, sources, **kwargs)
-
-    def transcribe(self, sources: Sequence[AudioSource], weights: Any = None, **kwargs: Any) -> list[Transcript]:
-        """Transcripts with word timings, confidences and display forms."""
-        return self.decoder.decode(self.acoustic_outputs(sources, **kwargs), weights)

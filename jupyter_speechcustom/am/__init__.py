@@ -1,0 +1,1 @@
+"""Custom acoustic models: audio preparation, pseudo-labels and fine-tuning."""

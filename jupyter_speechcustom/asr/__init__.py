@@ -1,0 +1,1 @@
+"""Recognition on NeMo models: base models and their profiles, model families, decoding, transcripts."""

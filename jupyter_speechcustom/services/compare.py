@@ -1,0 +1,237 @@
+"""Compare recognition systems on a test set: base, + custom LM, + custom AM, both.
+
+The acoustic models run once per test set; :meth:`Comparison.decode` re-decodes the cached
+log-probs with other weights (never re-running an acoustic model) and re-scores. This is the
+one comparison service: the Studio's Compare panel, the workspace's ``compare`` jobs and the
+customization chain all use it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
+from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
+from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
+from jupyter_speechcustom.jobs.runner import raise_if_cancelled
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+
+__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "check_comparison", "run_comparison"]
+
+#: Acoustic outputs kept across comparisons, by (model fingerprint, audio files).
+AcousticCache = dict[tuple[str, tuple[str, ...]], list[AcousticOutput]]
+
+#: System names: the base model, with the custom LM, with the custom AM, with both.
+SYSTEMS = ("base", "+LM", "+AM", "+AM+LM")
+
+
+@dataclass(frozen=True)
+class TestItem:
+    """One utterance to recognize: a title, its audio file and its reference (None if unknown)."""
+
+    title: str
+    audio: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class _Scores:
+    texts: dict[str, list[str]]
+    evaluations: dict[str, Evaluation]
+    hits: dict[str, list[TermHits]]
+    weights: DecodingWeights
+
+
+@dataclass
+class Comparison:
+    """Systems run on a test set: cached log-probs, decoders, transcripts and scores.
+
+    ``evaluations`` is empty when some utterance has no reference: then each system is
+    diffed against the first one instead.
+    """
+
+    label: str
+    items: list[TestItem]
+    systems: list[str]
+    outputs: dict[str, list[AcousticOutput]] = field(repr=False)
+    decoders: dict[str, Decoder] = field(repr=False)
+    acoustic: dict[str, str] = field(repr=False)
+    terms: list[str]
+    scores: _Scores = field(repr=False)
+
+    @property
+    def has_references(self) -> bool:
+        return all(item.reference is not None and item.reference.strip() for item in self.items)
+
+    @property
+    def texts(self) -> dict[str, list[str]]:
+        return self.scores.texts
+
+    @property
+    def evaluations(self) -> dict[str, Evaluation]:
+        return self.scores.evaluations
+
+    @property
+    def hits(self) -> dict[str, list[TermHits]]:
+        return self.scores.hits
+
+    @property
+    def weights(self) -> DecodingWeights:
+        return self.scores.weights
+
+    def decode(self, weights: DecodingWeights) -> None:
+        """Re-decode every system from the cached log-probs with ``weights``, and re-score."""
+        texts = {name: self.decoders[name].decode_text(self.outputs[self.acoustic[name]], weights)
+                 for name in self.systems}
+        self.scores = self._score(texts, weights)  # one assignment: readers never see half an update
+
+    def _score(self, texts: dict[str, list[str]], weights: DecodingWeights) -> _Scores:
+        from jupyter_speechcustom.evaluation.metrics import evaluate, term_hit_rates
+
+        evaluations: dict[str, Evaluation] = {}
+        hits: dict[str, list[TermHits]] = {}
+        if self.has_references:
+            refs = [item.reference or "" for item in self.items]
+            for name in self.systems:
+                evaluations[name] = evaluate(refs, texts[name])
+                if self.terms:
+                    hits[name] = term_hit_rates(refs, texts[name], self.terms)
+        return _Scores(texts, evaluations, hits, weights)
+
+    def utterance(self, index: int) -> tuple[str, str, dict[str, UtteranceScore], str]:
+        """``(title, reference, {system: score}, reference label)`` of utterance ``index``.
+
+        Without references, the first system's transcript stands in as the reference.
+        """
+        from jupyter_speechcustom.evaluation.metrics import evaluate
+
+        item = self.items[index]
+        current = self.scores  # one snapshot: a re-decode may swap the scores meanwhile
+        if self.has_references:
+            scores = {name: current.evaluations[name].utterances[index] for name in self.systems}
+            return item.title, item.reference or "", scores, "reference"
+        first = self.systems[0]
+        reference = current.texts[first][index]
+        others = self.systems[1:] or self.systems
+        scores = {}
+        for name in others:
+            hyp = current.texts[name][index]
+            if reference.split():
+                scores[name] = evaluate([reference], [hyp]).utterances[0]
+            else:
+                from jupyter_speechcustom.evaluation.metrics import AlignedWord, UtteranceScore
+
+                words = hyp.split()
+                scores[name] = UtteranceScore("", hyp, 0, 0, len(words), 0,
+                                              tuple(AlignedWord("insert", None, w) for w in words))
+        return item.title, reference, scores, f"{first} (no reference)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON summary: per system its weights and scores, and every transcript."""
+        return {
+            "test_set": self.label,
+            "weights": asdict(self.weights),
+            "systems": {name: (self.evaluations[name].summary() if name in self.evaluations else {})
+                        for name in self.systems},
+            "term_hits": {name: [{"term": h.term, "occurrences": h.occurrences, "recognized": h.recognized}
+                                 for h in hits] for name, hits in self.hits.items()},
+            "utterances": [{"title": item.title, "audio": item.audio, "reference": item.reference,
+                            "hypotheses": {name: self.texts[name][i] for name in self.systems}}
+                           for i, item in enumerate(self.items)],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What a job keeps of a comparison: the test set and each system's WER."""
+        return {"test_set": self.label, "wer": {name: e.wer for name, e in self.evaluations.items()}}
+
+    def differs(self, index: int) -> bool:
+        texts = self.texts
+        return len({texts[name][index] for name in self.systems}) > 1
+
+    def gain(self, index: int) -> float:
+        """Errors of the first system minus errors of the last, for utterance ``index``."""
+        if not self.has_references or len(self.systems) < 2:
+            return 0.0
+        evaluations = self.evaluations
+        first = evaluations[self.systems[0]].utterances[index].errors
+        last = evaluations[self.systems[-1]].utterances[index].errors
+        return float(first - last)
+
+
+
+def check_comparison(systems: Sequence[str], items: Sequence[TestItem], *, has_lm: bool, has_am: bool) -> None:
+    """Raise ``ValueError`` saying what is missing before any work starts."""
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
+    if not systems:
+        raise ValueError("choose at least one system to run")
+    if not items:
+        raise ValueError("the test set is empty: choose audio to compare on")
+    if any("LM" in s for s in systems) and not has_lm:
+        raise ValueError("a +LM system needs a custom language model: build one first")
+    if any("AM" in s for s in systems) and not has_am:
+        raise ValueError("a +AM system needs a custom acoustic model: train one first")
+
+
+def run_comparison(
+    base: BaseModel,
+    items: Sequence[TestItem],
+    systems: Sequence[str],
+    *,
+    label: str,
+    lm: CustomLanguageModel | None = None,
+    am: BaseModel | None = None,
+    weights: DecodingWeights | None = None,
+    cache: AcousticCache | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Comparison:
+    """Run ``systems`` (names from :data:`SYSTEMS`) on ``items`` and score them.
+
+    ``lm`` is needed by the ``+LM`` systems, ``am`` (a custom acoustic model of ``base``) by
+    the ``+AM`` ones. ``cache`` keeps acoustic outputs per (model fingerprint, audio files)
+    across runs. ``cancel``: set it to stop between steps (:class:`JobCancelled`).
+    """
+    check_comparison(systems, items, has_lm=lm is not None, has_am=am is not None)
+    weights = weights or DecodingWeights()
+    cache = cache if cache is not None else {}
+    report = progress or (lambda fraction, message: None)
+    stop = cancel or threading.Event()
+    paths = tuple(item.audio for item in items)
+    models = {"base": base, "am": am}
+    wanted = sorted({"am" if "AM" in s else "base" for s in systems})
+    outputs: dict[str, list[AcousticOutput]] = {}
+    for n, key in enumerate(wanted):
+        model = models[key]
+        assert model is not None
+        cache_key = (model.fingerprint, paths)
+        if cache_key not in cache:
+            share = 0.7 / len(wanted)
+            what = "base" if key == "base" else "custom"
+            cache[cache_key] = acoustic_outputs(model, list(paths), progress=lambda d, t, n=n, w=what, s=share: (
+                report(0.05 + s * (n + d / t), f"{w} acoustic model: {d} of {t} utterances")))
+        outputs[key] = cache[cache_key]
+        raise_if_cancelled(stop)
+    report(0.8, "decoding")
+    decoders: dict[str, Decoder] = {}
+    acoustic: dict[str, str] = {}
+    for name in systems:
+        key = "am" if "AM" in name else "base"
+        model = models[key]
+        assert model is not None
+        decoders[name] = Decoder(model, lm, weights=weights) if "LM" in name else Decoder(model, None, words=())
+        acoustic[name] = key
+    terms = [w.word for w in lm.words] if lm is not None else []
+    comparison = Comparison(label, list(items), list(systems), outputs, decoders, acoustic, terms,
+                            scores=_Scores({}, {}, {}, weights))
+    comparison.decode(weights)
+    raise_if_cancelled(stop)
+    report(1.0, "done")
+    return comparison

@@ -1,0 +1,324 @@
+"""The workspace users open: the store, plus the work that runs on what it holds.
+
+:class:`Workspace` is a :class:`~jupyter_speechcustom.store.workspace.Store` (records, files,
+statuses, job state) with the services that run as its jobs: building custom LMs,
+pseudo-labelling and training custom AMs, and comparing systems. Every job kind is registered
+here, so :meth:`Store.rerun` can rebuild any of them from its saved parameters after a restart.
+The Studio, the CLI and plain Python all go through these methods.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_speechcustom.errors import BaseModelMismatchError
+from jupyter_speechcustom.io.files import file_fingerprint
+from jupyter_speechcustom.jobs.runner import JobCancelled, JobFunction, ProgressCallback, raise_if_cancelled
+from jupyter_speechcustom.store.workspace import Record, Store, WorkspaceError, check_json, register_job_kind
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.am.acoustic_model import EpochRecord
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.services.compare import AcousticCache, TestItem
+
+__all__ = ["JOB_KINDS", "Workspace", "base_ref", "load_base_from_ref"]
+
+#: The job kinds a workspace runs (each can be re-run with :meth:`Store.rerun`).
+JOB_KINDS = ("build_language_model", "pseudo_label", "train_acoustic_model", "compare")
+
+_LM_OPTIONS = frozenset({"order", "general_text", "general_weight"})
+
+
+def base_ref(base: BaseModel) -> dict[str, str]:
+    """How a job's parameters name its base model: name, file and fingerprint."""
+    return {"name": base.name, "path": str(base.path), "fingerprint": base.fingerprint}
+
+
+def load_base_from_ref(ref: Mapping[str, Any]) -> BaseModel:
+    """The base model of a saved job: from its file if unchanged, else by name; same fingerprint."""
+    from jupyter_speechcustom.asr.models import load_base_model
+
+    path = Path(ref.get("path") or "")
+    if ref.get("path") and path.is_file() and file_fingerprint(path) == ref["fingerprint"]:
+        return load_base_model(path)
+    base = load_base_model(ref["name"])
+    if base.fingerprint != ref["fingerprint"]:
+        msg = (
+            f"base model {ref['name']!r} has changed (fingerprint {base.fingerprint}, the job used "
+            f"{ref['fingerprint']}): restore that model file, or start a new job on the current one"
+        )
+        raise BaseModelMismatchError(msg)
+    return base
+
+
+class Workspace(Store):
+    """Open (or create) the workspace in folder ``path``; see :class:`Store` for what it keeps.
+
+    Besides storing things, a workspace runs the long work on them as jobs: each method here
+    returns a :class:`~jupyter_speechcustom.jobs.runner.Job` at once.
+    """
+
+    def build_language_model(
+        self,
+        base: BaseModel,
+        corpus_ids: Sequence[str],
+        words_id: str | None = None,
+        *,
+        name: str = "custom-lm",
+        **options: Any,
+    ) -> Job:
+        """Build a custom LM from stored corpora and custom words in the background.
+
+        Makes a new version of LM ``name`` (status ``training``), runs
+        :func:`~jupyter_speechcustom.lm.language_model.build_language_model` into a staging
+        folder and, when it succeeds, renames it into place and marks it ``available``.
+        ``options``: ``order``, ``general_text``, ``general_weight``. The job's result is the
+        model's :class:`Record` (open it with :meth:`language_model`).
+        """
+        unknown = sorted(set(options) - _LM_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown option(s) {unknown}; build_language_model takes {sorted(_LM_OPTIONS)}")
+        if "general_text" in options and options["general_text"] is not None:
+            options["general_text"] = str(options["general_text"])
+        check_json(options, "language model options")
+        if not corpus_ids and not words_id:
+            raise ValueError("nothing to build from: pass corpus ids (ws.add_corpus) and/or a words id (ws.add_words)")
+        model = self.create_language_model(base, name, corpus_ids, words_id)
+        params = {"base": base_ref(base), "corpus_ids": list(corpus_ids), "words_id": words_id, "name": model.name,
+                  "options": options}
+        fn = _language_model_job(self, params, model, base=base)
+        return self.submit(fn, kind="build_language_model", params=params, model_id=model.id,
+                           uses=[*corpus_ids, *filter(None, [words_id])])
+
+    def pseudo_label(
+        self, base: BaseModel, audio_ids: Sequence[str], *, lm_id: str | None = None, threshold: float | None = None
+    ) -> Job:
+        """Transcribe stored audio for review before lightly supervised (with ``lm_id``) or
+        unsupervised training.
+
+        The audio is converted and cut into training segments first (kept in a hidden folder
+        of ``jobs/``, so a reviewed table can be trained on after a restart). The job's result
+        is ``{"labels": [PseudoLabel as dict], "names": {segment: audio name}, "skipped": [...]}``.
+        """
+        from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
+
+        if not audio_ids:
+            raise ValueError("nothing to label: pass audio ids (ws.add_audio or ws.add_audio_archive)")
+        params = {"base": base_ref(base), "audio_ids": list(audio_ids), "lm_id": lm_id,
+                  "threshold": float(CONFIDENCE_THRESHOLD if threshold is None else threshold)}
+        return self.submit(_label_job(self, params, None, base=base), kind="pseudo_label", params=params,
+                           uses=[*audio_ids, *filter(None, [lm_id])])
+
+    def train_acoustic_model(
+        self,
+        base: BaseModel,
+        audio_ids: Sequence[str],
+        *,
+        mode: str,
+        lm_id: str | None = None,
+        name: str = "custom-am",
+        labels: Sequence[Mapping[str, Any]] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+        **options: Any,
+    ) -> Job:
+        """Fine-tune ``base`` on stored audio in the background (a new version of AM ``name``).
+
+        Runs :func:`~jupyter_speechcustom.am.acoustic_model.train_acoustic_model` on the audio
+        ``audio_ids`` (with their stored transcripts) in ``mode``; ``lm_id`` names a custom LM
+        (lightly supervised training); ``labels`` is a reviewed pseudo-label table (from
+        :meth:`pseudo_label`) to train on instead of labelling again. ``on_epoch`` is called
+        from the job's thread with each epoch's record. ``options`` must be JSON values, so the
+        job can be re-run. The job's result is the training's summary with its per-epoch
+        history; the summary is also kept in the model's record.
+        """
+        check_json(options, "acoustic model options")
+        if not audio_ids:
+            raise ValueError("nothing to train on: pass audio ids (ws.add_audio or ws.add_audio_archive)")
+        if lm_id is not None:
+            lm_rec = self.get(lm_id, "lm")
+            if lm_rec.status != "available":
+                raise WorkspaceError(f"language model {lm_id} is {lm_rec.status}, not available: build it first")
+            lm_ref = lm_rec.base
+            if lm_ref and lm_ref["fingerprint"] != base.family_fingerprint:
+                msg = (
+                    f"language model {lm_id} was built for base model {lm_ref['name']!r} (fingerprint "
+                    f"{lm_ref['fingerprint']}), not for {base.name!r} (fingerprint {base.family_fingerprint}): "
+                    "build an LM on this base model, or fine-tune the LM's base"
+                )
+                raise BaseModelMismatchError(msg)
+        model = self.create_acoustic_model(base, name, audio_ids)
+        params = {"base": base_ref(base), "audio_ids": list(audio_ids), "mode": mode, "lm_id": lm_id,
+                  "name": model.name, "labels": [dict(r) for r in labels] if labels else None, "options": options}
+        check_json(params, "acoustic model parameters")
+        fn = _acoustic_model_job(self, params, model, base=base, on_epoch=on_epoch)
+        return self.submit(fn, kind="train_acoustic_model", params=params, model_id=model.id,
+                           uses=[*audio_ids, *filter(None, [lm_id])])
+
+    def compare(
+        self,
+        base: BaseModel,
+        items: Sequence[TestItem],
+        systems: Sequence[str],
+        *,
+        label: str,
+        lm_id: str | None = None,
+        am_id: str | None = None,
+        weights: DecodingWeights | None = None,
+        cache: AcousticCache | None = None,
+    ) -> Job:
+        """Run ``systems`` (see :data:`~jupyter_speechcustom.services.compare.SYSTEMS`) on
+        ``items`` in the background. The job's result is the
+        :class:`~jupyter_speechcustom.services.compare.Comparison`; what the workspace keeps of
+        it is its summary. ``cache`` keeps acoustic outputs across runs in this process."""
+        from jupyter_speechcustom.asr.decoding import DecodingWeights
+        from jupyter_speechcustom.services.compare import check_comparison
+
+        check_comparison(systems, items, has_lm=lm_id is not None, has_am=am_id is not None)
+        weights = weights or DecodingWeights()
+        params = {"base": base_ref(base), "label": label, "systems": list(systems), "lm_id": lm_id, "am_id": am_id,
+                  "weights": asdict(weights), "items": [asdict(item) for item in items]}
+        check_json(params, "comparison parameters")
+        fn = _compare_job(self, params, None, base=base, cache=cache)
+        uses = [x for x in (lm_id, am_id) if x]
+        return self.submit(fn, kind="compare", params=params, heavy=False, uses=uses)
+
+
+# --------------------------------------------------------------------------- job kinds
+
+
+def _audio_entries(ws: Store, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """NeMo manifest entries of stored audio (``text`` where a transcript was stored)."""
+    entries = []
+    for audio_id in audio_ids:
+        rec = ws.get(audio_id, "audio")
+        entry: dict[str, Any] = {"audio_filepath": str(rec.path), "duration": rec.info.get("duration", 0.0)}
+        if rec.info.get("transcript"):
+            entry["text"] = rec.info["transcript"]
+        entries.append(entry)
+    return entries
+
+
+def _language_model_job(
+    ws: Store, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
+) -> JobFunction:
+    if model is None:
+        raise WorkspaceError("a language model build needs a model record")
+    model_id = model.id
+
+    def run(progress: ProgressCallback, cancel: threading.Event) -> None:
+        from jupyter_speechcustom.lm.language_model import build_language_model
+
+        progress(0.0, "loading the base model")
+        model_base = base or load_base_from_ref(params["base"])
+        corpora = [ws.file_of(cid, "corpus") for cid in params["corpus_ids"]]
+        words: Any = ws.file_of(params["words_id"], "words") if params.get("words_id") else ()
+
+        def report(stage: str, fraction: float) -> None:
+            if cancel.is_set():
+                raise JobCancelled("cancelled while building the language model")
+            progress(fraction, stage)
+
+        build_language_model(
+            model_base, corpora, ws.staging_path(model_id), words=words, name=params["name"], progress=report,
+            **params.get("options", {}),
+        )
+
+    return run
+
+
+def _label_job(ws: Store, params: dict[str, Any], model: Record | None, base: BaseModel | None = None) -> JobFunction:
+    def run(progress: ProgressCallback, cancel: threading.Event) -> dict[str, Any]:
+        from jupyter_speechcustom.am.acoustic_model import prepare_audio, pseudo_label
+
+        model_base = base or load_base_from_ref(params["base"])
+        recs = {audio_id: ws.get(audio_id, "audio") for audio_id in params["audio_ids"]}
+        progress(0.02, f"preparing {len(recs)} audio files")
+        folder = Path(tempfile.mkdtemp(prefix=".segments-", dir=ws.path / "jobs"))
+        prepared = prepare_audio([{"audio_filepath": str(r.path)} for r in recs.values()], folder,
+                                 model_base.sample_rate)
+        raise_if_cancelled(cancel)
+        names = {str(r.path): r.name for r in recs.values()}
+        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        rows = pseudo_label(model_base, list(prepared.entries), lm=lm, threshold=params["threshold"],
+                            progress=lambda f, m: progress(0.05 + 0.93 * f, m))
+        raise_if_cancelled(cancel)
+        segment_names = {}
+        for entry in prepared.entries:
+            stem = Path(entry["audio_filepath"]).stem
+            segment_names[entry["audio_filepath"]] = f"{names.get(entry['source'], Path(entry['source']).name)}" + (
+                f" #{int(stem.rsplit('-', 1)[-1]) + 1}" if not stem.endswith("-000") else "")
+        return {"labels": [asdict(r) for r in rows], "names": segment_names,
+                "skipped": [list(s) for s in prepared.skipped]}
+
+    return run
+
+
+def _acoustic_model_job(
+    ws: Store,
+    params: dict[str, Any],
+    model: Record | None,
+    base: BaseModel | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> JobFunction:
+    if model is None:
+        raise WorkspaceError("acoustic model training needs a model record")
+    model_id = model.id
+
+    def run(progress: ProgressCallback, cancel: threading.Event) -> dict[str, Any]:
+        from jupyter_speechcustom.am.acoustic_model import PseudoLabel, train_acoustic_model
+
+        progress(0.0, "loading the base model")
+        model_base = base or load_base_from_ref(params["base"])
+        labels = [PseudoLabel.from_dict(row) for row in params["labels"]] if params.get("labels") else None
+        if labels is not None:
+            audio = [{"audio_filepath": r.audio_filepath, "duration": r.duration} for r in labels]
+        else:
+            audio = _audio_entries(ws, params["audio_ids"])
+        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        result = train_acoustic_model(
+            model_base, audio, ws.staging_path(model_id), mode=params["mode"], lm=lm, pseudo_labels=labels,
+            progress=progress, on_epoch=on_epoch, cancel=cancel, **params.get("options", {}),
+        )
+        summary = json.loads(json.dumps(result.summary(), default=str))
+        ws.update_info(model_id, {"training": summary})  # the figures (WER before/after) stay with the model
+        return {**summary, "history": [asdict(h) for h in result.history], "model_id": model_id}
+
+    return run
+
+
+def _compare_job(
+    ws: Store,
+    params: dict[str, Any],
+    model: Record | None,
+    base: BaseModel | None = None,
+    cache: AcousticCache | None = None,
+) -> JobFunction:
+    def run(progress: ProgressCallback, cancel: threading.Event) -> Any:
+        from jupyter_speechcustom.asr.decoding import DecodingWeights
+        from jupyter_speechcustom.services.compare import TestItem, run_comparison
+
+        progress(0.0, "loading the models")
+        model_base = base or load_base_from_ref(params["base"])
+        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        needs_am = any("AM" in s for s in params["systems"])
+        am = ws.acoustic_model(params["am_id"]) if needs_am and params.get("am_id") else None
+        items = [TestItem(**item) for item in params["items"]]
+        return run_comparison(model_base, items, params["systems"], label=params["label"], lm=lm, am=am,
+                              weights=DecodingWeights(**params["weights"]), cache=cache, progress=progress,
+                              cancel=cancel)
+
+    return run
+
+
+register_job_kind("build_language_model", _language_model_job)
+register_job_kind("pseudo_label", _label_job)
+register_job_kind("train_acoustic_model", _acoustic_model_job)
+register_job_kind("compare", _compare_job)

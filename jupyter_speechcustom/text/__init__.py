@@ -1,0 +1,1 @@
+"""Text: normalization to a model's alphabet, corpora and their statistics, custom words."""
