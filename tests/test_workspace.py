@@ -313,6 +313,43 @@ def _finished(ws: Workspace):
     return job
 
 
+# --------------------------------------------------------------------------- cancelling from another process
+
+
+def test_a_job_of_another_process_is_cancelled_through_the_workspace(tmp_path):
+    ws_path = tmp_path / "ws"
+    ws = Workspace(ws_path)
+    corpus = ws.add_corpus(b"the corpus the job reads\n", name="domain.txt")
+    ws.close()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(ws_path), corpus.id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        job_id = child.stdout.readline().strip()
+        assert job_id.startswith("j-"), child.stderr.read()
+        other = Workspace(ws_path)
+        deadline = time.monotonic() + WAIT
+        while other.job(job_id).status != "running":
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
+            time.sleep(0.05)
+        view = other.job(job_id)
+        assert view.cancel() is True  # a view of the child's job: the request goes through the workspace
+        assert view.wait(WAIT) == "cancelled"
+        assert child.wait(WAIT) == 0  # the child's job.wait() returned: its job really stopped
+        model = other.get(view.model_id)
+        assert model.status == "failed" and "cancelled" in model.message
+        assert not other.staging_path(model.id).exists()
+        assert "cancel" in view.read_log()
+        assert other.request_cancel(job_id) is False  # finished: nothing to cancel
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+        child.stdout.close()
+        child.stderr.close()
+
+
 # --------------------------------------------------------------------------- recovery after kill -9
 
 

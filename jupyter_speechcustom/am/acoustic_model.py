@@ -42,7 +42,9 @@ from jupyter_speechcustom.constants import (
 )
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.io.audio import level_warnings, load_audio, split_on_pauses
+from jupyter_speechcustom.io.files import atomic_path, atomic_write
 from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
+from jupyter_speechcustom.jobs.progress import JobCancelled, ProgressCallback, no_progress, scaled
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.decoding import DecodingWeights
@@ -54,14 +56,14 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["supervised", "lightly-supervised", "unsupervised"]
 MODES: tuple[str, ...] = ("supervised", "lightly-supervised", "unsupervised")
-Progress = Callable[[float, str], None]
+Progress = ProgressCallback
 
 
 class TrainingError(SpeechCustomError, RuntimeError):
     """Fine-tuning cannot start or did not finish."""
 
 
-class TrainingCancelled(TrainingError):
+class TrainingCancelled(TrainingError, JobCancelled):
     """The user cancelled the training; nothing was saved."""
 
 
@@ -170,9 +172,8 @@ def pseudo_label(
     from jupyter_speechcustom.asr.recognize import acoustic_outputs
 
     paths = [str(e["audio_filepath"]) for e in entries]
-    report = progress or (lambda fraction, message: None)
-    outputs = acoustic_outputs(model, paths, progress=lambda done, total: report(0.5 * done / total,
-                                                                                 "running the acoustic model"))
+    report = progress or no_progress
+    outputs = acoustic_outputs(model, paths, progress=scaled(report, 0.0, 0.5))
     report(0.5, "decoding" + (" with the custom language model" if lm else ""))
     decoder = Decoder(model, lm, words=words, weights=weights)
     transcripts = decoder.decode(outputs)
@@ -453,7 +454,7 @@ def _write_report(result: TrainingResult) -> None:
     summary = result.summary()
     summary["history"] = [asdict(h) for h in result.history]
     summary["pseudo_labels"] = [asdict(r) for r in result.pseudo_labels]
-    result.path.with_suffix(".json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    atomic_write(result.path.with_suffix(".json"), json.dumps(summary, indent=2))
 
 
 def _fit(
@@ -501,11 +502,8 @@ def _fit(
 
     # Restore a fresh copy: the caller's model object is never changed.
     model = ASRModel.restore_from(str(model_in.path), map_location="cpu")
-    labels = list(model.decoder.vocabulary)
-    ds = {"sample_rate": model.cfg.sample_rate, "labels": labels, "use_lhotse": False, "num_workers": 0,
-          "pin_memory": False, "trim_silence": False, "max_duration": MAX_TRAIN_SECONDS + 1}
-    if getattr(model, "tokenizer", None) is not None:
-        ds.pop("labels")
+    ds = {"sample_rate": model.cfg.sample_rate, "use_lhotse": False, "num_workers": 0, "pin_memory": False,
+          "trim_silence": False, "max_duration": MAX_TRAIN_SECONDS + 1, **base.family.dataset_config(model)}
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total_steps = steps_per_epoch * epochs
     trainer_args: dict[str, Any] = {
@@ -555,10 +553,8 @@ def _fit(
             "train_utterances": len(domain),
             "general_utterances": len(mix),
         }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    part = out_path.with_name(f".{out_path.name}.part")
-    model.save_to(str(part))
-    part.replace(out_path)  # a half-written model is never at out_path
+    with atomic_path(out_path, suffix=".nemo") as part:  # a half-written model is never at out_path
+        model.save_to(str(part))
     return TrainingResult(path=out_path, mode=mode, base_model=dict(model.cfg[CUSTOM_AM_KEY]["base_model"]),
                           train_utterances=len(domain), general_utterances=len(mix), history=history,
                           audio_seconds=monitor.audio_seconds, fit_seconds=fit_seconds)

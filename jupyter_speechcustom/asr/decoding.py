@@ -12,11 +12,9 @@ import contextlib
 import io
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
@@ -27,10 +25,6 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
 log = logging.getLogger(__name__)
-
-#: Utterances per beam-search batch.
-DECODE_BATCH = 16
-
 
 @dataclass(frozen=True)
 class DecodingWeights:
@@ -47,19 +41,6 @@ class DecodingWeights:
     lm_beta: float = LM_BETA
     boost_alpha: float = BOOST_ALPHA
     beam_size: int = BEAM_SIZE
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Beam search is thousands of tiny tensor ops: thread pools only add overhead (10x on 2 cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _VocabularyTokenizer:
@@ -115,7 +96,7 @@ class Decoder:
                 GPUBoostingTreeModel,
             )
 
-            tokenizer = getattr(base.asr_model, "tokenizer", None) or _VocabularyTokenizer(base)
+            tokenizer = base.tokenizer or _VocabularyTokenizer(base)
             cfg = BoostingTreeModelConfig(key_phrases_list=list(self.boost_phrases), use_triton=False)
             self._boost_model = GPUBoostingTreeModel.from_config(cfg, tokenizer=tokenizer)
 
@@ -125,9 +106,6 @@ class Decoder:
         )
 
     def _beam_ids(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights) -> list[list[int]]:
-        import torch
-        from nemo.collections.asr.parts.submodules.ctc_batched_beam_decoding import BatchedBeamCTCComputer
-
         fusion, alphas = [], []
         if self._lm_model is not None and weights.lm_alpha > 0:
             fusion.append(self._lm_model)
@@ -135,40 +113,16 @@ class Decoder:
         if self._boost_model is not None and weights.boost_alpha > 0:
             fusion.append(self._boost_model)
             alphas.append(weights.boost_alpha)
-        search = BatchedBeamCTCComputer(
-            blank_index=self.base.blank_id, beam_size=weights.beam_size, return_best_hypothesis=True,
-            fusion_models=fusion, fusion_models_alpha=alphas, beam_beta=weights.lm_beta,
-            allow_cuda_graphs=False,
+        return self.base.family.beam_ids(
+            self.base.asr_model, [out.log_probs for out in outputs], beam_size=weights.beam_size,
+            fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
         )
-        results: list[list[int]] = [[] for _ in outputs]
-        order = sorted(range(len(outputs)), key=lambda i: len(outputs[i].log_probs))
-        with torch.inference_mode(), _one_thread():
-            for start in range(0, len(order), DECODE_BATCH):
-                idx = order[start : start + DECODE_BATCH]
-                lengths = torch.tensor([len(outputs[i].log_probs) for i in idx])
-                batch = torch.full((len(idx), int(lengths.max()), outputs[idx[0]].log_probs.shape[1]), -1e4)
-                # Padding frames are certain blanks: a blank never changes a hypothesis, so a short
-                # utterance decodes the same whatever it is batched with.
-                batch[:, :, self.base.blank_id] = 0.0
-                for row, i in enumerate(idx):
-                    batch[row, : lengths[row]] = torch.from_numpy(outputs[i].log_probs)
-                hyps = search(batch, lengths).to_hyps_list(score_norm=False)
-                for row, i in enumerate(idx):
-                    seq = hyps[row].y_sequence
-                    ids = seq.tolist() if hasattr(seq, "tolist") else list(seq)
-                    results[i] = [t for t in ids if 0 <= t < self.base.blank_id]
-        return results
-
-    def _ids_to_text(self, ids: list[int]) -> str:
-        tokenizer = getattr(self.base.asr_model, "tokenizer", None)
-        text = tokenizer.ids_to_text(ids) if tokenizer is not None else "".join(self.base.vocabulary[i] for i in ids)
-        return " ".join(text.split())
 
     def decode_text(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights | None = None) -> list[str]:
         """Transcripts only (no timings): the fast path for tuning and sliders."""
         weights = weights or self.weights
         if self._uses_beam(weights):
-            texts = [self._ids_to_text(ids) for ids in self._beam_ids(outputs, weights)]
+            texts = [self.base.ids_to_text(ids) for ids in self._beam_ids(outputs, weights)]
         else:
             texts = greedy_decode(self.base, outputs)
         if self.words:
@@ -187,56 +141,15 @@ class Decoder:
 
 
 def word_timings(base: BaseModel, out: AcousticOutput, text: str) -> list[dict[str, Any]]:
-    """Start, end and confidence of each word of ``text``, by CTC forced alignment.
-
-    Confidence is the mean posterior of the word's tokens at their aligned frames.
-    """
-    import torch
-    from nemo.collections.asr.parts.utils.aligner_utils import viterbi_decoding
-
+    """Start, end and confidence (0-1) of each word of ``text`` in ``out``, from the model's family."""
     words = text.split()
     if not words:
         return []
     char_model = base.is_character_model
-    token_ids: list[int] = []
-    word_of_token: list[int] = []
-    for w_index, word in enumerate(words):
-        piece = (word + " ") if char_model and w_index < len(words) - 1 else word
-        ids = base.text_to_ids(piece)
-        token_ids.extend(ids)
-        word_of_token.extend([w_index] * len(ids))
-    frames = len(out.log_probs)
-    if not token_ids or 2 * len(token_ids) + 1 > 2 * frames + 1:
-        return [{"word": w, "start": None, "end": None, "confidence": None} for w in words]
-    blank = base.blank_id
-    states = [blank]
-    for t in token_ids:
-        states += [t, blank]
-    log_probs = torch.from_numpy(out.log_probs).unsqueeze(0)
-    alignment = viterbi_decoding(log_probs, torch.tensor([states]), torch.tensor([frames]),
-                                 torch.tensor([len(states)]), viterbi_device=torch.device("cpu"))[0]
-    spans: dict[int, list[int]] = {}
-    probs: dict[int, list[float]] = {}
-    posteriors = np.exp(out.log_probs)
-    for frame, state in enumerate(alignment):
-        if state % 2 == 1:  # odd states are tokens, even ones blanks
-            token_index = state // 2
-            w = word_of_token[token_index]
-            if char_model and base.vocabulary[token_ids[token_index]] == " ":
-                continue
-            spans.setdefault(w, []).append(frame)
-            probs.setdefault(w, []).append(float(posteriors[frame, token_ids[token_index]]))
-    shift = out.frame_shift
-    timed = []
-    for w_index, word in enumerate(words):
-        f = spans.get(w_index)
-        timed.append({
-            "word": word,
-            "start": round(f[0] * shift, 3) if f else None,
-            "end": round((f[-1] + 1) * shift, 3) if f else None,
-            "confidence": round(float(np.mean(probs[w_index])), 4) if f else None,
-        })
-    return timed
+    # A character model writes the space between words as a token of its own: it belongs to the word before.
+    token_ids = [base.text_to_ids((word + " ") if char_model and n < len(words) - 1 else word)
+                 for n, word in enumerate(words)]
+    return base.family.word_timings(base.asr_model, out.log_probs, out.frame_shift, words, token_ids)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.asr.families import ModelFamily, family_of
 from jupyter_speechcustom.asr.profiles import ModelProfile, get_profile
 from jupyter_speechcustom.constants import CUSTOM_AM_KEY, DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import ModelLoadError, ModelNotFoundError
@@ -69,13 +70,23 @@ class BaseModel:
         return tied["fingerprint"] if tied else self.fingerprint
 
     @cached_property
+    def family(self) -> ModelFamily:
+        """The model's family (CTC, ...): everything that differs between kinds of model."""
+        return family_of(self.asr_model, self.path)
+
+    @cached_property
     def vocabulary(self) -> list[str]:
         """The model's output tokens in id order, blank excluded."""
-        return list(self.asr_model.decoder.vocabulary)
+        return self.family.vocabulary(self.asr_model)
+
+    @property
+    def tokenizer(self) -> Any | None:
+        """The model's tokenizer (BPE models), or None for a character model."""
+        return self.family.tokenizer(self.asr_model)
 
     @property
     def is_character_model(self) -> bool:
-        return getattr(self.asr_model, "tokenizer", None) is None
+        return self.tokenizer is None
 
     @property
     def sample_rate(self) -> int:
@@ -83,15 +94,26 @@ class BaseModel:
 
     @property
     def blank_id(self) -> int:
-        return len(self.vocabulary)
+        return self.family.blank_id(self.asr_model)
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds per frame of the acoustic output."""
+        return self.family.frame_shift(self.asr_model)
 
     def text_to_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` (characters for a character model, BPE pieces otherwise)."""
-        tokenizer = getattr(self.asr_model, "tokenizer", None)
+        tokenizer = self.tokenizer
         if tokenizer is not None:
             return list(tokenizer.text_to_ids(text))
         index = self._token_index
         return [index[ch] for ch in text if ch in index]
+
+    def ids_to_text(self, ids: list[int]) -> str:
+        """Text of token ids, spaces normalized."""
+        tokenizer = self.tokenizer
+        text = tokenizer.ids_to_text(ids) if tokenizer is not None else "".join(self.vocabulary[i] for i in ids)
+        return " ".join(text.split())
 
     @cached_property
     def _token_index(self) -> dict[str, int]:
@@ -194,8 +216,6 @@ def load_base_model(name_or_path: str | Path = DEMO_MODEL_NAME) -> BaseModel:
     except Exception as exc:
         msg = f"cannot load {path} as a NeMo ASR model ({type(exc).__name__}: {exc}); re-download or re-export it"
         raise ModelLoadError(msg) from exc
-    if not hasattr(model, "decoder") or not hasattr(model.decoder, "vocabulary"):
-        msg = f"{path} is a {type(model).__name__}, not a CTC model; this toolkit customizes NeMo CTC models"
-        raise ModelLoadError(msg)
+    family_of(model, path)  # a model of a family this toolkit cannot customize is refused here, by name
     model.eval()
     return BaseModel(name=str(name_or_path), path=path.resolve(), fingerprint=file_fingerprint(path), asr_model=model)

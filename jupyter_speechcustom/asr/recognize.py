@@ -7,7 +7,8 @@ re-running the acoustic model (see :mod:`jupyter_speechcustom.asr.decoding`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import numpy as np
 from jupyter_speechcustom.constants import BATCH_SIZE, MAX_AUDIO_SECONDS, SEGMENT_SECONDS
 from jupyter_speechcustom.errors import AudioError
 from jupyter_speechcustom.io.audio import AudioSource, load_audio, split_on_pauses
+from jupyter_speechcustom.jobs.progress import ProgressCallback, raise_if_cancelled
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
@@ -43,7 +45,8 @@ class Transcript:
 
 @dataclass(frozen=True)
 class AcousticOutput:
-    """Frame log-probabilities of one utterance: ``(frames, vocabulary + blank)``."""
+    """What the acoustic model gives for one utterance, as its family caches it (CTC: frame
+    log-probabilities, ``(frames, vocabulary + blank)``), and the seconds per frame."""
 
     log_probs: np.ndarray = field(repr=False)
     frame_shift: float
@@ -60,23 +63,20 @@ def _label(source: AudioSource) -> str:
     return "<bytes>" if isinstance(source, bytes) else "<array>"
 
 
-def frame_shift(model: BaseModel) -> float:
-    """Seconds per output frame: the feature hop times the encoder's subsampling."""
-    cfg = model.asr_model.cfg
-    hop = float(cfg.preprocessor.get("window_stride", 0.01))
-    factor = int(cfg.encoder.get("subsampling_factor", 1) or 1)
-    return hop * factor
-
-
 def acoustic_outputs(
     model: BaseModel,
     sources: Sequence[AudioSource],
     *,
     batch_size: int = BATCH_SIZE,
     source_rate: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[AcousticOutput]:
-    """Run the acoustic model over ``sources`` (paths, bytes or arrays at ``source_rate``)."""
+    """Run the acoustic model over ``sources`` (paths, bytes or arrays at ``source_rate``).
+
+    What is kept per utterance is what the model's family caches (CTC: frame log-probs), so
+    decoding it again with other weights never re-runs the model.
+    """
     import torch
 
     asr = model.asr_model
@@ -92,7 +92,8 @@ def acoustic_outputs(
             raise AudioError(msg)
         pieces.extend((n, segment) for segment in split_on_pauses(audio, rate, SEGMENT_SECONDS))
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))  # similar lengths pad less
-    shift = frame_shift(model)
+    shift = model.frame_shift
+    family = model.family
     frames: list[np.ndarray | None] = [None] * len(pieces)
     done = 0
     with torch.inference_mode():
@@ -102,12 +103,12 @@ def acoustic_outputs(
             batch = torch.zeros(len(idx), int(lengths.max()))
             for row, i in enumerate(idx):
                 batch[row, : len(pieces[i][1])] = torch.from_numpy(pieces[i][1])
-            log_probs, encoded_len, _ = asr.forward(input_signal=batch, input_signal_length=lengths)
-            for row, i in enumerate(idx):
-                frames[i] = log_probs[row, : int(encoded_len[row])].numpy().copy()
+            for i, out in zip(idx, family.acoustic_pass(asr, batch, lengths)):
+                frames[i] = out
             done += len(idx)
             if progress:
-                progress(done, len(pieces))
+                progress(done / len(pieces), f"acoustic model: {done} of {len(pieces)} segments")
+            raise_if_cancelled(cancel)
     results = []
     for n, source in enumerate(sources):
         parts = [f for (owner, _), f in zip(pieces, frames) if owner == n and f is not None]
@@ -116,19 +117,9 @@ def acoustic_outputs(
 
 
 def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput]) -> list[str]:
-    """Best path: the most likely token per frame, repeats merged, blanks dropped."""
-    vocabulary = model.vocabulary
-    blank = model.blank_id
-    texts = []
-    tokenizer = getattr(model.asr_model, "tokenizer", None)
-    for out in outputs:
-        best = out.log_probs.argmax(axis=-1)
-        ids = [int(t) for k, t in enumerate(best) if t != blank and (k == 0 or t != best[k - 1])]
-        if tokenizer is not None:
-            texts.append(tokenizer.ids_to_text(ids))
-        else:
-            texts.append("".join(vocabulary[i] for i in ids))
-    return [" ".join(t.split()) for t in texts]
+    """Greedy decoding (CTC: the most likely token per frame, repeats merged, blanks dropped)."""
+    family = model.family
+    return [model.ids_to_text(family.greedy_ids(model.asr_model, out.log_probs)) for out in outputs]
 
 
 def transcribe(

@@ -630,7 +630,8 @@ def _fill(template: str, rng: random.Random) -> str:
         slot = match.group(1)
         filler = SLOTS[slot]
         value = filler(rng) if callable(filler) else rng.choice(filler)
-        if slot == "appns" and chosen.get("svc") in SLOTS["ns"] and rng.random() < 0.75:
+        namespaces = SLOTS["ns"]
+        if slot == "appns" and isinstance(namespaces, list) and chosen.get("svc") in namespaces and rng.random() < 0.75:
             value = chosen["svc"]
         chosen[slot] = value
         return value

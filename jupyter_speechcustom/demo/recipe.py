@@ -28,7 +28,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from jupyter_speechcustom.constants import SAMPLE_RATE
 
@@ -107,7 +109,7 @@ def plan(
     ]
 
 
-def synthesize(utt: Utterance, out_dir: Path, fmt: str = "wav") -> dict[str, object]:
+def synthesize(utt: Utterance, out_dir: Path, fmt: str = "wav") -> dict[str, Any]:
     """Speak one utterance with espeak-ng into a 16 kHz mono file; return its manifest entry."""
     out = out_dir / f"{utt.name}.{fmt}"
     if not out.exists():
@@ -212,7 +214,7 @@ def train(
     cfg.optim.sched.max_steps = max_steps
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, precision=32, max_steps=max_steps,
-        max_time={"minutes": minutes}, val_check_interval=300, check_val_every_n_epoch=None,
+        max_time=timedelta(minutes=minutes), val_check_interval=300, check_val_every_n_epoch=None,
         logger=False, enable_checkpointing=False, log_every_n_steps=50, gradient_clip_val=1.0,
     )
     model = EncDecCTCModel(cfg=cfg, trainer=trainer)

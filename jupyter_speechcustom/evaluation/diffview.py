@@ -377,7 +377,7 @@ def wer_table_html(evaluations: Mapping[str, Any], *, baseline: str | None = Non
     if not evaluations:
         return table_html((), [], empty="no results yet")
     names = list(evaluations)
-    baseline = baseline if baseline in evaluations else names[0]
+    baseline = baseline if baseline is not None and baseline in evaluations else names[0]
     base_wer = _get(evaluations[baseline], "wer")
     best = min(names, key=lambda n: _get(evaluations[n], "wer"))
     rows, classes = [], []
@@ -564,7 +564,7 @@ def training_plot_png(history: Sequence[Any], *, width: float = 6.0, height: flo
     ax2.spines[["top"]].set_visible(False)
     top_epoch = max(epochs, default=1)
     ax.set_xlim(-0.2, max(top_epoch, 1) + 0.2)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator's parameter
     if not history:
         ax.text(0.5, 0.5, "waiting for the first epoch…", transform=ax.transAxes, ha="center", va="center",
                 color="#888")

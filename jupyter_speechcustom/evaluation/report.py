@@ -11,6 +11,7 @@ from typing import Any
 
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.evaluation.metrics import Evaluation
+from jupyter_speechcustom.io.files import atomic_write
 
 
 def comparison_report(
@@ -56,12 +57,7 @@ def comparison_report(
 
 
 def write_report(path: str | Path, html_text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".html.part")
-    tmp.write_text(html_text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, html_text)
 
 
 def chain_report(result: Any) -> str:

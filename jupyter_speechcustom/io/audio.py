@@ -60,7 +60,7 @@ def _decode_av(source: str | Path | bytes) -> tuple[np.ndarray, int]:
         resampler = av.AudioResampler(format="fltp", layout="mono" if stream.channels == 1 else "stereo")
         chunks = []
         rate = stream.rate or stream.codec_context.sample_rate
-        for frame in container.decode(stream):
+        for frame in container.decode(stream):  # type: ignore[union-attr]  # opened for reading
             for out in resampler.resample(frame):
                 chunks.append(out.to_ndarray())
                 rate = out.sample_rate

@@ -25,6 +25,7 @@ from jupyter_speechcustom.constants import (
     SETUP_COMMAND,
 )
 from jupyter_speechcustom.errors import BuildersInstallError, BuildersMissingError
+from jupyter_speechcustom.io.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,7 @@ def install_kenlm_builders(force: bool = False, jobs: int | None = None) -> Path
               "-j", str(jobs or os.cpu_count() or 2)])
         target.mkdir(parents=True, exist_ok=True)
         for name in KENLM_BUILDERS:
-            part = target / f".{name}.part"
-            shutil.copy2(src / "build" / "bin" / name, part)
-            part.replace(target / name)  # atomic: a half-copied builder is never found
+            with atomic_path(target / name) as part:  # a half-copied builder is never found
+                shutil.copy2(src / "build" / "bin" / name, part)
     log.info("KenLM builders installed in %s", target)
     return target

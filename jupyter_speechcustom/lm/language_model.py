@@ -35,6 +35,8 @@ from jupyter_speechcustom.constants import (
     NGRAM_TOKEN_OFFSET,
 )
 from jupyter_speechcustom.errors import BaseModelMismatchError, CorpusError, SpeechCustomError
+from jupyter_speechcustom.io.files import atomic_path
+from jupyter_speechcustom.jobs.progress import ProgressCallback, no_progress
 from jupyter_speechcustom.lm.builders import find_builder
 from jupyter_speechcustom.text.corpus import Corpus
 from jupyter_speechcustom.text.normalize import Normalizer
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CorpusSource = Corpus | str | Path
-Progress = Callable[[str, float], None]
 
 METADATA = "lm.json"
 
@@ -160,13 +161,11 @@ class CustomLanguageModel:
         """Write ``words.arpa`` and ``words.binary``: a word n-gram of the same text, for other decoders."""
         with tempfile.TemporaryDirectory(dir=self.path) as tmp, self.corpus_text.open(encoding="utf-8") as text:
             _run_lmplz((line.rstrip("\n") for line in text), self.word_arpa, order, Path(tmp))
-        part = self.word_binary.with_suffix(".binary.part")
-        proc = subprocess.run([str(find_builder("build_binary")), str(self.word_arpa), str(part)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            part.unlink(missing_ok=True)
-            raise LanguageModelError(f"build_binary failed: {proc.stderr.strip()[-300:]}")
-        os.replace(part, self.word_binary)
+        with atomic_path(self.word_binary) as part:
+            proc = subprocess.run([str(find_builder("build_binary")), str(self.word_arpa), str(part)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise LanguageModelError(f"build_binary failed: {proc.stderr.strip()[-300:]}")
         return self.word_binary
 
 
@@ -215,11 +214,11 @@ def _run_lmplz(lines: Iterable[str], arpa_path: Path, order: int, tmp: Path) -> 
     working at once), and no token file is written.
     """
     lmplz = find_builder("lmplz")
-    part = arpa_path.with_suffix(".arpa.part")
     cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", "10%", "-T", str(tmp)]
     # lmplz reports progress on stderr: a file, so a chatty run can never fill a pipe and stall.
-    with tempfile.TemporaryFile(dir=tmp) as stderr, part.open("wb") as stdout:
+    with atomic_path(arpa_path) as part, tempfile.TemporaryFile(dir=tmp) as stderr, part.open("wb") as stdout:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, encoding="utf-8")
+        assert proc.stdin is not None  # stdin=PIPE
         try:
             proc.stdin.writelines(f"{line}\n" for line in lines)
         except BrokenPipeError:
@@ -233,12 +232,10 @@ def _run_lmplz(lines: Iterable[str], arpa_path: Path, order: int, tmp: Path) -> 
             returncode = proc.wait()
         stderr.seek(0)
         errors = stderr.read().decode(errors="replace")
-    if returncode != 0:
-        part.unlink(missing_ok=True)
-        tail = errors.strip().splitlines()[-5:]
-        msg = f"lmplz failed (exit {returncode}): {' / '.join(tail)}"
-        raise LanguageModelError(msg)
-    os.replace(part, arpa_path)
+        if returncode != 0:
+            tail = errors.strip().splitlines()[-5:]
+            msg = f"lmplz failed (exit {returncode}): {' / '.join(tail)}"
+            raise LanguageModelError(msg)
 
 
 def _token_writer(base: BaseModel) -> Callable[[str], str]:
@@ -292,7 +289,7 @@ def build_language_model(
     name: str | None = None,
     overwrite: bool = False,
     word_model: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CustomLanguageModel:
     """Train a custom LM for ``base`` from text corpora and custom words.
 
@@ -308,7 +305,7 @@ def build_language_model(
         general_weight: the share of general text in the mix, 0-1.
         word_model: also export a word-level ARPA and KenLM binary (see
             :meth:`CustomLanguageModel.export_word_model`).
-        progress: called with (stage, fraction done).
+        progress: called with (fraction done, stage).
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -317,12 +314,12 @@ def build_language_model(
         raise LanguageModelError(msg)
     if not 0 <= general_weight < 1:
         raise ValueError(f"general_weight must be in [0, 1), got {general_weight}")
-    report = progress or (lambda stage, fraction: None)
+    report = progress or no_progress
     for builder in ("lmplz", "build_binary") if word_model else ("lmplz",):
         find_builder(builder)  # fail before any work when the builders are missing
 
     normalizer = Normalizer.for_vocabulary(base.vocabulary)
-    report("reading corpora", 0.0)
+    report(0.0, "reading corpora")
     corpus_objects = [_to_corpus(c, normalizer) for c in corpora]
     if isinstance(words, (str, Path)):
         words = read_custom_words(words, normalizer=normalizer)
@@ -337,8 +334,7 @@ def build_language_model(
     if general_text is not None:
         general_path = _general_text_path(base, general_text)
         general_label = str(general_path)
-        general = Corpus.from_file(general_path, normalizer=normalizer).sentences
-        general = list(general)
+        general = list(Corpus.from_file(general_path, normalizer=normalizer).sentences)
     lines = _mix(domain, general, general_weight)
 
     to_tokens = _token_writer(base)
@@ -366,7 +362,7 @@ def build_language_model(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        report("token n-gram (lmplz)", 0.2)
+        report(0.2, "token n-gram (lmplz)")
         _run_lmplz(ids_lines, build / "tokens.arpa", order, build)
         (build / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if words:
@@ -394,9 +390,9 @@ def build_language_model(
         raise
     lm = CustomLanguageModel.load(out_dir)
     if word_model:
-        report("word n-gram export (lmplz, build_binary)", 0.8)
+        report(0.8, "word n-gram export (lmplz, build_binary)")
         lm.export_word_model()
-    report("done", 1.0)
+    report(1.0, "done")
     return lm
 
 

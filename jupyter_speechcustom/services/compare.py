@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
 from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
 from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
-from jupyter_speechcustom.jobs.runner import raise_if_cancelled
+from jupyter_speechcustom.jobs.progress import raise_if_cancelled, scaled
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
@@ -213,10 +213,9 @@ def run_comparison(
         assert model is not None
         cache_key = (model.fingerprint, paths)
         if cache_key not in cache:
-            share = 0.7 / len(wanted)
-            what = "base" if key == "base" else "custom"
-            cache[cache_key] = acoustic_outputs(model, list(paths), progress=lambda d, t, n=n, w=what, s=share: (
-                report(0.05 + s * (n + d / t), f"{w} acoustic model: {d} of {t} utterances")))
+            share = 0.75 / len(wanted)
+            cache[cache_key] = acoustic_outputs(model, list(paths), cancel=stop,
+                                                progress=scaled(report, 0.05 + share * n, 0.05 + share * (n + 1)))
         outputs[key] = cache[cache_key]
         raise_if_cancelled(stop)
     report(0.8, "decoding")

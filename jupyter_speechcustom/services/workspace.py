@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.errors import BaseModelMismatchError
 from jupyter_speechcustom.io.files import file_fingerprint
-from jupyter_speechcustom.jobs.runner import JobCancelled, JobFunction, ProgressCallback, raise_if_cancelled
+from jupyter_speechcustom.jobs.runner import JobFunction, ProgressCallback, raise_if_cancelled
 from jupyter_speechcustom.store.workspace import Record, Store, WorkspaceError, check_json, register_job_kind
 
 if TYPE_CHECKING:
@@ -221,9 +221,8 @@ def _language_model_job(
         corpora = [ws.file_of(cid, "corpus") for cid in params["corpus_ids"]]
         words: Any = ws.file_of(params["words_id"], "words") if params.get("words_id") else ()
 
-        def report(stage: str, fraction: float) -> None:
-            if cancel.is_set():
-                raise JobCancelled("cancelled while building the language model")
+        def report(fraction: float, stage: str) -> None:
+            raise_if_cancelled(cancel, "cancelled while building the language model")
             progress(fraction, stage)
 
         build_language_model(

@@ -207,8 +207,8 @@ def import_bundle(
     added: list[str] = []
     try:
         manifest = _validate(root)
-        base = manifest.get("base_model")
-        lm_entry, am_entry = manifest.get("language_model"), manifest.get("acoustic_model")
+        base = manifest.get("base_model") or {}
+        lm_entry, am_entry = manifest.get("language_model") or {}, manifest.get("acoustic_model") or {}
         lm_dir = _inside(root, lm_entry.get("path"), "language model") if lm_entry else None
         am_file = _inside(root, am_entry.get("path"), "acoustic model") if am_entry else None
         if lm_dir is not None:

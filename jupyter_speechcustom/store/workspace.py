@@ -131,7 +131,6 @@ MODEL_KINDS = ("lm", "am")
 MODEL_STATUSES = ("pending", "ready", "training", "available", "failed")
 
 _AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".webm", ".m4a", ".aac", ".mp4", ".weba"})
-_LM_OPTIONS = frozenset({"order", "general_text", "general_weight"})
 _MAX_CONFIG_BYTES = 10 * 1024**2  # a model config is kilobytes; read no more than this of one
 
 _SCHEMA = """
@@ -370,7 +369,8 @@ class Store:
                             tx.execute(statement)
                     tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (_SCHEMA_VERSION,))
                     tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (now_iso(),))
-                version = self._one("SELECT value FROM meta WHERE key = 'schema_version'")["value"]
+                meta = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
+                version = meta["value"] if meta is not None else None
                 if version != _SCHEMA_VERSION:
                     msg = f"{self.path} was made by another version of jupyter_speechcustom (index schema {version}): upgrade"
                     raise WorkspaceError(msg)
@@ -984,9 +984,10 @@ class Store:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             run = self._model_job(fn, model_id) if model_id else fn
             try:
+                flag = self._cancel_flag(job_id)
                 return self._runner.submit(
                     run, kind=kind, params=params, heavy=heavy, job_id=job_id, log_path=log_path, store=self,
-                    model_id=model_id,
+                    model_id=model_id, cancel_requested=flag.exists,
                 )
             except BaseException as exc:  # never leave a job row queued that nothing will run
                 with self._write() as conn:
@@ -1057,7 +1058,29 @@ class Store:
             fresh = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
             return self._job_state(fresh) if fresh else None
 
-        return Job.from_state(self._job_state(row), reload)
+        def request_cancel() -> None:
+            self.request_cancel(job_id)
+
+        return Job.from_state(self._job_state(row), reload, request_cancel=request_cancel)
+
+    def _cancel_flag(self, job_id: str) -> Path:
+        return self.path / "jobs" / job_id / "cancel"
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Ask job ``job_id`` to stop, whichever process runs it: this one cancels it directly;
+        another sees the request within a second at its job's next check. Returns False when
+        the job had already finished."""
+        live = self._runner.get(job_id) or live_job(job_id)
+        if live is not None:
+            return live.cancel()
+        self.recover()
+        row = self._one("SELECT status FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise RecordNotFoundError(f"no job {job_id!r} in the workspace {self.path}: list them with ws.jobs()")
+        if row["status"] not in ACTIVE_STATUSES:
+            return False
+        atomic_write(self._cancel_flag(job_id), now_iso())
+        return True
 
     def jobs(self, status: str | None = None) -> list[Job]:
         """Jobs of this workspace, oldest first (live ones as live objects)."""
@@ -1123,9 +1146,9 @@ class Store:
             except OSError:
                 pass
             if model_id:
-                row = self._one("SELECT kind FROM records WHERE id = ?", (model_id,))
-                if row is not None:
-                    self._clear_staging(row["kind"], model_id)
+                kind_row = self._one("SELECT kind FROM records WHERE id = ?", (model_id,))
+                if kind_row is not None:
+                    self._clear_staging(kind_row["kind"], model_id)
             log.warning("job %s was interrupted; its log is at %s", job_id, self.path / log_rel)
         return [m[0] for m in marked]
 

@@ -215,7 +215,8 @@ class DataPanel(Panel):
 
     def add_corpora(self, files: list[tuple[str, bytes]]) -> list[str]:
         """Store text files (name, bytes) as corpora; returns their ids. Errors name the file."""
-        added, failed = [], []
+        added: list[str] = []
+        failed: list[str] = []
         for name, data in files:
             try:
                 rec = self.workspace.add_corpus(data, name=name)
@@ -337,7 +338,8 @@ class DataPanel(Panel):
 
     def add_audio_files(self, files: list[tuple[str, bytes]]) -> list[str]:
         """Store audio files and archives (name, bytes); returns the new audio ids."""
-        added, failed = [], []
+        added: list[str] = []
+        failed: list[str] = []
         for name, data in files:
             try:
                 if _is_archive(name):

@@ -84,7 +84,9 @@ class LanguageModelPanel(Panel):
                                       layout=widgets.Layout(width="200px"))
         profile = self.base.profile
         has_general = profile is not None and profile.general_text is not None
-        general = [("none", None)] + ([(f"the {profile.name}'s general text", "base")] if has_general else [])
+        general: list[tuple[str, str | None]] = [("none", None)]
+        if profile is not None and has_general:
+            general.append((f"the {profile.name}'s general text", "base"))
         self.general = widgets.Dropdown(description="Mix in", style=LABELLED, options=general,
                                         value="base" if has_general else None, layout=wide())
         self.general_weight = widgets.FloatSlider(GENERAL_TEXT_WEIGHT, min=0.0, max=0.9, step=0.05,

@@ -1,0 +1,76 @@
+"""The services layer: profiles, the workspace's job kinds (compare, rerun) and the model-family seam."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from jupyter_speechcustom.asr.families import CTCFamily, family_of
+from jupyter_speechcustom.asr.profiles import ModelProfile, get_profile, profiles, register_profile
+from jupyter_speechcustom.errors import ModelLoadError, SpeechCustomError
+from jupyter_speechcustom.io.manifest import read_manifest
+from jupyter_speechcustom.services.compare import TestItem, run_comparison
+from jupyter_speechcustom.services.workspace import Workspace
+
+WAIT = 600  # a guard against hanging, never a timing assertion
+
+
+def test_the_demo_registers_its_profile_through_its_entry_point():
+    profile = get_profile("demo")
+    assert profile is not None and profile.model_path is not None and profile.model_path.is_file()
+    assert profile.general_text is not None and profile.general_text.is_file()
+    for name in (profile.train_set, profile.dev_set, *profile.test_sets):
+        assert name is not None and profile.example_set(name).is_file()
+    assert "demo" in [p.name for p in profiles()]
+    with pytest.raises(SpeechCustomError, match="no example set 'nope'"):
+        profile.example_set("nope")
+
+
+def test_a_user_profile_names_a_model_and_its_general_text(tmp_path, demo_model):
+    from jupyter_speechcustom.asr.models import known_words_for, load_base_model
+
+    text = tmp_path / "general.txt"
+    text.write_text("hello world\nthe quick brown fox\n", encoding="utf-8")
+    profile = ModelProfile("my-clinic-model", model_path=demo_model.path, general_text=text)
+    register_profile(profile)
+    register_profile(profile)  # the same profile again is fine
+    with pytest.raises(SpeechCustomError, match="already registered"):
+        register_profile(ModelProfile("my-clinic-model"))
+    model = load_base_model("my-clinic-model")
+    assert model.profile is profile and model.fingerprint == demo_model.fingerprint
+    assert known_words_for(model) == {"hello", "world", "the", "quick", "brown", "fox"}
+
+
+def test_the_ctc_family_is_chosen_and_other_models_are_refused_by_name(demo_model):
+    assert isinstance(demo_model.family, CTCFamily) and demo_model.family.name == "ctc"
+    assert demo_model.vocabulary == demo_model.family.vocabulary(demo_model.asr_model)
+    assert demo_model.frame_shift > 0
+
+    class NotAnAsrModel:
+        pass
+
+    with pytest.raises(ModelLoadError, match="NotAnAsrModel.*supported model families: ctc"):
+        family_of(NotAnAsrModel(), "thing.nemo")
+
+
+@pytest.mark.slow
+def test_a_comparison_runs_as_a_workspace_job_and_can_be_rerun(tmp_path, demo_model):
+    entries = read_manifest(get_profile("demo").example_set("domain/test"))[:3]
+    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in entries]
+    ws = Workspace(tmp_path / "ws")
+    job = ws.compare(demo_model, items, ["base"], label="three")
+    assert job.wait(WAIT) == "completed", job.error
+    comparison = job.result  # the job's own result, not a side channel
+    direct = run_comparison(demo_model, items, ["base"], label="three")
+    assert comparison.texts == direct.texts and comparison.evaluations["base"].wer == direct.evaluations["base"].wer
+    with sqlite3.connect(ws.path / "index.sqlite") as db:  # what other processes see: the summary
+        (saved,) = db.execute("SELECT result FROM jobs WHERE id = ?", (job.id,)).fetchone()
+    assert json.loads(saved) == {"test_set": "three", "wer": {"base": direct.evaluations["base"].wer}}
+    again = ws.rerun(job.id)
+    assert again.wait(WAIT) == "completed", again.error
+    assert again.result.texts == comparison.texts
+    with pytest.raises(ValueError, match="needs a custom acoustic model"):
+        ws.compare(demo_model, items, ["+AM"], label="three")
