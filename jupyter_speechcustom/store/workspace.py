@@ -39,18 +39,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.constants import (
-    CUSTOM_AM_KEY,
     MAX_ARCHIVE_BYTES,
     MAX_ARCHIVE_FILES,
     MAX_UPLOAD_BYTES,
     SQLITE_BUSY_TIMEOUT,
 )
-from jupyter_speechcustom.errors import AudioError, CorpusError, SpeechCustomError
+from jupyter_speechcustom.errors import AudioError, CorpusError
 from jupyter_speechcustom.io import safety as _safety
 from jupyter_speechcustom.io.files import atomic_write
 from jupyter_speechcustom.io.safety import (
@@ -74,6 +72,23 @@ from jupyter_speechcustom.jobs.runner import (
     now_iso,
     owner_alive,
     process_identity,
+)
+from jupyter_speechcustom.store.index import (
+    AUDIO_SUFFIXES,
+    FOLDERS,
+    ID_PREFIX,
+    INDEX,
+    MODEL_KINDS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    ModelInUseError,
+    Record,
+    RecordNotFoundError,
+    WorkspaceError,
+    check_json,
+    json_or_none,
+    nemo_base_ref,
+    sniff_audio_suffix,
 )
 
 if TYPE_CHECKING:
@@ -105,117 +120,6 @@ log = logging.getLogger(__name__)
 Source = str | Path | bytes | bytearray | memoryview
 
 
-class WorkspaceError(SpeechCustomError, RuntimeError):
-    """A workspace that cannot be opened or an operation it cannot do."""
-
-
-class RecordNotFoundError(WorkspaceError, LookupError):
-    """An id that names no record (or a record of another kind) in the workspace."""
-
-
-class ModelInUseError(WorkspaceError):
-    """Deleting something a queued or running job uses."""
-
-
-INDEX = "index.sqlite"
-FOLDERS = {
-    "corpus": "corpora",
-    "words": "words",
-    "audio": "audio",
-    "lm": "lms",
-    "am": "ams",
-    "result": "results",
-}
-_PREFIX = {"corpus": "c", "words": "w", "audio": "a", "lm": "lm", "am": "am", "result": "r"}
-MODEL_KINDS = ("lm", "am")
-MODEL_STATUSES = ("pending", "ready", "training", "available", "failed")
-
-_AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".webm", ".m4a", ".aac", ".mp4", ".weba"})
-_MAX_CONFIG_BYTES = 10 * 1024**2  # a model config is kilobytes; read no more than this of one
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1,
-    status TEXT NOT NULL,
-    message TEXT,
-    path TEXT,
-    base_name TEXT,
-    base_fingerprint TEXT,
-    sources TEXT NOT NULL DEFAULT '[]',
-    job_id TEXT,
-    info TEXT NOT NULL DEFAULT '{}',
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    UNIQUE (kind, name, version)
-);
-CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, created);
-CREATE TABLE IF NOT EXISTS base_models (
-    fingerprint TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    path TEXT,
-    created TEXT NOT NULL,
-    last_used TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    progress REAL NOT NULL DEFAULT 0,
-    message TEXT NOT NULL DEFAULT '',
-    error TEXT,
-    result TEXT,
-    params TEXT NOT NULL DEFAULT '{}',
-    heavy INTEGER NOT NULL DEFAULT 1,
-    model_id TEXT,
-    uses TEXT NOT NULL DEFAULT '[]',
-    rerun_of TEXT,
-    owner_host TEXT,
-    owner_pid INTEGER,
-    owner_started TEXT,
-    log_path TEXT NOT NULL,
-    created TEXT NOT NULL,
-    started TEXT,
-    finished TEXT,
-    updated TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
-"""
-_SCHEMA_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class Record:
-    """One entry of a workspace: a corpus, word list, audio file, custom model or result.
-
-    ``path`` is absolute. ``base`` (models) is ``{"name", "fingerprint"}`` of the base model;
-    ``sources`` the ids of the resources a model was trained on; ``info`` the statistics
-    recorded with it (sentences, duration, metrics ...).
-    """
-
-    id: str
-    kind: str
-    name: str
-    version: int
-    status: str
-    path: Path | None
-    created: str
-    updated: str
-    message: str | None = None
-    base: dict[str, str] | None = None
-    sources: tuple[str, ...] = ()
-    job_id: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        """``name`` with its version for models (``"support-lm v2"``)."""
-        return f"{self.name} v{self.version}" if self.kind in MODEL_KINDS else self.name
-
-
 #: Rebuilds a job function from its saved parameters: ``factory(workspace, params, model)``.
 JobFactory = Callable[["Store", dict[str, Any], "Record | None"], JobFunction]
 _JOB_KINDS: dict[str, JobFactory] = {}
@@ -233,71 +137,6 @@ def register_job_kind(kind: str, factory: JobFactory) -> None:
     None for jobs that produce no model.
     """
     _JOB_KINDS[kind] = factory
-
-
-def _json_or_none(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return json.dumps(value, default=_jsonable)
-    except (TypeError, ValueError):
-        return json.dumps(repr(value))
-
-
-def _jsonable(value: Any) -> Any:
-    """What the index keeps of a job result that is not JSON itself: a record's identity, a
-    path's text, and of any other object its ``summary()`` (e.g. a comparison) if it has one."""
-    summary = getattr(value, "summary", None)
-    if callable(summary):
-        return summary()
-    if isinstance(value, Record):
-        return {"id": value.id, "kind": value.kind, "name": value.name, "version": value.version}
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)
-
-
-def check_json(value: Any, what: str) -> None:
-    try:
-        json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be JSON-serializable (numbers, text, lists, dicts): {exc}") from None
-
-
-def _sniff_audio_suffix(data: bytes) -> str:
-    if data[:4] == b"\x1a\x45\xdf\xa3":
-        return ".webm"
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return ".wav"
-    if data[:4] == b"OggS":
-        return ".ogg"
-    if data[:4] == b"fLaC":
-        return ".flac"
-    if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
-        return ".mp3"
-    if data[4:8] == b"ftyp":
-        return ".m4a"
-    return ".audio"
-
-
-def _nemo_base_ref(path: Path) -> dict[str, str] | None:
-    """The base model a custom ``.nemo`` records in its config, read without loading it."""
-    import yaml
-
-    try:
-        with tarfile.open(path, "r:*") as tf:
-            for member in tf:
-                if member.isreg() and Path(member.name).name == "model_config.yaml":
-                    stream = tf.extractfile(member)
-                    cfg = yaml.safe_load(stream.read(_MAX_CONFIG_BYTES)) if stream else None
-                    meta = (cfg or {}).get(CUSTOM_AM_KEY) or {}
-                    base = meta.get("base_model") or {}
-                    if base.get("fingerprint"):
-                        return {"name": str(base.get("name", "")), "fingerprint": str(base["fingerprint"])}
-                    return None
-    except (tarfile.TarError, OSError, yaml.YAMLError):
-        return None
-    return None
 
 
 class Store:
@@ -364,14 +203,14 @@ class Store:
                 conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn = conn
                 with self._write() as tx:
-                    for statement in _SCHEMA.split(";"):
+                    for statement in SCHEMA.split(";"):
                         if statement.strip():
                             tx.execute(statement)
-                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (_SCHEMA_VERSION,))
+                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
                     tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (now_iso(),))
                 meta = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
                 version = meta["value"] if meta is not None else None
-                if version != _SCHEMA_VERSION:
+                if version != SCHEMA_VERSION:
                     msg = f"{self.path} was made by another version of jupyter_speechcustom (index schema {version}): upgrade"
                     raise WorkspaceError(msg)
             return self._conn
@@ -417,7 +256,7 @@ class Store:
     # ------------------------------------------------------------------ records
 
     def _new_id(self, kind: str) -> str:
-        return f"{_PREFIX.get(kind, 'j')}-{os.urandom(4).hex()}"
+        return f"{ID_PREFIX.get(kind, 'j')}-{os.urandom(4).hex()}"
 
     def _record(self, row: sqlite3.Row) -> Record:
         base = {"name": row["base_name"], "fingerprint": row["base_fingerprint"]} if row["base_fingerprint"] else None
@@ -611,7 +450,7 @@ class Store:
         if transcript is not None and not isinstance(transcript, str):
             raise TypeError(f"transcript must be text or None, got {type(transcript).__name__}")
         data, given = _safety.read_upload(source, name, self.max_upload_bytes, "audio")
-        suffix = _sniff_audio_suffix(data)
+        suffix = sniff_audio_suffix(data)
         filename = sanitize_filename(given or f"recording{suffix}", default="recording")
         if "." not in filename:
             filename += suffix
@@ -654,7 +493,7 @@ class Store:
                 suffix = rel.suffix.lower()
                 if suffix == ".txt":
                     continue
-                if suffix not in _AUDIO_SUFFIXES:
+                if suffix not in AUDIO_SUFFIXES:
                     skipped.append(f"{rel} (not audio)")
                     continue
                 path = root.joinpath(*rel.parts)
@@ -677,7 +516,7 @@ class Store:
             if skipped:
                 log.warning("%s: skipped %d file(s): %s", label, len(skipped), "; ".join(skipped[:20]))
             if not items:
-                msg = f"{label} has no usable audio files ({', '.join(sorted(_AUDIO_SUFFIXES))}): check its contents"
+                msg = f"{label} has no usable audio files ({', '.join(sorted(AUDIO_SUFFIXES))}): check its contents"
                 raise AudioError(msg)
             return self._store_files("audio", items)
         finally:
@@ -858,7 +697,7 @@ class Store:
         _safety.check_size(source.stat().st_size, self.max_archive_bytes, str(source), "max_archive_bytes")
         if not source.resolve().is_relative_to(self.path):
             _safety.warn_untrusted_nemo(source)
-        ref = dict(base) if base else _nemo_base_ref(source)
+        ref = dict(base) if base else nemo_base_ref(source)
         if not ref:
             msg = f"{source} does not record its base model: pass base={{'name': ..., 'fingerprint': ...}}"
             raise WorkspaceError(msg)
@@ -1023,7 +862,7 @@ class Store:
                 "UPDATE jobs SET status = ?, progress = ?, message = ?, error = ?, result = ?, started = ?,"
                 " finished = ?, updated = ? WHERE id = ?",
                 (
-                    snap["status"], snap["progress"], snap["message"], snap["error"], _json_or_none(snap["result"]),
+                    snap["status"], snap["progress"], snap["message"], snap["error"], json_or_none(snap["result"]),
                     snap["started"], snap["finished"], now_iso(), snap["id"],
                 ),
             )

@@ -1,0 +1,188 @@
+"""The workspace index: its SQLite schema, the records it lists, and how values are kept in it."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_speechcustom.constants import CUSTOM_AM_KEY
+from jupyter_speechcustom.errors import SpeechCustomError
+
+
+class WorkspaceError(SpeechCustomError, RuntimeError):
+    """A workspace that cannot be opened or an operation it cannot do."""
+
+
+class RecordNotFoundError(WorkspaceError, LookupError):
+    """An id that names no record (or a record of another kind) in the workspace."""
+
+
+class ModelInUseError(WorkspaceError):
+    """Deleting something a queued or running job uses."""
+
+
+INDEX = "index.sqlite"
+FOLDERS = {
+    "corpus": "corpora",
+    "words": "words",
+    "audio": "audio",
+    "lm": "lms",
+    "am": "ams",
+    "result": "results",
+}
+ID_PREFIX = {"corpus": "c", "words": "w", "audio": "a", "lm": "lm", "am": "am", "result": "r"}
+MODEL_KINDS = ("lm", "am")
+MODEL_STATUSES = ("pending", "ready", "training", "available", "failed")
+
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".webm", ".m4a", ".aac", ".mp4", ".weba"})
+_MAX_CONFIG_BYTES = 10 * 1024**2  # a model config is kilobytes; read no more than this of one
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL,
+    message TEXT,
+    path TEXT,
+    base_name TEXT,
+    base_fingerprint TEXT,
+    sources TEXT NOT NULL DEFAULT '[]',
+    job_id TEXT,
+    info TEXT NOT NULL DEFAULT '{}',
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    UNIQUE (kind, name, version)
+);
+CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, created);
+CREATE TABLE IF NOT EXISTS base_models (
+    fingerprint TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    path TEXT,
+    created TEXT NOT NULL,
+    last_used TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    error TEXT,
+    result TEXT,
+    params TEXT NOT NULL DEFAULT '{}',
+    heavy INTEGER NOT NULL DEFAULT 1,
+    model_id TEXT,
+    uses TEXT NOT NULL DEFAULT '[]',
+    rerun_of TEXT,
+    owner_host TEXT,
+    owner_pid INTEGER,
+    owner_started TEXT,
+    log_path TEXT NOT NULL,
+    created TEXT NOT NULL,
+    started TEXT,
+    finished TEXT,
+    updated TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+"""
+SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One entry of a workspace: a corpus, word list, audio file, custom model or result.
+
+    ``path`` is absolute. ``base`` (models) is ``{"name", "fingerprint"}`` of the base model;
+    ``sources`` the ids of the resources a model was trained on; ``info`` the statistics
+    recorded with it (sentences, duration, metrics ...).
+    """
+
+    id: str
+    kind: str
+    name: str
+    version: int
+    status: str
+    path: Path | None
+    created: str
+    updated: str
+    message: str | None = None
+    base: dict[str, str] | None = None
+    sources: tuple[str, ...] = ()
+    job_id: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``name`` with its version for models (``"support-lm v2"``)."""
+        return f"{self.name} v{self.version}" if self.kind in MODEL_KINDS else self.name
+
+
+def json_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, default=_jsonable)
+    except (TypeError, ValueError):
+        return json.dumps(repr(value))
+
+
+def _jsonable(value: Any) -> Any:
+    """What the index keeps of a job result that is not JSON itself: a record's identity, a
+    path's text, and of any other object its ``summary()`` (e.g. a comparison) if it has one."""
+    summary = getattr(value, "summary", None)
+    if callable(summary):
+        return summary()
+    if isinstance(value, Record):
+        return {"id": value.id, "kind": value.kind, "name": value.name, "version": value.version}
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def check_json(value: Any, what: str) -> None:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-serializable (numbers, text, lists, dicts): {exc}") from None
+
+
+def sniff_audio_suffix(data: bytes) -> str:
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return ".webm"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return ".wav"
+    if data[:4] == b"OggS":
+        return ".ogg"
+    if data[:4] == b"fLaC":
+        return ".flac"
+    if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return ".mp3"
+    if data[4:8] == b"ftyp":
+        return ".m4a"
+    return ".audio"
+
+
+def nemo_base_ref(path: Path) -> dict[str, str] | None:
+    """The base model a custom ``.nemo`` records in its config, read without loading it."""
+    import yaml
+
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            for member in tf:
+                if member.isreg() and Path(member.name).name == "model_config.yaml":
+                    stream = tf.extractfile(member)
+                    cfg = yaml.safe_load(stream.read(_MAX_CONFIG_BYTES)) if stream else None
+                    meta = (cfg or {}).get(CUSTOM_AM_KEY) or {}
+                    base = meta.get("base_model") or {}
+                    if base.get("fingerprint"):
+                        return {"name": str(base.get("name", "")), "fingerprint": str(base["fingerprint"])}
+                    return None
+    except (tarfile.TarError, OSError, yaml.YAMLError):
+        return None
+    return None
