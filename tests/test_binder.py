@@ -64,7 +64,7 @@ def test_post_build_installs_the_package_and_compiles_the_builders():
     commands = [line.strip() for line in post_build.read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
     assert commands[0] == "set -euo pipefail"
-    assert "python -m pip install --no-cache-dir -e ." in commands
+    assert "python -m pip install --no-cache-dir -e \".[notebooks]\"" in commands  # the tutorials import pandas, tqdm
     assert commands[-1] == "speechcustom setup"
 
 
