@@ -188,3 +188,12 @@ def test_missing_builders_fail_before_any_work(tmp_path, monkeypatch, demo_model
     with pytest.raises(BuildersMissingError, match="speechcustom setup"):
         build_language_model(demo_model, [demo.corpus_path()], tmp_path / "lm")
     assert not (tmp_path / "lm").exists()
+
+
+def test_progress_follows_the_one_convention(tmp_path, demo_model):
+    calls: list[tuple[float, str]] = []
+    build_language_model(demo_model, [demo.corpus_path()], tmp_path / "lm",
+                         progress=lambda fraction, message: calls.append((fraction, message)))
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[0] >= 0.0 and fractions[-1] == 1.0
+    assert all(isinstance(m, str) and m for _, m in calls)

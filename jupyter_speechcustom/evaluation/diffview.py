@@ -266,7 +266,7 @@ class DiffColumn:
 def align_columns(reference: str, alignments: Sequence[Sequence[Any]]) -> list[DiffColumn]:
     """Merge several systems' word alignments against one reference into shared columns.
 
-    Each alignment is a sequence of :class:`~jupyter_speechcustom.evaluation.AlignedWord`
+    Each alignment is a sequence of :class:`~jupyter_speechcustom.evaluation.metrics.AlignedWord`
     (or ``(op, ref, hyp)`` triples) of the same reference. Reference words line up in one
     column across systems; a system's insertions before reference word ``i`` go into an
     insertion column before it, shared by all systems.
@@ -306,7 +306,7 @@ def diff_html(reference: str, systems: Mapping[str, Sequence[Any]], *, reference
     """A word-aligned diff: the reference, then one row per system, columns aligned.
 
     ``systems`` maps a system's name to its alignment against ``reference`` (an
-    :class:`~jupyter_speechcustom.evaluation.UtteranceScore`'s ``alignment``, or the score
+    :class:`~jupyter_speechcustom.evaluation.metrics.UtteranceScore`'s ``alignment``, or the score
     itself). Substitutions, deletions and insertions are coloured; a hover shows the
     reference word a substitution replaced.
     """
@@ -348,7 +348,7 @@ def utterance_html(
 ) -> str:
     """One utterance: a heading with each system's WER on it, then the aligned diff.
 
-    ``systems`` maps names to :class:`~jupyter_speechcustom.evaluation.UtteranceScore` (or
+    ``systems`` maps names to :class:`~jupyter_speechcustom.evaluation.metrics.UtteranceScore` (or
     mappings with ``alignment``, ``substitutions``, ``deletions``, ``insertions``,
     ``reference_words``).
     """
@@ -370,7 +370,7 @@ def utterance_html(
 def wer_table_html(evaluations: Mapping[str, Any], *, baseline: str | None = None) -> str:
     """WER, CER, substitutions, deletions and insertions per system.
 
-    ``evaluations`` maps system names to :class:`~jupyter_speechcustom.evaluation.Evaluation`
+    ``evaluations`` maps system names to :class:`~jupyter_speechcustom.evaluation.metrics.Evaluation`
     objects or their ``summary()`` dicts. The best WER is bold; the change against
     ``baseline`` (default: the first system) is shown relative to it.
     """
@@ -403,7 +403,7 @@ def wer_table_html(evaluations: Mapping[str, Any], *, baseline: str | None = Non
 def term_hits_html(hits: Mapping[str, Sequence[Any]]) -> str:
     """Per custom word: how often each system recognized it where the references have it.
 
-    ``hits`` maps system names to :func:`~jupyter_speechcustom.evaluation.term_hit_rates`
+    ``hits`` maps system names to :func:`~jupyter_speechcustom.evaluation.metrics.term_hit_rates`
     results (``TermHits`` or mappings with ``term``, ``occurrences``, ``recognized``).
     """
     names = list(hits)

@@ -1,4 +1,8 @@
-"""A workspace: a persistent, recoverable home for corpora, audio, custom models and jobs.
+"""The workspace store: a persistent, recoverable home for corpora, audio, custom models and jobs.
+
+:class:`Store` keeps things and the state of the jobs that work on them; it runs no work of its
+own. The workspace users open, :class:`jupyter_speechcustom.services.workspace.Workspace`, is a
+store with the services (LM builds, training, comparisons) as its job kinds.
 
 Notebook kernels restart often; uploads and trained models must outlive them, as they do in
 the cloud services, where each customization has an id and a status. A workspace is a folder::
@@ -20,7 +24,7 @@ only when complete, so an interrupted build never shows up as ``available``.
 
 A job whose process died (kernel restart, ``kill -9``) is found ``interrupted`` when the
 workspace is opened again: each job records its owner (host, pid, process start time); the
-model it was producing becomes ``failed``, and :meth:`Workspace.rerun` runs the same work again
+model it was producing becomes ``failed``, and :meth:`Store.rerun` runs the same work again
 from the job's saved kind and parameters.
 
 Files are written atomically (temporary file, then ``os.replace``); the index is written in
@@ -130,7 +134,7 @@ _SUBMITTING_LOCK = threading.Lock()
 
 
 def register_job_kind(kind: str, factory: JobFactory) -> None:
-    """Let :meth:`Workspace.rerun` rebuild jobs of ``kind`` from their saved parameters.
+    """Let :meth:`Store.rerun` rebuild jobs of ``kind`` from their saved parameters.
 
     ``factory(workspace, params, model)`` returns the job function; ``model`` is the new model
     version the job must build (its staging path is ``workspace.staging_path(model.id)``), or

@@ -35,7 +35,7 @@ class Studio(widgets.VBox):
     """The four panels as tabs, sharing one workspace and one loaded base model.
 
     Args:
-        workspace: a :class:`~jupyter_speechcustom.workspace.Workspace` or a folder (created
+        workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or a folder (created
             when missing).
         base: the base model, or its name or ``.nemo`` path (default: the bundled demo).
 

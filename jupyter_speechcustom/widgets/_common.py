@@ -267,7 +267,7 @@ class Panel(widgets.VBox):
     """Base of the Studio's panels: a workspace, a base model and a status area.
 
     Attributes:
-        workspace: the :class:`~jupyter_speechcustom.workspace.Workspace` the panel reads and writes.
+        workspace: the :class:`~jupyter_speechcustom.services.workspace.Workspace` the panel reads and writes.
         base: the loaded base model.
         status: the panel's status area (an ``HTML`` widget); errors always land here.
         job: the panel's latest job, or None.

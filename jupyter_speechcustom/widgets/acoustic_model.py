@@ -82,7 +82,7 @@ class AcousticModelPanel(Panel):
     """Fine-tune the base model on the workspace's audio; review pseudo-labels; watch it train.
 
     Args:
-        workspace: a :class:`~jupyter_speechcustom.workspace.Workspace` or its folder.
+        workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or its folder.
         base: the base model (or its name or ``.nemo`` path) to fine-tune.
 
     Children of note: ``audio`` (SelectMultiple), ``mode_buttons``, ``lm``, ``threshold``,

@@ -66,7 +66,7 @@ class ComparePanel(Panel):
     """Run base and customized systems side by side; diffs, WER/CER, hit rates, weight sliders.
 
     Args:
-        workspace: a :class:`~jupyter_speechcustom.workspace.Workspace` or its folder.
+        workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or its folder.
         base: the base model (or its name or ``.nemo`` path).
 
     Children of note: ``system_boxes`` (a Checkbox per system in :data:`SYSTEMS`), ``lm``,

@@ -67,7 +67,7 @@ class DataPanel(Panel):
     """Corpora, custom words and audio for a workspace: uploads, an editor and the microphone.
 
     Args:
-        workspace: a :class:`~jupyter_speechcustom.workspace.Workspace` or its folder.
+        workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or its folder.
         base: the base model (or its name or ``.nemo`` path): OOV words are words it does not know.
 
     Children of note (for scripts and tests): ``corpus_upload``, ``words_upload``,

@@ -55,7 +55,7 @@ class LanguageModelPanel(Panel):
     """Build custom language models from the workspace's corpora and custom words; inspect them.
 
     Args:
-        workspace: a :class:`~jupyter_speechcustom.workspace.Workspace` or its folder.
+        workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or its folder.
         base: the base model (or its name or ``.nemo`` path) the LMs are built for.
 
     Children of note: ``corpora`` (SelectMultiple), ``words`` (Dropdown), ``name``,
