@@ -33,3 +33,11 @@ class AudioError(SpeechCustomError, ValueError):
 
 class CorpusError(SpeechCustomError, ValueError):
     """Text that cannot be used as a corpus or word list."""
+
+
+class InvalidOptionError(SpeechCustomError, ValueError):
+    """An option outside its allowed range (a negative beam size, a NaN weight, ``order=1``)."""
+
+
+class OutputError(SpeechCustomError, OSError):
+    """An output path this toolkit refuses to write (not a regular file) or cannot write."""

@@ -12,12 +12,13 @@ import contextlib
 import io
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
+from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
 
 if TYPE_CHECKING:
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
 log = logging.getLogger(__name__)
+
+#: The widest beam :class:`DecodingWeights` accepts (wider ones cost memory and gain nothing).
+MAX_BEAM_SIZE = 1024
+
 
 @dataclass(frozen=True)
 class DecodingWeights:
@@ -41,6 +46,24 @@ class DecodingWeights:
     lm_beta: float = LM_BETA
     boost_alpha: float = BOOST_ALPHA
     beam_size: int = BEAM_SIZE
+
+    def __post_init__(self) -> None:
+        # Checked here, so a NaN weight never decodes as greedy while labelled customized.
+        import math
+        import numbers
+
+        from jupyter_speechcustom.errors import InvalidOptionError
+
+        for name, lowest in (("lm_alpha", 0.0), ("lm_beta", None), ("boost_alpha", 0.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                    or (lowest is not None and value < lowest):
+                where = "0 or more" if lowest is not None else "a finite number"
+                raise InvalidOptionError(f"{name} must be {where} (0 turns it off), got {value!r}"
+                                         if lowest is not None else f"{name} must be {where}, got {value!r}")
+        beam = self.beam_size
+        if isinstance(beam, bool) or not isinstance(beam, numbers.Integral) or not 1 <= beam <= MAX_BEAM_SIZE:
+            raise InvalidOptionError(f"beam_size must be a whole number from 1 to {MAX_BEAM_SIZE}, got {beam!r}")
 
 
 class _VocabularyTokenizer:
@@ -169,7 +192,7 @@ def tune(
     lm_alphas: Sequence[float] = (0.4, 0.7, 1.0),
     lm_betas: Sequence[float] = (0.5, 1.5),
     boost_alphas: Sequence[float] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> TuneResult:
     """Grid search of customization weights on a dev set, re-decoding cached log-probs."""
     from jupyter_speechcustom.evaluation.metrics import evaluate
@@ -185,6 +208,6 @@ def tune(
         wer = evaluate(list(references), decoder.decode_text(outputs, weights)).wer
         grid.append((weights, wer))
         if progress:
-            progress(n, len(points))
+            progress(n / len(points), f"weights {n} of {len(points)}: WER {wer:.1%}")
     best, best_wer = min(grid, key=lambda item: item[1])
     return TuneResult(best, best_wer, tuple(grid))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import torch
     from nemo.collections.asr.models import ASRModel
 
-__all__ = ["CTCFamily", "ModelFamily", "family_of", "register_family"]
+__all__ = ["CTCFamily", "HybridFamily", "ModelFamily", "TransducerFamily", "family_of", "register_family"]
 
 #: Utterances per batch of beam search.
 DECODE_BATCH = 16
@@ -64,9 +64,12 @@ class ModelFamily(ABC):
 
     # ------------------------------------------------------------------ acoustic pass
 
-    @abstractmethod
     def frame_shift(self, asr_model: ASRModel) -> float:
-        """Seconds per output frame."""
+        """Seconds per output frame: the feature hop times the encoder's subsampling."""
+        cfg = asr_model.cfg
+        hop = float(cfg.preprocessor.get("window_stride", 0.01))
+        factor = int(cfg.encoder.get("subsampling_factor", 1) or 1)
+        return hop * factor
 
     @abstractmethod
     def acoustic_pass(self, asr_model: ASRModel, batch: torch.Tensor, lengths: torch.Tensor) -> list[np.ndarray]:
@@ -75,8 +78,8 @@ class ModelFamily(ABC):
     # ------------------------------------------------------------------ decoding
 
     @abstractmethod
-    def greedy_ids(self, asr_model: ASRModel, output: np.ndarray) -> list[int]:
-        """Token ids of the best path of one utterance's acoustic output."""
+    def greedy_ids(self, asr_model: ASRModel, outputs: Sequence[np.ndarray]) -> list[list[int]]:
+        """Token ids of greedy decoding, per utterance."""
 
     @abstractmethod
     def beam_ids(
@@ -119,20 +122,22 @@ class CTCFamily(ModelFamily):
     def vocabulary(self, asr_model: ASRModel) -> list[str]:
         return list(asr_model.decoder.vocabulary)
 
-    def frame_shift(self, asr_model: ASRModel) -> float:
-        cfg = asr_model.cfg
-        hop = float(cfg.preprocessor.get("window_stride", 0.01))
-        factor = int(cfg.encoder.get("subsampling_factor", 1) or 1)
-        return hop * factor
-
     def acoustic_pass(self, asr_model: ASRModel, batch: torch.Tensor, lengths: torch.Tensor) -> list[np.ndarray]:
         log_probs, encoded_len, _ = asr_model.forward(input_signal=batch, input_signal_length=lengths)
         return [log_probs[row, : int(encoded_len[row])].numpy().copy() for row in range(len(lengths))]
 
-    def greedy_ids(self, asr_model: ASRModel, output: np.ndarray) -> list[int]:
+    def greedy_ids(self, asr_model: ASRModel, outputs: Sequence[np.ndarray]) -> list[list[int]]:
+        """The best path: the most likely token per frame, repeats merged, blanks dropped."""
         blank = self.blank_id(asr_model)
-        best = output.argmax(axis=-1)
-        return [int(t) for k, t in enumerate(best) if t != blank and (k == 0 or t != best[k - 1])]
+        results = []
+        for output in outputs:
+            best = self.log_probs(asr_model, output).argmax(axis=-1)
+            results.append([int(t) for k, t in enumerate(best) if t != blank and (k == 0 or t != best[k - 1])])
+        return results
+
+    def log_probs(self, asr_model: ASRModel, output: np.ndarray) -> np.ndarray:
+        """Frame log-probabilities ``(frames, vocabulary + blank)`` from a cached output."""
+        return output
 
     def beam_ids(
         self,
@@ -159,12 +164,12 @@ class CTCFamily(ModelFamily):
             for start in range(0, len(order), DECODE_BATCH):
                 idx = order[start : start + DECODE_BATCH]
                 lengths = torch.tensor([len(outputs[i]) for i in idx])
-                batch = torch.full((len(idx), int(lengths.max()), outputs[idx[0]].shape[1]), -1e4)
+                batch = torch.full((len(idx), int(lengths.max()), blank + 1), -1e4)
                 # Padding frames are certain blanks: a blank never changes a hypothesis, so a short
                 # utterance decodes the same whatever it is batched with.
                 batch[:, :, blank] = 0.0
                 for row, i in enumerate(idx):
-                    batch[row, : lengths[row]] = torch.from_numpy(outputs[i])
+                    batch[row, : lengths[row]] = torch.from_numpy(self.log_probs(asr_model, outputs[i]))
                 hyps = search(batch, lengths).to_hyps_list(score_norm=False)
                 for row, i in enumerate(idx):
                     seq = hyps[row].y_sequence
@@ -181,6 +186,7 @@ class CTCFamily(ModelFamily):
         import torch
         from nemo.collections.asr.parts.utils.aligner_utils import viterbi_decoding
 
+        output = self.log_probs(asr_model, output)
         flat: list[int] = []
         word_of_token: list[int] = []
         for w_index, ids in enumerate(token_ids):
@@ -225,6 +231,224 @@ class CTCFamily(ModelFamily):
         return {} if self.tokenizer(asr_model) is not None else {"labels": self.vocabulary(asr_model)}
 
 
+def _pad(outputs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached per-utterance ``(frames, dim)`` arrays as one zero-padded ``(batch, frames, dim)`` tensor."""
+    import torch
+
+    lengths = torch.tensor([len(o) for o in outputs])
+    batch = torch.zeros(len(outputs), int(lengths.max()), outputs[0].shape[1])
+    for row, out in enumerate(outputs):
+        batch[row, : len(out)] = torch.from_numpy(out)
+    return batch, lengths
+
+
+class TransducerFamily(ModelFamily):
+    """NeMo transducers (``EncDecRNNTBPEModel``): an RNNT or a TDT joint over BPE pieces.
+
+    What is cached per utterance is the encoder output ``(frames, d_model)``; greedy decoding and
+    beam search (NeMo's batched modified ALSD, with the same n-gram LM and boosting-tree fusion
+    models as CTC) run the prediction and joint networks on it. Transducer beam search has no
+    length bonus, so ``lm_beta`` does not apply. Word timings and confidences come from the
+    model's own greedy alignment where the transcript is the greedy one.
+    """
+
+    name = "transducer"
+
+    @classmethod
+    def matches(cls, asr_model: ASRModel) -> bool:
+        return hasattr(asr_model, "joint") and not hasattr(asr_model, "ctc_decoder")
+
+    @staticmethod
+    def durations(asr_model: ASRModel) -> list[int] | None:
+        """A TDT model's durations, or None for a plain RNNT model."""
+        cfg = asr_model.cfg
+        loss = cfg.get("loss") or {}
+        if loss.get("loss_name") != "tdt":
+            return None
+        durations = (loss.get("tdt_kwargs") or {}).get("durations") or (cfg.get("decoding") or {}).get("durations")
+        return [int(d) for d in durations] if durations else None
+
+    def vocabulary(self, asr_model: ASRModel) -> list[str]:
+        return list(asr_model.joint.vocabulary)
+
+    def acoustic_pass(self, asr_model: ASRModel, batch: torch.Tensor, lengths: torch.Tensor) -> list[np.ndarray]:
+        features, feature_lengths = asr_model.preprocessor(input_signal=batch, length=lengths)
+        encoded, encoded_len = asr_model.encoder(audio_signal=features, length=feature_lengths)
+        return [encoded[row, :, : int(encoded_len[row])].T.numpy().copy() for row in range(len(lengths))]
+
+    def _greedy_hypotheses(self, asr_model: ASRModel, outputs: Sequence[np.ndarray]) -> list[Any]:
+        import torch
+
+        _keep_token_confidence(asr_model)
+        batch, lengths = _pad(outputs)
+        with torch.inference_mode():
+            hyps = asr_model.decoding.rnnt_decoder_predictions_tensor(
+                encoder_output=batch.transpose(1, 2), encoded_lengths=lengths, return_hypotheses=True)
+        return list(hyps[0] if isinstance(hyps, tuple) else hyps)
+
+    def greedy_ids(self, asr_model: ASRModel, outputs: Sequence[np.ndarray]) -> list[list[int]]:
+        blank = self.blank_id(asr_model)
+        return [[int(t) for t in _as_list(h.y_sequence) if 0 <= int(t) < blank]
+                for h in self._greedy_hypotheses(asr_model, outputs)]
+
+    def beam_ids(
+        self,
+        asr_model: ASRModel,
+        outputs: Sequence[np.ndarray],
+        *,
+        beam_size: int,
+        fusion_models: Sequence[Any],
+        fusion_alphas: Sequence[float],
+        beta: float,
+    ) -> list[list[int]]:
+        import torch
+
+        blank = self.blank_id(asr_model)
+        common = {"decoder": asr_model.decoder, "joint": asr_model.joint, "blank_index": blank, "beam_size": beam_size,
+                  "max_symbols_per_step": 10, "fusion_models": list(fusion_models) or None,
+                  "fusion_models_alpha": list(fusion_alphas) or None, "allow_cuda_graphs": False}
+        durations = self.durations(asr_model)
+        if durations is not None:
+            from nemo.collections.asr.parts.submodules.tdt_malsd_batched_computer import (
+                ModifiedALSDBatchedTDTComputer,
+            )
+
+            search: Any = ModifiedALSDBatchedTDTComputer(durations=durations, **common)
+        else:
+            from nemo.collections.asr.parts.submodules.rnnt_malsd_batched_computer import (
+                ModifiedALSDBatchedRNNTComputer,
+            )
+
+            search = ModifiedALSDBatchedRNNTComputer(**common)
+        results: list[list[int]] = [[] for _ in outputs]
+        order = sorted(range(len(outputs)), key=lambda i: len(outputs[i]))
+        with torch.inference_mode(), _one_thread():
+            for start in range(0, len(order), DECODE_BATCH):
+                idx = order[start : start + DECODE_BATCH]
+                batch, lengths = _pad([outputs[i] for i in idx])
+                hyps, _ = search(x=batch, out_len=lengths)
+                for row, hyp in zip(idx, hyps.to_hyps_list(score_norm=True)):
+                    results[row] = [int(t) for t in _as_list(hyp.y_sequence) if 0 <= int(t) < blank]
+        return results
+
+    def word_timings(
+        self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
+        token_ids: Sequence[Sequence[int]],
+    ) -> list[dict[str, Any]]:
+        """From the greedy alignment when the transcript is the greedy one: a word spans the frames
+        where the joint emitted its pieces; its confidence is the mean of NeMo's token confidences
+        of those pieces. Another transcript (from beam search) gets no timings: None."""
+        unknown = [{"word": w, "start": None, "end": None, "confidence": None} for w in words]
+        hyp = self._greedy_hypotheses(asr_model, [output])[0]
+        blank = self.blank_id(asr_model)
+        emitted = [int(t) for t in _as_list(hyp.y_sequence) if 0 <= int(t) < blank]
+        stamps = getattr(hyp, "timestamp", None)
+        if isinstance(stamps, dict):  # some NeMo versions keep per-token frames under "timestep"
+            stamps = stamps.get("timestep")
+        frames = [int(f) for f in _as_list(stamps)] if stamps is not None else []
+        tokenizer = self.tokenizer(asr_model)
+        if not emitted or len(frames) != len(emitted) or tokenizer is None:
+            return unknown
+        if " ".join(tokenizer.ids_to_text(emitted).split()) != " ".join(words):
+            return unknown
+        # SentencePiece marks a word's first piece with "▁": that is where the next word starts.
+        word_of_piece, current = [], -1
+        for piece in tokenizer.ids_to_tokens(emitted):
+            if piece.startswith("\u2581") or current < 0:
+                current += 1
+            word_of_piece.append(current)
+        if current != len(words) - 1:
+            return unknown
+        confidence = list(getattr(hyp, "token_confidence", None) or [])
+        spans: dict[int, list[int]] = {}
+        scores: dict[int, list[float]] = {}
+        for k, (frame, w) in enumerate(zip(frames, word_of_piece)):
+            spans.setdefault(w, []).append(frame)
+            if k < len(confidence):
+                scores.setdefault(w, []).append(float(confidence[k]))
+        return [{"word": word,
+                 "start": round(spans[n][0] * frame_shift, 3),
+                 "end": round((spans[n][-1] + 1) * frame_shift, 3),
+                 "confidence": round(float(np.mean(scores[n])), 4) if scores.get(n) else None}
+                for n, word in enumerate(words)]
+
+    def dataset_config(self, asr_model: ASRModel) -> dict[str, Any]:
+        return {}
+
+
+class HybridFamily(TransducerFamily):
+    """Hybrid transducer + CTC models (``EncDecHybridRNNTCTCBPEModel``, Parakeet TDT-CTC).
+
+    Both heads share the encoder, so the cached output is the encoder's and either head decodes
+    it. ``head="transducer"`` (the default) decodes with the TDT/RNNT head: it is the model's main
+    head, trained with the full loss weight (the CTC head is auxiliary, 0.3 in NeMo's configs) and
+    the more accurate of the two. ``head="ctc"`` decodes with the CTC head: cheaper, and its beam
+    search has a length bonus (``lm_beta``). Word timings and confidences always come from the CTC
+    head's forced alignment of the transcript, whichever head wrote it.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, head: str | None = None) -> None:
+        head = head or "transducer"
+        if head not in ("transducer", "ctc"):
+            raise ValueError(f"a hybrid model has a 'transducer' and a 'ctc' head, not {head!r}")
+        self.head = head
+        self._ctc = _HybridCTCHead()
+
+    @classmethod
+    def matches(cls, asr_model: ASRModel) -> bool:
+        return hasattr(asr_model, "joint") and hasattr(asr_model, "ctc_decoder")
+
+    def greedy_ids(self, asr_model: ASRModel, outputs: Sequence[np.ndarray]) -> list[list[int]]:
+        if self.head == "ctc":
+            return self._ctc.greedy_ids(asr_model, outputs)
+        return super().greedy_ids(asr_model, outputs)
+
+    def beam_ids(self, asr_model: ASRModel, outputs: Sequence[np.ndarray], **kwargs: Any) -> list[list[int]]:
+        if self.head == "ctc":
+            return self._ctc.beam_ids(asr_model, outputs, **kwargs)
+        return super().beam_ids(asr_model, outputs, **kwargs)
+
+    def word_timings(self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
+                     token_ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+        return self._ctc.word_timings(asr_model, output, frame_shift, words, token_ids)
+
+
+class _HybridCTCHead(CTCFamily):
+    """The CTC head of a hybrid model, reading the cached encoder output."""
+
+    def vocabulary(self, asr_model: ASRModel) -> list[str]:
+        return list(asr_model.joint.vocabulary)
+
+    def log_probs(self, asr_model: ASRModel, output: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            encoded = torch.from_numpy(output).T.unsqueeze(0)  # (1, d_model, frames)
+            return asr_model.ctc_decoder(encoder_output=encoded)[0].numpy()
+
+
+def _keep_token_confidence(asr_model: ASRModel) -> None:
+    """Have the model's transducer decoding keep NeMo's per-token confidence (once per model)."""
+    if getattr(asr_model, "_speechcustom_token_confidence", False):
+        return
+    import copy
+
+    from omegaconf import open_dict
+
+    cfg = copy.deepcopy(asr_model.cfg.decoding)
+    with open_dict(cfg):
+        cfg.confidence_cfg = {"preserve_token_confidence": True}
+    kwargs = {"decoder_type": "rnnt"} if hasattr(asr_model, "ctc_decoder") else {}
+    asr_model.change_decoding_strategy(cfg, verbose=False, **kwargs)
+    asr_model._speechcustom_token_confidence = True
+
+
+def _as_list(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
     """Beam search is thousands of tiny tensor ops: thread pools only add overhead (10x on 2 cores)."""
@@ -238,7 +462,7 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-_FAMILIES: list[type[ModelFamily]] = [CTCFamily]
+_FAMILIES: list[type[ModelFamily]] = [CTCFamily, HybridFamily, TransducerFamily]
 
 
 def register_family(family: type[ModelFamily]) -> None:
@@ -247,10 +471,15 @@ def register_family(family: type[ModelFamily]) -> None:
         _FAMILIES.insert(0, family)
 
 
-def family_of(asr_model: ASRModel, source: object = "the model") -> ModelFamily:
-    """The family that handles ``asr_model``; :class:`ModelLoadError` if none does."""
+def family_of(asr_model: ASRModel, source: object = "the model", head: str | None = None) -> ModelFamily:
+    """The family that handles ``asr_model`` (``head``: which head of a hybrid decodes);
+    :class:`ModelLoadError` if none does."""
     for family in _FAMILIES:
         if family.matches(asr_model):
+            if family is HybridFamily:
+                return HybridFamily(head)
+            if head is not None:
+                raise ValueError(f"{source} has one decoder: head={head!r} applies to hybrid models only")
             return family()
     supported = ", ".join(f.name for f in _FAMILIES)
     msg = (f"{source} is a {type(asr_model).__name__}, which this toolkit cannot customize yet "

@@ -51,6 +51,7 @@ class BaseModel:
     path: Path
     fingerprint: str
     asr_model: ASRModel = field(repr=False)
+    head: str | None = None
 
     @property
     def tied_base(self) -> dict[str, str] | None:
@@ -72,7 +73,7 @@ class BaseModel:
     @cached_property
     def family(self) -> ModelFamily:
         """The model's family (CTC, ...): everything that differs between kinds of model."""
-        return family_of(self.asr_model, self.path)
+        return family_of(self.asr_model, self.path, self.head)
 
     @cached_property
     def vocabulary(self) -> list[str]:
@@ -191,7 +192,7 @@ def _download_pretrained(name: str) -> Path:
         raise ModelNotFoundError(msg) from exc
 
 
-def load_base_model(name_or_path: str | Path = DEMO_MODEL_NAME) -> BaseModel:
+def load_base_model(name_or_path: str | Path = DEMO_MODEL_NAME, *, head: str | None = None) -> BaseModel:
     """Load a base model on CPU.
 
     Args:
@@ -199,6 +200,8 @@ def load_base_model(name_or_path: str | Path = DEMO_MODEL_NAME) -> BaseModel:
             or a NeMo pretrained name (``"nvidia/stt_en_fastconformer_ctc_large"``, an NGC
             name such as ``"stt_en_conformer_ctc_small"``), fetched through NeMo's own
             ``from_pretrained`` and its cache.
+        head: for a hybrid transducer + CTC model, the head that decodes: ``"transducer"``
+            (the default) or ``"ctc"`` (see :class:`~jupyter_speechcustom.asr.families.HybridFamily`).
 
     Raises:
         ModelNotFoundError: unknown name, missing file, or no reachable model hub.
@@ -216,6 +219,7 @@ def load_base_model(name_or_path: str | Path = DEMO_MODEL_NAME) -> BaseModel:
     except Exception as exc:
         msg = f"cannot load {path} as a NeMo ASR model ({type(exc).__name__}: {exc}); re-download or re-export it"
         raise ModelLoadError(msg) from exc
-    family_of(model, path)  # a model of a family this toolkit cannot customize is refused here, by name
+    family_of(model, path, head)  # a model of a family this toolkit cannot customize is refused here, by name
     model.eval()
-    return BaseModel(name=str(name_or_path), path=path.resolve(), fingerprint=file_fingerprint(path), asr_model=model)
+    return BaseModel(name=str(name_or_path), path=path.resolve(), fingerprint=file_fingerprint(path), asr_model=model,
+                     head=head)

@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,9 +57,9 @@ class AcousticOutput:
 
 
 def _label(source: AudioSource) -> str:
-    if isinstance(source, (str, Path)):
-        return str(source)
-    return "<bytes>" if isinstance(source, bytes) else "<array>"
+    if isinstance(source, bytes):
+        return "<bytes>"
+    return "<array>" if isinstance(source, np.ndarray) else str(source)  # a path, or a Segment of a file
 
 
 def acoustic_outputs(
@@ -117,9 +116,11 @@ def acoustic_outputs(
 
 
 def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput]) -> list[str]:
-    """Greedy decoding (CTC: the most likely token per frame, repeats merged, blanks dropped)."""
-    family = model.family
-    return [model.ids_to_text(family.greedy_ids(model.asr_model, out.log_probs)) for out in outputs]
+    """Greedy decoding, as the model's family does it."""
+    if not outputs:
+        return []
+    ids = model.family.greedy_ids(model.asr_model, [out.log_probs for out in outputs])
+    return [model.ids_to_text(i) for i in ids]
 
 
 def transcribe(

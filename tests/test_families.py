@@ -1,0 +1,113 @@
+"""Every model family through the seam, on small real NeMo models of each class (built offline).
+
+The models are untrained: these tests check the machinery each family needs (loading, the
+acoustic pass and its cache, greedy decoding, beam search with the custom LM and boosting,
+timings, tuning, comparisons), not recognition quality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jupyter_speechcustom import demo
+from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
+from jupyter_speechcustom.asr.families import CTCFamily, HybridFamily, TransducerFamily
+from jupyter_speechcustom.asr.models import load_base_model
+from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
+from jupyter_speechcustom.constants import NGRAM_TOKEN_OFFSET
+from jupyter_speechcustom.io.manifest import read_manifest
+from jupyter_speechcustom.lm.language_model import build_language_model
+from jupyter_speechcustom.services.compare import TestItem, run_comparison
+
+pytestmark = pytest.mark.slow
+
+FAMILY_CLASSES = {"ctc_bpe": CTCFamily, "hybrid_tdt_ctc": HybridFamily, "tdt": TransducerFamily,
+                  "rnnt": TransducerFamily}
+
+
+@pytest.fixture(scope="session")
+def family_models(tmp_path_factory) -> dict[str, Path]:
+    from jupyter_speechcustom.demo.family_models import FAMILIES, build_family_model, train_tokenizer
+
+    folder = tmp_path_factory.mktemp("family-models")
+    tokenizer = train_tokenizer(folder / "tokenizer", vocab_size=128)
+    return {family: build_family_model(family, folder / f"{family}.nemo", tokenizer) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def test_audio() -> list[dict]:
+    return read_manifest(demo.manifest("domain/test"))[:3]
+
+
+@pytest.fixture(scope="session")
+def family_lms(family_models, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("family-lms")
+    return {family: build_language_model(load_base_model(path), [demo.corpus_path()], folder / family,
+                                         words=demo.custom_words_path())
+            for family, path in family_models.items()}
+
+
+@pytest.mark.parametrize("family", list(FAMILY_CLASSES))
+def test_each_family_loads_decodes_and_fuses_the_custom_lm(family, family_models, family_lms, test_audio):
+    base = load_base_model(family_models[family])
+    assert type(base.family) is FAMILY_CLASSES[family]
+    assert len(base.vocabulary) == base.tokenizer.vocab_size == 128 and base.blank_id == 128
+    assert not base.is_character_model
+    paths = [e["audio_filepath"] for e in test_audio]
+    outputs = acoustic_outputs(base, paths)
+    assert len(outputs) == 3 and all(len(o.log_probs) > 0 and o.frame_shift == pytest.approx(0.08) for o in outputs)
+    greedy = greedy_decode(base, outputs)
+    assert greedy == greedy_decode(base, outputs[:1]) + greedy_decode(base, outputs[1:])  # batching changes nothing
+
+    lm = family_lms[family]
+    arpa = lm.token_arpa.read_text(encoding="utf-8")
+    unigrams = arpa.split("\\1-grams:")[1].split("\\2-grams:")[0].split("\n")  # not splitlines: tokens may be U+0085
+    ids = {ord(line.split("\t")[1]) - NGRAM_TOKEN_OFFSET for line in unigrams
+           if "\t" in line and line.split("\t")[1] not in ("<s>", "</s>", "<unk>")}
+    assert ids and ids <= set(range(128))  # the LM is written in the model's own BPE pieces
+
+    decoder = Decoder(base, lm)
+    assert decoder.boost_phrases  # custom words become boosting phrases through the BPE tokenizer
+    plain = decoder.decode_text(outputs, DecodingWeights(lm_alpha=0.0, boost_alpha=0.0))
+    assert plain == greedy
+    fused = decoder.decode_text(outputs, DecodingWeights(lm_alpha=2.0, lm_beta=1.0, boost_alpha=2.0, beam_size=4))
+    assert len(fused) == 3 and all(isinstance(t, str) for t in fused)
+    again = decoder.decode_text(outputs[:1], DecodingWeights(lm_alpha=2.0, lm_beta=1.0, boost_alpha=2.0, beam_size=4))
+    assert again == fused[:1]  # an utterance decodes the same whatever it is batched with
+    transcripts = decoder.decode(outputs[:1], DecodingWeights(lm_alpha=0.0, boost_alpha=0.0))
+    words = transcripts[0].words
+    assert [w["word"] for w in words] == transcripts[0].text.split()
+    for w in words:
+        if w["start"] is not None:
+            assert 0 <= w["start"] < w["end"] <= outputs[0].duration + 1e-6
+            assert 0 <= w["confidence"] <= 1
+
+
+def test_a_hybrid_decodes_with_either_head_from_one_cached_encoder_output(family_models, test_audio):
+    transducer = load_base_model(family_models["hybrid_tdt_ctc"])
+    ctc = load_base_model(family_models["hybrid_tdt_ctc"], head="ctc")
+    assert transducer.family.head == "transducer" and ctc.family.head == "ctc"
+    outputs = acoustic_outputs(transducer, [e["audio_filepath"] for e in test_audio])
+    assert greedy_decode(ctc, outputs) == greedy_decode(ctc, acoustic_outputs(ctc, [o.audio for o in outputs]))
+    words = Decoder(transducer).decode(outputs[:1])[0].words
+    assert all(w["start"] is not None for w in words)  # the CTC head aligns whatever the transducer wrote
+    with pytest.raises(ValueError, match="hybrid models only"):
+        load_base_model(family_models["tdt"], head="ctc")
+    with pytest.raises(ValueError, match="'transducer' and a 'ctc' head"):
+        load_base_model(family_models["hybrid_tdt_ctc"], head="joint")
+
+
+@pytest.mark.parametrize("family", ["hybrid_tdt_ctc", "tdt"])
+def test_tuning_and_comparisons_work_on_transducers(family, family_models, family_lms, test_audio):
+    base = load_base_model(family_models[family])
+    lm = family_lms[family]
+    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test_audio]
+    weights = DecodingWeights(lm_alpha=1.0, beam_size=2)
+    comparison = run_comparison(base, items, ["base", "+LM"], label="three", lm=lm, weights=weights)
+    assert set(comparison.evaluations) == {"base", "+LM"}
+    outputs = comparison.outputs["base"]
+    result = tune(Decoder(base, lm, weights=weights), outputs, [i.reference or "" for i in items],
+                  lm_alphas=(0.0, 1.0), lm_betas=(0.0,), boost_alphas=(0.0,))
+    assert {w.lm_alpha for w, _ in result.grid} == {0.0, 1.0} and result.best_wer >= 0
