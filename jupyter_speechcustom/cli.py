@@ -5,11 +5,55 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from jupyter_speechcustom.errors import SpeechCustomError
+
+
+def _whole(lowest: int, highest: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``[lowest, highest]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lowest or (highest is not None and value > highest):
+            where = f"from {lowest} to {highest}" if highest is not None else f"{lowest} or more"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give a whole number {where}")
+        return value
+
+    return parse
+
+
+def _number(lowest: float | None = None, highest: float | None = None, *, above: bool = False,
+            below: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in a range (``above``/``below``: the bound is excluded)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        too_low = lowest is not None and (value <= lowest if above else value < lowest)
+        too_high = highest is not None and (value >= highest if below else value > highest)
+        if too_low or too_high:
+            parts = []
+            if lowest is not None:
+                parts.append(f"{'above' if above else 'at least'} {lowest:g}")
+            if highest is not None:
+                parts.append(f"{'below' if below else 'at most'} {highest:g}")
+            raise argparse.ArgumentTypeError(f"{value:g} is out of range: give a number {' and '.join(parts)}")
+        return value
+
+    return parse
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
@@ -32,8 +76,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_lm_build(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.asr.models import load_base_model
-    from jupyter_speechcustom.lm.language_model import build_language_model
+    from jupyter_speechcustom.lm.language_model import build_language_model, check_output_folder
 
+    check_output_folder(args.out, args.overwrite, flag="--overwrite")  # before any work
     base = load_base_model(args.base)
     lm = build_language_model(
         base, [Path(c) for c in args.corpus], args.out, words=Path(args.words) if args.words else (),
@@ -49,6 +94,9 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
 def _cmd_am_train(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.am.acoustic_model import train_acoustic_model
     from jupyter_speechcustom.asr.models import load_base_model
+    from jupyter_speechcustom.io.files import check_output_path
+
+    check_output_path(args.out, "--out model")  # before the base model is loaded
 
     trainer_kwargs = {k: v for k, v in (("accelerator", args.accelerator), ("devices", args.devices),
                                         ("num_nodes", args.num_nodes), ("strategy", args.strategy)) if v}
@@ -71,10 +119,12 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.asr.decoding import DecodingWeights
-    from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
+    from jupyter_speechcustom.io.files import check_output_path
+    from jupyter_speechcustom.io.manifest import audio_source, read_manifest, write_manifest
     from jupyter_speechcustom.services.recognition import Recognizer
     from jupyter_speechcustom.text.words import read_custom_words
 
+    check_output_path(args.out, "--out file")  # before any audio is decoded
     entries = read_manifest(args.manifest)
     words = read_custom_words(args.words) if args.words else None
     defaults = DecodingWeights()
@@ -82,13 +132,17 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         lm_alpha=defaults.lm_alpha if args.lm_alpha is None else args.lm_alpha,
         lm_beta=defaults.lm_beta if args.lm_beta is None else args.lm_beta,
         boost_alpha=defaults.boost_alpha if args.boost_alpha is None else args.boost_alpha,
-        beam_size=args.beam_size or defaults.beam_size,
+        beam_size=defaults.beam_size if args.beam_size is None else args.beam_size,
     )
     recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, weights=weights)
-    transcripts = recognizer.transcribe([e["audio_filepath"] for e in entries])
+    # A line with "offset" is that segment of its file, as NeMo reads it.
+    transcripts = recognizer.transcribe([audio_source(e) for e in entries])
     rows = []
     for entry, t in zip(entries, transcripts):
-        row = {"audio_filepath": entry["audio_filepath"], "pred_text": t.text}
+        row: dict[str, Any] = {"audio_filepath": entry["audio_filepath"]}
+        if entry.get("offset") is not None:
+            row.update({k: entry[k] for k in ("offset", "duration") if entry.get(k) is not None})
+        row["pred_text"] = t.text
         if t.display_text is not None and t.display_text != t.text:
             row["display_text"] = t.display_text
         row["words"] = list(t.words)
@@ -100,20 +154,31 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.evaluation.metrics import evaluate
-    from jupyter_speechcustom.io.manifest import read_manifest
+    from jupyter_speechcustom.io.manifest import entry_key, read_manifest
 
-    refs = {e["audio_filepath"]: e["text"] for e in read_manifest(args.manifest, require_text=True)}
-    hyps = {e["audio_filepath"]: e.get("pred_text", "") for e in read_manifest(args.hyp)}
-    missing = [path for path in refs if path not in hyps]
+    # One utterance per manifest line: a file's segments (or a file listed twice) pair with the
+    # hypotheses for the same file and segment, in order.
+    refs = read_manifest(args.manifest, require_text=True)
+    hyps: defaultdict[tuple[Any, ...], deque[str]] = defaultdict(deque)
+    for e in read_manifest(args.hyp):
+        hyps[entry_key(e)].append(str(e.get("pred_text") or ""))
+    pairs, missing = [], []
+    for ref in refs:
+        queue = hyps.get(entry_key(ref))
+        if queue:
+            pairs.append((str(ref["text"]), queue.popleft()))
+        else:
+            missing.append(ref["audio_filepath"])
     if missing:
-        raise SpeechCustomError(f"{len(missing)} manifest entries have no hypothesis in {args.hyp}, e.g. {missing[0]}")
-    keys = list(refs)
-    result = evaluate([refs[k] for k in keys], [hyps[k] for k in keys])
+        msg = (f"{len(missing)} manifest entries have no hypothesis in {args.hyp}, e.g. {missing[0]}: "
+               "transcribe the same manifest with `speechcustom transcribe`")
+        raise SpeechCustomError(msg)
+    result = evaluate([r for r, _ in pairs], [h for _, h in pairs])
     if args.json:
         print(json.dumps(result.summary()))
     else:
         print(f"WER {result.wer:.2%}  CER {result.cer:.2%}  S={result.substitutions} D={result.deletions} "
-              f"I={result.insertions}  over {result.reference_words} words in {len(keys)} utterances")
+              f"I={result.insertions}  over {result.reference_words} words in {len(pairs)} utterances")
     return 0
 
 
@@ -128,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the customization chain on the bundled demo and print a WER table")
     p.add_argument("--out", help="folder for the models and report (default: a temporary folder)")
-    p.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs of the custom acoustic model")
+    p.add_argument("--epochs", type=_whole(1), default=8, help="fine-tuning epochs of the custom acoustic model")
     p.set_defaults(func=_cmd_demo)
 
     lm = sub.add_parser("lm", help="custom language models").add_subparsers(dest="lm_command", required=True)
@@ -137,10 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", action="append", default=[], help="a text file (repeatable)")
     p.add_argument("--words", help="custom words file (CSV word,sounds_like,display_as; JSON; or one per line)")
     p.add_argument("--out", required=True, help="folder to create")
-    p.add_argument("--order", type=int, help="n-gram order (default: chosen from the corpus size)")
+    p.add_argument("--order", type=_whole(2, 6), help="n-gram order, 2-6 (default: chosen from the corpus size)")
     p.add_argument("--general-text", help="general sentences to mix in ('base': the base model's own, if known)")
-    p.add_argument("--general-weight", type=float, default=0.3, help="share of general text in the mix")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.add_argument("--general-weight", type=_number(0, 1, below=True), default=0.3,
+                   help="share of general text in the mix, 0 up to (not including) 1")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a custom LM folder built here before (never a folder holding other files)")
     p.add_argument("--word-model", action="store_true",
                    help="also export a word-level ARPA and KenLM binary (words.arpa, words.binary)")
     p.set_defaults(func=_cmd_lm_build)
@@ -154,14 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the custom acoustic model to write (.nemo)")
     p.add_argument("--dev", help="transcribed dev manifest for early stopping (default: 10%% of the data)")
     p.add_argument("--general", default="auto", help="general manifest mixed in against forgetting ('auto', 'none')")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--lr", type=float, default=5e-4, help="learning rate")
-    p.add_argument("--threshold", type=float, default=0.7, help="pseudo-label confidence threshold")
-    p.add_argument("--iterations", type=int, default=1, help="re-label with the improved model and train again")
+    p.add_argument("--epochs", type=_whole(1), default=10)
+    p.add_argument("--lr", type=_number(0, 1, above=True), default=5e-4, help="learning rate (above 0, at most 1)")
+    p.add_argument("--threshold", type=_number(0, 1), default=0.7, help="pseudo-label confidence threshold, 0-1")
+    p.add_argument("--iterations", type=_whole(1), default=1, help="re-label with the improved model and train again")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the output layer")
     p.add_argument("--accelerator", help="Lightning accelerator, e.g. gpu (default cpu)")
-    p.add_argument("--devices", type=int, help="GPUs per node")
-    p.add_argument("--num-nodes", type=int, help="nodes for multi-node training")
+    p.add_argument("--devices", type=_whole(1), help="GPUs per node")
+    p.add_argument("--num-nodes", type=_whole(1), help="nodes for multi-node training")
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
     p.set_defaults(func=_cmd_am_train)
 
@@ -170,10 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", help="a custom language model folder (built on --base)")
     p.add_argument("--am", help="a custom acoustic model .nemo (fine-tuned from --base)")
     p.add_argument("--words", help="custom words file (default: the custom LM's)")
-    p.add_argument("--lm-alpha", type=float, help="custom LM weight")
-    p.add_argument("--lm-beta", type=float, help="per-token bonus in LM decoding")
-    p.add_argument("--boost-alpha", type=float, help="phrase boosting weight")
-    p.add_argument("--beam-size", type=int, help="beam size")
+    p.add_argument("--lm-alpha", type=_number(0), help="custom LM weight, 0 or more (0 turns it off)")
+    p.add_argument("--lm-beta", type=_number(), help="per-token bonus in LM decoding")
+    p.add_argument("--boost-alpha", type=_number(0), help="phrase boosting weight, 0 or more (0 turns it off)")
+    p.add_argument("--beam-size", type=_whole(1, 1024), help="beam size, 1-1024")
     p.add_argument("--manifest", required=True, help="NeMo manifest (JSON lines with audio_filepath)")
     p.add_argument("--out", required=True, help="output JSON lines with audio_filepath and pred_text")
     p.set_defaults(func=_cmd_transcribe)
@@ -193,8 +260,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SpeechCustomError as exc:
-        print(f"speechcustom {args.command}: error: {exc}", file=sys.stderr)
+        print(f"speechcustom {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file the toolkit could not read or write: what failed, and what to do
+        from jupyter_speechcustom.io.files import describe_os_error
+
+        print(f"speechcustom {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
+import os
 import random
+import shutil
 import tempfile
 import threading
 import time
@@ -40,10 +43,10 @@ from jupyter_speechcustom.constants import (
     MAX_TRAIN_SECONDS,
     MIN_TRAIN_SECONDS,
 )
-from jupyter_speechcustom.errors import AudioError, SpeechCustomError
+from jupyter_speechcustom.errors import AudioError, InvalidOptionError, SpeechCustomError
 from jupyter_speechcustom.io.audio import level_warnings, load_audio, split_on_pauses
-from jupyter_speechcustom.io.files import atomic_path, atomic_write
-from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
+from jupyter_speechcustom.io.files import atomic_path, atomic_write, check_output_path
+from jupyter_speechcustom.io.manifest import audio_source, read_manifest, write_manifest
 from jupyter_speechcustom.jobs.progress import JobCancelled, ProgressCallback, no_progress, scaled
 
 if TYPE_CHECKING:
@@ -91,7 +94,7 @@ def prepare_audio(
     for n, entry in enumerate(entries):
         source = str(entry["audio_filepath"])
         try:
-            audio = load_audio(source, sample_rate)
+            audio = load_audio(audio_source(entry), sample_rate)
         except AudioError as exc:
             skipped.append((source, str(exc)))
             continue
@@ -248,7 +251,7 @@ def _greedy_wer(model: BaseModel, entries: Sequence[dict[str, Any]]) -> float:
     from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
     from jupyter_speechcustom.evaluation.metrics import evaluate
 
-    outputs = acoustic_outputs(model, [str(e["audio_filepath"]) for e in entries])
+    outputs = acoustic_outputs(model, [audio_source(e) for e in entries])
     return evaluate([str(e["text"]) for e in entries], greedy_decode(model, outputs)).wer
 
 
@@ -318,6 +321,61 @@ class _Monitor:
         return Monitor(*args, **kwargs)
 
 
+#: Marks the working folders of training runs (``.<output name>.speechcustom-am-<pid>-<random>``).
+WORK_MARK = ".speechcustom-am-"
+
+
+def _remove_stale_work(folder: Path) -> None:
+    """Remove working folders that runs killed before they could clean up left in ``folder``."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob(f".*{WORK_MARK}*"):
+        pid = path.name.rpartition(WORK_MARK)[2].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or path.is_symlink() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def check_training_options(
+    *,
+    epochs: int = FINETUNE_EPOCHS,
+    learning_rate: float = FINETUNE_LR,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    iterations: int = 1,
+    batch_size: int = FINETUNE_BATCH_SIZE,
+    general_ratio: float = GENERAL_MIX_RATIO,
+) -> None:
+    """Refuse impossible training options before any work (:class:`InvalidOptionError`)."""
+
+    def whole(name: str, value: Any, advice: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise InvalidOptionError(f"{name} must be a whole number, 1 or more ({advice}), got {value!r}")
+
+    def real(value: Any) -> bool:
+        return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+    whole("epochs", epochs, "0 epochs would save the base model untrained as a custom one")
+    whole("iterations", iterations, "rounds of pseudo-labelling and training")
+    whole("batch_size", batch_size, "utterances per training step")
+    if not real(learning_rate) or not 0 < learning_rate <= 1:
+        raise InvalidOptionError(f"learning_rate must be a number above 0 and at most 1, e.g. 5e-4, got {learning_rate!r}")
+    if not real(confidence_threshold) or not 0 <= confidence_threshold <= 1:
+        msg = f"confidence_threshold must be a number from 0 to 1 (confidences are 0-1), got {confidence_threshold!r}"
+        raise InvalidOptionError(msg)
+    if not real(general_ratio) or general_ratio < 0:
+        raise InvalidOptionError(f"general_ratio must be a number, 0 or more, got {general_ratio!r}")
+
+
 def train_acoustic_model(
     base: BaseModel,
     audio: str | Path | Sequence[dict[str, Any]],
@@ -370,24 +428,28 @@ def train_acoustic_model(
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise InvalidOptionError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if lm is not None and not isinstance(lm, CustomLanguageModel):
         lm = CustomLanguageModel.load(lm)
     if lm is not None:
         lm.check_base(base)
     if mode == "lightly-supervised" and lm is None and pseudo_labels is None:
         raise TrainingError("lightly supervised training needs a custom language model (lm=...) to label the audio")
-    if iterations < 1:
-        raise ValueError("iterations must be at least 1")
+    check_training_options(epochs=epochs, learning_rate=learning_rate, confidence_threshold=confidence_threshold,
+                           iterations=iterations, batch_size=batch_size, general_ratio=general_ratio)
+    out_path = check_output_path(out_path, "acoustic model")
     report = progress or (lambda fraction, message: None)
     entries = read_manifest(audio, require_text=mode == "supervised") if isinstance(audio, (str, Path)) else list(audio)
     if mode == "supervised" and any("text" not in e for e in entries):
         raise TrainingError("supervised training needs a transcript (\"text\") for every utterance")
     dev_entries = (read_manifest(dev, require_text=True) if isinstance(dev, (str, Path)) else list(dev)) if dev else []
 
-    out_path = Path(out_path)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="speechcustom-am-") as tmp:
+    # The converted audio goes beside the output (in a workspace: its own staging area), never
+    # to the system's temp folder; what a killed run leaves is removed by the next run there.
+    _remove_stale_work(out_path.parent)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_path.name}{WORK_MARK}{os.getpid()}-", dir=out_path.parent) as tmp:
         work = Path(tmp)
         report(0.0, "preparing audio")
         prepared = prepare_audio(entries, work / "audio", base.sample_rate)
@@ -541,9 +603,10 @@ def _fit(
             on_epoch(start)
     report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
     fit_start = time.perf_counter()
+    validation_before = monitor.validation_seconds  # the dev check above is not part of the fit
     trainer.fit(model)
     # Throughput counts training only: validation (early stopping, dev WER) is extra work.
-    fit_seconds = time.perf_counter() - fit_start - monitor.validation_seconds
+    fit_seconds = max(0.0, time.perf_counter() - fit_start - (monitor.validation_seconds - validation_before))
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled; no model was saved and the base model is unchanged")
     with open_dict(model.cfg):

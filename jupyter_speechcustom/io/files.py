@@ -7,16 +7,75 @@ file or the new one, never half. Every content hash is SHA-256 of the file's byt
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_path", "atomic_write", "atomic_writer", "file_fingerprint", "sha256_file"]
+from jupyter_speechcustom.errors import OutputError
+
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "atomic_writer",
+    "check_output_path",
+    "describe_os_error",
+    "file_fingerprint",
+    "sha256_file",
+]
 
 _BLOCK = 1 << 20
+
+
+def check_output_path(path: str | Path, what: str = "output") -> Path:
+    """``path`` as a :class:`Path`, if a file may be written there: new, or a regular file.
+
+    A device (``/dev/full``, ``/dev/null``), a folder, a pipe or a socket is never replaced by a
+    file: :class:`~jupyter_speechcustom.errors.OutputError` names it. A symbolic link counts as
+    what it points to (the link itself is what is replaced).
+    """
+    text = str(path)
+    if not text or "\x00" in text:
+        raise OutputError(f"the {what} path {text!r} is not a file name: give the path of a file to write")
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise OutputError(f"cannot use {path} as the {what}: {describe_os_error(exc)}") from None
+    if stat.S_ISREG(mode):
+        return path
+    kind = "a folder" if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) \
+        else "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+    msg = f"the {what} {path} is {kind}, not a regular file: give the path of a new or existing regular file"
+    raise OutputError(msg)
+
+
+_ERRNO_ADVICE = {
+    errno.ENOSPC: "the disk is full: free some space, or write elsewhere",
+    errno.EDQUOT: "the disk quota is exceeded: free some space, or write elsewhere",
+    errno.EACCES: "permission denied: check the permissions, or choose another location",
+    errno.EPERM: "operation not permitted: check the permissions, or choose another location",
+    errno.EROFS: "the file system is read-only: choose a writable location",
+    errno.ENAMETOOLONG: "the name is too long: choose a shorter path",
+    errno.ENOENT: "it does not exist: check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
+    errno.EISDIR: "it is a folder: give a file",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line about a failed file operation: what failed, and what to do."""
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    advice = _ERRNO_ADVICE.get(exc.errno or 0)
+    if advice is None:
+        return f"{where}{exc.strerror or exc}"
+    return f"{where}{advice}"
 
 
 @contextmanager
@@ -26,7 +85,7 @@ def atomic_path(path: str | Path, suffix: str = ".part") -> Iterator[Path]:
     On leaving the block without an error, the file there replaces ``path``; on an error it is
     removed and ``path`` is left as it was.
     """
-    path = Path(path)
+    path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A fresh name, not a file: whoever creates it gets the usual permissions (umask).
     tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}{suffix}"

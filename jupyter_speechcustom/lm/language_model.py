@@ -34,7 +34,7 @@ from jupyter_speechcustom.constants import (
     GENERAL_TEXT_WEIGHT,
     NGRAM_TOKEN_OFFSET,
 )
-from jupyter_speechcustom.errors import BaseModelMismatchError, CorpusError, SpeechCustomError
+from jupyter_speechcustom.errors import BaseModelMismatchError, CorpusError, InvalidOptionError, SpeechCustomError
 from jupyter_speechcustom.io.files import atomic_path
 from jupyter_speechcustom.jobs.progress import ProgressCallback, no_progress
 from jupyter_speechcustom.lm.builders import find_builder
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 CorpusSource = Corpus | str | Path
 
 METADATA = "lm.json"
+#: The longest n-gram the KenLM builders are compiled for (KenLM's default ``KENLM_MAX_ORDER``).
+MAX_ORDER = 6
 
 
 class LanguageModelError(SpeechCustomError, RuntimeError):
@@ -107,11 +109,15 @@ class CustomLanguageModel:
         if not meta_path.is_file():
             msg = f"{path} is not a custom language model folder (no {METADATA}); build one with build_language_model"
             raise LanguageModelError(msg)
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        words_file = path / "custom_words.csv"
-        words = tuple(read_custom_words(words_file)) if words_file.exists() else ()
+        meta = _read_metadata(meta_path)
         if not (path / "tokens.arpa").is_file():
             raise LanguageModelError(f"{path} has no tokens.arpa: the build did not finish; build it again")
+        check_arpa(path / "tokens.arpa")
+        words_file = path / "custom_words.csv"
+        try:
+            words = tuple(read_custom_words(words_file)) if words_file.exists() else ()
+        except CorpusError as exc:
+            raise LanguageModelError(f"{words_file} is damaged ({exc}): rebuild the language model") from None
         return cls(
             path=path,
             base_model=meta["base_model"],
@@ -167,6 +173,69 @@ class CustomLanguageModel:
             if proc.returncode != 0:
                 raise LanguageModelError(f"build_binary failed: {proc.stderr.strip()[-300:]}")
         return self.word_binary
+
+
+def _read_metadata(meta_path: Path) -> dict[str, Any]:
+    """``lm.json``, checked for what loading needs; a damaged one is a :class:`LanguageModelError`."""
+    damaged = f"{meta_path} is damaged"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise LanguageModelError(f"cannot read {meta_path}: permission denied; check the folder's permissions") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LanguageModelError(f"{damaged} (not JSON: {exc}): rebuild the language model") from None
+    except OSError as exc:
+        raise LanguageModelError(f"cannot read {meta_path}: {exc.strerror or exc}") from None
+    problem = None
+    if not isinstance(meta, dict):
+        problem = "not a JSON object"
+    elif not isinstance(meta.get("base_model"), dict) or not isinstance(meta["base_model"].get("fingerprint"), str):
+        problem = 'no "base_model" with a "fingerprint"'
+    elif isinstance(meta.get("order"), bool) or not isinstance(meta.get("order"), int) or meta["order"] < 1:
+        problem = f'"order" is {meta.get("order")!r}, not a whole number'
+    elif not isinstance(meta.get("corpora"), list) or not all(isinstance(c, dict) for c in meta["corpora"]):
+        problem = '"corpora" is not a list of objects'
+    if problem:
+        raise LanguageModelError(f"{damaged} ({problem}): rebuild the language model")
+    return meta
+
+
+_ARPA_COUNT = re.compile(r"ngram (\d+)=(\d+)")
+
+
+def check_arpa(path: Path) -> None:
+    """A cheap check that an ARPA file is whole: its header, and the ``\\end\\`` it closes with.
+
+    Reads the first and last few kilobytes only, so a truncated or foreign file is refused when
+    a model is opened or added, not later in the middle of decoding.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8", errors="replace")
+            fh.seek(max(0, size - 64))
+            tail = fh.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise LanguageModelError(f"cannot read {path}: {exc.strerror or exc}; check the file") from None
+    lines = head.lstrip().splitlines()
+    problem = None
+    if not lines or lines[0].strip() != "\\data\\":
+        problem = "it does not start with \\data\\"
+    else:
+        counts = []
+        for line in lines[1:]:
+            match = _ARPA_COUNT.fullmatch(line.strip())
+            if not match:
+                break
+            counts.append((int(match[1]), int(match[2])))
+        if not counts or [n for n, _ in counts] != list(range(1, len(counts) + 1)) or counts[0][1] == 0:
+            problem = "its header has no n-gram counts"
+        elif not tail.rstrip().endswith("\\end\\"):
+            problem = "it does not end with \\end\\ (truncated)"
+        elif size < 4 * sum(c for _, c in counts):
+            problem = f"it is too short ({size} bytes) for the {sum(c for _, c in counts)} n-grams its header counts"
+    if problem:
+        raise LanguageModelError(f"{path} is damaged: {problem}. Rebuild the language model")
 
 
 _KENLM_CACHE: dict[tuple[str, float], Any] = {}
@@ -308,12 +377,8 @@ def build_language_model(
         progress: called with (fraction done, stage).
     """
     start = time.perf_counter()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        msg = f"{out_dir} already exists and is not empty: choose another folder or pass overwrite=True"
-        raise LanguageModelError(msg)
-    if not 0 <= general_weight < 1:
-        raise ValueError(f"general_weight must be in [0, 1), got {general_weight}")
+    out_dir = check_output_folder(out_dir, overwrite)
+    check_build_options(order=order, general_weight=general_weight)
     report = progress or no_progress
     for builder in ("lmplz", "build_binary") if word_model else ("lmplz",):
         find_builder(builder)  # fail before any work when the builders are missing
@@ -356,8 +421,6 @@ def build_language_model(
         ids_lines = list(token_lines(lines))
         estimate = token_count
     order = order or choose_order(estimate, base.is_character_model)
-    if order < 2:
-        raise ValueError(f"order must be at least 2, got {order}")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -382,9 +445,7 @@ def build_language_model(
             "format": {"token_offset": NGRAM_TOKEN_OFFSET, "tokens": "NeMo token ids as chr(id + offset)"},
         }
         (build / METADATA).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(build, out_dir)
+        _replace_folder(build, check_output_folder(out_dir, overwrite))
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
@@ -394,6 +455,82 @@ def build_language_model(
         lm.export_word_model()
     report(1.0, "done")
     return lm
+
+
+#: What :func:`build_language_model` writes in an LM folder: all that ``overwrite`` may replace.
+LM_FILES = frozenset({METADATA, "tokens.arpa", "words.arpa", "words.binary", "corpus.txt", "custom_words.csv"})
+
+
+def check_output_folder(out_dir: str | Path, overwrite: bool, *, flag: str = "overwrite=True") -> Path:
+    """``out_dir`` as an absolute path, if a custom LM may be written there.
+
+    A missing or empty folder is fine. An existing LM folder (one holding ``lm.json``) is
+    replaced only with ``overwrite`` (``flag`` is how the caller's user says it, e.g.
+    ``--overwrite``), and only if it holds nothing but the files a build writes, so no file of
+    the user's is ever deleted. Anything else is refused with the reason.
+    """
+    text = str(out_dir)
+    if not text or "\x00" in text:
+        raise LanguageModelError(f"{text!r} is not a folder name: give the folder to create for the language model")
+    path = Path(out_dir).expanduser().absolute()
+    if path.is_symlink():
+        raise LanguageModelError(f"{path} is a symbolic link: give the folder itself, or a new folder")
+    if not path.exists():
+        return path
+    if not path.is_dir():
+        raise LanguageModelError(f"{path} is a file, not a folder: choose a new folder for the language model")
+    try:
+        content = sorted(p.name for p in path.iterdir())
+    except OSError as exc:
+        raise LanguageModelError(f"cannot read the folder {path} ({exc.strerror}): choose another folder") from None
+    if not content:
+        return path
+    if not overwrite:
+        what = "a custom language model" if METADATA in content else "not empty"
+        msg = f"{path} already exists and is {what}: choose another folder" + (
+            f", or pass {flag} to replace it" if METADATA in content else "")
+        raise LanguageModelError(msg)
+    if METADATA not in content:
+        msg = (f"{path} is not a custom language model folder (no {METADATA}), so {flag} does not replace it: "
+               "it would delete files this toolkit did not write. Choose a new or empty folder")
+        raise LanguageModelError(msg)
+    cwd = Path.cwd().resolve()
+    if cwd == path.resolve() or cwd.is_relative_to(path.resolve()):
+        raise LanguageModelError(f"{path} is the current folder (or holds it): build into another folder")
+    foreign = [name for name in content if name not in LM_FILES or not (path / name).is_file()
+               or (path / name).is_symlink()]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        msg = (f"{path} holds files a language model build did not write ({shown}), so {flag} does not replace it: "
+               "move them out, or choose another folder")
+        raise LanguageModelError(msg)
+    return path
+
+
+def _replace_folder(build: Path, out_dir: Path) -> None:
+    """Put the finished ``build`` at ``out_dir``; an old LM there is set aside first and removed
+    only once the new one is in place (so a failure keeps the old one)."""
+    if not out_dir.exists():
+        os.replace(build, out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.urandom(4).hex()}")
+    os.replace(out_dir, old)
+    try:
+        os.replace(build, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_build_options(*, order: int | None = None, general_weight: float = GENERAL_TEXT_WEIGHT) -> None:
+    """Refuse impossible build options before any work (:class:`InvalidOptionError`)."""
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or not 2 <= order <= MAX_ORDER):
+        raise InvalidOptionError(f"order must be a whole number from 2 to {MAX_ORDER}, got {order!r}")
+    if isinstance(general_weight, bool) or not isinstance(general_weight, (int, float)) \
+            or not math.isfinite(general_weight) or not 0 <= general_weight < 1:
+        msg = f"general_weight must be a share from 0 up to (not including) 1, e.g. 0.3, got {general_weight!r}"
+        raise InvalidOptionError(msg)
 
 
 def _general_text_path(base: BaseModel, general_text: str | Path) -> Path:

@@ -224,11 +224,13 @@ def import_bundle(
                     f"but the bundle says {base['fingerprint']}: the bundle is inconsistent; export it again"
                 )
                 raise BundleError(msg)
-        if am_file is not None and not zipfile.is_zipfile(am_file):
-            import tarfile
+        if am_file is not None:
+            from jupyter_speechcustom.store.index import WorkspaceError, check_nemo_archive
 
-            if not tarfile.is_tarfile(am_file):
-                raise BundleError("the bundle's acoustic model is not a .nemo archive: export it again")
+            try:  # checked before anything is added: a damaged model is never listed as available
+                check_nemo_archive(am_file, "the bundle's acoustic model")
+            except WorkspaceError as exc:
+                raise BundleError(f"{exc} (export the bundle again)") from None
 
         new: dict[str, Any] = {"language_model": None, "acoustic_model": None, "custom_words": [], "results": []}
         if lm_dir is not None:

@@ -186,3 +186,36 @@ def nemo_base_ref(path: Path) -> dict[str, str] | None:
     except (tarfile.TarError, OSError, yaml.YAMLError):
         return None
     return None
+
+
+def check_nemo_archive(path: Path, label: str | None = None) -> None:
+    """Refuse a ``.nemo`` that is not a whole NeMo archive (:class:`WorkspaceError`), without loading it.
+
+    Every member is walked (a truncated archive ends early, or a member runs past the end of
+    the file) and ``model_config.yaml`` must be there and be a YAML mapping.
+    """
+    import yaml
+
+    label = label or str(path)
+    advice = "copy or export the model again"
+    try:
+        size = path.stat().st_size
+        config_found = False
+        with tarfile.open(path, "r:*") as tf:
+            plain = tf.fileobj is not None and getattr(tf.fileobj, "name", None) == str(path)
+            for member in tf:
+                if plain and member.isreg() and member.offset_data + member.size > size:
+                    raise WorkspaceError(f"{label} is truncated (its {member.name} runs past the end): {advice}")
+                if member.isreg() and Path(member.name).name == "model_config.yaml":
+                    stream = tf.extractfile(member)
+                    cfg = yaml.safe_load(stream.read(_MAX_CONFIG_BYTES)) if stream else None
+                    if not isinstance(cfg, dict):
+                        raise WorkspaceError(f"{label}: its model_config.yaml is not a model configuration: {advice}")
+                    config_found = True
+    except WorkspaceError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":")
+        raise WorkspaceError(f"{label} is not a whole .nemo archive ({reason}): it is damaged or truncated; {advice}") from None
+    if not config_found:
+        raise WorkspaceError(f"{label} is not a NeMo model: it has no model_config.yaml; give a .nemo file")

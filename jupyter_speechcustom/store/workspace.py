@@ -33,6 +33,7 @@ Files are written atomically (temporary file, then ``os.replace``); the index is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -90,6 +91,7 @@ from jupyter_speechcustom.store.index import (
     RecordNotFoundError,
     WorkspaceError,
     check_json,
+    check_nemo_archive,
     json_or_none,
     nemo_base_ref,
     sniff_audio_suffix,
@@ -190,34 +192,58 @@ class Store:
     def _connection(self) -> sqlite3.Connection:
         with self._lock:
             if self._conn is None:
-                conn = sqlite3.connect(
-                    self.index_path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-                )
-                conn.row_factory = sqlite3.Row
-                conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-                deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
-                while True:  # switching to WAL needs a moment alone with the file
-                    try:
-                        conn.execute("PRAGMA journal_mode = WAL")
-                        break
-                    except sqlite3.OperationalError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.05)
-                conn.execute("PRAGMA synchronous = NORMAL")
-                self._conn = conn
-                with self._write() as tx:
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            tx.execute(statement)
-                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (now_iso(),))
-                meta = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
-                version = meta["value"] if meta is not None else None
-                if version != SCHEMA_VERSION:
-                    msg = f"{self.path} was made by another version of jupyter_speechcustom (index schema {version}): upgrade"
-                    raise WorkspaceError(msg)
+                try:
+                    self._open_index()
+                except (sqlite3.DatabaseError, WorkspaceError) as exc:
+                    if self._conn is not None:
+                        self._conn.close()
+                        self._conn = None
+                    if isinstance(exc, WorkspaceError):
+                        raise
+                    raise self._index_error(exc) from None
+            assert self._conn is not None
             return self._conn
+
+    def _index_error(self, exc: sqlite3.Error) -> WorkspaceError:
+        """What a failing index operation means for the user, and what to do."""
+        text = str(exc)
+        if "disk is full" in text or "disk I/O error" in text:
+            return WorkspaceError(f"cannot write the workspace index {self.index_path}: the disk is full or failing "
+                                  f"({text}); free some space and try again")
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return WorkspaceError(f"cannot open the workspace index {self.index_path} for writing ({text}): "
+                                  "check the folder's permissions, or open a workspace in a writable folder")
+        return WorkspaceError(f"{self.index_path} is damaged or not a jupyter_speechcustom workspace index ({text}): "
+                              "restore it from a backup, or open a new folder as the workspace")
+
+    def _open_index(self) -> None:
+        conn = sqlite3.connect(
+            self.index_path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+        while True:  # switching to WAL needs a moment alone with the file
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn = conn
+        with self._write() as tx:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    tx.execute(statement)
+            tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (now_iso(),))
+        meta = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
+        version = meta["value"] if meta is not None else None
+        if version != SCHEMA_VERSION:
+            msg = f"{self.path} was made by another version of jupyter_speechcustom (index schema {version}): upgrade"
+            raise WorkspaceError(msg)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -225,17 +251,31 @@ class Store:
         never both read, decide and then fail to upgrade (the busy timeout makes them queue)."""
         with self._lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise self._index_error(exc) from None
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise self._index_error(exc) from None
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise self._index_error(exc) from None
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._connection().execute(sql, args).fetchall()
+            try:
+                return self._connection().execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._index_error(exc) from None
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = self._rows(sql, args)
@@ -699,6 +739,7 @@ class Store:
         if not source.is_file() or not tarfile.is_tarfile(source):
             raise WorkspaceError(f"{source} is not a .nemo archive: give the path of a .nemo file")
         _safety.check_size(source.stat().st_size, self.max_archive_bytes, str(source), "max_archive_bytes")
+        check_nemo_archive(source)  # a damaged model is refused now, not listed as available
         if not source.resolve().is_relative_to(self.path):
             _safety.warn_untrusted_nemo(source)
         ref = dict(base) if base else nemo_base_ref(source)
