@@ -111,3 +111,15 @@ def test_tuning_and_comparisons_work_on_transducers(family, family_models, famil
     result = tune(Decoder(base, lm, weights=weights), outputs, [i.reference or "" for i in items],
                   lm_alphas=(0.0, 1.0), lm_betas=(0.0,), boost_alphas=(0.0,))
     assert {w.lm_alpha for w, _ in result.grid} == {0.0, 1.0} and result.best_wer >= 0
+
+
+def test_fine_tuning_a_tdt_model_on_the_cpu_is_refused_up_front(family_models, tmp_path, test_audio):
+    from jupyter_speechcustom.am.acoustic_model import TrainingError, train_acoustic_model
+
+    base = load_base_model(family_models["tdt"])
+    with pytest.raises(TrainingError, match="TDT loss.*CUDA only.*GPU"):
+        train_acoustic_model(base, test_audio, tmp_path / "am.nemo", mode="supervised")
+    assert not (tmp_path / "am.nemo").exists()
+    assert base.family.training_problem(base.asr_model, "gpu") is None
+    rnnt = load_base_model(family_models["rnnt"])  # plain RNNT trains on the CPU
+    assert rnnt.family.training_problem(rnnt.asr_model, "cpu") is None

@@ -437,6 +437,9 @@ def train_acoustic_model(
         raise TrainingError("lightly supervised training needs a custom language model (lm=...) to label the audio")
     check_training_options(epochs=epochs, learning_rate=learning_rate, confidence_threshold=confidence_threshold,
                            iterations=iterations, batch_size=batch_size, general_ratio=general_ratio)
+    problem = base.family.training_problem(base.asr_model, dict(trainer_kwargs or {}).get("accelerator", "cpu"))
+    if problem:
+        raise TrainingError(problem)
     out_path = check_output_path(out_path, "acoustic model")
     report = progress or (lambda fraction, message: None)
     entries = read_manifest(audio, require_text=mode == "supervised") if isinstance(audio, (str, Path)) else list(audio)

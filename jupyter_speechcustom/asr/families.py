@@ -108,6 +108,10 @@ class ModelFamily(ABC):
     def dataset_config(self, asr_model: ASRModel) -> dict[str, Any]:
         """What NeMo's training and validation data configs need for this family."""
 
+    def training_problem(self, asr_model: ASRModel, accelerator: str) -> str | None:
+        """Why this model cannot be fine-tuned on ``accelerator`` (what to do instead), or None."""
+        return None
+
 
 class CTCFamily(ModelFamily):
     """NeMo CTC models: a per-frame softmax over tokens and blank; characters or BPE pieces."""
@@ -374,6 +378,13 @@ class TransducerFamily(ModelFamily):
 
     def dataset_config(self, asr_model: ASRModel) -> dict[str, Any]:
         return {}
+
+    def training_problem(self, asr_model: ASRModel, accelerator: str) -> str | None:
+        if self.durations(asr_model) is not None and str(accelerator).lower() not in ("gpu", "cuda", "auto"):
+            return ("this model trains with a TDT loss, which NeMo computes on CUDA only: fine-tune it on a GPU "
+                    "(trainer_kwargs={'accelerator': 'gpu'}, or --accelerator gpu); recognition and custom "
+                    "language models work on the CPU")
+        return None
 
 
 class HybridFamily(TransducerFamily):
