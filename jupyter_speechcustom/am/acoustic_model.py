@@ -44,6 +44,7 @@ from jupyter_speechcustom.constants import (
     MIN_TRAIN_SECONDS,
 )
 from jupyter_speechcustom.errors import AudioError, InvalidOptionError, SpeechCustomError
+from jupyter_speechcustom.evaluation.diffview import confidence_text
 from jupyter_speechcustom.io.audio import level_warnings, load_audio, split_on_pauses
 from jupyter_speechcustom.io.files import atomic_path, atomic_write, check_output_path
 from jupyter_speechcustom.io.manifest import audio_source, read_manifest, write_manifest
@@ -437,10 +438,10 @@ def train_acoustic_model(
         raise TrainingError("lightly supervised training needs a custom language model (lm=...) to label the audio")
     check_training_options(epochs=epochs, learning_rate=learning_rate, confidence_threshold=confidence_threshold,
                            iterations=iterations, batch_size=batch_size, general_ratio=general_ratio)
+    out_path = check_output_path(out_path, "acoustic model")
     problem = base.family.training_problem(base.asr_model, dict(trainer_kwargs or {}).get("accelerator", "cpu"))
     if problem:
         raise TrainingError(problem)
-    out_path = check_output_path(out_path, "acoustic model")
     report = progress or (lambda fraction, message: None)
     entries = read_manifest(audio, require_text=mode == "supervised") if isinstance(audio, (str, Path)) else list(audio)
     if mode == "supervised" and any("text" not in e for e in entries):
@@ -479,7 +480,7 @@ def train_acoustic_model(
                 if not kept:
                     shown = sorted((r.confidence for r in labels), reverse=True)[:5]
                     msg = (f"every one of {len(labels)} pseudo-labelled utterances is below the confidence "
-                           f"threshold {confidence_threshold} (highest: {', '.join(f'{c:.2f}' for c in shown)}): "
+                           f"threshold {confidence_threshold} (highest: {', '.join(confidence_text(c) for c in shown)}): "
                            "lower confidence_threshold, tick rows in the table, or add transcripts")
                     raise TrainingError(msg)
                 domain = [r.to_entry() for r in kept]
