@@ -92,6 +92,26 @@ def test_job_that_returns_early_on_cancel_is_cancelled(runner):
     assert job.result is None
 
 
+def test_cancelled_job_is_logged_at_info_without_a_traceback(runner):
+    """Whatever the work raises on its way out once cancelled (JobCancelled, or an error of a
+    library it stopped), the log says it stopped, at INFO, with no traceback and no ERROR line."""
+    for raised in (JobCancelled("training was cancelled"), RuntimeError("trainer interrupted")):
+        started = threading.Event()
+
+        def fn(progress, cancel, raised=raised, started=started):
+            started.set()
+            cancel.wait(WAIT)
+            raise raised
+
+        job = runner.submit(fn, kind="demo")
+        assert started.wait(WAIT)
+        job.cancel()
+        assert job.wait(WAIT) == "cancelled"
+        log_text = job.read_log()
+        assert "INFO    stopped: " in log_text and str(raised) in log_text
+        assert "Traceback" not in log_text and "ERROR" not in log_text, log_text
+
+
 def test_heavy_jobs_queue_fifo_and_light_jobs_do_not_wait(runner):
     started, release, fn = blocker()
     order: list[str] = []

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import soundfile
 from conftest import encode_av, tone
 
 from jupyter_speechcustom import demo
@@ -147,8 +149,10 @@ def test_data_panel_corpora_words_audio_and_recordings(ws, demo_model):
     assert panel.recording == b"" and panel.save_recording_button.disabled
     assert "mic.webm" in panel.audio_table.value and f"as {rec.id}" in status_of(panel)
     panel.play_choice.value = rec.id
-    assert panel.player.player is not None and panel.player.player.value == webm
-    assert panel.player.player.format == "webm"
+    # Played as WAV: a browser recording's WebM header has no duration, so players showed 0:02 for 3 s.
+    assert panel.player.player is not None and panel.player.player.format == "wav"
+    played = panel.player.player.value
+    assert played[:4] == b"RIFF" and soundfile.info(io.BytesIO(played)).duration == pytest.approx(1.5, abs=0.1)
 
     panel.demo_count.value = 3
     panel.demo_audio_button.click()
@@ -213,6 +217,12 @@ def test_compare_panel_diffs_scores_and_redecodes_from_cache(ws, demo_model, dem
     assert all("sc-diff" in r.diff.value and "sc-ref" in r.diff.value for r in shown)
     assert all(r.player.player is not None and r.player.player.value[:4] == b"OggS" for r in shown)
     assert all(r.player.player.format == "ogg" for r in shown)
+    # Display-as forms of the custom words appear under the diff ("terraform" shown as "Terraform").
+    forms = [c.display_forms(i) for i in range(4)]
+    assert any("+LM" in f for f in forms) and not any("base" in f for f in forms)
+    for row, index in zip(shown, panel._order):
+        for name, text in forms[index].items():
+            assert f"{name} shown as:" in html.unescape(row.diff.value) and text in html.unescape(row.diff.value)
     assert c.evaluations["+LM"].wer < c.evaluations["base"].wer
     assert [r.name for r in ws.results()] == ["compare demo domain/test (first 4)"]
     saved = ws.result(ws.results()[0].id)
@@ -295,13 +305,22 @@ def test_acoustic_model_panel_labels_reviews_trains_and_cancels(ws, demo_model, 
     assert "was cancelled" in status_of(panel)
     assert ws.get(job.model_id).status == "failed"
 
-    # A failing job shows its error: supervised training needs transcripts.
+    # The cancelled training is logged as stopped (INFO), without an ERROR or a traceback.
+    log_text = job.read_log()
+    assert "stopped" in log_text and "Traceback" not in log_text
+    assert not [line for line in log_text.splitlines() if line.split()[2:3] == ["ERROR"]], log_text
+
+    # Supervised training with untranscribed audio is refused before any job starts, naming the files.
     panel.mode = "supervised"
     assert panel.mode_buttons.value == "supervised" and panel.label_button.disabled
     panel.epochs.value = 1
+    jobs_before = len(ws.jobs())
     panel.train_button.click()
-    assert finish(panel) == "failed"
-    assert "Training failed" in status_of(panel) and "transcript" in status_of(panel)
+    assert panel.job is job and len(ws.jobs()) == jobs_before
+    message = status_of(panel)
+    assert "Training failed" in message and "transcript" in message
+    assert "6 of the 6 selected have none" in message
+    assert all(ws.get(a, "audio").name in message for a in audio_ids[:5]) and "and 1 more" in message
 
 
 def test_review_table_accepts_numpy_booleans(tmp_path, demo_model):
@@ -316,3 +335,115 @@ def test_review_table_accepts_numpy_booleans(tmp_path, demo_model):
     assert type(rows[0].kept) is bool and type(rows[0].confidence) is float
     panel = AcousticModelPanel(tmp_path / "ws", demo_model)
     panel.set_labels(rows)
+
+
+# --- what a new user ran into (issue 16) ----------------------------------------------------------
+
+
+def test_dropdowns_never_render_blank(ws, demo_model, demo_lm):
+    import ipywidgets as widgets
+
+    ws.add_language_model(demo_lm.path, name="support")
+    studio = Studio(ws, demo_model)
+    for panel in studio.panels:
+        panel.refresh()
+        dropdowns = [w for w in vars(panel).values() if isinstance(w, widgets.Dropdown)]
+        assert dropdowns
+        for dropdown in dropdowns:
+            if dropdown.options:  # a None option ("none", "auto", "—") is shown by its label, not blank
+                assert dropdown.index is not None and dropdown.label, (type(panel).__name__, dropdown.description)
+    lm_panel = studio.language_model
+    assert (lm_panel.order.label, lm_panel.order.value) == ("auto", None)
+    assert lm_panel.models.index is not None and lm_panel.models.label
+    assert studio.data.word_lists.label == "—" and studio.data.play_choice.label == "—"
+    lm_panel.order.value = 4
+    lm_panel.order.value = None  # back to "auto": shown again, not blank
+    assert lm_panel.order.index == 0 and lm_panel.order.label == "auto"
+
+
+def test_oov_list_counts_the_words_it_does_not_show(ws, demo_model):
+    from jupyter_speechcustom.evaluation import diffview
+
+    panel = DataPanel(ws, demo_model)
+    panel.corpus_upload.value = upload(("ops.txt", demo.corpus_path().read_bytes()))
+    oov_count = panel._summaries[ws.corpora()[0].id]["oov_count"]  # the table's own count
+    assert oov_count > 20  # more than the summary's top list holds
+    assert f"… and {oov_count - 12:,} more" in html.unescape(panel.corpus_table.value)
+    summary = {"name": "x", "oov_count": 25, "top_oov": [(f"w{i}", 1) for i in range(20)]}
+    assert "… and 13 more" in html.unescape(diffview.corpus_stats_html([summary]))
+
+
+def test_custom_word_changed_by_normalization_is_saved_with_a_note(ws, demo_model):
+    panel = DataPanel(ws, demo_model)
+    panel.set_words([])
+    panel.word_rows.children[0].word.value = "Sgr A*"
+    panel.add_word_row("kubectl")
+    panel.add_word_row("PostgreSQL")  # only the case changes: no note
+    words_id = panel.save_words()
+    assert words_id is not None
+    message = status_of(panel)
+    assert "Changed by normalization" in message and "'Sgr A*' is spoken as 'sgr a'" in message
+    assert "PostgreSQL" not in message and "kubectl" not in message
+    saved = {w.word: w for w in ws.custom_words(words_id)}
+    assert saved["sgr a"].display_as == "Sgr A*"
+
+
+def test_lm_summary_says_how_much_general_text_was_mixed_in(ws, demo_model, tmp_path):
+    from jupyter_speechcustom.evaluation import diffview
+    from jupyter_speechcustom.lm.language_model import build_language_model
+
+    corpus = tmp_path / "notes.txt"
+    corpus.write_text("restart the payments pods in staging\nscale the grafana deployment to three replicas\n")
+    mixed = build_language_model(demo_model, [corpus], tmp_path / "mixed", general_text="base", general_weight=0.3)
+    alone = build_language_model(demo_model, [corpus], tmp_path / "alone")
+    rec = ws.add_language_model(mixed.path, name="mixed")
+    panel = LanguageModelPanel(ws, demo_model)
+    panel.refresh()
+    panel.models.value = rec.id
+    details = html.unescape(panel.details.value)
+    assert "general text mixed in" in details and "yes: " in details and "30% of the training text" in details
+    assert "your text repeated" in details and "(your text and the general text)" in details
+    alone_html = html.unescape(diffview.lm_summary_html(json.loads((alone.path / "lm.json").read_text())))
+    assert "general text mixed in</td><td>none" in alone_html and "general text)" not in alone_html
+
+
+def test_training_plot_has_a_title_axis_labels_and_a_legend():
+    from jupyter_speechcustom.evaluation import diffview
+
+    history = [{"epoch": 0, "train_loss": None, "dev_wer": 0.5}, {"epoch": 1, "train_loss": 2.0, "dev_wer": 0.4},
+               {"epoch": 2, "train_loss": 1.5, "dev_wer": 0.3}]
+    fig = diffview.training_plot_figure(history)
+    ax, ax2 = fig.axes
+    assert "training" in ax.get_title().lower()
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() and ax2.get_ylabel()
+    legend = ax.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["training loss", "dev WER"]
+    assert diffview.training_plot_png(history)[:4] == b"\x89PNG"
+
+
+def test_confidence_shown_agrees_with_the_threshold(tmp_path, demo_model):
+    from jupyter_speechcustom.am.acoustic_model import PseudoLabel
+    from jupyter_speechcustom.evaluation.diffview import confidence_text
+
+    assert confidence_text(0.6987) == "0.69" and confidence_text(0.7) == "0.70" and confidence_text(1.0) == "1.00"
+    panel = AcousticModelPanel(tmp_path / "ws", demo_model)
+    panel.threshold.value = 0.70
+    panel.set_labels([PseudoLabel("a.wav", "restart the pods", 0.6987, True, 1.0),
+                      PseudoLabel("b.wav", "scale it", 0.7, True, 1.0)])
+    shown = {panel.labels[r.index].source: html.unescape(r.confidence.value) for r in panel.label_rows if r.index >= 0}
+    assert ">0.69<" in shown["a.wav"] and "sc-worse" in shown["a.wav"]
+    assert ">0.70<" in shown["b.wav"] and "sc-better" in shown["b.wav"]
+    panel.apply_threshold.click()
+    assert [r.kept for r in panel.labels] == [False, True]
+
+
+def test_supervised_training_of_untranscribed_audio_is_refused_before_the_job(ws, demo_model):
+    from jupyter_speechcustom.store.workspace import WorkspaceError
+
+    transcribed = _demo_audio(ws, "domain/test", 1)
+    untranscribed = _demo_audio(ws, "domain/train", 2, transcripts=False)
+    with pytest.raises(WorkspaceError, match="2 of the 3 selected have none") as info:
+        ws.train_acoustic_model(demo_model, [*transcribed, *untranscribed], mode="supervised")
+    assert all(ws.get(a, "audio").name in str(info.value) for a in untranscribed)
+    assert ws.get(transcribed[0], "audio").name not in str(info.value)
+    assert ws.jobs() == [] and ws.acoustic_models() == []

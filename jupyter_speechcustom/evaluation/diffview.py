@@ -19,7 +19,11 @@ import math
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "CSS",
@@ -28,6 +32,7 @@ __all__ = [
     "audio_table_html",
     "chips_html",
     "comparison_html",
+    "confidence_text",
     "corpus_stats_html",
     "diff_html",
     "escape",
@@ -42,6 +47,7 @@ __all__ = [
     "style_tag",
     "table_html",
     "term_hits_html",
+    "training_plot_figure",
     "training_plot_png",
     "training_summary_html",
     "utterance_html",
@@ -101,6 +107,14 @@ def style_tag() -> str:
 def escape(value: Any) -> str:
     """HTML-escaped text of ``value`` (None as an empty string)."""
     return "" if value is None else html.escape(str(value), quote=True)
+
+
+def confidence_text(value: float, digits: int = 2) -> str:
+    """A confidence (0-1) with ``digits`` decimals, cut rather than rounded: 0.6987 is "0.69", so a
+    confidence shown as 0.70 always passes a threshold of 0.70, and one below it never looks as if it
+    should."""
+    scale = 10**digits
+    return f"{math.floor(value * scale + 1e-9) / scale:.{digits}f}"
 
 
 def percent(value: float | None, digits: int = 1) -> str:
@@ -168,9 +182,11 @@ def key_value_html(items: Iterable[tuple[str, Any]]) -> str:
     return table_html(("", ""), [(k, v) for k, v in items], classes="sc-kv", head=False)
 
 
-def chips_html(words: Iterable[Any], limit: int = 30) -> str:
-    """Words (or ``(word, count)`` pairs) as small chips; the rest counted."""
+def chips_html(words: Iterable[Any], limit: int = 30, *, total: int | None = None) -> str:
+    """Words (or ``(word, count)`` pairs) as small chips; the rest counted (``total``: how many there
+    are in all, when ``words`` is only the first of them)."""
     words = list(words)
+    total = max(len(words), total or 0)
     shown = []
     for item in words[:limit]:
         if isinstance(item, (tuple, list)) and len(item) == 2:
@@ -178,7 +194,8 @@ def chips_html(words: Iterable[Any], limit: int = 30) -> str:
                          f'<span class="sc-muted">×{escape(item[1])}</span></span>')
         else:
             shown.append(f'<span class="sc-chip">{escape(item)}</span>')
-    more = f' <span class="sc-muted">… and {len(words) - limit} more</span>' if len(words) > limit else ""
+    left = total - len(shown)
+    more = f' <span class="sc-muted">… and {left:,} more</span>' if left > 0 else ""
     return "".join(shown) + more if shown else '<span class="sc-muted">none</span>'
 
 
@@ -201,7 +218,7 @@ def corpus_stats_html(summaries: Sequence[Mapping[str, Any]], oov_limit: int = 1
             f"{s.get('words', 0):,}",
             f"{s.get('distinct_words', 0):,}",
             f"{s.get('oov_count', 0):,}",
-            chips_html(s.get("top_oov", ()), limit=oov_limit),
+            chips_html(s.get("top_oov", ()), limit=oov_limit, total=s.get("oov_count")),
         ))
     return table_html(("corpus", "sentences", "words", "distinct", "OOV words", "most frequent OOV words"), rows,
                       numeric=(1, 2, 3, 4), raw=(5,), classes="sc-corpora", empty="no corpora yet")
@@ -237,12 +254,23 @@ def lm_summary_html(meta: Mapping[str, Any]) -> str:
     """A custom LM's figures (its ``lm.json`` or record info)."""
     corpora = meta.get("corpora") or []
     names = ", ".join(str(_get(c, "name", c)) for c in corpora) or "—"
+    weight = float(meta.get("general_weight") or 0.0)
+    words = meta.get("training_words") or {}
+    general = "none"
+    if weight > 0:
+        source = Path(str(meta["general_text"])).name if meta.get("general_text") else "general text"
+        general = f"yes: {source}, {percent(weight, 0)} of the training text"
+        if words.get("general"):
+            general += f" ({words['general']:,} of {words['general'] + words.get('domain', 0):,} words)"
+        if (words.get("domain_repeats") or 0) > 1:
+            general += f"; your text repeated {words['domain_repeats']:,}× to keep its share"
+    tokens = f"{meta.get('token_count', 0):,}" + (" (your text and the general text)" if weight > 0 else "")
     items = [
         ("n-gram order", meta.get("order", "—")),
-        ("tokens", f"{meta.get('token_count', 0):,}"),
+        ("tokens", tokens),
         ("corpora", names),
         ("custom words", meta.get("custom_words", 0)),
-        ("general text share", percent(meta.get("general_weight") or 0.0, 0)),
+        ("general text mixed in", general),
         ("build time", f"{meta.get('build_seconds', 0):.1f} s"),
     ]
     return key_value_html(items)
@@ -345,12 +373,14 @@ def utterance_html(
     *,
     reference_label: str = "reference",
     show_wer: bool = True,
+    display: Mapping[str, str] | None = None,
 ) -> str:
     """One utterance: a heading with each system's WER on it, then the aligned diff.
 
     ``systems`` maps names to :class:`~jupyter_speechcustom.evaluation.metrics.UtteranceScore` (or
     mappings with ``alignment``, ``substitutions``, ``deletions``, ``insertions``,
-    ``reference_words``).
+    ``reference_words``). ``display`` maps system names to their transcript as shown with custom
+    words' display-as forms ("NGINX", "PostgreSQL"), listed under the diff.
     """
     chips = []
     if show_wer:
@@ -360,8 +390,10 @@ def utterance_html(
             chips.append(f'<span class="sc-chip" title="{errors} errors in {words} words">'
                          f"{escape(name)} {percent(errors / words, 0)}</span>")
     head = f'<div class="sc-utt-head">{escape(title)} {"".join(chips)}</div>'
+    shown = "".join(f'<div class="sc-display"><span class="sc-muted">{escape(name)} shown as:</span> '
+                    f"{escape(text)}</div>" for name, text in (display or {}).items())
     return (f'<div class="sc-root sc-utt">{head}'
-            f"{diff_html(reference, systems, reference_label=reference_label)}</div>")
+            f"{diff_html(reference, systems, reference_label=reference_label)}{shown}</div>")
 
 
 # --------------------------------------------------------------------------- scores
@@ -543,6 +575,11 @@ def wer_chart_png(evaluations: Mapping[str, Any], *, width: float = 4.6, height:
 
 def training_plot_png(history: Sequence[Any], *, width: float = 6.0, height: float = 2.8) -> bytes:
     """Training loss and dev WER per epoch (``EpochRecord`` objects or dicts), as a PNG."""
+    return _png(training_plot_figure(history, width=width, height=height))
+
+
+def training_plot_figure(history: Sequence[Any], *, width: float = 6.0, height: float = 2.8) -> Figure:
+    """The figure of :func:`training_plot_png`: a title, both axes labelled, and a legend."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height))
@@ -565,7 +602,13 @@ def training_plot_png(history: Sequence[Any], *, width: float = 6.0, height: flo
     top_epoch = max(epochs, default=1)
     ax.set_xlim(-0.2, max(top_epoch, 1) + 0.2)
     ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator's parameter
+    done = f" ({len(history)} epoch{'s' if len(history) != 1 else ''})" if history else ""
+    ax.set_title(f"Acoustic model training{done}: loss and dev WER per epoch", fontsize=10)
+    handles = [*ax.get_legend_handles_labels()[0], *ax2.get_legend_handles_labels()[0]]
+    if handles:
+        ax.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
     if not history:
         ax.text(0.5, 0.5, "waiting for the first epoch…", transform=ax.transAxes, ha="center", va="center",
                 color="#888")
-    return _png(fig)
+    fig.tight_layout()
+    return fig

@@ -273,6 +273,31 @@ def load_audio(
     return resample(to_mono(data), rate, sample_rate)
 
 
+#: Suffixes of audio whose header may carry no duration (the WebM/Opus that browsers record with
+#: MediaRecorder): a browser's player shows a wrong length for it (e.g. 0:02 for 3 s).
+NO_DURATION_SUFFIXES = frozenset({".webm", ".weba"})
+
+
+def wav_bytes(source: str | Path | bytes) -> bytes:
+    """``source`` decoded to 16-bit mono WAV at its own sample rate: audio a player knows the length of."""
+    import soundfile as sf
+
+    data, rate = decode(source, max_seconds=MAX_AUDIO_SECONDS)
+    buf = io.BytesIO()
+    sf.write(buf, to_mono(data), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def playable(path: str | Path) -> tuple[bytes, str]:
+    """The bytes of an audio file for a browser's player, and their format (the file's suffix, or
+    ``"wav"``): WebM recordings, whose header has no duration, are decoded to WAV first."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in NO_DURATION_SUFFIXES:
+        return wav_bytes(path), "wav"
+    return path.read_bytes(), suffix.lstrip(".") or "wav"
+
+
 def audio_info(source: str | Path | bytes) -> AudioInfo:
     """Sample rate, channels and duration of a file or bytes (decodes it)."""
     data, rate = decode(source, max_seconds=MAX_AUDIO_SECONDS)

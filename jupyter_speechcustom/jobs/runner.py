@@ -459,10 +459,12 @@ class Job:
             self._write_log("INFO", f"stopped: {exc}")
         except BaseException as exc:  # noqa: BLE001 - a worker thread must report, not die
             if self._cancel.is_set():
+                # Cancelled, whatever the work raised on its way out: what stopped it, not a traceback.
                 status = "cancelled"
+                self._write_log("INFO", f"stopped: {type(exc).__name__}: {exc}")
             else:
                 status, error = "failed", str(exc) or type(exc).__name__
-            self._write_log("ERROR", "".join(traceback.format_exception(exc)).rstrip())
+                self._write_log("ERROR", "".join(traceback.format_exception(exc)).rstrip())
         finally:
             root.removeHandler(handler)
         self._finish(status, result if status == "completed" else None, error)
@@ -477,7 +479,7 @@ class Job:
             self.finished = now_iso()
             if status == "completed":
                 self.progress = 1.0
-        self._write_log("INFO" if status == "completed" else "ERROR", f"{status}" + (f": {error}" if error else ""))
+        self._write_log("ERROR" if status == "failed" else "INFO", f"{status}" + (f": {error}" if error else ""))
         self._save(force=True)
         with _LIVE_LOCK:
             _LIVE.pop(self.id, None)

@@ -331,10 +331,10 @@ def _to_corpus(source: CorpusSource, normalizer: Normalizer) -> Corpus:
     return Corpus.from_file(path, normalizer=normalizer)
 
 
-def _mix(domain: list[str], general: list[str], weight: float) -> list[str]:
+def _mix(domain: list[str], general: list[str], weight: float) -> tuple[list[str], list[str]]:
     """Domain and general lines, repeated so general text is ``weight`` of the words."""
     if not general or weight <= 0:
-        return domain
+        return domain, []
     domain_words = sum(len(s.split()) for s in domain) or 1
     general_words = sum(len(s.split()) for s in general) or 1
     # Repeat whichever side is short of its share (whole copies keep KenLM's counts sane).
@@ -343,7 +343,7 @@ def _mix(domain: list[str], general: list[str], weight: float) -> list[str]:
         general = general * max(1, round(want_ratio * domain_words / general_words))
     else:
         domain = domain * max(1, round(general_words / (want_ratio * domain_words)))
-    return domain + general
+    return domain, general
 
 
 def build_language_model(
@@ -400,7 +400,8 @@ def build_language_model(
         general_path = _general_text_path(base, general_text)
         general_label = str(general_path)
         general = list(Corpus.from_file(general_path, normalizer=normalizer).sentences)
-    lines = _mix(domain, general, general_weight)
+    mixed_domain, mixed_general = _mix(domain, general, general_weight)
+    lines = mixed_domain + mixed_general
 
     to_tokens = _token_writer(base)
     token_count = 0
@@ -439,6 +440,11 @@ def build_language_model(
             "custom_words": len(words),
             "general_text": general_label,
             "general_weight": general_weight if general else 0.0,
+            # What the n-gram was counted on: the domain text (corpora and custom words, repeated
+            # to keep its share when general text is mixed in) and the general text.
+            "training_words": {"domain": sum(len(s.split()) for s in mixed_domain),
+                               "domain_repeats": len(mixed_domain) // len(domain) if domain else 0,
+                               "general": sum(len(s.split()) for s in mixed_general)},
             "token_count": token_count,
             "build_seconds": round(time.perf_counter() - start, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -85,6 +85,20 @@ class Comparison:
     def weights(self) -> DecodingWeights:
         return self.scores.weights
 
+    def display_forms(self, index: int) -> dict[str, str]:
+        """Each system's transcript of utterance ``index`` as shown with its custom words' display-as
+        forms (``Transcript.display_text``), for the systems where those forms change it."""
+        from jupyter_speechcustom.text.words import apply_display_as
+
+        forms = {}
+        for name in self.systems:
+            words = self.decoders[name].words
+            text = self.texts[name][index]
+            shown = apply_display_as(text, words) if words else text
+            if shown != text:
+                forms[name] = shown
+        return forms
+
     def decode(self, weights: DecodingWeights) -> None:
         """Re-decode every system from the cached log-probs with ``weights``, and re-score."""
         texts = {name: self.decoders[name].decode_text(self.outputs[self.acoustic[name]], weights)

@@ -142,6 +142,16 @@ class Workspace(Store):
         check_json(options, "acoustic model options")
         if not audio_ids:
             raise ValueError("nothing to train on: pass audio ids (ws.add_audio or ws.add_audio_archive)")
+        if mode == "supervised":  # refused now, not once the job has started
+            untranscribed = [rec.name for rec in (self.get(a, "audio") for a in audio_ids)
+                             if not rec.info.get("transcript")]
+            if untranscribed:
+                shown = ", ".join(untranscribed[:5]) + (f" and {len(untranscribed) - 5} more"
+                                                         if len(untranscribed) > 5 else "")
+                msg = (f"supervised training needs a transcript for every recording, and {len(untranscribed)} of "
+                       f"the {len(audio_ids)} selected have none: {shown}. Add their transcripts, leave them out, "
+                       "or train lightly supervised")
+                raise WorkspaceError(msg)
         if lm_id is not None:
             lm_rec = self.get(lm_id, "lm")
             if lm_rec.status != "available":

@@ -125,6 +125,14 @@ class CustomWord:
         return cls(spoken, tuple(phrases), display or None)
 
 
+def normalization_note(written: str, spoken: str) -> str | None:
+    """A note naming what normalization did to a word as written, when it did more than lowercase
+    it and tidy its spaces (``"Sgr A*"`` -> ``"sgr a"``); None otherwise."""
+    if " ".join(written.lower().split()) == spoken:
+        return None
+    return f"{written.strip()!r} is spoken as {spoken!r} (what the model can write)"
+
+
 # --------------------------------------------------------------------------- reading
 
 

@@ -109,6 +109,15 @@ def audio_label(rec: Record) -> str:
     return f"{rec.name} ({seconds}{mark})"
 
 
+def player_audio(path: Path | str) -> tuple[bytes, str]:
+    """Bytes and ``ipywidgets.Audio`` format to play a stored audio file: a browser recording (WebM,
+    with no duration in its header) as WAV, so the player shows its true length."""
+    from jupyter_speechcustom.io.audio import playable
+
+    data, fmt = playable(path)
+    return data, ("wav" if fmt == "wav" else audio_format(path))
+
+
 def audio_format(path: Path | str) -> str:
     """The ``ipywidgets.Audio`` format (browser MIME subtype) for a stored audio file."""
     suffix = Path(path).suffix.lower().lstrip(".")
@@ -125,6 +134,29 @@ def upload_items(value: Sequence[Any]) -> list[tuple[str, bytes]]:
             continue
         items.append((str(name or "upload"), bytes(content)))
     return items
+
+
+class Choice(widgets.Dropdown):
+    """A dropdown in which an option whose value is ``None`` ("none", "auto", "—") is a choice like
+    any other, shown by its label. (A plain ``Dropdown`` takes the value ``None`` for "nothing
+    selected" and renders blank.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._select_none()
+
+    def _select_none(self) -> None:
+        if self.value is None and None in self._options_values:
+            index: int = self._options_values.index(None)
+            if self.get_state("index").get("index") != index:
+                self.index = index
+
+    @traitlets.observe("value")
+    def _propagate_value(self, change: dict[str, Any]) -> None:
+        if change["new"] is None and None in self._options_values:
+            self._select_none()
+            return
+        super()._propagate_value(change)
 
 
 def set_options(widget: widgets.Widget, options: Sequence[tuple[str, Any]], *, keep: bool = True) -> None:

@@ -28,6 +28,7 @@ from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
+    Choice,
     JobView,
     Panel,
     audio_label,
@@ -125,7 +126,7 @@ class AcousticModelPanel(Panel):
         self.mode_buttons.add_class("sc-am-mode")
         self.mode_hint = hint(_MODE_HINTS[self.mode])
         traitlets.link((self.mode_buttons, "value"), (self, "mode"))
-        self.lm = widgets.Dropdown(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
+        self.lm = Choice(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
         self.threshold = widgets.FloatSlider(CONFIDENCE_THRESHOLD, min=0.0, max=1.0, step=0.01,
                                              description="Confidence ≥", style=LABELLED, layout=wide())
         self.name = widgets.Text("custom-am", description="Name", style=LABELLED, layout=wide())
@@ -140,7 +141,7 @@ class AcousticModelPanel(Panel):
         if profile is not None and profile.dev_set is not None:
             dev_options.insert(0, (f"the {profile.name}'s {profile.dev_set} set",
                                    str(profile.example_set(profile.dev_set))))
-        self.dev = widgets.Dropdown(description="Dev set", style=LABELLED, options=dev_options, layout=wide())
+        self.dev = Choice(description="Dev set", style=LABELLED, options=dev_options, layout=wide())
         has_general = profile is not None and profile.general_speech is not None
         self.mix_general = widgets.Checkbox(has_general, description="mix in general speech (against "
                                             "forgetting)", indent=False, disabled=not has_general)
@@ -316,7 +317,8 @@ class AcousticModelPanel(Panel):
             row.kept.value = bool(label.kept)
             row.text.value = label.text
             colour = "sc-better" if label.confidence >= self.threshold.value else "sc-worse"
-            row.confidence.value = f'<span class="sc-root {colour}">{label.confidence:.2f}</span>'
+            row.confidence.value = (f'<span class="sc-root {colour}">'
+                                    f"{diffview.confidence_text(label.confidence)}</span>")
             name = self._names.get(label.audio_filepath, Path(label.audio_filepath).name)
             row.source.value = (f'<div class="sc-root sc-muted sc-ellipsis" title="{diffview.escape(name)}">'
                                 f"{label.duration:.1f} s · {diffview.escape(name)}</div>")

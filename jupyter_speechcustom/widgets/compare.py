@@ -28,13 +28,14 @@ from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
+    Choice,
     JobView,
     Panel,
-    audio_format,
     audio_label,
     button,
     heading,
     hint,
+    player_audio,
     set_options,
     wide,
 )
@@ -93,8 +94,8 @@ class ComparePanel(Panel):
                                                     layout=widgets.Layout(width="90px")) for name in SYSTEMS}
         for name, box in self.system_boxes.items():
             box.add_class(f"sc-system-{name.strip('+').replace('+', '-').lower()}")
-        self.lm = widgets.Dropdown(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
-        self.am = widgets.Dropdown(description="Custom AM", style=LABELLED, options=[("none", None)], layout=wide())
+        self.lm = Choice(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
+        self.am = Choice(description="Custom AM", style=LABELLED, options=[("none", None)], layout=wide())
 
         profile = self.base.profile
         sets: list[tuple[str, str]] = [(f"{profile.name} {s}", f"profile:{s}") for s in profile.test_sets] if profile else []
@@ -106,7 +107,7 @@ class ComparePanel(Panel):
                                             layout=widgets.Layout(width="190px"))
         self.limit.add_class("sc-compare-limit")
         self.audio = widgets.SelectMultiple(description="Audio", style=LABELLED, options=[], rows=6, layout=wide())
-        self.recording = widgets.Dropdown(description="Recording", style=LABELLED, options=[("—", None)], layout=wide())
+        self.recording = Choice(description="Recording", style=LABELLED, options=[("—", None)], layout=wide())
         self.observe_value(self.test_set, lambda _: self._test_set_changed())
         self.run_button = button("Compare", icon="balance-scale", style="primary", css="sc-compare-run")
         self.progress = JobView(cancellable=True)
@@ -377,9 +378,9 @@ class ComparePanel(Panel):
             index = self._order[position]
             title, reference, scores, ref_label = c.utterance(index)
             row.diff.value = diffview.utterance_html(title, reference, scores, reference_label=ref_label,
-                                                     show_wer=c.has_references)
+                                                     show_wer=c.has_references, display=c.display_forms(index))
             audio = Path(c.items[index].audio)
-            row.player.load(audio.read_bytes(), audio_format(audio))
+            row.player.load(*player_audio(audio))
             row.layout.display = ""
         shown = f"{start + 1}–{min(start + size, len(self._order))} of {len(self._order)}" if self._order else "none"
         self.page_label.value = f"utterances {shown}"

@@ -17,12 +17,13 @@ from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
+    Choice,
     Panel,
-    audio_format,
     audio_label,
     button,
     heading,
     hint,
+    player_audio,
     set_options,
     upload_items,
     wide,
@@ -85,6 +86,7 @@ class DataPanel(Panel):
         super().__init__(workspace, base)
         self.add_class("sc-data-panel")
         self._summaries: dict[str, dict[str, Any]] = {}
+        self.word_notes: list[str] = []  # what normalization changed in the editor's words
 
         # Corpora
         self.corpus_upload = widgets.FileUpload(accept=_TEXT_ACCEPT, multiple=True, description="Upload text")
@@ -100,7 +102,7 @@ class DataPanel(Panel):
 
         # Custom words
         self.words_name = widgets.Text("custom-words", description="List name", style=LABELLED, layout=wide())
-        self.word_lists = widgets.Dropdown(description="Open list", style=LABELLED, options=[("—", None)],
+        self.word_lists = Choice(description="Open list", style=LABELLED, options=[("—", None)],
                                            layout=wide())
         self.words_upload = widgets.FileUpload(accept=_WORDS_ACCEPT, multiple=False, description="Upload list")
         self.words_upload.add_class("sc-words-upload")
@@ -149,7 +151,7 @@ class DataPanel(Panel):
 
         self.audio_table = widgets.HTML()
         self.audio_table.add_class("sc-audio-table")
-        self.play_choice = widgets.Dropdown(description="Listen", style=LABELLED, options=[("—", None)], layout=wide())
+        self.play_choice = Choice(description="Listen", style=LABELLED, options=[("—", None)], layout=wide())
         self.player = AudioSlot()
         self.observe_value(self.play_choice, self._play, doing="Loading the audio")
 
@@ -272,13 +274,15 @@ class DataPanel(Panel):
         self.add_word_row()
 
     def editor_words(self) -> list[CustomWord]:
-        """The words in the editor, normalized; an error names the row to fix."""
+        """The words in the editor, normalized; an error names the row to fix. ``word_notes`` then
+        names each word that normalization changed beyond its case ("Sgr A*" -> "sgr a")."""
         from jupyter_speechcustom.errors import CorpusError
         from jupyter_speechcustom.text.normalize import Normalizer
-        from jupyter_speechcustom.text.words import CustomWord
+        from jupyter_speechcustom.text.words import CustomWord, normalization_note
 
         normalizer = Normalizer.for_vocabulary(self.base.vocabulary)
         words: dict[str, CustomWord] = {}
+        self.word_notes = []
         for number, row in enumerate(self.word_rows.children, start=1):
             if row.empty:
                 continue
@@ -289,6 +293,9 @@ class DataPanel(Panel):
                                        normalizer=normalizer)
             except CorpusError as exc:
                 raise CorpusError(f"row {number}: {exc}") from None
+            note = normalization_note(row.word.value, cw.word)
+            if note:
+                self.word_notes.append(f"row {number}: {note}, shown as {cw.display_as!r}")
             words[cw.word] = cw
         return list(words.values())
 
@@ -305,6 +312,11 @@ class DataPanel(Panel):
             path = write_custom_words(Path(tmp) / "words.csv", words)
             rec = self.workspace.add_words(path.read_bytes(), name=f"{Path(name).stem}.csv")
         self.refresh()
+        if self.word_notes:
+            self.show(f"Saved {len(words)} custom words as {rec.name} ({rec.id}). Changed by normalization: "
+                      f"{'; '.join(self.word_notes)}. Edit the word or its display form if that is not what you "
+                      "meant.", "info")
+            return rec.id
         self.show(f"Saved {len(words)} custom words as {rec.name} ({rec.id}).", "success")
         return rec.id
 
@@ -415,4 +427,4 @@ class DataPanel(Panel):
             return
         rec = self.workspace.get(audio_id, "audio")
         assert rec.path is not None
-        self.player.load(rec.path.read_bytes(), audio_format(rec.path))
+        self.player.load(*player_audio(rec.path))

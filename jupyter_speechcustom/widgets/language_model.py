@@ -19,6 +19,7 @@ from jupyter_speechcustom.constants import (
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
+    Choice,
     JobView,
     Panel,
     button,
@@ -76,18 +77,18 @@ class LanguageModelPanel(Panel):
 
         self.corpora = widgets.SelectMultiple(description="Corpora", style=LABELLED, options=[], rows=5, layout=wide())
         self.corpora.add_class("sc-lm-corpora")
-        self.words = widgets.Dropdown(description="Custom words", style=LABELLED, options=[("none", None)],
+        self.words = Choice(description="Custom words", style=LABELLED, options=[("none", None)],
                                       layout=wide())
         self.name = widgets.Text("custom-lm", description="Name", style=LABELLED, layout=wide())
         orders = [("auto", None)] + [(str(n), n) for n in range(3, 9)]
-        self.order = widgets.Dropdown(description="Order", options=orders,
+        self.order = Choice(description="Order", options=orders,
                                       layout=widgets.Layout(width="200px"))
         profile = self.base.profile
         has_general = profile is not None and profile.general_text is not None
         general: list[tuple[str, str | None]] = [("none", None)]
         if profile is not None and has_general:
             general.append((f"the {profile.name}'s general text", "base"))
-        self.general = widgets.Dropdown(description="Mix in", style=LABELLED, options=general,
+        self.general = Choice(description="Mix in", style=LABELLED, options=general,
                                         value="base" if has_general else None, layout=wide())
         self.general_weight = widgets.FloatSlider(GENERAL_TEXT_WEIGHT, min=0.0, max=0.9, step=0.05,
                                                   description="General share", readout_format=".0%",
@@ -96,7 +97,7 @@ class LanguageModelPanel(Panel):
         self.progress = JobView(cancellable=True)
         self.on(self.build_button, self.build, "Building the language model")
 
-        self.models = widgets.Dropdown(description="Show", style=LABELLED, options=[("—", None)], layout=wide())
+        self.models = Choice(description="Show", style=LABELLED, options=[("—", None)], layout=wide())
         self.models.add_class("sc-lm-models")
         self.details = widgets.HTML()
         self.details.add_class("sc-lm-details")
