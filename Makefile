@@ -35,3 +35,4 @@ check-install: check-deps
 bench: setup
 	$(PYTHON) bench/bench_lm.py
 	$(PYTHON) bench/bench_am.py
+	$(PYTHON) bench/bench_confidence.py

@@ -87,6 +87,11 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension (the IBM Watson STT v1-compatible API): see ``jupyter_speechcustom.server``."""
+    return [{"module": "jupyter_speechcustom.server"}]
+
+
 __all__ = [
     "AudioError",
     "BaseModel",

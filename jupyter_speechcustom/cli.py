@@ -119,13 +119,19 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.asr.decoding import DecodingWeights
-    from jupyter_speechcustom.io.files import check_output_path
-    from jupyter_speechcustom.io.manifest import audio_source, read_manifest, write_manifest
     from jupyter_speechcustom.services.recognition import Recognizer
+    from jupyter_speechcustom.services.transcription import (
+        check_output,
+        expand_inputs,
+        transcribe_inputs,
+        write_transcripts,
+    )
     from jupyter_speechcustom.text.words import read_custom_words
 
-    check_output_path(args.out, "--out file")  # before any audio is decoded
-    entries = read_manifest(args.manifest)
+    # Before any audio is decoded: the output, the inputs (files, folders, manifests).
+    check_output(args.out, args.format)
+    items = expand_inputs([*args.inputs, *([args.manifest] if args.manifest else [])])
+    check_output(args.out, args.format, len(items))
     words = read_custom_words(args.words) if args.words else None
     defaults = DecodingWeights()
     weights = DecodingWeights(
@@ -135,20 +141,18 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         beam_size=defaults.beam_size if args.beam_size is None else args.beam_size,
     )
     recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, weights=weights)
-    # A line with "offset" is that segment of its file, as NeMo reads it.
-    transcripts = recognizer.transcribe([audio_source(e) for e in entries])
-    rows = []
-    for entry, t in zip(entries, transcripts):
-        row: dict[str, Any] = {"audio_filepath": entry["audio_filepath"]}
-        if entry.get("offset") is not None:
-            row.update({k: entry[k] for k in ("offset", "duration") if entry.get(k) is not None})
-        row["pred_text"] = t.text
-        if t.display_text is not None and t.display_text != t.text:
-            row["display_text"] = t.display_text
-        row["words"] = list(t.words)
-        rows.append(row)
-    out = write_manifest(args.out, rows)
-    print(f"wrote {len(rows)} transcripts ({recognizer.name}) to {out}")
+    if args.progress or sys.stderr.isatty():  # a progress bar on stderr: stdout may be the transcripts
+        from tqdm import tqdm
+
+        with tqdm(total=len(items), unit="file", desc="transcribing", file=sys.stderr) as bar:
+            transcripts = transcribe_inputs(
+                recognizer, items, progress=lambda fraction, message: bar.update(round(fraction * len(items)) - bar.n))
+    else:
+        transcripts = transcribe_inputs(recognizer, items)
+    written = write_transcripts(items, transcripts, args.format, args.out, model=recognizer.name, stdout=sys.stdout)
+    if written:
+        where = written[0] if len(written) == 1 else f"{len(written)} files in {args.out}"
+        print(f"wrote {len(items)} transcripts ({recognizer.name}) to {where}")
     return 0
 
 
@@ -180,6 +184,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"WER {result.wer:.2%}  CER {result.cer:.2%}  S={result.substitutions} D={result.deletions} "
               f"I={result.insertions}  over {result.reference_words} words in {len(pairs)} utterances")
     return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.server.app import serve
+
+    return serve(port=args.port, ip=args.ip, workspace=args.workspace, token=args.token,
+                 extra_argv=["--ServerApp.allow_root=True"] if args.allow_root else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
     p.set_defaults(func=_cmd_am_train)
 
-    p = sub.add_parser("transcribe", help="transcribe a NeMo manifest into HYP.jsonl")
+    p = sub.add_parser("transcribe", help="transcribe audio files, folders or NeMo manifests")
     p.add_argument("--base", default="demo", help="'demo', a .nemo path or a NeMo pretrained name")
     p.add_argument("--lm", help="a custom language model folder (built on --base)")
     p.add_argument("--am", help="a custom acoustic model .nemo (fine-tuned from --base)")
@@ -241,8 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm-beta", type=_number(), help="per-token bonus in LM decoding")
     p.add_argument("--boost-alpha", type=_number(0), help="phrase boosting weight, 0 or more (0 turns it off)")
     p.add_argument("--beam-size", type=_whole(1, 1024), help="beam size, 1-1024")
-    p.add_argument("--manifest", required=True, help="NeMo manifest (JSON lines with audio_filepath)")
-    p.add_argument("--out", required=True, help="output JSON lines with audio_filepath and pred_text")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="audio files, folders of recordings (searched recursively) or NeMo manifests (.json/.jsonl)")
+    p.add_argument("--manifest", help="a NeMo manifest (JSON lines with audio_filepath; 'offset'/'duration' segments)")
+    p.add_argument("--format", choices=["jsonl", "json", "txt", "srt", "vtt"], default="jsonl",
+                   help="jsonl: one object per utterance (default); json: one document with word timings; "
+                        "txt: one transcript per line; srt/vtt: subtitles (one file per input with a folder --out)")
+    p.add_argument("--out", default="-", help="output file, a folder for srt/vtt, or '-' for stdout (default)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar on stderr even when it is not a terminal")
     p.set_defaults(func=_cmd_transcribe)
 
     p = sub.add_parser("evaluate", help="score HYP.jsonl against a manifest's transcripts")
@@ -250,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hyp", required=True)
     p.add_argument("--json", action="store_true", help="print one JSON object (WER as a fraction)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("serve", help="serve the IBM Watson Speech to Text v1-compatible API (a Jupyter server)")
+    p.add_argument("--port", type=_whole(1, 65535), default=8890, help="port (default 8890)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--workspace", help="workspace folder (default ~/speechcustom-workspace)")
+    p.add_argument("--token", help="the token clients send (default: a random one, printed)")
+    p.add_argument("--allow-root", action="store_true", help="let the server run as root")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -1,0 +1,618 @@
+"""The IBM Watson Speech to Text v1 HTTP API, as Jupyter server handlers.
+
+Every handler is a thin translation: it parses IBM's request, calls
+:mod:`jupyter_speechcustom.services` (in a thread executor, so the event loop never waits on
+the workspace, a model load or recognition; builds and trainings run as workspace jobs) and
+writes IBM's response shape. Errors are IBM's ``{"error", "code", "code_description"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http.client import responses
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from traitlets import Dict, Int, Unicode
+from traitlets.config import LoggingConfigurable
+
+from jupyter_speechcustom.constants import MAX_ARCHIVE_BYTES, MAX_UPLOAD_BYTES
+from jupyter_speechcustom.errors import AudioError, ModelNotFoundError, SpeechCustomError
+from jupyter_speechcustom.io.safety import UploadTooLargeError
+from jupyter_speechcustom.services import customization as cz
+from jupyter_speechcustom.store.workspace import ModelInUseError, Record, RecordNotFoundError
+
+__all__ = ["API_PREFIX", "SpeechCustomService", "setup_handlers"]
+
+API_PREFIX = "speechcustom/api/v1"
+T = TypeVar("T")
+
+#: Content types ``/v1/recognize`` and ``.../audio/{name}`` accept (parameters such as ``;codecs=opus`` are ignored).
+AUDIO_TYPES = frozenset({
+    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac", "audio/ogg",
+    "audio/ogg;codecs=opus", "audio/ogg;codecs=vorbis", "audio/webm", "audio/mp3", "audio/mpeg", "audio/mp4",
+    "audio/m4a", "audio/x-m4a", "audio/aac", "application/octet-stream",
+})
+#: IBM's default customization weight; it stands for this toolkit's default LM weight.
+IBM_DEFAULT_WEIGHT = 0.3
+
+
+class SpeechCustomService(LoggingConfigurable):
+    """The service's state in one server: its workspace, loaded models and executors."""
+
+    workspace = Unicode("~/speechcustom-workspace", config=True,
+                        help="The workspace folder the service keeps customizations in (created when missing); "
+                             "empty: speechcustom-workspace in the server's root_dir.")
+    default_model = Unicode("demo", config=True, help="The base model when a request names none.")
+    threads = Int(4, config=True, help="Threads for workspace operations (uploads, listings).")
+    max_upload_bytes = Int(MAX_UPLOAD_BYTES, config=True,
+                           help="The largest corpus or audio file accepted (larger: 413); archives: max_archive_bytes.")
+    max_archive_bytes = Int(MAX_ARCHIVE_BYTES, config=True, help="The largest audio archive accepted, extracted.")
+    acoustic_training = Dict(config=True, help="Options of acoustic model training (e.g. {'epochs': 2}): "
+                                               "keyword arguments of Workspace.train_acoustic_model.")
+    language_training = Dict(config=True, help="Options of language model builds (order, general_text, "
+                                               "general_weight): keyword arguments of Workspace.build_language_model.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ws: Any = None
+        self._lock = threading.RLock()
+        self._load_lock = threading.Lock()  # one model load at a time; listings go on meanwhile
+        self._bases: dict[str, Any] = {}
+        self._recognizers: dict[tuple[str, str | None, str | None], Any] = {}
+        self.io = ThreadPoolExecutor(self.threads, thread_name_prefix="speechcustom-io")
+        self.compute = ThreadPoolExecutor(1, thread_name_prefix="speechcustom-recognize")
+
+    def ws(self) -> Any:
+        """The workspace, opened on first use."""
+        with self._lock:
+            if self._ws is None:
+                from jupyter_speechcustom.services.workspace import Workspace
+
+                self._ws = Workspace(Path(self.workspace).expanduser(), max_upload_bytes=self.max_upload_bytes,
+                                     max_archive_bytes=self.max_archive_bytes)
+                self.log.info("speechcustom: workspace %s", self._ws.path)
+            return self._ws
+
+    def model_names(self) -> list[str]:
+        from jupyter_speechcustom.asr.profiles import profiles
+
+        names = [p.name for p in profiles()]
+        return names if self.default_model in names else [self.default_model, *names]
+
+    def base(self, name: str) -> Any:
+        """Base model ``name`` (a registered profile), loaded once and cached."""
+        if name not in self.model_names():
+            raise ModelNotFoundError(f"Model {name!r} not found: use one of {', '.join(self.model_names())}")
+        ws = self.ws()
+        with self._load_lock:
+            if name not in self._bases:
+                self._bases[name] = ws.load_base_model(name)
+            return self._bases[name]
+
+    def recognizer(self, model: str, lm_id: str | None, am_id: str | None) -> Any:
+        from jupyter_speechcustom.services.recognition import Recognizer
+
+        key = (model, lm_id, am_id)
+        with self._lock:
+            cached = self._recognizers.get(key)
+        if cached is not None:
+            return cached
+        ws = self.ws()
+        base = self.base(model)
+        with self._load_lock:
+            lm = ws.language_model(lm_id) if lm_id else None
+            am = ws.acoustic_model(am_id) if am_id else None
+            recognizer = Recognizer(base, lm=lm, am=am)
+        with self._lock:
+            if len(self._recognizers) > 8:
+                self._recognizers.clear()
+            self._recognizers[key] = recognizer
+        return recognizer
+
+
+class IBMError(web.HTTPError):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, reason=responses.get(code, "Error"))
+        self.message = message
+
+
+def _status_of(exc: BaseException) -> int:
+    if isinstance(exc, (RecordNotFoundError, ModelNotFoundError)):
+        return 404
+    if isinstance(exc, ModelInUseError):
+        return 409
+    if isinstance(exc, UploadTooLargeError):
+        return 413
+    if isinstance(exc, (SpeechCustomError, ValueError, TypeError, KeyError)):
+        return 400
+    return 500
+
+
+class BaseHandler(APIHandler):
+    """IBM's error shape, JSON bodies, and work off the event loop."""
+
+    @property
+    def service(self) -> SpeechCustomService:
+        service: SpeechCustomService = self.settings["speechcustom_service"]
+        return service
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "message", None) or (exc.log_message if isinstance(exc, web.HTTPError) else None)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": message or responses.get(status_code, "Error"), "code": status_code,
+                                "code_description": responses.get(status_code, "Error")}))
+
+    async def call(self, fn: Callable[..., T], *args: Any, compute: bool = False, **kwargs: Any) -> T:
+        """Run ``fn`` in the service's executor; its errors become IBM's error responses."""
+        loop = asyncio.get_running_loop()
+        executor = self.service.compute if compute else self.service.io
+        try:
+            return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
+        except web.HTTPError:
+            raise
+        except Exception as exc:  # every failure is reported in IBM's shape
+            status = _status_of(exc)
+            if status == 500:
+                self.log.exception("speechcustom: %s %s failed", self.request.method, self.request.path)
+            raise IBMError(status, " ".join(str(exc).split()) or type(exc).__name__) from exc
+
+    def body_json(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise IBMError(400, "the request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise IBMError(400, "the request body must be a JSON object")
+        return data
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.get_query_argument(name, None)
+        if value is None:
+            return default
+        if value.lower() not in ("true", "false"):
+            raise IBMError(400, f"{name} must be true or false, got {value!r}")
+        return value.lower() == "true"
+
+    def number(self, name: str, low: float, high: float) -> float | None:
+        value = self.get_query_argument(name, None)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise IBMError(400, f"{name} must be a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise IBMError(400, f"{name} must be from {low:g} to {high:g}, got {value}")
+        return number
+
+    def content_type(self) -> str:
+        return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+
+# --------------------------------------------------------------------------- presentation
+
+
+def _model_info(service: SpeechCustomService, name: str, base_url: str) -> dict[str, Any]:
+    from jupyter_speechcustom.asr.profiles import get_profile
+    from jupyter_speechcustom.constants import SAMPLE_RATE
+
+    profile = get_profile(name)
+    return {
+        "name": name,
+        "language": "en-US",
+        "rate": SAMPLE_RATE,
+        "url": url_path_join(base_url, API_PREFIX, "models", name),
+        "description": (profile.description if profile else "") or f"base model {name}",
+        "supported_features": {"custom_language_model": True, "custom_acoustic_model": True,
+                               "speaker_labels": False},
+    }
+
+
+def _job_progress(ws: Any, rec: Record, status: str) -> int:
+    trained = cz.trained_model_id(ws, rec)
+    if status == "available":
+        return 100
+    if status == "training" and trained:
+        job_id = ws.get(trained).job_id
+        if job_id:
+            return int(100 * ws.job(job_id).progress)
+    return 0
+
+
+def _customization(ws: Any, rec: Record, kind: str) -> dict[str, Any]:
+    state = rec.info["customization"]
+    status = cz.customization_status(ws, rec)
+    trained = cz.trained_model_id(ws, rec)
+    info: dict[str, Any] = {
+        "customization_id": rec.id,
+        "created": rec.created,
+        "updated": max(rec.updated, ws.get(trained).updated) if trained else rec.updated,
+        "language": "en-US",
+        "versions": [(rec.base or {}).get("name", "")],
+        "owner": "",
+        "name": rec.name,
+        "description": state.get("description", ""),
+        "base_model_name": (rec.base or {}).get("name", ""),
+        "status": status,
+        "progress": _job_progress(ws, rec, status),
+    }
+    if kind == "language":
+        info["dialect"] = "en-US"
+    if status == "failed" and trained:
+        info["error" if kind == "language" else "warnings"] = ws.get(trained).message or "training failed"
+    return info
+
+
+def _corpus(ws: Any, name: str, corpus_id: str) -> dict[str, Any]:
+    try:
+        info = ws.get(corpus_id, "corpus").info
+    except RecordNotFoundError:
+        return {"name": name, "total_words": 0, "out_of_vocabulary_words": 0, "status": "undetermined",
+                "error": "the corpus file is missing from the workspace"}
+    return {"name": name, "total_words": info.get("words", 0), "out_of_vocabulary_words": info.get("oov_count", 0),
+            "status": "analyzed"}
+
+
+def _word(word: str, entry: dict[str, Any]) -> dict[str, Any]:
+    return {"word": word, "sounds_like": entry.get("sounds_like") or [word],
+            "display_as": entry.get("display_as") or word, "count": 0, "source": ["user"]}
+
+
+def _audio(ws: Any, name: str, ids: list[str]) -> dict[str, Any]:
+    recs = []
+    for audio_id in ids:
+        try:
+            recs.append(ws.get(audio_id, "audio"))
+        except RecordNotFoundError:
+            pass
+    duration = sum(float(r.info.get("duration", 0.0)) for r in recs)
+    if len(ids) == 1 and not (recs and recs[0].info.get("archive")):
+        details: dict[str, Any] = {"type": "audio", "codec": Path(recs[0].name).suffix.lstrip(".") if recs else "",
+                                   "frequency": recs[0].info.get("sample_rate", 0) if recs else 0}
+    else:
+        compression = "zip" if name.lower().endswith(".zip") else "gzip" if name.lower().endswith(("gz", "tgz")) else "none"
+        details = {"type": "archive", "compression": compression}
+    return {"name": name, "duration": round(duration), "details": details, "status": "ok" if recs else "invalid"}
+
+
+def ibm_results(transcript: Any, *, timestamps: bool, word_confidence: bool) -> dict[str, Any]:
+    """IBM's recognition response for one transcript."""
+    words = list(transcript.words)
+    text = transcript.display_text or transcript.text
+    confidences = [float(w["confidence"]) for w in words if w.get("confidence") is not None]
+    alternative: dict[str, Any] = {"transcript": text,
+                                   "confidence": round(sum(confidences) / len(confidences), 4) if confidences else 1.0}
+    if timestamps:
+        alternative["timestamps"] = [[w["word"], round(float(w["start"]), 2), round(float(w["end"]), 2)]
+                                     for w in words if "start" in w]
+    if word_confidence:
+        alternative["word_confidence"] = [[w["word"], round(float(w.get("confidence") or 0.0), 4)] for w in words]
+    if not text.strip():
+        return {"results": [], "result_index": 0}
+    return {"results": [{"alternatives": [alternative], "final": True}], "result_index": 0}
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+class ModelsHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, name: str | None = None) -> None:
+        names = await self.call(self.service.model_names)
+        base_url = self.settings.get("base_url", "/")
+        if name is None:
+            self.reply({"models": [_model_info(self.service, n, base_url) for n in names]})
+        elif name not in names:
+            raise IBMError(404, f"Model {name} not found")
+        else:
+            self.reply(_model_info(self.service, name, base_url))
+
+
+class CustomizationsHandler(BaseHandler):
+    """``/v1/customizations`` (language) and ``/v1/acoustic_customizations``."""
+
+    kind = "language"
+
+    @web.authenticated
+    async def get(self) -> None:
+        def run() -> list[dict[str, Any]]:
+            ws = self.service.ws()
+            return [_customization(ws, r, self.kind) for r in cz.customizations(ws, self.kind)]
+
+        self.reply({"customizations": await self.call(run)})
+
+    @web.authenticated
+    async def post(self) -> None:
+        data = self.body_json()
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise IBMError(400, "a customization needs a name")
+        model = data.get("base_model_name") or self.service.default_model
+
+        def run() -> str:
+            ws = self.service.ws()
+            base = self.service.base(model)
+            return cz.create_customization(ws, self.kind, base, name, str(data.get("description") or "")).id
+
+        self.reply({"customization_id": await self.call(run)}, 201)
+
+
+class AcousticCustomizationsHandler(CustomizationsHandler):
+    kind = "acoustic"
+
+
+class CustomizationHandler(BaseHandler):
+    kind = "language"
+
+    @web.authenticated
+    async def get(self, customization_id: str) -> None:
+        def run() -> dict[str, Any]:
+            ws = self.service.ws()
+            rec, _ = cz.customization(ws, customization_id, self.kind)
+            return _customization(ws, rec, self.kind)
+
+        self.reply(await self.call(run))
+
+    @web.authenticated
+    async def delete(self, customization_id: str) -> None:
+        await self.call(lambda: cz.delete_customization(self.service.ws(), customization_id, self.kind))
+        self.reply({})
+
+
+class AcousticCustomizationHandler(CustomizationHandler):
+    kind = "acoustic"
+
+
+class TrainHandler(BaseHandler):
+    kind = "language"
+
+    @web.authenticated
+    async def post(self, customization_id: str) -> None:
+        lm_customization = self.get_query_argument("custom_language_model_id", None)
+
+        def run() -> None:
+            ws = self.service.ws()
+            rec, _ = cz.customization(ws, customization_id, self.kind)
+            base = self.service.base((rec.base or {}).get("name", self.service.default_model))
+            options = self.service.language_training if self.kind == "language" else self.service.acoustic_training
+            cz.train_customization(ws, customization_id, self.kind, base, language_customization_id=lm_customization,
+                                   **dict(options))
+
+        await self.call(run)
+        self.reply({})
+
+
+class AcousticTrainHandler(TrainHandler):
+    kind = "acoustic"
+
+
+class CorporaHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, customization_id: str) -> None:
+        def run() -> list[dict[str, Any]]:
+            ws = self.service.ws()
+            _, state = cz.customization(ws, customization_id, "language")
+            return [_corpus(ws, n, c) for n, c in state["corpora"].items()]
+
+        self.reply({"corpora": await self.call(run)})
+
+
+class CorpusHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, customization_id: str, name: str) -> None:
+        def run() -> dict[str, Any]:
+            ws = self.service.ws()
+            _, state = cz.customization(ws, customization_id, "language")
+            if name not in state["corpora"]:
+                raise RecordNotFoundError(f"no corpus {name!r} in customization {customization_id}")
+            return _corpus(ws, name, state["corpora"][name])
+
+        self.reply(await self.call(run))
+
+    @web.authenticated
+    async def post(self, customization_id: str, name: str) -> None:
+        files = self.request.files.get("corpus_file")
+        data = files[0]["body"] if files else self.request.body
+        if not data:
+            raise IBMError(400, "no corpus text: send it as the corpus_file form field or as the body")
+        overwrite = self.flag("allow_overwrite")
+        await self.call(lambda: cz.add_customization_corpus(self.service.ws(), customization_id, name, data,
+                                                            allow_overwrite=overwrite))
+        self.reply({}, 201)
+
+    @web.authenticated
+    async def delete(self, customization_id: str, name: str) -> None:
+        await self.call(lambda: cz.delete_customization_corpus(self.service.ws(), customization_id, name))
+        self.reply({})
+
+
+class WordsHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, customization_id: str) -> None:
+        def run() -> list[dict[str, Any]]:
+            _, state = cz.customization(self.service.ws(), customization_id, "language")
+            return [_word(w, e) for w, e in sorted(state["words"].items())]
+
+        self.reply({"words": await self.call(run)})
+
+    @web.authenticated
+    async def post(self, customization_id: str) -> None:
+        words = self.body_json().get("words")
+        if not isinstance(words, list) or not words:
+            raise IBMError(400, "the body needs a non-empty 'words' list")
+        await self.call(lambda: cz.add_customization_words(self.service.ws(), customization_id, words))
+        self.reply({}, 201)
+
+
+class WordHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, customization_id: str, word: str) -> None:
+        def run() -> dict[str, Any]:
+            _, state = cz.customization(self.service.ws(), customization_id, "language")
+            if word not in state["words"]:
+                raise RecordNotFoundError(f"no word {word!r} in customization {customization_id}")
+            return _word(word, state["words"][word])
+
+        self.reply(await self.call(run))
+
+    @web.authenticated
+    async def put(self, customization_id: str, word: str) -> None:
+        data = self.body_json()
+        entry = {"word": word, "sounds_like": data.get("sounds_like") or [], "display_as": data.get("display_as")}
+        await self.call(lambda: cz.add_customization_words(self.service.ws(), customization_id, [entry]))
+        self.reply({}, 201)
+
+    @web.authenticated
+    async def delete(self, customization_id: str, word: str) -> None:
+        await self.call(lambda: cz.delete_customization_word(self.service.ws(), customization_id, word))
+        self.reply({})
+
+
+class AudioListHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, customization_id: str) -> None:
+        def run() -> list[dict[str, Any]]:
+            ws = self.service.ws()
+            _, state = cz.customization(ws, customization_id, "acoustic")
+            return [_audio(ws, n, ids) for n, ids in state["audio"].items()]
+
+        audio = await self.call(run)
+        minutes = sum(a["duration"] for a in audio) / 60
+        self.reply({"total_minutes_of_audio": round(minutes, 2), "audio": audio})
+
+
+class AudioHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, customization_id: str, name: str) -> None:
+        def run() -> dict[str, Any]:
+            ws = self.service.ws()
+            _, state = cz.customization(ws, customization_id, "acoustic")
+            if name not in state["audio"]:
+                raise RecordNotFoundError(f"no audio resource {name!r} in customization {customization_id}")
+            return _audio(ws, name, state["audio"][name])
+
+        self.reply(await self.call(run))
+
+    @web.authenticated
+    async def post(self, customization_id: str, name: str) -> None:
+        kind = self.content_type()
+        archive = kind in cz.ARCHIVE_TYPES
+        if not archive and kind not in AUDIO_TYPES:
+            raise IBMError(415, f"unsupported media type {kind or '(none)'}: send audio/wav, audio/flac, audio/ogg, "
+                                "audio/webm, audio/mpeg, or application/zip or application/x-tar for an archive")
+        if not self.request.body:
+            raise IBMError(400, "no audio in the request body")
+        overwrite = self.flag("allow_overwrite")
+        transcript = self.get_query_argument("transcript", None)
+        await self.call(lambda: cz.add_customization_audio(self.service.ws(), customization_id, name,
+                                                           self.request.body, archive=archive,
+                                                           transcript=transcript, allow_overwrite=overwrite))
+        self.reply({}, 201)
+
+    @web.authenticated
+    async def delete(self, customization_id: str, name: str) -> None:
+        await self.call(lambda: cz.delete_customization_audio(self.service.ws(), customization_id, name))
+        self.reply({})
+
+
+class RecognizeHandler(BaseHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        kind = self.content_type()
+        if kind not in AUDIO_TYPES:
+            raise IBMError(415, f"unsupported media type {kind or '(none)'}: send audio/wav, audio/flac, audio/ogg, "
+                                "audio/webm or audio/mpeg")
+        if not self.request.body:
+            raise IBMError(400, "no audio in the request body")
+        model = self.get_query_argument("model", None) or self.service.default_model
+        lm_customization = self.get_query_argument("language_customization_id", None)
+        am_customization = self.get_query_argument("acoustic_customization_id", None)
+        weight = self.number("customization_weight", 0.0, 1.0)
+        timestamps = self.flag("timestamps")
+        word_confidence = self.flag("word_confidence")
+        self.number("max_alternatives", 1, 10)  # one alternative is returned
+        service = self.service
+
+        def models() -> tuple[str | None, str | None]:
+            ws = service.ws()
+            ids: list[str | None] = []
+            for customization_id, kind in ((lm_customization, "language"), (am_customization, "acoustic")):
+                if not customization_id:
+                    ids.append(None)
+                    continue
+                rec, _ = cz.customization(ws, customization_id, kind)
+                status = cz.customization_status(ws, rec)
+                trained = cz.trained_model_id(ws, rec)
+                if status == "training":
+                    raise ModelInUseError(f"{kind} customization {customization_id} is being trained")
+                if trained is None or ws.get(trained).status != "available":
+                    raise IBMError(400, f"{kind} customization {customization_id} is {status}, not available: "
+                                        "train it first")
+                if (rec.base or {}).get("name") != model:
+                    raise IBMError(400, f"{kind} customization {customization_id} is for base model "
+                                        f"{(rec.base or {}).get('name')!r}, not {model!r}: pass model=")
+                ids.append(trained)
+            return ids[0], ids[1]
+
+        lm_id, am_id = await self.call(models)
+
+        def recognize() -> dict[str, Any]:
+            from jupyter_speechcustom.asr.decoding import DecodingWeights
+            from jupyter_speechcustom.constants import LM_ALPHA
+
+            recognizer = service.recognizer(model, lm_id, am_id)
+            weights = None
+            if weight is not None and lm_id:
+                weights = DecodingWeights(lm_alpha=LM_ALPHA * weight / IBM_DEFAULT_WEIGHT)
+            try:
+                transcript = recognizer.transcribe([bytes(self.request.body)], weights=weights)[0]
+            except AudioError as exc:
+                raise IBMError(400, f"the audio could not be decoded: {' '.join(str(exc).split())}") from None
+            return ibm_results(transcript, timestamps=timestamps, word_confidence=word_confidence)
+
+        self.reply(await self.call(recognize, compute=True))
+
+
+def setup_handlers(serverapp: Any) -> SpeechCustomService:
+    """Add the API's routes to ``serverapp``'s web app; returns the service."""
+    service = SpeechCustomService(parent=serverapp, config=serverapp.config)
+    if service.workspace == "" and getattr(serverapp, "root_dir", None):
+        service.workspace = str(Path(serverapp.root_dir) / "speechcustom-workspace")
+    web_app = serverapp.web_app
+    web_app.settings["speechcustom_service"] = service
+    base = url_path_join(web_app.settings.get("base_url", "/"), API_PREFIX)
+    cid, name = r"(?P<customization_id>[^/]+)", r"(?P<name>[^/]+)"
+    routes: list[tuple[str, type[BaseHandler]]] = [
+        (r"/models/?", ModelsHandler),
+        (r"/models/(?P<name>[^/]+)", ModelsHandler),
+        (r"/customizations/?", CustomizationsHandler),
+        (rf"/customizations/{cid}", CustomizationHandler),
+        (rf"/customizations/{cid}/train", TrainHandler),
+        (rf"/customizations/{cid}/corpora/?", CorporaHandler),
+        (rf"/customizations/{cid}/corpora/{name}", CorpusHandler),
+        (rf"/customizations/{cid}/words/?", WordsHandler),
+        (rf"/customizations/{cid}/words/(?P<word>[^/]+)", WordHandler),
+        (r"/acoustic_customizations/?", AcousticCustomizationsHandler),
+        (rf"/acoustic_customizations/{cid}", AcousticCustomizationHandler),
+        (rf"/acoustic_customizations/{cid}/train", AcousticTrainHandler),
+        (rf"/acoustic_customizations/{cid}/audio/?", AudioListHandler),
+        (rf"/acoustic_customizations/{cid}/audio/{name}", AudioHandler),
+        (r"/recognize", RecognizeHandler),
+    ]
+    web_app.add_handlers(".*$", [(base + pattern, handler) for pattern, handler in routes])
+    serverapp.log.info("speechcustom: IBM Watson STT v1 API at %s (workspace %s)", base, service.workspace)
+    return service

@@ -1,0 +1,288 @@
+"""Customizations as the cloud services keep them: one id that gathers resources and is trained again.
+
+IBM Watson Speech to Text's customization model is a *custom language model* (or *custom
+acoustic model*) with a stable id: corpora, words and audio are added to it, it is trained, more
+resources are added, it is trained again. A workspace keeps instead immutable model versions,
+each trained once from chosen resources. A customization bridges the two: it is a ``pending``
+model record of its own (its *anchor*), whose ``info["customization"]`` keeps its description,
+its named resources (workspace records) and the id of the last version trained from them. Its
+status is derived from that version: ``pending`` (no resources), ``ready`` (resources added
+since the last training, or never trained), ``training``, ``available`` or ``failed``.
+
+These plain functions are what the Watson-compatible HTTP API of
+:mod:`jupyter_speechcustom.server` calls; they work the same from Python.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from jupyter_speechcustom.store.workspace import ModelInUseError, Record, RecordNotFoundError, WorkspaceError
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.services.workspace import Workspace
+
+__all__ = [
+    "ARCHIVE_TYPES",
+    "add_customization_audio",
+    "add_customization_corpus",
+    "add_customization_words",
+    "create_customization",
+    "customization",
+    "customization_status",
+    "customizations",
+    "delete_customization",
+    "delete_customization_audio",
+    "delete_customization_corpus",
+    "delete_customization_word",
+    "train_customization",
+    "trained_model_id",
+]
+
+KEY = "customization"
+#: Content types of audio archives (added with ``add_audio_archive``).
+ARCHIVE_TYPES = frozenset({"application/zip", "application/x-tar", "application/gzip", "application/x-gzip",
+                           "application/x-zip-compressed"})
+_KINDS = {"language": "lm", "acoustic": "am"}
+_LOCK = threading.RLock()  # read-modify-write of a customization's info within this process
+
+
+def _state(rec: Record) -> dict[str, Any]:
+    state = rec.info.get(KEY)
+    if not isinstance(state, dict):
+        raise RecordNotFoundError(f"{rec.id} is a custom model, not a customization")
+    return state
+
+
+def customization(ws: Workspace, customization_id: str, kind: str) -> tuple[Record, dict[str, Any]]:
+    """The anchor record and state of customization ``customization_id`` (``kind``: language or acoustic)."""
+    try:
+        rec = ws.get(customization_id, _KINDS[kind])
+        return rec, _state(rec)
+    except RecordNotFoundError:
+        raise RecordNotFoundError(f"Invalid customization_id: no {kind} customization {customization_id!r}") from None
+
+
+def customizations(ws: Workspace, kind: str) -> list[Record]:
+    """The customizations of ``kind``, oldest first."""
+    return [r for r in ws.records(_KINDS[kind]) if isinstance(r.info.get(KEY), dict)]
+
+
+def _save(ws: Workspace, rec: Record, state: dict[str, Any]) -> None:
+    ws.update_info(rec.id, {KEY: state})
+
+
+def create_customization(ws: Workspace, kind: str, base: BaseModel | dict[str, str], name: str,
+                         description: str = "") -> Record:
+    """A new, empty customization of ``kind`` (``language`` or ``acoustic``) on ``base``."""
+    if kind == "language":
+        rec = ws.create_language_model(base, name)
+        state: dict[str, Any] = {"type": kind, "description": description, "corpora": {}, "words": {},
+                                 "trained": None, "dirty": False}
+    else:
+        rec = ws.create_acoustic_model(base, name)
+        state = {"type": kind, "description": description, "audio": {}, "trained": None, "dirty": False}
+    _save(ws, rec, state)
+    return ws.get(rec.id)
+
+
+def trained_model_id(ws: Workspace, rec: Record) -> str | None:
+    """The workspace model the customization's last training made (None if never trained or deleted)."""
+    trained = _state(rec).get("trained")
+    if not trained:
+        return None
+    try:
+        ws.get(trained)
+    except RecordNotFoundError:
+        return None
+    return str(trained)
+
+
+def customization_status(ws: Workspace, rec: Record) -> str:
+    """IBM's status: pending, ready, training, available or failed."""
+    state = _state(rec)
+    trained = trained_model_id(ws, rec)
+    if trained is not None:
+        status = ws.get(trained).status
+        if status in ("training", "failed"):
+            return status
+        if status == "available" and not state.get("dirty"):
+            return "available"
+    has_resources = bool(state.get("corpora") or state.get("words") or state.get("audio"))
+    return "ready" if has_resources else "pending"
+
+
+def _check_not_training(ws: Workspace, rec: Record) -> None:
+    if customization_status(ws, rec) == "training":
+        raise ModelInUseError(f"customization {rec.id} is being trained: wait until it is available")
+
+
+def add_customization_corpus(ws: Workspace, customization_id: str, name: str, data: bytes,
+                             allow_overwrite: bool = False) -> Record:
+    """Add (or with ``allow_overwrite`` replace) corpus ``name``; returns its workspace record."""
+    with _LOCK:
+        rec, state = customization(ws, customization_id, "language")
+        _check_not_training(ws, rec)
+        old = state["corpora"].get(name)
+        if old and not allow_overwrite:
+            raise ModelInUseError(f"corpus {name!r} already exists in customization {rec.id}: "
+                                  "pass allow_overwrite=true to replace it")
+        corpus = ws.add_corpus(bytes(data), name=f"{name}.txt" if "." not in name else name)
+        state["corpora"][name] = corpus.id
+        state["dirty"] = True
+        _save(ws, rec, state)
+    if old:
+        _delete_quietly(ws, old)
+    return corpus
+
+
+def delete_customization_corpus(ws: Workspace, customization_id: str, name: str) -> None:
+    with _LOCK:
+        rec, state = customization(ws, customization_id, "language")
+        _check_not_training(ws, rec)
+        if name not in state["corpora"]:
+            raise RecordNotFoundError(f"no corpus {name!r} in customization {rec.id}")
+        corpus_id = state["corpora"].pop(name)
+        state["dirty"] = True
+        _save(ws, rec, state)
+    _delete_quietly(ws, corpus_id)
+
+
+def add_customization_words(ws: Workspace, customization_id: str, words: Sequence[dict[str, Any]]) -> list[str]:
+    """Add or replace custom words (``{"word", "sounds_like": [...], "display_as"}``); checked first."""
+    from jupyter_speechcustom.text.words import CustomWord
+
+    checked = {}
+    for item in words:
+        if not isinstance(item, dict) or not isinstance(item.get("word"), str):
+            raise ValueError(f"each word needs a 'word' string, got {item!r}")
+        sounds = item.get("sounds_like") or []
+        if isinstance(sounds, str) or not all(isinstance(s, str) for s in sounds):
+            raise ValueError(f"sounds_like of {item['word']!r} must be a list of strings")
+        CustomWord.create(item["word"], sounds, item.get("display_as"))  # raises CorpusError when unusable
+        checked[item["word"]] = {"sounds_like": list(sounds), "display_as": item.get("display_as") or None}
+    with _LOCK:
+        rec, state = customization(ws, customization_id, "language")
+        _check_not_training(ws, rec)
+        state["words"].update(checked)
+        state["dirty"] = True
+        _save(ws, rec, state)
+    return list(checked)
+
+
+def delete_customization_word(ws: Workspace, customization_id: str, word: str) -> None:
+    with _LOCK:
+        rec, state = customization(ws, customization_id, "language")
+        _check_not_training(ws, rec)
+        if word not in state["words"]:
+            raise RecordNotFoundError(f"no word {word!r} in customization {rec.id}")
+        del state["words"][word]
+        state["dirty"] = True
+        _save(ws, rec, state)
+
+
+def add_customization_audio(ws: Workspace, customization_id: str, name: str, data: bytes, *,
+                            archive: bool = False, transcript: str | None = None,
+                            allow_overwrite: bool = False) -> list[Record]:
+    """Add audio resource ``name``: one file, or with ``archive`` a zip/tar of them (transcripts beside)."""
+    with _LOCK:
+        rec, state = customization(ws, customization_id, "acoustic")
+        _check_not_training(ws, rec)
+        old = state["audio"].get(name)
+        if old and not allow_overwrite:
+            raise ModelInUseError(f"audio {name!r} already exists in customization {rec.id}: "
+                                  "pass allow_overwrite=true to replace it")
+        if archive:
+            records = ws.add_audio_archive(bytes(data), name=name)
+        else:
+            records = [ws.add_audio(bytes(data), name=name, transcript=transcript)]
+        state["audio"][name] = [r.id for r in records]
+        state["dirty"] = True
+        _save(ws, rec, state)
+    for audio_id in old or []:
+        _delete_quietly(ws, audio_id)
+    return records
+
+
+def delete_customization_audio(ws: Workspace, customization_id: str, name: str) -> None:
+    with _LOCK:
+        rec, state = customization(ws, customization_id, "acoustic")
+        _check_not_training(ws, rec)
+        if name not in state["audio"]:
+            raise RecordNotFoundError(f"no audio resource {name!r} in customization {rec.id}")
+        ids = state["audio"].pop(name)
+        state["dirty"] = True
+        _save(ws, rec, state)
+    for audio_id in ids:
+        _delete_quietly(ws, audio_id)
+
+
+def train_customization(ws: Workspace, customization_id: str, kind: str, base: BaseModel, *,
+                        language_customization_id: str | None = None, **options: Any) -> Job:
+    """Train a new version of the customization as a workspace job.
+
+    Language: a custom LM from its corpora and words. Acoustic: lightly supervised with the
+    trained LM of ``language_customization_id`` when given, else supervised when every audio
+    file has a transcript, else unsupervised. ``options`` go to the workspace's build or training.
+    """
+    with _LOCK:
+        rec, state = customization(ws, customization_id, kind)
+        _check_not_training(ws, rec)
+        if kind == "language":
+            if not state["corpora"] and not state["words"]:
+                raise WorkspaceError(f"customization {rec.id} has no corpora or words: add some before training")
+            words_id = None
+            if state["words"]:
+                payload = [{"word": w, **v} for w, v in sorted(state["words"].items())]
+                words_id = ws.add_words(json.dumps(payload).encode(), name=f"{rec.id}-words.json").id
+            job = ws.build_language_model(base, list(state["corpora"].values()), words_id, name=rec.name, **options)
+        else:
+            audio_ids = [a for ids in state["audio"].values() for a in ids]
+            if not audio_ids:
+                raise WorkspaceError(f"customization {rec.id} has no audio: add some before training")
+            lm_id = None
+            if language_customization_id:
+                lm_rec, _ = customization(ws, language_customization_id, "language")
+                lm_id = trained_model_id(ws, lm_rec)
+                if lm_id is None or ws.get(lm_id).status != "available":
+                    raise WorkspaceError(f"language customization {lm_rec.id} is not trained: train it first")
+                mode = "lightly-supervised"
+            elif all(ws.get(a).info.get("transcript") for a in audio_ids):
+                mode = "supervised"
+            else:
+                mode = "unsupervised"
+            job = ws.train_acoustic_model(base, audio_ids, mode=mode, lm_id=lm_id, name=rec.name, **options)
+        previous = state.get("trained")
+        state["trained"] = job.model_id
+        state["dirty"] = False
+        state["job_id"] = job.id
+        _save(ws, rec, state)
+    if previous:
+        _delete_quietly(ws, previous)
+    return job
+
+
+def delete_customization(ws: Workspace, customization_id: str, kind: str) -> None:
+    """Delete the customization, its trained model and its resources (refused while training)."""
+    with _LOCK:
+        rec, state = customization(ws, customization_id, kind)
+        _check_not_training(ws, rec)
+        owned = [state.get("trained"), *state.get("corpora", {}).values()]
+        owned += [a for ids in state.get("audio", {}).values() for a in ids]
+        ws.delete(rec.id)
+    for record_id in owned:
+        if record_id:
+            _delete_quietly(ws, record_id)
+
+
+def _delete_quietly(ws: Workspace, record_id: str) -> None:
+    """Delete a record the customization no longer needs; one a running job reads is kept."""
+    try:
+        ws.delete(record_id)
+    except (RecordNotFoundError, ModelInUseError):
+        pass
