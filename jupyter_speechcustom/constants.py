@@ -87,6 +87,10 @@ MAX_ARCHIVE_BYTES = 2 * 1024**3
 #: Most entries an archive may hold.
 MAX_ARCHIVE_FILES = 10_000
 
+#: Longest line of a corpus, in characters: a longer one is not a sentence (normalizing it whole would
+#: take gigabytes), so it is refused with a request to split it into sentences.
+MAX_CORPUS_LINE_CHARS = 1_000_000
+
 #: Longest stored file name (stem and extension), in characters.
 MAX_FILENAME_LENGTH = 120
 

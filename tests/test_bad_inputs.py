@@ -903,3 +903,221 @@ def test_error_a_foreign_schema_version(tmp_path):
                                        "INSERT INTO meta VALUES ('schema_version', '999');")
     with pytest.raises(WorkspaceError, match="another version of jupyter_speechcustom"):
         Workspace(folder)
+
+
+# ------------------------------------------------------- zip bombs: refused before anything is written
+
+
+def _bomb(path: Path, megabytes: int, compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """A small zip whose one member declares ``megabytes`` MB of zeros (a zip bomb in miniature)."""
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        zf.writestr("audio/a.wav", b"\0" * (megabytes << 20))
+    return path
+
+
+def _no_writes(monkeypatch) -> list[object]:
+    """Record every file the extractor starts to write: a refusal up front leaves this empty."""
+    from jupyter_speechcustom.io import safety
+
+    written: list[object] = []
+    original = safety._Extractor.file
+
+    def spy(self, rel, stream):
+        written.append(rel)
+        return original(self, rel, stream)
+
+    monkeypatch.setattr(safety._Extractor, "file", spy)
+    return written
+
+
+def test_error_a_zip_bomb_is_refused_from_its_declared_sizes(tmp_path, monkeypatch):
+    from jupyter_speechcustom.io.safety import ArchiveLimitError, safe_extract
+
+    bomb = _bomb(tmp_path / "bomb.zip", 8)
+    assert bomb.stat().st_size < 100_000
+    target = user_folder(tmp_path / "target")
+    before = snapshot(target)
+    written = _no_writes(monkeypatch)
+    with pytest.raises(ArchiveLimitError, match=r"declares more than 1.0 MB of files \(at 'audio/a.wav'; a zip bomb.*"
+                                                r"nothing was extracted.*max_archive_bytes="):
+        safe_extract(bomb, target, max_bytes=1 << 20)
+    assert written == [] and snapshot(target) == before
+
+
+def test_error_a_zip_bomb_is_refused_from_its_compression_ratio(tmp_path, monkeypatch):
+    from jupyter_speechcustom.io.safety import ArchiveLimitError, safe_extract
+
+    bomb = _bomb(tmp_path / "bomb.zip", 4, zipfile.ZIP_BZIP2)  # within the byte limit, but 4 MB from ~100 bytes
+    target = tmp_path / "target"
+    written = _no_writes(monkeypatch)
+    with pytest.raises(ArchiveLimitError, match=r"'audio/a.wav' is compressed more than 1000:1 .*only a zip bomb"):
+        safe_extract(bomb, target, max_bytes=64 << 20)
+    assert written == [] and list(target.iterdir()) == []
+
+
+def test_error_a_zip_bomb_uploaded_to_a_workspace_writes_nothing(ws, tmp_path, monkeypatch):
+    from jupyter_speechcustom.io.safety import ArchiveLimitError
+
+    data = _bomb(tmp_path / "bomb.zip", 8).read_bytes()
+    before = snapshot(ws.path)
+    written = _no_writes(monkeypatch)
+    with pytest.raises(ArchiveLimitError, match="declares more than 1.0 MB of files"):
+        ws.add_audio_archive(data, name="calls.zip", max_bytes=1 << 20)
+    assert written == [] and snapshot(ws.path) == before and ws.records() == []
+
+
+def test_error_a_tar_bomb_is_refused_from_its_headers(tmp_path, monkeypatch):
+    from jupyter_speechcustom.io.safety import ArchiveLimitError, safe_extract
+
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as tf:
+        for n in range(3):
+            info = tarfile.TarInfo(f"a{n}.wav")
+            info.size = 1 << 20
+            tf.addfile(info, io.BytesIO(b"\0" * info.size))
+    target = tmp_path / "target"
+    written = _no_writes(monkeypatch)
+    with pytest.raises(ArchiveLimitError, match=r"declares more than 2.0 MB of files \(at 'a2.wav'"):
+        safe_extract(bomb, target, max_bytes=2 << 20)
+    assert written == [] and list(target.iterdir()) == []
+
+
+def test_ok_a_normal_archive_still_extracts(tmp_path):
+    from jupyter_speechcustom.io.safety import safe_extract
+
+    archive = tmp_path / "ok.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.txt", "hello " * 1000)
+        zf.writestr("b/c.wav", os.urandom(2000))
+    root, files = safe_extract(archive, tmp_path / "target", max_bytes=1 << 20)
+    assert sorted(map(str, files)) == ["a.txt", "b/c.wav"] and (root / "a.txt").read_text() == "hello " * 1000
+
+
+# --------------------------------------------------- custom-words files: broken quoting, huge fields
+
+
+def _words_error(data: bytes, name: str, match: str) -> None:
+    from jupyter_speechcustom.errors import CorpusError
+    from jupyter_speechcustom.text.words import read_custom_words
+
+    with pytest.raises(CorpusError, match=match):
+        read_custom_words(data, name=name)
+
+
+def test_error_an_unclosed_quote_in_a_words_csv_names_its_line():
+    rows = "".join(f"word{n},sounds like {n},\n" for n in range(50))
+    data = f'word,sounds_like,display_as\nkubectl,"cube control,\n{rows}'.encode()
+    _words_error(data, "w.csv", r"w.csv, line 2: a quote \(\"\) opened on this line is not closed before line 52, "
+                                r"so the lines in between were read as one value")
+
+
+def test_error_an_unclosed_quote_beyond_the_csv_field_limit():
+    data = b'word,sounds_like\nkubectl,"cube control\n' + b"x" * 140_000 + b"\n"
+    _words_error(data, "w.csv", r"w.csv, line 2: field larger than field limit .*a quote .* never closed")
+
+
+@pytest.mark.parametrize(("data", "name", "match"), [
+    (b"word\n" + b"k" * 201 + b"\n", "w.csv", r"w.csv, line 2: the word 'k+'\.\.\. is 201 characters long, more than 200"),
+    (b"k" * 5000 + b"\n", "w.txt", r"w.txt, line 1: the word .* is 5,000 characters long"),
+    (b"word,sounds_like\nkubectl," + ";".join(f"cube {n}" for n in range(21)).encode() + b"\n", "w.csv",
+     r"w.csv, line 2: 'kubectl' has 21 sounds-like spellings, more than 20"),
+    (b"word,sounds_like\nkubectl,cube " + b"x" * 300 + b"\n", "w.csv",
+     r"w.csv, line 2: a sounds-like spelling of 'kubectl' is 305 characters long, more than 200"),
+    (b"word,display_as\nkubectl," + b"K" * 300 + b"\n", "w.csv",
+     r"w.csv, line 2: the display form of 'kubectl' is 300 characters long, more than 200"),
+    (json.dumps([{"word": "k" * 300}]).encode(), "w.json", r"w.json, item 1: the word .* 300 characters long"),
+    (json.dumps([{"word": "kubectl", "sounds_like": [f"c {n}" for n in range(40)]}]).encode(), "w.json",
+     r"w.json, item 1: 'kubectl' has 40 sounds-like spellings"),
+])
+def test_error_words_fields_beyond_sane_sizes(data, name, match):
+    _words_error(data, name, match)
+
+
+@pytest.mark.parametrize(("data", "match"), [
+    (b"[" * 100_000 + b"]" * 100_000, r"w.json nests lists or objects too deeply to be a list of words"),
+    (b'{"words": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", r"w.json nests lists or objects too deeply"),
+    (json.dumps([{"word": 42}]).encode(), r'w.json, item 1: "word" is missing or empty'),
+    (json.dumps([{"word": ["kubectl"]}]).encode(), r'w.json, item 1: "word" is missing or empty'),
+    (json.dumps([{"word": "kubectl", "sounds_like": [["cube"]]}]).encode(),
+     r'w.json, item 1: "sounds_like" must be a list of strings'),
+    (json.dumps([{"word": "kubectl", "sounds_like": {"a": "b"}}]).encode(),
+     r'w.json, item 1: "sounds_like" must be a list of strings'),
+    (json.dumps([{"word": "kubectl", "display_as": {"x": [1]}}]).encode(),
+     r'w.json, item 1: "display_as" must be a string or null, got dict'),
+    (json.dumps([[["kubectl"]]]).encode(), r'w.json, item 1: expected an object with a "word", got list'),
+])
+def test_error_pathological_words_json(data, match):
+    _words_error(data, "w.json", match)
+
+
+def test_ok_a_quoted_comma_in_a_words_csv_is_still_one_value():
+    from jupyter_speechcustom.text.words import read_custom_words
+
+    words = read_custom_words(b'word,sounds_like,display_as\nkubectl,"cube control;cube cuddle",kubectl\n', name="w.csv")
+    assert [(w.word, w.sounds_like) for w in words] == [("kubectl", ("cube control", "cube cuddle"))]
+
+
+def test_error_words_with_an_unclosed_quote_are_never_stored(ws):
+    from jupyter_speechcustom.errors import CorpusError
+
+    before = snapshot(ws.path)
+    with pytest.raises(CorpusError, match="line 2: a quote"):
+        ws.add_words(b'word,sounds_like\nkubectl,"cube control\netcd,et cd\n', name="w.csv")
+    assert snapshot(ws.path) == before and ws.word_lists() == []
+
+
+# ------------------------------------------------------------- workspace paths no file system takes
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda tmp: str(tmp / "ws\x00evil"), r"contains a NUL character, which no file system allows"),
+    (lambda tmp: tmp / ("w" * 300), r"is too long: a folder name of 300 bytes \(the limit is 255\)"),
+    (lambda tmp: tmp.joinpath(*["d" * 200] * 25), r"is too long: \d[\d,]* bytes \(the limit is about 4096\)"),
+])
+def test_error_workspace_paths_that_cannot_exist(tmp_path, make, match):
+    from jupyter_speechcustom.services.workspace import Workspace
+    from jupyter_speechcustom.store.index import WorkspaceError
+
+    mine = user_folder(tmp_path / "mine")
+    before = snapshot(tmp_path)
+    with pytest.raises(WorkspaceError, match=match):
+        Workspace(make(tmp_path))
+    assert snapshot(tmp_path) == before and snapshot(mine)
+
+
+# ------------------------------------------------------------- corpora: one huge line, bounded memory
+
+
+def test_error_a_one_line_corpus_over_the_limit_is_refused_before_normalizing(monkeypatch):
+    from jupyter_speechcustom.constants import MAX_CORPUS_LINE_CHARS
+    from jupyter_speechcustom.errors import CorpusError
+    from jupyter_speechcustom.text.corpus import Corpus
+    from jupyter_speechcustom.text.normalize import Normalizer
+
+    def never(self, text):
+        raise AssertionError("normalized a line over the limit")
+
+    monkeypatch.setattr(Normalizer, "normalize_corpus", never)
+    text = "first sentence\n" + "word " * (MAX_CORPUS_LINE_CHARS // 5) + "x\nlast\n"
+    with pytest.raises(CorpusError, match=r"c.txt, line 2, is 1,000,001 characters long, more than the limit of "
+                                          r"1,000,000: a corpus has one sentence per line; split it into sentences"):
+        Corpus.from_bytes(text.encode(), name="c.txt")
+
+
+def test_error_a_one_line_corpus_is_never_stored(ws):
+    from jupyter_speechcustom.constants import MAX_CORPUS_LINE_CHARS
+    from jupyter_speechcustom.errors import CorpusError
+
+    before = snapshot(ws.path)
+    with pytest.raises(CorpusError, match="line 1, is .* characters long.*split it into sentences"):
+        ws.add_corpus(b"a " * (MAX_CORPUS_LINE_CHARS // 2 + 1), name="c.txt")
+    assert snapshot(ws.path) == before and ws.corpora() == []
+
+
+def test_ok_a_corpus_of_lines_at_the_limit():
+    from jupyter_speechcustom.text import corpus
+
+    # Lines of exactly the limit pass, old Mac line ends (\r) count as line ends; one over fails.
+    corpus._check_line_lengths("a" * 50 + "\n" + "b" * 50 + "\r" + "c" * 50, "c.txt", 50)
+    with pytest.raises(corpus.CorpusError, match="c.txt, line 2, is 51 characters"):
+        corpus._check_line_lengths("a" * 50 + "\n" + "b" * 51, "c.txt", 50)

@@ -3,7 +3,8 @@
 File names come from browsers, archives and users: they are sanitized, never trusted as paths.
 Files are written atomically (a temporary file, then ``os.replace``), names are reserved with
 ``O_EXCL`` so two writers never pick the same one, and archives are extracted entry by entry
-with their real sizes counted, so a lying header or a zip bomb stops at the limit.
+with their declared sizes checked before anything is written and their real sizes counted while
+writing, so a zip bomb is refused up front and a lying header still stops at the limit.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ _RESERVED = frozenset(
 )
 _UNSAFE_CHARS = re.compile(r"[^\w.\- ]")
 _MAX_SUFFIX = 16
+
+#: A zip entry that expands more than this many times (deflate's own limit is about 1032:1) is a
+#: zip bomb; entries under _RATIO_MIN_BYTES are not checked (their ratio cannot hurt).
+MAX_COMPRESSION_RATIO = 1000
+_RATIO_MIN_BYTES = 1 << 20
 
 
 class UploadTooLargeError(SpeechCustomError, ValueError):
@@ -203,6 +209,33 @@ class _Extractor:
         self.total = 0
         self.files: list[PurePosixPath] = []
 
+    def declared(self, entries: int, sizes: list[tuple[str, int, int | None]]) -> None:
+        """Refuse, before anything is written, an archive whose headers declare too much.
+
+        ``sizes`` holds each file entry's name, declared size and (zip) compressed size. The
+        bytes actually written are counted again while extracting, as headers may lie.
+        """
+        if entries > self.max_files:
+            self.entries = entries - 1
+            self._count()
+        total = 0
+        for name, size, packed in sizes:
+            total += max(size, 0)
+            if total > self.max_bytes:
+                msg = (
+                    f"{self.label} declares more than {_megabytes(self.max_bytes)} of files (at {name!r}; a zip bomb "
+                    "or a very large archive), so nothing was extracted: split it into smaller archives, or raise "
+                    "max_archive_bytes="
+                )
+                raise ArchiveLimitError(msg)
+            if packed is not None and size > _RATIO_MIN_BYTES and size > MAX_COMPRESSION_RATIO * max(packed, 1):
+                msg = (
+                    f"{self.label}: {name!r} is compressed more than {MAX_COMPRESSION_RATIO}:1 "
+                    f"({_megabytes(size)} from {packed:,} bytes), as only a zip bomb is, so nothing was extracted: "
+                    "upload the files in a normal archive"
+                )
+                raise ArchiveLimitError(msg)
+
     def _count(self) -> None:
         self.entries += 1
         if self.entries > self.max_files:
@@ -251,9 +284,8 @@ class _Extractor:
 def _extract_zip(fh: IO[bytes], ex: _Extractor) -> None:
     with zipfile.ZipFile(fh) as zf:
         infos = zf.infolist()
-        if len(infos) > ex.max_files:  # cheap early refusal; entries are counted again below
-            ex.entries = len(infos) - 1
-            ex._count()
+        # The central directory first: refuse a bomb before writing anything; counted again below.
+        ex.declared(len(infos), [(i.filename, i.file_size, i.compress_size) for i in infos if not i.is_dir()])
         for info in infos:
             rel = _member_path(info.filename, ex.label)
             mode = info.external_attr >> 16
@@ -273,7 +305,15 @@ def _extract_zip(fh: IO[bytes], ex: _Extractor) -> None:
 
 def _extract_tar(fh: IO[bytes], ex: _Extractor) -> None:
     with tarfile.open(fileobj=fh, mode="r:*") as tf:
-        for member in tf:  # headers are read one at a time, so counting stops a huge archive early
+        # Every header first (read one at a time, so counting stops a huge archive early), to refuse
+        # too many entries or bytes before writing anything; counted again while extracting.
+        members: list[tarfile.TarInfo] = []
+        for member in tf:
+            members.append(member)
+            if len(members) > ex.max_files:
+                break
+        ex.declared(len(members), [(m.name, m.size, None) for m in members if m.isreg()])
+        for member in members:
             rel = _member_path(member.name, ex.label)
             if member.issym() or member.islnk():
                 kind = "symbolic" if member.issym() else "hard"

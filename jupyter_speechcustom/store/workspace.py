@@ -145,6 +145,41 @@ def register_job_kind(kind: str, factory: JobFactory) -> None:
     _JOB_KINDS[kind] = factory
 
 
+
+def _workspace_path(path: str | Path) -> Path:
+    """The absolute workspace folder, or a :class:`WorkspaceError` for a path no file system takes."""
+    text = os.fspath(path) if isinstance(path, (str, Path)) else path
+    if not isinstance(text, str):
+        raise WorkspaceError(f"the workspace path must be a folder path (text), got {type(path).__name__}")
+    if "\x00" in text:
+        msg = f"the workspace path {text[:200]!r} contains a NUL character, which no file system allows: remove it"
+        raise WorkspaceError(msg)
+    try:
+        resolved = Path(text).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise WorkspaceError(f"cannot use {text[:200]!r} as a workspace folder ({exc}): choose another path") from None
+    name_max = _name_max(resolved)
+    long_part = next((p for p in resolved.parts if len(os.fsencode(p)) > name_max), None)
+    if long_part is not None or len(os.fsencode(resolved / INDEX)) >= _PATH_MAX:
+        what = (f"a folder name of {len(os.fsencode(long_part)):,} bytes (the limit is {name_max})" if long_part
+                else f"{len(os.fsencode(resolved)):,} bytes (the limit is about {_PATH_MAX})")
+        msg = f"the workspace path {str(resolved)[:80]!r}... is too long: {what}; choose a shorter path"
+        raise WorkspaceError(msg)
+    return resolved
+
+
+# Linux's limits on a whole path and on one name, in bytes (os.pathconf asks the file system).
+_PATH_MAX = 4096
+
+
+def _name_max(path: Path) -> int:
+    for folder in (path, *path.parents):
+        try:
+            return int(os.pathconf(folder, "PC_NAME_MAX"))
+        except (OSError, ValueError):
+            continue
+    return 255
+
 class Store:
     """Open (or create) the workspace in folder ``path``.
 
@@ -165,7 +200,7 @@ class Store:
         max_archive_bytes: int = MAX_ARCHIVE_BYTES,
         max_archive_files: int = MAX_ARCHIVE_FILES,
     ) -> None:
-        self.path = Path(path).expanduser().resolve()
+        self.path = _workspace_path(path)
         self.index_path = self.path / INDEX
         self.max_upload_bytes = max_upload_bytes
         self.max_archive_bytes = max_archive_bytes
@@ -173,9 +208,14 @@ class Store:
         self._runner = runner or default_runner()
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        if self.path.exists() and not self.path.is_dir():
+        try:
+            exists, is_dir = self.path.exists(), self.path.is_dir()
+        except OSError as exc:
+            raise WorkspaceError(f"cannot use {str(self.path)[:200]!r} as a workspace folder ({exc.strerror or exc}): "
+                                 "choose a folder with a shorter path") from None
+        if exists and not is_dir:
             raise WorkspaceError(f"{self.path} is a file, not a folder: choose a folder for the workspace")
-        if self.path.is_dir() and not self.index_path.exists() and any(self.path.iterdir()):
+        if is_dir and not self.index_path.exists() and any(self.path.iterdir()):
             msg = (
                 f"{self.path} already holds other files and is not a workspace (no {INDEX}): choose a new "
                 "or empty folder, so the workspace never mixes with, or deletes, files of yours"

@@ -21,6 +21,7 @@ from typing import Any
 from jupyter_speechcustom.constants import (
     KNOWN_WORDS_TOP_N,
     MAX_CONTROL_CHAR_RATIO,
+    MAX_CORPUS_LINE_CHARS,
     MIN_CORPUS_COVERAGE,
     SUMMARY_TOP_OOV,
 )
@@ -163,6 +164,25 @@ def read_text(source: str | Path | bytes, name: str | None = None) -> str:
     return text
 
 
+def _check_line_lengths(text: str, name: str, limit: int = MAX_CORPUS_LINE_CHARS) -> None:
+    """Refuse a line longer than ``limit`` characters before it is normalized (in one piece, it
+    would take many times its size in memory): a corpus has one sentence per line."""
+    if len(text) <= limit:
+        return
+    start, number, size = 0, 1, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        end = size if end < 0 else end
+        if end - start > limit and max(map(len, text[start:end].splitlines()), default=0) > limit:
+            msg = (
+                f"{name}, line {number}, is {end - start:,} characters long, more than the limit of {limit:,}: "
+                "a corpus has one sentence per line; split it into sentences (e.g. a line break after each "
+                "'. '), then add it again"
+            )
+            raise CorpusError(msg)
+        start, number = end + 1, number + 1
+
+
 @dataclass(frozen=True)
 class Corpus:
     """Normalized sentences of a text, with the statistics a user checks before building."""
@@ -180,6 +200,7 @@ class Corpus:
         if not text.strip():
             msg = f"{name} is empty: it has no text; add sentences (one per line)"
             raise CorpusError(msg)
+        _check_line_lengths(text, name)
         sentences = tuple(normalizer.normalize_corpus(text))
         if not sentences:
             msg = (

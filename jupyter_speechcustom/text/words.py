@@ -46,6 +46,11 @@ _IGNORED_JSON_KEYS = frozenset({"count", "source", "error", "mapping_only"})
 
 _HEADER_HINT = "the header row word,sounds_like,display_as"
 
+#: Longest word, sounds-like spelling or display form, in characters, and most sounds-like
+#: spellings of one word: longer values are a broken file (e.g. an unclosed quote), not a word.
+MAX_WORD_CHARS = 200
+MAX_SOUNDS_LIKE = 20
+
 
 @dataclass(frozen=True)
 class CustomWord:
@@ -92,7 +97,19 @@ class CustomWord:
         """
         normalizer = normalizer or default_normalizer()
         if not isinstance(word, str):
-            msg = f"a custom word must be text, got {type(word).__name__} {word!r}"
+            msg = f"a custom word must be text, got {type(word).__name__} {word!r:.80}"
+            raise CorpusError(msg)
+        if len(word) > MAX_WORD_CHARS:
+            msg = (
+                f"the word {word[:40]!r}... is {len(word):,} characters long, more than {MAX_WORD_CHARS}: "
+                "give one word or short phrase per row"
+            )
+            raise CorpusError(msg)
+        if isinstance(display_as, str) and len(display_as) > MAX_WORD_CHARS:
+            msg = (
+                f"the display form of {word.strip()!r} is {len(display_as):,} characters long, more than "
+                f"{MAX_WORD_CHARS}: shorten it"
+            )
             raise CorpusError(msg)
         spoken = normalizer.normalize(word)
         if not spoken:
@@ -103,10 +120,23 @@ class CustomWord:
             raise CorpusError(msg)
         if isinstance(sounds_like, str):
             sounds_like = sounds_like.split(";")
+        sounds_like = list(sounds_like)
+        if sum(1 for p in sounds_like if not isinstance(p, str) or p.strip()) > MAX_SOUNDS_LIKE:
+            msg = (
+                f"{word.strip()!r} has {len(sounds_like):,} sounds-like spellings, more than {MAX_SOUNDS_LIKE}: "
+                "keep the ways the model really mishears it"
+            )
+            raise CorpusError(msg)
         phrases: list[str] = []
         for phrase in sounds_like:
             if not isinstance(phrase, str):
-                msg = f"sounds-like spellings of {word!r} must be text, got {type(phrase).__name__} {phrase!r}"
+                msg = f"sounds-like spellings of {word!r} must be text, got {type(phrase).__name__} {phrase!r:.80}"
+                raise CorpusError(msg)
+            if len(phrase) > MAX_WORD_CHARS:
+                msg = (
+                    f"a sounds-like spelling of {word.strip()!r} is {len(phrase):,} characters long, more than "
+                    f"{MAX_WORD_CHARS}: separate spellings with ';'"
+                )
                 raise CorpusError(msg)
             if not phrase.strip():
                 continue
@@ -156,8 +186,23 @@ def _parse_csv(text: str, label: str, normalizer: Normalizer) -> list[tuple[str,
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     entries: list[tuple[str, CustomWord]] = []
-    for row in reader:
-        where = _where(label, "line", reader.line_num)
+    rows = iter(reader)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit (an unclosed quote)
+            msg = f"{_where(label, 'line', start)}: {exc}: check for a quote (\") that is never closed"
+            raise CorpusError(msg) from None
+        where = _where(label, "line", start)
+        if reader.line_num > start and any("\n" in cell or "\r" in cell for cell in row):
+            msg = (
+                f"{where}: a quote (\") opened on this line is not closed before line {reader.line_num}, so "
+                "the lines in between were read as one value: close the quote, or remove it"
+            )
+            raise CorpusError(msg)
         if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
             continue
         if header is None:
@@ -198,6 +243,9 @@ def _parse_csv(text: str, label: str, normalizer: Normalizer) -> list[tuple[str,
 def _parse_json(text: str, label: str, normalizer: Normalizer) -> list[tuple[str, CustomWord]]:
     try:
         data = json.loads(text)
+    except RecursionError:
+        msg = f"{label} nests lists or objects too deeply to be a list of words: write [{{\"word\": \"kubectl\"}}]"
+        raise CorpusError(msg) from None
     except json.JSONDecodeError as exc:
         msg = (
             f"{label} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); fix it, or use CSV "
