@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -74,3 +75,40 @@ def test_a_comparison_runs_as_a_workspace_job_and_can_be_rerun(tmp_path, demo_mo
     assert again.result.texts == comparison.texts
     with pytest.raises(ValueError, match="needs a custom acoustic model"):
         ws.compare(demo_model, items, ["+AM"], label="three")
+
+
+@pytest.mark.slow
+def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(demo_model, demo_lm):
+    import threading
+
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.jobs.progress import JobCancelled
+    from jupyter_speechcustom.services.compare import dev_items
+
+    dev = dev_items(demo_model)
+    assert len(dev) == 40 and all(item.reference for item in dev)
+    assert dev_items(SimpleNamespace(profile=None)) == []  # a model without a profile has no dev set
+    test = read_manifest(get_profile("demo").example_set("domain/test"))[:3]
+    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test]
+    cache: dict = {}
+    comparison = run_comparison(demo_model, items, ["base", "+LM"], label="three", lm=demo_lm, cache=cache)
+    seen: list[tuple[float, str]] = []
+    results = comparison.tune(dev[:8], cache=cache, progress=lambda f, m: seen.append((f, m)))
+    assert set(results) == {"+LM"}  # the base system has no weights to tune
+    result = results["+LM"]
+    assert result.best in [w for w, _ in result.grid] and result.best_wer == min(wer for _, wer in result.grid)
+    assert result.best_wer <= min(wer for w, wer in result.grid if w.lm_alpha == 0.4)
+    assert (demo_model.fingerprint, tuple(item.audio for item in dev[:8])) in cache  # the AM ran once, kept
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any(m.startswith("tuning +LM: weights") for _, m in seen)
+    assert comparison.weights == DecodingWeights()  # tuning does not re-decode the comparison itself
+
+    with pytest.raises(ValueError, match="needs a reference"):
+        comparison.tune([TestItem("x", dev[0].audio, None)])
+    with pytest.raises(ValueError, match="needs a \\+LM system"):
+        run_comparison(demo_model, items, ["base"], label="three", cache=cache).tune(dev[:8])
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(JobCancelled):
+        comparison.tune(dev[:8], cache=cache, cancel=stop)

@@ -193,9 +193,76 @@ def test_language_model_panel_builds_inspects_and_scores(ws, demo_model):
     assert 1 < value < 1000
 
 
+def test_compare_panel_tunes_on_the_dev_set_then_starts_from_tuned_weights(ws, demo_model, demo_lm):
+    from jupyter_speechcustom.constants import BOOST_ALPHA, LM_ALPHA, LM_BETA
+
+    lm = ws.add_language_model(demo_lm.path, name="support")
+    panel = ComparePanel(ws, demo_model)
+    panel.tune_button.click()
+    assert "run a comparison with a +LM system first" in status_of(panel)
+
+    panel.auto_tune = False  # first with the default weights, to compare with
+    panel.limit.value = 6
+    panel.run_button.click()
+    assert finish(panel) == "completed"
+    c = panel.comparison
+    assert c is not None and c.weights.lm_alpha == pytest.approx(LM_ALPHA)
+    default_wer = c.evaluations["+LM"].wer
+
+    panel.tune_button.click()  # a light job on the profile's dev set, shown in the panel
+    assert panel.job is not None and panel.job.kind == "tune"
+    assert finish(panel) == "completed"  # its completion sets the sliders and starts the re-decode
+    best = panel._tuned[("+LM", lm.id, None)].best
+    sliders = (panel.lm_alpha.value, panel.lm_beta.value, panel.boost_alpha.value)
+    assert sliders == pytest.approx((best.lm_alpha, best.lm_beta, best.boost_alpha))
+    assert sliders != pytest.approx((LM_ALPHA, LM_BETA, BOOST_ALPHA))
+    assert not panel.lm_alpha.disabled and "completed" in panel.tune_view.message.value
+    assert finish(panel) == "completed"  # the re-decode with the tuned weights
+    assert panel.comparison is c and c.weights == best
+    assert c.evaluations["+LM"].wer <= default_wer
+    assert f"LM alpha {best.lm_alpha:.2f}" in panel.wer_table.value
+    assert "weights tuned on the dev set" in status_of(panel)
+
+    # A new comparison with this LM starts from the tuned weights: tuned once per LM and AM.
+    panel.auto_tune = True
+    panel.lm_alpha.value = 0.2
+    assert finish(panel) == "completed"
+    panel.limit.value = 3
+    panel.run_button.click()
+    compare_job = panel.job
+    assert finish(panel) == "completed" and panel.job is compare_job  # no second tuning
+    assert panel.comparison.weights == best and "weights tuned on the dev set" in status_of(panel)
+
+    # A fresh panel (its own tuning cache) tunes by itself after its first comparison with an LM.
+    fresh = ComparePanel(ws, demo_model)
+    fresh._cache = panel._cache  # the acoustic outputs only, to save time; the tuning runs again
+    fresh.limit.value = 2
+    fresh.run_button.click()
+    assert finish(fresh) == "completed" and fresh.job is not None and fresh.job.kind == "tune"
+    assert finish(fresh) == "completed"
+    assert finish(fresh) == "completed"
+    assert fresh.comparison is not None and fresh.comparison.weights == best
+    assert not fresh.run_button.disabled
+
+
+def test_compare_panel_tunes_on_transcribed_workspace_audio_when_the_profile_has_no_dev_set(ws, demo_model):
+    from jupyter_speechcustom.asr.models import load_base_model
+    from jupyter_speechcustom.asr.profiles import ModelProfile, register_profile
+
+    register_profile(ModelProfile("demo-without-dev-set", model_path=demo_model.path))
+    panel = ComparePanel(ws, load_base_model("demo-without-dev-set"))
+    with pytest.raises(ValueError, match="tuning needs a dev set"):
+        panel.dev_set()
+    _demo_audio(ws, "domain/dev", 3)
+    _demo_audio(ws, "domain/dev", 1, transcripts=False)  # untranscribed: not a dev utterance
+    label, items = panel.dev_set()
+    assert label == "3 transcribed workspace audio files" and len(items) == 3 and all(i.reference for i in items)
+
+
 def test_compare_panel_diffs_scores_and_redecodes_from_cache(ws, demo_model, demo_lm):
     lm = ws.add_language_model(demo_lm.path, name="support")
     panel = ComparePanel(ws, demo_model)
+    panel.auto_tune = False  # the default weights here; tuning has a test of its own
     assert panel.systems() == ["base", "+LM"] and panel.lm.value == lm.id
     panel.system_boxes["+AM"].value = True
     panel.run_button.click()

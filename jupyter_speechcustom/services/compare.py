@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
+from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, TuneResult
 from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
 from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
 from jupyter_speechcustom.jobs.progress import raise_if_cancelled, scaled
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
-__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "check_comparison", "run_comparison"]
+__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "check_comparison", "dev_items", "run_comparison"]
 
 #: Acoustic outputs kept across comparisons, by (model fingerprint, audio files).
 AcousticCache = dict[tuple[str, tuple[str, ...]], list[AcousticOutput]]
@@ -176,6 +176,74 @@ class Comparison:
         first = evaluations[self.systems[0]].utterances[index].errors
         last = evaluations[self.systems[-1]].utterances[index].errors
         return float(first - last)
+
+    def tune(
+        self,
+        dev: Sequence[TestItem],
+        *,
+        cache: AcousticCache | None = None,
+        progress: Callable[[float, str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, TuneResult]:
+        """Tune LM alpha, beta and boost of each LM system (``+LM``, ``+AM+LM``) on ``dev``.
+
+        ``dev`` is a transcribed development set (e.g. :func:`dev_items`), never the test
+        set. Each acoustic model runs once on it (kept in ``cache``, as in
+        :func:`run_comparison`); :func:`~jupyter_speechcustom.asr.decoding.tune` then
+        grid-searches the weights by re-decoding those log-probs with the system's decoder.
+        Returns each LM system's :class:`TuneResult` (``.best`` is its best weights); the
+        comparison itself is not re-decoded.
+        """
+        from jupyter_speechcustom.asr.decoding import tune
+
+        names = [name for name in self.systems if "LM" in name]
+        if not names:
+            raise ValueError("tuning needs a +LM system: tick +LM or +AM+LM and compare first")
+        if not dev:
+            raise ValueError("the dev set is empty: tuning needs transcribed audio")
+        if not all(item.reference is not None and item.reference.strip() for item in dev):
+            raise ValueError("every dev utterance needs a reference transcript to tune on")
+        cache = cache if cache is not None else {}
+        report = progress or (lambda fraction, message: None)
+        stop = cancel or threading.Event()
+        paths = tuple(item.audio for item in dev)
+        references = [item.reference or "" for item in dev]
+        keys = sorted({self.acoustic[name] for name in names})
+        outputs: dict[str, list[AcousticOutput]] = {}
+        for n, key in enumerate(keys):
+            model = self.decoders[next(name for name in names if self.acoustic[name] == key)].base
+            cache_key = (model.fingerprint, paths)
+            if cache_key not in cache:
+                share = 0.4 / len(keys)
+                cache[cache_key] = acoustic_outputs(model, list(paths), cancel=stop,
+                                                    progress=scaled(report, share * n, share * (n + 1)))
+            outputs[key] = cache[cache_key]
+            raise_if_cancelled(stop)
+        results: dict[str, TuneResult] = {}
+        for n, name in enumerate(names):
+            step = scaled(report, 0.4 + 0.6 * n / len(names), 0.4 + 0.6 * (n + 1) / len(names))
+
+            def tuning(fraction: float, message: str, name: str = name,
+                       step: Callable[[float, str], None] = step) -> None:
+                raise_if_cancelled(stop, "tuning was cancelled")
+                step(fraction, f"tuning {name}: {message}")
+
+            results[name] = tune(self.decoders[name], outputs[self.acoustic[name]], references, progress=tuning)
+        report(1.0, "tuned " + ", ".join(f"{name} (dev WER {r.best_wer:.1%})" for name, r in results.items()))
+        return results
+
+
+def dev_items(base: BaseModel) -> list[TestItem]:
+    """The transcribed dev set of ``base``'s profile (its ``dev_set``) as test items; [] if none."""
+    from pathlib import Path
+
+    from jupyter_speechcustom.io.manifest import read_manifest
+
+    profile = base.profile
+    if profile is None or not profile.dev_set:
+        return []
+    entries = read_manifest(profile.example_set(profile.dev_set))
+    return [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
 
 
 

@@ -2,7 +2,11 @@
 
 The acoustic models run once per test set (a workspace job); the weight sliders re-decode
 the cached log-probs (:meth:`Decoder.decode_text`) in a light background job, so tuning the
-LM and boosting weights never re-runs an acoustic model.
+LM and boosting weights never re-runs an acoustic model. "Tune on the dev set"
+(:meth:`Comparison.tune`, a light job) grid-searches the weights on the profile's dev set (or
+the transcribed workspace audio) and sets the sliders to the best; a comparison with an LM
+system starts from tuned weights when the profile has a dev set (tuned once per LM and
+acoustic model, kept in the panel).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from jupyter_speechcustom.constants import (
     STUDIO_UTTERANCES_PER_PAGE,
 )
 from jupyter_speechcustom.evaluation import diffview
-from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem
+from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, dev_items
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -41,7 +45,7 @@ from jupyter_speechcustom.widgets._common import (
 )
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.asr.decoding import DecodingWeights, TuneResult
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.jobs.runner import Job
     from jupyter_speechcustom.services.compare import AcousticCache
@@ -73,13 +77,17 @@ class ComparePanel(Panel):
     Children of note: ``system_boxes`` (a Checkbox per system in :data:`SYSTEMS`), ``lm``,
     ``am``, ``test_set``, ``limit``, ``audio`` (workspace audio), ``recording``,
     ``run_button``, ``wer_table``, ``chart`` (Image), ``hits``, ``lm_alpha``, ``lm_beta``,
-    ``boost_alpha`` (sliders), ``rows`` (the utterances on the current page).
+    ``boost_alpha`` (sliders), ``tune_button``, ``tune_view`` (its progress), ``rows`` (the
+    utterances on the current page).
 
     Traits:
         comparison (Instance of Comparison or None): the latest comparison, re-scored by the sliders.
+        auto_tune (Bool): tune on the profile's dev set after a comparison with an LM system
+            whose weights were not tuned yet (default True).
     """
 
     comparison = traitlets.Instance(Comparison, allow_none=True, help="The latest comparison, or None.")
+    auto_tune = traitlets.Bool(True, help="Tune on the profile's dev set before showing an LM system's scores.")
 
     def __init__(self, workspace: Workspace | str | Path, base: BaseModel | str | Path = DEMO_MODEL_NAME) -> None:
         super().__init__(workspace, base)
@@ -87,6 +95,9 @@ class ComparePanel(Panel):
         self._cache: AcousticCache = {}
         self._pending: DecodingWeights | None = None
         self._decoding = False
+        #: Tuning results by (system, LM id, AM id or None): tuned once per LM and acoustic model.
+        self._tuned: dict[tuple[str, str | None, str | None], TuneResult] = {}
+        self._quiet = False  # True while the panel itself moves the sliders
         self._order: list[int] = []
         self._page = 0
 
@@ -123,8 +134,13 @@ class ComparePanel(Panel):
                                                continuous_update=False, layout=wide())
         for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
             slider.add_class("sc-weight")
-            self.observe_value(slider, lambda _: self.redecode(), doing="Re-decoding")
+            self.observe_value(slider, lambda _: None if self._quiet else self.redecode(), doing="Re-decoding")
         self.decode_view = JobView(cancellable=False)
+        self.tune_button = button("Tune on the dev set", icon="sliders", css="sc-compare-tune",
+                                  tooltip="grid-search LM alpha, beta and boost on a transcribed dev set, "
+                                          "then set the sliders to the best")
+        self.tune_view = JobView(cancellable=True)
+        self.on(self.tune_button, self.tune, "Tuning")
         self.save_button = button("Save as result", icon="save", css="sc-compare-save")
         self.save_button.disabled = True
         self.on(self.save_button, self.save, "Saving the comparison")
@@ -149,10 +165,14 @@ class ComparePanel(Panel):
             heading("Scores"),
             self.wer_table,
             self.chart,
-            hint("The sliders re-decode the cached acoustic model outputs of the LM systems: LM alpha weighs the "
-                 "custom LM, LM beta rewards each token, Boost favours the custom words."),
+            hint("The sliders re-decode the cached acoustic model outputs of the LM systems (a background job of "
+                 "seconds; the acoustic models do not run again): LM alpha weighs the custom LM, LM beta rewards "
+                 "each token, Boost favours the custom words. Tune on the dev set searches them on transcribed "
+                 "audio other than the test set (the profile's dev set) and sets them to the best."),
             self.lm_alpha, self.lm_beta, self.boost_alpha,
-            widgets.HBox([self.decode_view, self.save_button]),
+            widgets.HBox([self.tune_button, self.save_button]),
+            self.tune_view,
+            self.decode_view,
             heading("Custom words"),
             self.hits,
             heading("Utterances"),
@@ -250,9 +270,17 @@ class ComparePanel(Panel):
     # ------------------------------------------------------------------ running
 
     def run(self) -> Job | None:
-        """Run the chosen systems on the test set (a workspace job)."""
+        """Run the chosen systems on the test set (a workspace job).
+
+        An LM system starts from the weights tuned for its LM and acoustic model when the panel
+        has them; otherwise, with :attr:`auto_tune` and a profile dev set, it tunes them when
+        the comparison is done (:meth:`tune`).
+        """
         label, items = self.items()
         systems = self.systems()
+        tuned = self._tuned_for(systems)
+        if tuned is not None:
+            self._set_sliders(tuned.best)
         job = self.workspace.compare(self.base, items, systems, label=label, lm_id=self.lm.value,
                                      am_id=self.am.value, weights=self.weights(), cache=self._cache)
         self.show(f"Comparing {', '.join(systems)} on {label} ({len(items)} utterances, job {job.id})…", "working")
@@ -263,11 +291,100 @@ class ComparePanel(Panel):
             self.save()
             self.show(self._headline(), "success")
 
-        return self.watch(job, self.progress, done, doing="Comparing")
+        def ended(j: Job) -> None:  # after the comparison's busy state ends, so the tuning's holds
+            if (j.status == "completed" and self.auto_tune and tuned is None
+                    and any("LM" in s for s in systems) and dev_items(self.base)):
+                self.tune()
+
+        return self.watch(job, self.progress, done, doing="Comparing", always=ended)
+
+    # ------------------------------------------------------------------ tuning
+
+    def _tune_key(self, system: str) -> tuple[str, str | None, str | None]:
+        return system, self.lm.value, self.am.value if "AM" in system else None
+
+    def _tuned_for(self, systems: list[str]) -> TuneResult | None:
+        """The cached tuning of the first LM system in ``systems`` (the one the sliders follow)."""
+        lm_systems = [s for s in systems if "LM" in s]
+        return self._tuned.get(self._tune_key(lm_systems[0])) if lm_systems else None
+
+    def _set_sliders(self, weights: DecodingWeights) -> None:
+        """Move the sliders without a re-decode per slider."""
+        self._quiet = True
+        try:
+            self.lm_alpha.value = weights.lm_alpha
+            self.lm_beta.value = weights.lm_beta
+            self.boost_alpha.value = weights.boost_alpha
+        finally:
+            self._quiet = False
+
+    def dev_set(self) -> tuple[str, list[TestItem]]:
+        """What :meth:`tune` tunes on: the profile's dev set, else the transcribed workspace audio
+        that is not in the current comparison's test set."""
+        items = dev_items(self.base)
+        profile = self.base.profile
+        if items and profile is not None:
+            return f"{profile.name} {profile.dev_set}", items
+        tested = {item.audio for item in self.comparison.items} if self.comparison is not None else set()
+        recs = [r for r in self.workspace.audio() if r.info.get("transcript") and str(r.path) not in tested]
+        if not recs:
+            raise ValueError("tuning needs a dev set: this base model's profile has none, so add transcribed "
+                             "audio other than the test set in the Data tab")
+        return f"{len(recs)} transcribed workspace audio files", [
+            TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
+
+    def tune(self) -> Job | None:
+        """Tune the LM systems' weights on the dev set (a light job), set the sliders to the best and
+        re-decode. Weights already tuned for this LM and acoustic model are reused."""
+        comparison = self.comparison
+        if comparison is None:
+            raise ValueError("run a comparison with a +LM system first")
+        names = [s for s in comparison.systems if "LM" in s]
+        if not names:
+            raise ValueError("tuning needs a +LM system: tick +LM or +AM+LM and compare first")
+        keys = {name: self._tune_key(name) for name in names}
+        if all(key in self._tuned for key in keys.values()):
+            self._apply_tuning(comparison, {name: self._tuned[key] for name, key in keys.items()}, "the dev set")
+            return None
+        label, dev = self.dev_set()
+        cache = self._cache
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> dict[str, TuneResult]:
+            progress(0.0, f"tuning on {label} ({len(dev)} utterances)")
+            return comparison.tune(dev, cache=cache, progress=progress, cancel=cancel)
+
+        self.show(f"Tuning {', '.join(names)} on {label} ({len(dev)} utterances)…", "working")
+        for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
+            slider.disabled = True
+        job = self.submit_light(run, kind="tune")
+
+        def done(j: Job) -> None:
+            results: dict[str, TuneResult] = j.result
+            for name, result in results.items():
+                self._tuned[keys[name]] = result
+            if comparison is self.comparison:
+                self._apply_tuning(comparison, results, label)
+
+        def ended(_: Job) -> None:
+            for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
+                slider.disabled = False
+
+        return self.watch(job, self.tune_view, done, doing="Tuning", always=ended)
+
+    def _apply_tuning(self, comparison: Comparison, results: dict[str, TuneResult], label: str) -> None:
+        """Set the sliders to the first LM system's best weights and re-decode with them."""
+        first = next(name for name in comparison.systems if name in results)
+        self._set_sliders(results[first].best)
+        found = "; ".join(f"{name}: LM alpha {r.best.lm_alpha:.2f}, beta {r.best.lm_beta:.1f}, "
+                          f"boost {r.best.boost_alpha:.1f} (dev WER {diffview.percent(r.best_wer)})"
+                          for name, r in results.items())
+        self.show(f"Tuned on {label}: {found}. The sliders hold {first}'s; re-decoding…", "working")
+        self.redecode()
 
     @traitlets.observe("busy")
     def _busy_changed(self, change: dict[str, Any]) -> None:
         self.run_button.disabled = bool(change["new"])
+        self.tune_button.disabled = bool(change["new"])
 
     def _headline(self) -> str:
         c = self.comparison
@@ -277,7 +394,9 @@ class ComparePanel(Panel):
             return (f"Transcribed {c.label} with {', '.join(c.systems)} "
                     f"(no reference: diffs are against {c.systems[0]}).")
         figures = ", ".join(f"{n} {diffview.percent(e.wer)}" for n, e in c.evaluations.items())
-        return f"WER on {c.label}: {figures}."
+        tuned = self._tuned_for(c.systems)
+        note = " (weights tuned on the dev set)" if tuned is not None and tuned.best == c.weights else ""
+        return f"WER on {c.label}: {figures}{note}."
 
     def redecode(self) -> Job | None:
         """Re-decode the comparison with the sliders' weights (cached log-probs; a light job)."""

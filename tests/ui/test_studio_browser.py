@@ -3,6 +3,7 @@ recording reaches the workspace, an LM build and a comparison complete and show 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -116,11 +117,16 @@ def test_studio_end_to_end(lab, page, screenshots):
     assert page.locator(".sc-compare-panel audio").count() >= 3
     assert page.locator(".sc-compare-chart").is_visible()
 
+    # With an LM system and the profile's dev set, the panel then tunes the weights on the dev set
+    # (a light job) and re-decodes with them.
+    page.locator(".sc-compare-panel .sc-status", has_text="weights tuned on the dev set").wait_for(timeout=180_000)
+    alpha = float(re.search(r"LM alpha ([0-9.]+)", page.locator(".sc-compare-wer").inner_text()).group(1))
+
     # The LM weight slider re-decodes from the cached log-probs.
     handle = page.locator(".sc-weight .noUi-handle").first
     handle.focus()
     handle.press("ArrowRight")
-    page.locator(".sc-compare-wer", has_text="LM alpha 0.65").wait_for(timeout=60_000)
+    page.locator(".sc-compare-wer", has_text=f"LM alpha {alpha + 0.05:.2f}").wait_for(timeout=60_000)
     _shoot(page, screenshots, "4-compare")
     page.screenshot(path=str(screenshots / "studio-5-page.png"))
     # Nothing a job printed from its thread lands in the notebook (no stray output, no traceback).
