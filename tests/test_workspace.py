@@ -316,15 +316,19 @@ def _finished(ws: Workspace):
 # --------------------------------------------------------------------------- cancelling from another process
 
 
+def _start_child_job(ws_path, corpus_id: str) -> subprocess.Popen:
+    """Another process that opens the workspace and runs a long model job (see child_main); it
+    prints the job's id first."""
+    return subprocess.Popen([sys.executable, __file__, "--child", str(ws_path), corpus_id],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def test_a_job_of_another_process_is_cancelled_through_the_workspace(tmp_path):
     ws_path = tmp_path / "ws"
     ws = Workspace(ws_path)
     corpus = ws.add_corpus(b"the corpus the job reads\n", name="domain.txt")
     ws.close()
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(ws_path), corpus.id],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    child = _start_child_job(ws_path, corpus.id)
     try:
         job_id = child.stdout.readline().strip()
         assert job_id.startswith("j-"), child.stderr.read()
@@ -361,10 +365,7 @@ def test_recovery_after_the_process_is_killed(tmp_path):
     before = {corpus.id: digest(corpus.path), audio.id: digest(audio.path)}
     ws.close()
 
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(ws_path), corpus.id],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    child = _start_child_job(ws_path, corpus.id)
     try:
         job_id = child.stdout.readline().strip()
         assert job_id.startswith("j-"), child.stderr.read()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -162,24 +162,18 @@ class CTCFamily(ModelFamily):
             fusion_models=list(fusion_models), fusion_models_alpha=list(fusion_alphas), beam_beta=beta,
             allow_cuda_graphs=False,
         )
-        results: list[list[int]] = [[] for _ in outputs]
-        order = sorted(range(len(outputs)), key=lambda i: len(outputs[i]))
-        with torch.inference_mode(), _one_thread():
-            for start in range(0, len(order), DECODE_BATCH):
-                idx = order[start : start + DECODE_BATCH]
-                lengths = torch.tensor([len(outputs[i]) for i in idx])
-                batch = torch.full((len(idx), int(lengths.max()), blank + 1), -1e4)
-                # Padding frames are certain blanks: a blank never changes a hypothesis, so a short
-                # utterance decodes the same whatever it is batched with.
-                batch[:, :, blank] = 0.0
-                for row, i in enumerate(idx):
-                    batch[row, : lengths[row]] = torch.from_numpy(self.log_probs(asr_model, outputs[i]))
-                hyps = search(batch, lengths).to_hyps_list(score_norm=False)
-                for row, i in enumerate(idx):
-                    seq = hyps[row].y_sequence
-                    ids = seq.tolist() if hasattr(seq, "tolist") else list(seq)
-                    results[i] = [t for t in ids if 0 <= t < blank]
-        return results
+
+        def decode(group: list[np.ndarray]) -> list[Any]:
+            lengths = torch.tensor([len(o) for o in group])
+            batch = torch.full((len(group), int(lengths.max()), blank + 1), -1e4)
+            # Padding frames are certain blanks: a blank never changes a hypothesis, so a short
+            # utterance decodes the same whatever it is batched with.
+            batch[:, :, blank] = 0.0
+            for row, out in enumerate(group):
+                batch[row, : lengths[row]] = torch.from_numpy(self.log_probs(asr_model, out))
+            return search(batch, lengths).to_hyps_list(score_norm=False)
+
+        return _search_in_batches(outputs, blank, decode)
 
     def word_timings(
         self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
@@ -292,8 +286,7 @@ class TransducerFamily(ModelFamily):
 
     def greedy_ids(self, asr_model: ASRModel, outputs: Sequence[np.ndarray]) -> list[list[int]]:
         blank = self.blank_id(asr_model)
-        return [[int(t) for t in _as_list(h.y_sequence) if 0 <= int(t) < blank]
-                for h in self._greedy_hypotheses(asr_model, outputs)]
+        return [_token_ids(h, blank) for h in self._greedy_hypotheses(asr_model, outputs)]
 
     def beam_ids(
         self,
@@ -305,7 +298,6 @@ class TransducerFamily(ModelFamily):
         fusion_alphas: Sequence[float],
         beta: float,
     ) -> list[list[int]]:
-        import torch
 
         blank = self.blank_id(asr_model)
         common = {"decoder": asr_model.decoder, "joint": asr_model.joint, "blank_index": blank, "beam_size": beam_size,
@@ -324,16 +316,13 @@ class TransducerFamily(ModelFamily):
             )
 
             search = ModifiedALSDBatchedRNNTComputer(**common)
-        results: list[list[int]] = [[] for _ in outputs]
-        order = sorted(range(len(outputs)), key=lambda i: len(outputs[i]))
-        with torch.inference_mode(), _one_thread():
-            for start in range(0, len(order), DECODE_BATCH):
-                idx = order[start : start + DECODE_BATCH]
-                batch, lengths = _pad([outputs[i] for i in idx])
-                hyps, _ = search(x=batch, out_len=lengths)
-                for row, hyp in zip(idx, hyps.to_hyps_list(score_norm=True)):
-                    results[row] = [int(t) for t in _as_list(hyp.y_sequence) if 0 <= int(t) < blank]
-        return results
+
+        def decode(group: list[np.ndarray]) -> list[Any]:
+            batch, lengths = _pad(group)
+            hyps, _ = search(x=batch, out_len=lengths)
+            return hyps.to_hyps_list(score_norm=True)
+
+        return _search_in_batches(outputs, blank, decode)
 
     def word_timings(
         self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
@@ -345,7 +334,7 @@ class TransducerFamily(ModelFamily):
         unknown = [{"word": w, "start": None, "end": None, "confidence": None} for w in words]
         hyp = self._greedy_hypotheses(asr_model, [output])[0]
         blank = self.blank_id(asr_model)
-        emitted = [int(t) for t in _as_list(hyp.y_sequence) if 0 <= int(t) < blank]
+        emitted = _token_ids(hyp, blank)
         stamps = getattr(hyp, "timestamp", None)
         if isinstance(stamps, dict):  # some NeMo versions keep per-token frames under "timestep"
             stamps = stamps.get("timestep")
@@ -454,6 +443,28 @@ def _keep_token_confidence(asr_model: ASRModel) -> None:
     kwargs = {"decoder_type": "rnnt"} if hasattr(asr_model, "ctc_decoder") else {}
     asr_model.change_decoding_strategy(cfg, verbose=False, **kwargs)
     asr_model._speechcustom_token_confidence = True
+
+
+def _search_in_batches(
+    outputs: Sequence[np.ndarray], blank: int, decode: Callable[[list[np.ndarray]], list[Any]]
+) -> list[list[int]]:
+    """Beam search over utterances in batches of similar length (less padding), on one thread:
+    ``decode`` turns a batch of cached outputs into NeMo hypotheses; returns each one's token ids."""
+    import torch
+
+    results: list[list[int]] = [[] for _ in outputs]
+    order = sorted(range(len(outputs)), key=lambda i: len(outputs[i]))
+    with torch.inference_mode(), _one_thread():
+        for start in range(0, len(order), DECODE_BATCH):
+            idx = order[start : start + DECODE_BATCH]
+            for i, hyp in zip(idx, decode([outputs[i] for i in idx])):
+                results[i] = _token_ids(hyp, blank)
+    return results
+
+
+def _token_ids(hyp: Any, blank: int) -> list[int]:
+    """A hypothesis's token ids, without blanks and anything outside the vocabulary."""
+    return [int(t) for t in _as_list(hyp.y_sequence) if 0 <= int(t) < blank]
 
 
 def _as_list(values: Any) -> list[Any]:

@@ -20,10 +20,11 @@ from typing import Any
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
 from jupyter_speechcustom.asr.models import BaseModel, load_base_model
 from jupyter_speechcustom.asr.profiles import ModelProfile
+from jupyter_speechcustom.asr.recognize import AcousticOutput
 from jupyter_speechcustom.errors import SpeechCustomError
 from jupyter_speechcustom.evaluation.metrics import Evaluation
 from jupyter_speechcustom.io.manifest import read_manifest
-from jupyter_speechcustom.services.compare import AcousticCache, TestItem, run_comparison
+from jupyter_speechcustom.services.compare import AcousticCache, TestItem, cached_acoustic_outputs, run_comparison
 
 __all__ = ["CHAIN_SYSTEMS", "ChainResult", "SystemResult", "format_table", "run_chain"]
 
@@ -106,13 +107,8 @@ def run_chain(
         report(f"  {name}: domain WER {result.domain.wer:.1%}, general WER {result.general.wer:.1%}")
         return result
 
-    def dev_outputs(model: BaseModel) -> Any:
-        key = (model.fingerprint, tuple(item.audio for item in dev))
-        if key not in cache:
-            from jupyter_speechcustom.asr.recognize import acoustic_outputs
-
-            cache[key] = acoustic_outputs(model, [item.audio for item in dev])
-        return cache[key]
+    def dev_outputs(model: BaseModel) -> list[AcousticOutput]:
+        return cached_acoustic_outputs(model, [item.audio for item in dev], cache)
 
     started = time.perf_counter()
     report("[1/4] base model (greedy)")

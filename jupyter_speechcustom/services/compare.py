@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
-__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "check_comparison", "dev_items", "run_comparison"]
+__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "cached_acoustic_outputs", "check_comparison", "dev_items", "run_comparison"]
 
 #: Acoustic outputs kept across comparisons, by (model fingerprint, audio files).
 AcousticCache = dict[tuple[str, tuple[str, ...]], list[AcousticOutput]]
@@ -212,13 +212,9 @@ class Comparison:
         outputs: dict[str, list[AcousticOutput]] = {}
         for n, key in enumerate(keys):
             model = self.decoders[next(name for name in names if self.acoustic[name] == key)].base
-            cache_key = (model.fingerprint, paths)
-            if cache_key not in cache:
-                share = 0.4 / len(keys)
-                cache[cache_key] = acoustic_outputs(model, list(paths), cancel=stop,
-                                                    progress=scaled(report, share * n, share * (n + 1)))
-            outputs[key] = cache[cache_key]
-            raise_if_cancelled(stop)
+            share = 0.4 / len(keys)
+            outputs[key] = cached_acoustic_outputs(model, paths, cache, cancel=stop,
+                                                   progress=scaled(report, share * n, share * (n + 1)))
         results: dict[str, TuneResult] = {}
         for n, name in enumerate(names):
             step = scaled(report, 0.4 + 0.6 * n / len(names), 0.4 + 0.6 * (n + 1) / len(names))
@@ -245,6 +241,23 @@ def dev_items(base: BaseModel) -> list[TestItem]:
     entries = read_manifest(profile.example_set(profile.dev_set))
     return [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
 
+
+
+def cached_acoustic_outputs(
+    model: BaseModel,
+    paths: Sequence[str],
+    cache: AcousticCache,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[AcousticOutput]:
+    """``model``'s acoustic outputs for the audio files ``paths``: from ``cache`` when it has
+    them, else computed once and kept there (keyed by the model's fingerprint and the files)."""
+    key = (model.fingerprint, tuple(paths))
+    if key not in cache:
+        cache[key] = acoustic_outputs(model, list(paths), progress=progress, cancel=cancel)
+    raise_if_cancelled(cancel)
+    return cache[key]
 
 
 def check_comparison(systems: Sequence[str], items: Sequence[TestItem], *, has_lm: bool, has_am: bool) -> None:
@@ -293,13 +306,9 @@ def run_comparison(
     for n, key in enumerate(wanted):
         model = models[key]
         assert model is not None
-        cache_key = (model.fingerprint, paths)
-        if cache_key not in cache:
-            share = 0.75 / len(wanted)
-            cache[cache_key] = acoustic_outputs(model, list(paths), cancel=stop,
-                                                progress=scaled(report, 0.05 + share * n, 0.05 + share * (n + 1)))
-        outputs[key] = cache[cache_key]
-        raise_if_cancelled(stop)
+        share = 0.75 / len(wanted)
+        outputs[key] = cached_acoustic_outputs(model, paths, cache, cancel=stop,
+                                               progress=scaled(report, 0.05 + share * n, 0.05 + share * (n + 1)))
     report(0.8, "decoding")
     decoders: dict[str, Decoder] = {}
     acoustic: dict[str, str] = {}

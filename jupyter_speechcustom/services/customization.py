@@ -141,16 +141,22 @@ def add_customization_corpus(ws: Workspace, customization_id: str, name: str, da
     return corpus
 
 
-def delete_customization_corpus(ws: Workspace, customization_id: str, name: str) -> None:
+def _remove_resource(ws: Workspace, customization_id: str, kind: str, field: str, what: str, name: str) -> list[str]:
+    """Take resource ``name`` out of a customization (it then needs training again); its record ids."""
     with _LOCK:
-        rec, state = customization(ws, customization_id, "language")
+        rec, state = customization(ws, customization_id, kind)
         _check_not_training(ws, rec)
-        if name not in state["corpora"]:
-            raise RecordNotFoundError(f"no corpus {name!r} in customization {rec.id}")
-        corpus_id = state["corpora"].pop(name)
+        if name not in state[field]:
+            raise RecordNotFoundError(f"no {what} {name!r} in customization {rec.id}")
+        removed = state[field].pop(name)
         state["dirty"] = True
         _save(ws, rec, state)
-    _delete_quietly(ws, corpus_id)
+    return list(removed) if isinstance(removed, list) else [removed]
+
+
+def delete_customization_corpus(ws: Workspace, customization_id: str, name: str) -> None:
+    for corpus_id in _remove_resource(ws, customization_id, "language", "corpora", "corpus", name):
+        _delete_quietly(ws, corpus_id)
 
 
 def add_customization_words(ws: Workspace, customization_id: str, words: Sequence[dict[str, Any]]) -> list[str]:
@@ -210,15 +216,7 @@ def add_customization_audio(ws: Workspace, customization_id: str, name: str, dat
 
 
 def delete_customization_audio(ws: Workspace, customization_id: str, name: str) -> None:
-    with _LOCK:
-        rec, state = customization(ws, customization_id, "acoustic")
-        _check_not_training(ws, rec)
-        if name not in state["audio"]:
-            raise RecordNotFoundError(f"no audio resource {name!r} in customization {rec.id}")
-        ids = state["audio"].pop(name)
-        state["dirty"] = True
-        _save(ws, rec, state)
-    for audio_id in ids:
+    for audio_id in _remove_resource(ws, customization_id, "acoustic", "audio", "audio resource", name):
         _delete_quietly(ws, audio_id)
 
 
