@@ -578,6 +578,10 @@ def _fit(
         "log_every_n_steps": 1, "num_sanity_val_steps": 0, "gradient_clip_val": 1.0,
     }
     trainer_args.update(trainer_kwargs)
+    if str(trainer_args.get("accelerator")).lower() == "cpu" or not torch.cuda.is_available():
+        from jupyter_speechcustom.am.tdt_loss import use_cpu_tdt_loss
+
+        use_cpu_tdt_loss(model)  # NeMo computes the TDT loss on CUDA only
     history: list[EpochRecord] = []
     monitor = _Monitor(total_steps, report, cancel, history, on_epoch)
     callbacks = [monitor]

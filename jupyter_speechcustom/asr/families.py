@@ -368,12 +368,6 @@ class TransducerFamily(ModelFamily):
     def dataset_config(self, asr_model: ASRModel) -> dict[str, Any]:
         return {}
 
-    def training_problem(self, asr_model: ASRModel, accelerator: str) -> str | None:
-        if self.durations(asr_model) is not None and str(accelerator).lower() not in ("gpu", "cuda", "auto"):
-            return ("this model trains with a TDT loss, which NeMo computes on CUDA only: fine-tune it on a GPU "
-                    "(trainer_kwargs={'accelerator': 'gpu'}, or --accelerator gpu); recognition and custom "
-                    "language models work on the CPU")
-        return None
 
 
 class HybridFamily(TransducerFamily):

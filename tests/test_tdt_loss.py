@@ -1,0 +1,140 @@
+"""The CPU TDT loss: the same quantity as NeMo's TDT loss, checked by brute force and by NeMo's own references."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jupyter_speechcustom.am.tdt_loss import TDTLoss, transducer_log_likelihood
+
+DURATIONS = [0, 1, 2, 4]
+
+
+def _paths_tdt(frames: int, tokens: int, durations: list[int]):
+    """Every TDT alignment of ``tokens`` tokens over ``frames`` frames, as (t, u, is_blank, duration index) steps."""
+
+    def walk(t: int, u: int, steps: tuple):
+        if t == frames and u == tokens:
+            yield steps
+            return
+        for k, d in enumerate(durations):
+            if u < tokens and t + d < frames:  # a token may not end the utterance: a blank does
+                yield from walk(t + d, u + 1, (*steps, (t, u, False, k)))
+            if d >= 1 and (t + d < frames or (t + d == frames and u == tokens)):
+                yield from walk(t + d, u, (*steps, (t, u, True, k)))
+
+    yield from walk(0, 0, ())
+
+
+def _brute_force(label_lp, duration_lp, labels, frames, tokens, blank, durations):
+    scores = []
+    for path in _paths_tdt(frames, tokens, durations):
+        score = label_lp.new_zeros(())
+        for t, u, is_blank, k in path:
+            score = score + label_lp[t, u, blank if is_blank else labels[u]] + duration_lp[t, u, k]
+        scores.append(score)
+    return torch.logsumexp(torch.stack(scores), 0)
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    vocab = 5
+    acts = torch.randn(3, 6, 4, vocab + 1 + len(DURATIONS), dtype=torch.float64)
+    labels = torch.tensor([[1, 2, 3], [4, 0, 0], [2, 2, 0]])
+    return acts, labels, torch.tensor([6, 4, 5]), torch.tensor([3, 1, 2]), vocab
+
+
+def test_the_likelihood_is_the_sum_over_every_alignment(tiny):
+    acts, labels, act_lens, label_lens, blank = tiny
+    label_lp = torch.log_softmax(acts[..., : blank + 1], -1)
+    duration_lp = torch.log_softmax(acts[..., blank + 1 :], -1)
+    ours = transducer_log_likelihood(label_lp, duration_lp, labels, act_lens, label_lens, blank, DURATIONS)
+    for b in range(3):
+        expected = _brute_force(label_lp[b], duration_lp[b], labels[b].tolist(), int(act_lens[b]),
+                                int(label_lens[b]), blank, DURATIONS)
+        assert ours[b].item() == pytest.approx(expected.item(), abs=1e-9)
+
+
+def test_the_plain_rnnt_lattice_matches_nemos_rnnt_loss(tiny):
+    from nemo.collections.asr.losses.rnnt import RNNTLoss
+
+    acts, labels, act_lens, label_lens, blank = tiny
+    token_acts = acts[..., : blank + 1].float()
+    ours = transducer_log_likelihood(torch.log_softmax(token_acts, -1), None, labels, act_lens, label_lens,
+                                     blank, (0, 1))
+    nemo = RNNTLoss(num_classes=blank, reduction=None, loss_name="warprnnt_numba")
+    theirs = nemo(log_probs=token_acts, targets=labels, input_lengths=act_lens, target_lengths=label_lens)
+    assert torch.allclose(-ours, theirs, atol=1e-4)
+
+
+def test_the_loss_matches_nemos_reference_tdt_loss(tiny, monkeypatch):
+    from nemo.collections.asr.losses.rnnt_pytorch import TDTLossPytorch
+
+    acts, labels, act_lens, label_lens, blank = tiny
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self, *a, **k: self)  # the reference moves tensors to CUDA
+    reference = TDTLossPytorch(blank=blank, durations=DURATIONS, reduction="none", sigma=0.05)
+    ours = TDTLoss(blank=blank, durations=DURATIONS, reduction="none", sigma=0.05)
+    expected = reference(acts=acts.float(), labels=labels, act_lens=act_lens, label_lens=label_lens)
+    assert torch.allclose(ours(acts.float(), labels, act_lens, label_lens), expected.float(), atol=1e-4)
+
+
+def test_gradients_match_numerical_gradients(tiny):
+    acts, labels, act_lens, label_lens, blank = tiny
+    loss = TDTLoss(blank=blank, durations=DURATIONS, reduction="mean_batch", sigma=0.05)
+    acts = acts[:, :5, :, :].clone().requires_grad_()
+    act_lens = act_lens.clamp(max=5)
+    assert torch.autograd.gradcheck(lambda a: loss(a, labels, act_lens, label_lens), (acts,))
+
+
+@pytest.mark.parametrize("reduction", ["mean_batch", "mean", "sum", "mean_volume", "none"])
+def test_reductions_match_nemos(tiny, reduction):
+    acts, labels, act_lens, label_lens, blank = tiny
+    per_utterance = TDTLoss(blank, DURATIONS, reduction="none")(acts, labels, act_lens, label_lens)
+    reduced = TDTLoss(blank, DURATIONS, reduction=reduction)(acts, labels, act_lens, label_lens)
+    expected = {"mean_batch": per_utterance.mean(), "mean": (per_utterance / label_lens).mean(),
+                "sum": per_utterance.sum(), "mean_volume": per_utterance.sum() / label_lens.sum(),
+                "none": per_utterance}[reduction]
+    assert torch.allclose(reduced, expected)
+
+
+def test_omega_samples_the_plain_rnnt_loss(tiny):
+    acts, labels, act_lens, label_lens, blank = tiny
+    always_rnnt = TDTLoss(blank, DURATIONS, reduction="none", omega=1.0)(acts, labels, act_lens, label_lens)
+    token_lp = torch.log_softmax(acts[..., : blank + 1], -1)
+    rnnt = -transducer_log_likelihood(token_lp, None, labels, act_lens, label_lens, blank, (0, 1))
+    assert torch.allclose(always_rnnt, rnnt)
+    tdt = TDTLoss(blank, DURATIONS, reduction="none", omega=0.0)(acts, labels, act_lens, label_lens)
+    assert not torch.allclose(tdt, rnnt)
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError, match="include 0 and 1"):
+        TDTLoss(blank=3, durations=[1, 2])
+    with pytest.raises(ValueError, match="fastemit_lambda=0"):
+        TDTLoss(blank=3, durations=[0, 1], fastemit_lambda=0.001)
+
+
+def test_a_nemo_tdt_model_gets_the_cpu_loss_and_trains_a_step(tmp_path):
+    from nemo.collections.asr.models import ASRModel
+
+    from jupyter_speechcustom.am.tdt_loss import use_cpu_tdt_loss
+    from jupyter_speechcustom.demo.family_models import build_family_model, train_tokenizer
+
+    tokenizer = train_tokenizer(tmp_path / "tok", vocab_size=64)
+    model = ASRModel.restore_from(str(build_family_model("tdt", tmp_path / "tdt.nemo", tokenizer)),
+                                  map_location="cpu")
+    assert use_cpu_tdt_loss(model) and isinstance(model.loss._loss, TDTLoss)
+    assert model.loss._loss.durations == [0, 1, 2, 3, 4]
+    assert not use_cpu_tdt_loss(model)  # already swapped
+    model.train()
+    audio = torch.randn(2, 16000)
+    encoded, encoded_len = model(input_signal=audio, input_signal_length=torch.tensor([16000, 12000]))
+    targets = torch.tensor([[5, 6, 7], [8, 9, 0]])
+    target_len = torch.tensor([3, 2])
+    decoder, _, _ = model.decoder(targets=targets, target_length=target_len)
+    joint = model.joint(encoder_outputs=encoded, decoder_outputs=decoder)
+    loss = model.loss(log_probs=joint, targets=targets, input_lengths=encoded_len, target_lengths=target_len)
+    loss.backward()
+    assert torch.isfinite(loss) and loss.item() > 0
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.joint.parameters())
