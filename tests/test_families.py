@@ -129,3 +129,32 @@ def test_tdt_models_fine_tune_on_the_cpu(family, family_models, tmp_path, test_a
     assert result.history and all(r.train_loss is not None and math.isfinite(r.train_loss) for r in result.history)
     before, after = base.asr_model.joint.state_dict(), trained.asr_model.joint.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the TDT joint learned
+
+
+def test_models_of_every_family_derive_from_a_hybrid(family_models, tmp_path, test_audio):
+    import numpy as np
+
+    from jupyter_speechcustom.demo.family_models import derive_family_model
+
+    hybrid_path = family_models["hybrid_tdt_ctc"]
+    paths = [e["audio_filepath"] for e in test_audio[:2]]
+    hybrid = load_base_model(hybrid_path)
+    encoded = acoustic_outputs(hybrid, paths)
+    ctc_head = load_base_model(hybrid_path, head="ctc")
+
+    ctc = load_base_model(derive_family_model(hybrid_path, "ctc_bpe", tmp_path / "ctc.nemo"))
+    assert type(ctc.family) is CTCFamily and ctc.vocabulary == hybrid.vocabulary
+    for mine, theirs in zip(acoustic_outputs(ctc, paths), encoded, strict=True):  # the CTC head's log-probs
+        assert np.allclose(mine.log_probs, ctc_head.family._ctc.log_probs(hybrid.asr_model, theirs.log_probs), atol=1e-4)
+
+    tdt = load_base_model(derive_family_model(hybrid_path, "tdt", tmp_path / "tdt.nemo"))
+    assert type(tdt.family) is TransducerFamily and tdt.family.durations(tdt.asr_model) == [0, 1, 2, 3, 4]
+    tdt_encoded = acoustic_outputs(tdt, paths)
+    assert all(np.allclose(a.log_probs, b.log_probs, atol=1e-4) for a, b in zip(tdt_encoded, encoded, strict=True))
+    assert tdt.family.greedy_ids(tdt.asr_model, [o.log_probs for o in tdt_encoded]) == \
+        hybrid.family.greedy_ids(hybrid.asr_model, [o.log_probs for o in encoded])
+
+    rnnt = load_base_model(derive_family_model(hybrid_path, "rnnt", tmp_path / "rnnt.nemo"))
+    assert type(rnnt.family) is TransducerFamily and rnnt.family.durations(rnnt.asr_model) is None
+    assert all(np.allclose(a.log_probs, b.log_probs, atol=1e-4)
+               for a, b in zip(acoustic_outputs(rnnt, paths), encoded, strict=True))

@@ -161,9 +161,9 @@ def use_cpu_tdt_loss(asr_model: Any) -> bool:
     The model's ``RNNTLoss`` wrapper (and the joint's fused loss, which is the same object) keeps
     its reduction and its call convention; only the function inside changes.
     """
-    wrapper = getattr(asr_model, "loss", None)
+    wrapper: Any = getattr(asr_model, "loss", None)
     inner = getattr(wrapper, "_loss", None)
-    if inner is None or type(inner).__name__ != "TDTLossNumba":
+    if wrapper is None or inner is None or type(inner).__name__ != "TDTLossNumba":
         return False
     wrapper._loss = TDTLoss(blank=inner.blank, durations=inner.durations, reduction=inner.reduction,
                             sigma=inner.sigma, omega=inner.omega, clamp=inner.clamp,
