@@ -158,3 +158,36 @@ def test_models_of_every_family_derive_from_a_hybrid(family_models, tmp_path, te
     assert type(rnnt.family) is TransducerFamily and rnnt.family.durations(rnnt.asr_model) is None
     assert all(np.allclose(a.log_probs, b.log_probs, atol=1e-4)
                for a, b in zip(acoustic_outputs(rnnt, paths), encoded, strict=True))
+
+
+@pytest.mark.parametrize("family", list(FAMILY_CLASSES))
+def test_each_family_pseudo_labels_and_its_customization_travels_in_a_bundle(family, family_models, family_lms,
+                                                                               test_audio, tmp_path):
+    import shutil
+
+    from jupyter_speechcustom.am.acoustic_model import pseudo_label
+    from jupyter_speechcustom.services.workspace import Workspace
+    from jupyter_speechcustom.store.bundle import export_bundle, import_bundle
+
+    base = load_base_model(family_models[family])
+    untranscribed = [{k: v for k, v in e.items() if k != "text"} for e in test_audio]
+    labels = pseudo_label(base, untranscribed, lm=family_lms[family], threshold=0.0)
+    assert [r.audio_filepath for r in labels] == [e["audio_filepath"] for e in test_audio]
+    assert all(0.0 <= r.confidence <= 1.0 and r.kept for r in labels)
+
+    source = Workspace(tmp_path / "source")
+    lm_rec = source.add_language_model(family_lms[family].path, name=f"{family}-lm")
+    am_copy = tmp_path / f"{family}-custom.nemo"
+    shutil.copyfile(family_models[family], am_copy)  # stands in for a fine-tuned model of the same base
+    am_rec = source.add_acoustic_model(am_copy, name=f"{family}-am",
+                                       base={"name": base.name, "fingerprint": base.fingerprint})
+    bundle = export_bundle(source, tmp_path / "bundle.zip", lm_id=lm_rec.id, am_id=am_rec.id)
+    target = Workspace(tmp_path / "target")
+    new = import_bundle(target, bundle)
+    lm = target.language_model(new["language_model"])
+    lm.check_base(base)
+    imported_am = load_base_model(target.get(new["acoustic_model"]).path)
+    assert type(imported_am.family) is FAMILY_CLASSES[family]
+    outputs = acoustic_outputs(base, [e["audio_filepath"] for e in test_audio])
+    fused = DecodingWeights(lm_alpha=1.0, boost_alpha=1.0, beam_size=2)
+    assert Decoder(base, lm).decode_text(outputs, fused) == Decoder(base, family_lms[family]).decode_text(outputs, fused)
