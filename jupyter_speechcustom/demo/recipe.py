@@ -7,7 +7,8 @@ on two CPU cores::
     python -m jupyter_speechcustom.demo.recipe --work /tmp/demo-build
 
 (stages ``data``, ``train`` (900 steps from scratch), ``continue`` (1250 more steps with a
-fresh schedule) and ``package`` can also be run one at a time with ``--stage``.)
+fresh schedule) and ``package`` can also be run one at a time with ``--stage``; ``--stage voices``
+makes speech by several synthesizers, augmented, with :mod:`jupyter_speechcustom.demo.voices`.)
 
 Steps: general English sentences (WordNet's example sentences) and the demo domain text
 are spoken by several espeak-ng voices; a small character CTC model (NeMo
@@ -24,6 +25,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -120,10 +122,11 @@ def synthesize(utt: Utterance, out_dir: Path, fmt: str = "wav") -> dict[str, Any
                 capture_output=True,
             )
             tmp = out.with_suffix(f".part.{fmt}")
-            # Trim espeak's long trailing silence to 0.2 s; keep a little leading silence.
+            # Trim espeak's long trailing silence (from the first 10 ms of sound, counted from the end:
+            # a longer window cuts quiet final sounds); pad 0.1 s of silence on both sides.
             subprocess.run(
                 ["sox", raw.name, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(tmp),
-                 "reverse", "silence", "1", "0.2", "0.5%", "reverse", "pad", "0.1", "0.1"],
+                 "reverse", "silence", "1", "0.01", "0.5%", "reverse", "pad", "0.1", "0.1"],
                 check=True,
                 capture_output=True,
             )
@@ -282,7 +285,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--train-sentences", type=int, default=14000)
     p.add_argument("--max-steps", type=int, default=900)
     p.add_argument("--minutes", type=float, default=42.0, help="training time limit")
-    p.add_argument("--stage", choices=["data", "train", "continue", "package", "all"], default="all")
+    p.add_argument("--stage", choices=["data", "train", "continue", "package", "all", "voices"], default="all",
+                   help="'voices': multi-engine augmented speech in WORK/voices (not part of 'all')")
     p.add_argument("--continue-steps", type=int, default=1250, help="steps of the second training stage")
     p.add_argument("--continue-minutes", type=float, default=40.0)
     args = p.parse_args(argv)
@@ -312,6 +316,9 @@ def main(argv: Sequence[str] | None = None) -> None:
               args.continue_minutes, init_from=work / "stage1.nemo", lr=1.5e-3)
     if args.stage in ("package", "all"):
         package(work)
+    if args.stage == "voices":  # its own command (it builds on this module's sentences and voices)
+        subprocess.run([sys.executable, "-m", "jupyter_speechcustom.demo.voices", "--work", str(work / "voices"),
+                        "--sentences", str(args.train_sentences)], check=True)
 
 
 if __name__ == "__main__":
