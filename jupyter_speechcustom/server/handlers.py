@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http.client import responses
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.routing import PathMatches, Rule
 from traitlets import Dict, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -53,6 +55,9 @@ class SpeechCustomService(LoggingConfigurable):
                              "empty: speechcustom-workspace in the server's root_dir.")
     default_model = Unicode("demo", config=True, help="The base model when a request names none.")
     threads = Int(4, config=True, help="Threads for workspace operations (uploads, listings).")
+    torch_threads = Int(0, config=True,
+                        help="Torch intra-op threads of the recognition thread (0: torch's default). 1 suits a small "
+                             "model on a busy machine; live streams always decode their steps on one.")
     max_upload_bytes = Int(MAX_UPLOAD_BYTES, config=True,
                            help="The largest corpus or audio file accepted (larger: 413); archives: max_archive_bytes.")
     max_archive_bytes = Int(MAX_ARCHIVE_BYTES, config=True, help="The largest audio archive accepted, extracted.")
@@ -69,7 +74,14 @@ class SpeechCustomService(LoggingConfigurable):
         self._bases: dict[str, Any] = {}
         self._recognizers: dict[tuple[str, str | None, str | None], Any] = {}
         self.io = ThreadPoolExecutor(self.threads, thread_name_prefix="speechcustom-io")
-        self.compute = ThreadPoolExecutor(1, thread_name_prefix="speechcustom-recognize")
+        self.compute = ThreadPoolExecutor(1, thread_name_prefix="speechcustom-recognize",
+                                          initializer=self._init_compute_thread)
+
+    def _init_compute_thread(self) -> None:
+        if self.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(self.torch_threads)
 
     def ws(self) -> Any:
         """The workspace, opened on first use."""
@@ -289,19 +301,12 @@ def _audio(ws: Any, name: str, ids: list[str]) -> dict[str, Any]:
     return {"name": name, "duration": round(duration), "details": details, "status": "ok" if recs else "invalid"}
 
 
-def ibm_results(transcript: Any, *, timestamps: bool, word_confidence: bool) -> dict[str, Any]:
+def ibm_results(transcript: Any, *, timestamps: bool = False, word_confidence: bool = False) -> dict[str, Any]:
     """IBM's recognition response for one transcript."""
-    words = list(transcript.words)
-    text = transcript.display_text or transcript.text
-    confidences = [float(w["confidence"]) for w in words if w.get("confidence") is not None]
-    alternative: dict[str, Any] = {"transcript": text,
-                                   "confidence": round(sum(confidences) / len(confidences), 4) if confidences else 1.0}
-    if timestamps:
-        alternative["timestamps"] = [[w["word"], round(float(w["start"]), 2), round(float(w["end"]), 2)]
-                                     for w in words if "start" in w]
-    if word_confidence:
-        alternative["word_confidence"] = [[w["word"], round(float(w.get("confidence") or 0.0), 4)] for w in words]
-    if not text.strip():
+    from jupyter_speechcustom.services.streaming import ibm_alternative
+
+    alternative = ibm_alternative(transcript, timestamps=timestamps, word_confidence=word_confidence)
+    if not alternative["transcript"].strip():
         return {"results": [], "result_index": 0}
     return {"results": [{"alternatives": [alternative], "final": True}], "result_index": 0}
 
@@ -529,62 +534,101 @@ class AudioHandler(BaseHandler):
         self.reply({})
 
 
+def resolve_customizations(service: SpeechCustomService, model: str, lm_customization: str | None,
+                           am_customization: str | None) -> tuple[str | None, str | None]:
+    """The trained custom LM and AM behind a request's customization ids (None where none is named);
+    refuses customizations that are not available or belong to another base model."""
+    ws = service.ws()
+    service.base(model)  # an unknown model is a 404 before any customization is looked at
+    ids: list[str | None] = []
+    for customization_id, kind in ((lm_customization, "language"), (am_customization, "acoustic")):
+        if not customization_id:
+            ids.append(None)
+            continue
+        rec, _ = cz.customization(ws, customization_id, kind)
+        status = cz.customization_status(ws, rec)
+        trained = cz.trained_model_id(ws, rec)
+        if status == "training":
+            raise ModelInUseError(f"{kind} customization {customization_id} is being trained")
+        if trained is None or ws.get(trained).status != "available":
+            raise IBMError(400, f"{kind} customization {customization_id} is {status}, not available: train it first")
+        if (rec.base or {}).get("name") != model:
+            raise IBMError(400, f"{kind} customization {customization_id} is for base model "
+                                f"{(rec.base or {}).get('name')!r}, not {model!r}: pass model=")
+        ids.append(trained)
+    return ids[0], ids[1]
+
+
+def customization_weights(weight: float | None, lm_id: str | None) -> Any:
+    """Decoding weights for IBM's ``customization_weight`` (None: the recognizer's defaults)."""
+    if weight is None or not lm_id:
+        return None
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.constants import LM_ALPHA
+
+    return DecodingWeights(lm_alpha=LM_ALPHA * weight / IBM_DEFAULT_WEIGHT)
+
+
+@dataclass(frozen=True)
+class RecognitionRequest:
+    """What ``/v1/recognize`` and ``/v1/recognitions`` take from the query, parsed and checked."""
+
+    model: str
+    lm_customization: str | None
+    am_customization: str | None
+    weight: float | None
+    timestamps: bool
+    word_confidence: bool
+
+
+def recognize_audio(service: SpeechCustomService, request: RecognitionRequest, lm_id: str | None, am_id: str | None,
+                    audio: bytes) -> dict[str, Any]:
+    """IBM's recognition response for ``audio`` (runs the models: call it off the event loop)."""
+    recognizer = service.recognizer(request.model, lm_id, am_id)
+    try:
+        transcript = recognizer.transcribe([audio], weights=customization_weights(request.weight, lm_id))[0]
+    except AudioError as exc:
+        raise IBMError(400, f"the audio could not be decoded: {' '.join(str(exc).split())}") from None
+    return ibm_results(transcript, timestamps=request.timestamps, word_confidence=request.word_confidence)
+
+
 class RecognizeHandler(BaseHandler):
-    @web.authenticated
-    async def post(self) -> None:
+    def recognition_request(self) -> RecognitionRequest:
+        """The audio body's checks and the recognition parameters, IBM's way."""
         kind = self.content_type()
         if kind not in AUDIO_TYPES:
             raise IBMError(415, f"unsupported media type {kind or '(none)'}: send audio/wav, audio/flac, audio/ogg, "
                                 "audio/webm or audio/mpeg")
         if not self.request.body:
             raise IBMError(400, "no audio in the request body")
-        model = self.get_query_argument("model", None) or self.service.default_model
-        lm_customization = self.get_query_argument("language_customization_id", None)
-        am_customization = self.get_query_argument("acoustic_customization_id", None)
-        weight = self.number("customization_weight", 0.0, 1.0)
-        timestamps = self.flag("timestamps")
-        word_confidence = self.flag("word_confidence")
-        self.number("max_alternatives", 1, 10)  # one alternative is returned
+        request = RecognitionRequest(
+            model=self.get_query_argument("model", None) or self.service.default_model,
+            lm_customization=self.get_query_argument("language_customization_id", None),
+            am_customization=self.get_query_argument("acoustic_customization_id", None),
+            weight=self.number("customization_weight", 0.0, 1.0),
+            timestamps=self.flag("timestamps"),
+            word_confidence=self.flag("word_confidence"),
+        )
+        self.number("max_alternatives", 0, 10)  # one alternative is returned
+        return request
+
+    @web.authenticated
+    async def post(self) -> None:
+        request = self.recognition_request()
         service = self.service
+        lm_id, am_id = await self.call(resolve_customizations, service, request.model, request.lm_customization,
+                                       request.am_customization)
+        audio = bytes(self.request.body)
+        self.reply(await self.call(recognize_audio, service, request, lm_id, am_id, audio, compute=True))
 
-        def models() -> tuple[str | None, str | None]:
-            ws = service.ws()
-            ids: list[str | None] = []
-            for customization_id, kind in ((lm_customization, "language"), (am_customization, "acoustic")):
-                if not customization_id:
-                    ids.append(None)
-                    continue
-                rec, _ = cz.customization(ws, customization_id, kind)
-                status = cz.customization_status(ws, rec)
-                trained = cz.trained_model_id(ws, rec)
-                if status == "training":
-                    raise ModelInUseError(f"{kind} customization {customization_id} is being trained")
-                if trained is None or ws.get(trained).status != "available":
-                    raise IBMError(400, f"{kind} customization {customization_id} is {status}, not available: "
-                                        "train it first")
-                if (rec.base or {}).get("name") != model:
-                    raise IBMError(400, f"{kind} customization {customization_id} is for base model "
-                                        f"{(rec.base or {}).get('name')!r}, not {model!r}: pass model=")
-                ids.append(trained)
-            return ids[0], ids[1]
 
-        lm_id, am_id = await self.call(models)
+class _HttpOnly(PathMatches):
+    """A path that matches plain HTTP requests only: WebSocket upgrades of it are routed elsewhere."""
 
-        def recognize() -> dict[str, Any]:
-            from jupyter_speechcustom.asr.decoding import DecodingWeights
-            from jupyter_speechcustom.constants import LM_ALPHA
-
-            recognizer = service.recognizer(model, lm_id, am_id)
-            weights = None
-            if weight is not None and lm_id:
-                weights = DecodingWeights(lm_alpha=LM_ALPHA * weight / IBM_DEFAULT_WEIGHT)
-            try:
-                transcript = recognizer.transcribe([bytes(self.request.body)], weights=weights)[0]
-            except AudioError as exc:
-                raise IBMError(400, f"the audio could not be decoded: {' '.join(str(exc).split())}") from None
-            return ibm_results(transcript, timestamps=timestamps, word_confidence=word_confidence)
-
-        self.reply(await self.call(recognize, compute=True))
+    def match(self, request: Any) -> dict[str, Any] | None:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        return super().match(request)
 
 
 def setup_handlers(serverapp: Any) -> SpeechCustomService:
@@ -611,8 +655,10 @@ def setup_handlers(serverapp: Any) -> SpeechCustomService:
         (rf"/acoustic_customizations/{cid}/train", AcousticTrainHandler),
         (rf"/acoustic_customizations/{cid}/audio/?", AudioListHandler),
         (rf"/acoustic_customizations/{cid}/audio/{name}", AudioHandler),
-        (r"/recognize", RecognizeHandler),
     ]
-    web_app.add_handlers(".*$", [(base + pattern, handler) for pattern, handler in routes])
+    rules: list[Any] = [(base + pattern, handler) for pattern, handler in routes]
+    # WebSocket upgrades of /v1/recognize go to the streaming handler (jupyter_speechcustom.server.live).
+    rules.append(Rule(_HttpOnly(base + r"/recognize"), RecognizeHandler))
+    web_app.add_handlers(".*$", rules)
     serverapp.log.info("speechcustom: IBM Watson STT v1 API at %s (workspace %s)", base, service.workspace)
     return service

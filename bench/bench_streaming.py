@@ -1,0 +1,323 @@
+"""Live recognition: streaming cost and latency, concurrent streams, and the HTTP API's overhead.
+
+On the demo model and the demo's domain test recordings, this script measures:
+
+1. the streaming real-time factor (seconds of computing per second of audio) of a
+   ``RecognitionStream`` fed 0.1 s chunks with interim results on, without and with a custom LM
+   (in this process, so only the recognition work is timed);
+2. through a real ``speechcustom serve`` over the WebSocket ``/v1/recognize``, with audio sent at
+   real-time pace in 0.1 s chunks: the delay from the end of the audio (the last chunk and the
+   stop message) to the final result, without and with a custom LM made through the API;
+3. how many real-time streams the server holds at once: N streams in parallel, each must end
+   with the same transcript as ``POST /v1/recognize`` gives for its audio (nothing dropped) and
+   its final result within 1 s of its audio's end (it kept pace);
+4. ``POST /v1/recognize`` against calling ``Recognizer.transcribe`` directly, interleaved.
+
+Goals: real-time factor <= 0.3, final result <= 500 ms after the audio ends, >= 4 streams,
+HTTP overhead <= 1.2x.
+
+Run: ``python bench/bench_streaming.py [--files 6] [--streams 1,2,4,6]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from jupyter_speechcustom import demo, read_manifest
+from jupyter_speechcustom.lm.language_model import build_language_model
+from jupyter_speechcustom.services.recognition import Recognizer
+from jupyter_speechcustom.services.streaming import RecognitionStream
+
+CHUNK_SECONDS = 0.1
+RATE = 16_000
+GOALS = {"rtf": 0.3, "delay_ms": 500.0, "streams": 4, "http_overhead": 1.2}
+KEPT_PACE_SECONDS = 1.0
+#: Torch threads for recognition, in this process and in the server: on a small model and a busy
+#: machine, one thread is many times faster than a pool.
+TORCH_THREADS = 1
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def test_audio(n: int) -> list[tuple[str, np.ndarray, bytes]]:
+    """The first ``n`` domain test recordings: name, samples, and 16-bit WAV bytes."""
+    out = []
+    for entry in read_manifest(demo.manifest("domain/test"))[:n]:
+        samples, rate = sf.read(entry["audio_filepath"], dtype="float32")
+        assert rate == RATE
+        buf = io.BytesIO()
+        sf.write(buf, samples, rate, format="WAV", subtype="PCM_16")
+        out.append((Path(entry["audio_filepath"]).name, samples, buf.getvalue()))
+    return out
+
+
+def pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+# --------------------------------------------------------------------------- in process
+
+
+def streaming_rtf(recognizer: Recognizer, audio: list[tuple[str, np.ndarray, bytes]]) -> tuple[float, float]:
+    """Seconds of computing per audio second of streams fed 0.1 s l16 chunks, interim results on:
+    wall-clock time, and this process's CPU time (what the streams cost, whatever else the machine runs)."""
+    chunk = int(CHUNK_SECONDS * RATE) * 2
+    wall = cpu = seconds = 0.0
+    for _, samples, _ in audio:
+        data = pcm(samples)
+        stream = RecognitionStream(recognizer, f"audio/l16;rate={RATE}", interim_results=True, timestamps=True)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for pos in range(0, len(data), chunk):
+            stream.feed(data[pos:pos + chunk])
+        stream.finish()
+        wall += time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
+        seconds += len(samples) / RATE
+    return wall / seconds, cpu / seconds
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    token, port = secrets.token_hex(16), free_port()
+    # Recognition on one torch thread, as the in-process side of the comparison runs.
+    (folder / "config").mkdir()
+    for name in ("jupyter_server_config.json", "speechcustom_serve_config.json"):
+        (folder / "config" / name).write_text(json.dumps({"SpeechCustomService": {"torch_threads": TORCH_THREADS}}))
+    url = f"http://127.0.0.1:{port}/speechcustom/api/v1/"
+    log = (folder / "server.log").open("wb")
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(folder / "config"), "JUPYTER_DATA_DIR": str(folder / "data"),
+           "JUPYTER_RUNTIME_DIR": str(folder / "runtime")}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter_speechcustom.cli", "serve", "--port", str(port),
+                             "--token", token, "--workspace", str(folder / "ws"), "--allow-root"],
+                            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"the server exited: see {folder / 'server.log'}")
+        try:
+            if api(url, token, "GET", "models")[0] == 200:
+                return proc, url, token
+        except OSError:
+            pass
+        time.sleep(0.3)
+    stop_server(proc)
+    sys.exit("the server did not start in 120 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def api(url: str, token: str, method: str, path: str, body: bytes | None = None,
+        content_type: str = "application/json") -> tuple[int, Any]:
+    request = urllib.request.Request(url + path, data=body, method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def make_language_customization(url: str, token: str) -> str:
+    status, body = api(url, token, "POST", "customizations", json.dumps({"name": "bench", "base_model_name": "demo"}).encode())
+    assert status == 201, body
+    cid = body["customization_id"]
+    assert api(url, token, "POST", f"customizations/{cid}/corpora/domain", demo.corpus_path().read_bytes(),
+               "text/plain")[0] == 201
+    with demo.custom_words_path().open(newline="", encoding="utf-8") as f:
+        words = [{"word": row["word"], "sounds_like": [s for s in (row.get("sounds_like") or "").split(";") if s],
+                  **({"display_as": row["display_as"]} if row.get("display_as") else {})}
+                 for row in csv.DictReader(f)]
+    assert api(url, token, "POST", f"customizations/{cid}/words", json.dumps({"words": words}).encode())[0] == 201
+    assert api(url, token, "POST", f"customizations/{cid}/train", b"")[0] == 200
+    while (model := api(url, token, "GET", f"customizations/{cid}")[1])["status"] not in ("available", "failed"):
+        time.sleep(0.5)
+    assert model["status"] == "available", model
+    return cid
+
+
+def http_transcript(url: str, token: str, wav: bytes, query: str = "") -> str:
+    status, body = api(url, token, "POST", "recognize" + query, wav, "audio/wav")
+    assert status == 200, body
+    return " ".join(r["alternatives"][0]["transcript"] for r in body["results"])
+
+
+async def stream(url: str, token: str, samples: np.ndarray, query: str = "") -> dict[str, Any]:
+    """One stream at real-time pace over the WebSocket; the final transcript and the delays."""
+    ws_url = url.replace("http://", "ws://") + "recognize" + query
+    conn = await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"Bearer {token}"}))
+    conn.write_message(json.dumps({"action": "start", "content-type": f"audio/l16;rate={RATE}",
+                                   "interim_results": True, "inactivity_timeout": -1}))
+    reply = await conn.read_message()
+    assert reply is not None and json.loads(reply) == {"state": "listening"}, reply
+    data = pcm(samples)
+    chunk = int(CHUNK_SECONDS * RATE) * 2
+    finals: list[str] = []
+    interims = 0
+    final_at = 0.0
+
+    async def receive() -> None:
+        nonlocal interims, final_at
+        while True:
+            message = await conn.read_message()
+            assert message is not None, "the connection closed early"
+            reply = json.loads(message)
+            assert "error" not in reply, reply
+            if reply.get("state") == "listening":
+                return
+            for result in reply["results"]:
+                if result["final"]:
+                    finals.append(result["alternatives"][0]["transcript"])
+                    final_at = time.perf_counter()
+                else:
+                    interims += 1
+
+    receiver = asyncio.ensure_future(receive())
+    start = time.perf_counter()
+    for n, pos in enumerate(range(0, len(data), chunk)):
+        await asyncio.sleep(max(0.0, start + n * CHUNK_SECONDS - time.perf_counter()))
+        await conn.write_message(data[pos:pos + chunk], binary=True)
+    await asyncio.sleep(max(0.0, start + len(samples) / RATE - time.perf_counter()))  # the audio's end, in real time
+    end = time.perf_counter()
+    await conn.write_message(json.dumps({"action": "stop"}))
+    await receiver
+    conn.close()
+    return {"text": " ".join(finals), "delay": final_at - end, "interims": interims}
+
+
+def fmt_goal(value: float, goal: float, lower_is_better: bool = True) -> str:
+    met = value <= goal if lower_is_better else value >= goal
+    return "met" if met else "NOT met"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=6, help="test recordings per measurement")
+    parser.add_argument("--streams", default="1,2,4,6", help="numbers of concurrent streams to try")
+    args = parser.parse_args()
+    audio = test_audio(max(args.files, 8))
+    files = audio[: args.files]
+    seconds = sum(len(s) for _, s, _ in files) / RATE
+    print(f"{len(files)} domain test recordings, {seconds:.1f} s of audio; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    import torch
+
+    torch.set_num_threads(TORCH_THREADS)
+    with tempfile.TemporaryDirectory(prefix="bench-streaming-") as tmp:
+        folder = Path(tmp)
+        base = Recognizer("demo")
+        lm = build_language_model(base.base, [demo.corpus_path()], folder / "lm", words=demo.custom_words_path())
+        custom = Recognizer(base.base, lm=lm)
+        streaming_rtf(base, files[:1])  # warm-up
+        (wall_base, cpu_base), (wall_lm, cpu_lm) = streaming_rtf(base, files), streaming_rtf(custom, files)
+        print(f"\n[1] streaming real-time factor (0.1 s chunks, interim results on), in process:\n"
+              f"  base: {wall_base:.3f} wall, {cpu_base:.3f} CPU   + custom LM: {wall_lm:.3f} wall, {cpu_lm:.3f} CPU"
+              f"   (goal <= {GOALS['rtf']}: wall {fmt_goal(max(wall_base, wall_lm), GOALS['rtf'])}, "
+              f"CPU {fmt_goal(max(cpu_base, cpu_lm), GOALS['rtf'])})")
+
+        proc, url, token = start_server(folder)
+        try:
+            cid = make_language_customization(url, token)
+            lm_query = f"?language_customization_id={cid}"
+            http_transcript(url, token, files[0][2])  # loads the model
+            http_transcript(url, token, files[0][2], lm_query)
+            print("\n[2] delay from the end of the audio to the final result, real-time pace over the WebSocket:")
+            worst = 0.0
+            for label, query in (("base", ""), ("+ custom LM", lm_query)):
+                delays, same = [], 0
+                for _, samples, wav in files:
+                    result = asyncio.run(stream(url, token, samples, query))
+                    delays.append(result["delay"] * 1000)
+                    same += result["text"] == http_transcript(url, token, wav, query)
+                worst = max(worst, statistics.median(delays))
+                print(f"  {label}: median {statistics.median(delays):.0f} ms, max {max(delays):.0f} ms; "
+                      f"final = HTTP transcript for {same}/{len(files)}")
+            print(f"  (goal: median <= {GOALS['delay_ms']:.0f} ms: {fmt_goal(worst, GOALS['delay_ms'])})")
+
+            print("\n[3] concurrent real-time streams (each: same transcript as HTTP, final within "
+                  f"{KEPT_PACE_SECONDS:g} s of its audio's end):")
+            expected = [http_transcript(url, token, wav) for _, _, wav in audio]
+            held = 0
+            for n in [int(x) for x in args.streams.split(",")]:
+                picks = [audio[k % len(audio)] for k in range(n)]
+
+                async def together(picks: list[tuple[str, np.ndarray, bytes]] = picks) -> list[dict[str, Any]]:
+                    return list(await asyncio.gather(*(stream(url, token, s) for _, s, _ in picks)))
+
+                results = asyncio.run(together())
+                same = sum(r["text"] == expected[k % len(audio)] for k, r in enumerate(results))
+                worst_delay = max(r["delay"] for r in results)
+                ok = same == n and worst_delay <= KEPT_PACE_SECONDS
+                held = n if ok and held == n_prev(args.streams, n) else held
+                print(f"  {n} streams: {same}/{n} transcripts as HTTP, worst final delay {worst_delay * 1000:.0f} ms"
+                      f" -> {'held' if ok else 'NOT held'}")
+            print(f"  load average now {os.getloadavg()[0]:.1f}")
+            print(f"  held: {held} streams (goal >= {GOALS['streams']}: "
+                  f"{fmt_goal(held, GOALS['streams'], lower_is_better=False)})")
+
+            print("\n[4] POST /v1/recognize vs Recognizer.transcribe in process (interleaved, 3 rounds):")
+            http_s, direct_s = [], []
+            for _ in range(3):
+                for _, _, wav in files:
+                    start = time.perf_counter()
+                    http_transcript(url, token, wav)
+                    http_s.append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    base.transcribe([wav])
+                    direct_s.append(time.perf_counter() - start)
+            ratio = sum(http_s) / sum(direct_s)
+            print(f"  per file: HTTP median {statistics.median(http_s) * 1000:.0f} ms, direct median "
+                  f"{statistics.median(direct_s) * 1000:.0f} ms; total ratio {ratio:.2f}x "
+                  f"(goal <= {GOALS['http_overhead']}x: {fmt_goal(ratio, GOALS['http_overhead'])})")
+        finally:
+            stop_server(proc)
+    return 0
+
+
+def n_prev(streams: str, n: int) -> int:
+    """The stream count tried before ``n`` (0 for the first): "held" counts only an unbroken run from the start."""
+    counts = [int(x) for x in streams.split(",")]
+    i = counts.index(n)
+    return counts[i - 1] if i else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
