@@ -107,9 +107,13 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
         iterations=args.iterations, freeze_encoder=args.freeze_encoder, trainer_kwargs=trainer_kwargs,
         progress=(lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)) if args.verbose else None,
     )
+    if result.global_rank != 0:  # another process of a multi-process run: rank 0 saves and reports
+        return 0
     s = result.summary()
+    processes = f" on {result.world_size} processes" if result.world_size > 1 else ""
     print(f"saved a custom acoustic model ({args.mode}) to {result.path}; "
-          f"{s['train_utterances']} domain + {s['general_utterances']} general utterances, {s['epochs']} epochs")
+          f"{s['train_utterances']} domain + {s['general_utterances']} general utterances, {s['epochs']} epochs"
+          f"{processes}")
     if result.general_wer_before is not None and result.general_wer_after is not None:
         print(f"forgetting guard: general-set WER {result.general_wer_before:.1%} -> {result.general_wer_after:.1%}")
     if result.dev_wer_before is not None and result.dev_wer_after is not None:
@@ -238,9 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=_whole(1), default=1, help="re-label with the improved model and train again")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the output layer")
     p.add_argument("--accelerator", help="Lightning accelerator, e.g. gpu (default cpu)")
-    p.add_argument("--devices", type=_whole(1), help="GPUs per node")
-    p.add_argument("--num-nodes", type=_whole(1), help="nodes for multi-node training")
-    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
+    p.add_argument("--devices", type=_whole(1), help="devices per node: GPUs, or processes with --accelerator cpu")
+    p.add_argument("--num-nodes", type=_whole(1), help="nodes for multi-node training (run the command on each)")
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp (one process per device)")
     p.set_defaults(func=_cmd_am_train)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, folders or NeMo manifests")

@@ -16,6 +16,7 @@ The result is a ``.nemo`` whose config records its base model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -23,6 +24,8 @@ import numbers
 import os
 import random
 import shutil
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -226,6 +229,8 @@ class TrainingResult:
     audio_seconds: float = 0.0
     fit_seconds: float = 0.0
     train_seconds: float = 0.0
+    world_size: int = 1  # training processes (devices x nodes)
+    global_rank: int = 0  # this process's rank; only rank 0 writes the model and its report
 
     @property
     def throughput(self) -> float:
@@ -240,7 +245,7 @@ class TrainingResult:
         return self.general_wer_after / self.general_wer_before - 1
 
     def summary(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("history", "pseudo_labels")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("history", "pseudo_labels", "global_rank")}
         out["path"] = str(self.path)
         out["general_wer_change"] = self.general_wer_change
         out["throughput"] = self.throughput
@@ -268,14 +273,16 @@ def _general_entries(base: BaseModel, choice: str | Path | None, which: str) -> 
 
 
 class _Monitor:
-    """A Lightning callback: progress, per-epoch history, cancellation."""
+    """A Lightning callback: progress, per-epoch history, cancellation (reported by rank 0 of a multi-process run)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         import lightning.pytorch as pl
 
         class Monitor(pl.Callback):
             def __init__(self, total_steps: int, report: Progress, cancel: threading.Event | None,
-                         history: list[EpochRecord], on_epoch: Callable[[EpochRecord], None] | None) -> None:
+                         history: list[EpochRecord], on_epoch: Callable[[EpochRecord], None] | None,
+                         world_size: int = 1) -> None:
+                self.world_size = world_size
                 self.total_steps = max(total_steps, 1)
                 self.report = report
                 self.cancel = cancel
@@ -299,9 +306,13 @@ class _Monitor:
                 if signal_len is not None:
                     self.audio_seconds += float(signal_len.sum()) / module.cfg.sample_rate
                 step = trainer.global_step
-                self.report(0.1 + 0.8 * min(step / self.total_steps, 1.0),
-                            f"epoch {trainer.current_epoch + 1}, step {step}/{self.total_steps}, loss {value:.3f}")
-                if self.cancel is not None and self.cancel.is_set():
+                if trainer.is_global_zero:
+                    self.report(0.1 + 0.8 * min(step / self.total_steps, 1.0),
+                                f"epoch {trainer.current_epoch + 1}, step {step}/{self.total_steps}, loss {value:.3f}")
+                cancelled = self.cancel is not None and self.cancel.is_set()
+                if self.world_size > 1:  # all processes stop together, or the others would wait for this one
+                    cancelled = trainer.strategy.reduce_boolean_decision(cancelled, all=False)
+                if cancelled:
                     self.cancelled = True
                     trainer.should_stop = True
 
@@ -316,14 +327,19 @@ class _Monitor:
                 record = EpochRecord(trainer.current_epoch + 1, trainer.global_step,
                                      get("train_loss"), get("val_wer"), get("val_loss"))
                 self.history.append(record)
-                if self.on_epoch:
+                if self.on_epoch and trainer.is_global_zero:
                     self.on_epoch(record)
 
         return Monitor(*args, **kwargs)
 
 
-#: Marks the working folders of training runs (``.<output name>.speechcustom-am-<pid>-<random>``).
+#: Marks the working folders of training runs (``.<output name>.speechcustom-am-<pid>-<host>-<random>``).
 WORK_MARK = ".speechcustom-am-"
+
+
+def _host_tag() -> str:
+    """This machine, in working folders' names: the processes of a multi-node run may share a drive."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _remove_stale_work(folder: Path) -> None:
@@ -331,8 +347,9 @@ def _remove_stale_work(folder: Path) -> None:
     if not folder.is_dir():
         return
     for path in folder.glob(f".*{WORK_MARK}*"):
-        pid = path.name.rpartition(WORK_MARK)[2].split("-", 1)[0]
-        if not pid.isdigit() or not path.is_dir() or path.is_symlink() or _alive(int(pid)):
+        pid, *rest = path.name.rpartition(WORK_MARK)[2].split("-")
+        elsewhere = len(rest) > 1 and rest[0] != _host_tag()  # another machine's process: cannot be checked
+        if elsewhere or not pid.isdigit() or not path.is_dir() or path.is_symlink() or _alive(int(pid)):
             continue
         shutil.rmtree(path, ignore_errors=True)
 
@@ -375,6 +392,81 @@ def check_training_options(
         raise InvalidOptionError(msg)
     if not real(general_ratio) or general_ratio < 0:
         raise InvalidOptionError(f"general_ratio must be a number, 0 or more, got {general_ratio!r}")
+
+
+#: Set by rank 0 of a ``ddp`` run for the processes Lightning starts: the folder holding its training data.
+RANK0_WORK_ENV = "SPEECHCUSTOM_AM_RANK0_WORK"
+
+
+def _rerun_advice(strategy: str) -> str:
+    return (f"strategy {strategy!r} starts its other training processes by running this program again, which a "
+            "notebook, an interactive session or a background job cannot do: run `speechcustom am train ... "
+            "--devices N --strategy ddp` from a terminal (in a notebook, a `!speechcustom am train ...` cell), "
+            "or call train_acoustic_model from a script")
+
+
+def _rerunnable() -> bool:
+    """Whether Lightning's ``ddp`` can start this program again to make the other processes."""
+    import __main__
+
+    script = getattr(__main__, "__file__", None) is not None or getattr(__main__, "__spec__", None) is not None
+    interactive = hasattr(sys, "ps1") or bool(sys.flags.interactive)
+    return script and not interactive and threading.current_thread() is threading.main_thread()
+
+
+def _check_launch(trainer_kwargs: dict[str, Any], iterations: int) -> int:
+    """Refuse Lightning options that cannot train here, before any work; the number of training processes."""
+    import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _SubprocessScriptLauncher
+
+    args = {"accelerator": "cpu", "devices": 1, "logger": False, "enable_checkpointing": False,
+            "enable_progress_bar": False, "enable_model_summary": False, **trainer_kwargs}
+    strategy = str(trainer_kwargs.get("strategy", "auto"))
+    devices_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # "GPU available: ..." once, in the fit
+    devices_log.addFilter(_hide)
+    try:
+        trainer = pl.Trainer(**args)  # builds the accelerator and strategy only: nothing starts yet
+    except MisconfigurationException as exc:
+        if "interactive" in str(exc):
+            raise TrainingError(_rerun_advice(strategy)) from None
+        raise TrainingError(f"Lightning cannot train with {trainer_kwargs}: {exc}") from None
+    finally:
+        devices_log.removeFilter(_hide)
+    launcher = trainer.strategy.launcher
+    if isinstance(launcher, _MultiProcessingLauncher):
+        # Its processes are copies of this one: progress, cancel and the epoch history would stay in them.
+        raise TrainingError(f"strategy {strategy!r} trains in copies of this process that progress, cancellation "
+                            "and the per-epoch history cannot reach: use strategy 'ddp' (speechcustom am train "
+                            "--strategy ddp, or a script) instead")
+    if (isinstance(launcher, _SubprocessScriptLauncher) and launcher.num_processes > 1
+            and not launcher.cluster_environment.creates_processes_externally and not _rerunnable()):
+        raise TrainingError(_rerun_advice(strategy))
+    world_size = int(trainer.num_devices * trainer.num_nodes)
+    if world_size > 1 and iterations > 1:
+        raise TrainingError(f"iterations above 1 need one training process, not {world_size}: train one round per "
+                            "run, passing the previous custom acoustic model as the base model")
+    return world_size
+
+
+def _hide(record: logging.LogRecord) -> bool:
+    return False
+
+
+_joined: set[str] = set()
+
+
+def _joined_work() -> Path | None:
+    """Rank 0's working folder when Lightning started this process to join its ``ddp`` run, else None.
+
+    Only for the run that started it: a program that trains again runs again in step in every
+    process (Lightning's contract), each preparing its own data, as on several nodes.
+    """
+    shared = os.environ.get(RANK0_WORK_ENV)
+    if shared and os.environ.get("LOCAL_RANK", "0") != "0" and shared not in _joined:
+        _joined.add(shared)
+        return Path(shared)
+    return None
 
 
 def train_acoustic_model(
@@ -422,7 +514,10 @@ def train_acoustic_model(
         general_ratio: general utterances per domain utterance.
         general_test: transcribed general audio for the forgetting guard (``"auto"``: the profile's ``general_test``).
         trainer_kwargs: extra ``lightning.pytorch.Trainer`` arguments, e.g.
-            ``{"accelerator": "gpu", "devices": 4, "strategy": "ddp"}``.
+            ``{"accelerator": "gpu", "devices": 4, "strategy": "ddp"}``. ``ddp`` starts the other
+            processes by running the program again, so it works from a script or ``speechcustom am
+            train``, and is refused in a notebook or a background job; rank 0 alone reports progress,
+            writes the model and measures the forgetting guard (the other ranks return at once).
         progress: called with (fraction, message); ``on_epoch`` with each epoch's record.
         cancel: set it to stop; :class:`TrainingCancelled` is raised and nothing is saved.
     """
@@ -442,6 +537,18 @@ def train_acoustic_model(
     problem = base.family.training_problem(base.asr_model, dict(trainer_kwargs or {}).get("accelerator", "cpu"))
     if problem:
         raise TrainingError(problem)
+    world_size = _check_launch(dict(trainer_kwargs or {}), iterations)
+    fit_options: dict[str, Any] = {
+        "mode": mode, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+        "freeze_encoder": freeze_encoder, "spec_augment": spec_augment, "patience": early_stopping_patience,
+        "trainer_kwargs": trainer_kwargs or {}, "seed": seed, "world_size": world_size,
+    }
+    joined = _joined_work()
+    if joined is not None:
+        # Lightning started this process to join rank 0's ddp run: it trains on the data rank 0
+        # prepared (no second preparation, the same utterances) and writes nothing.
+        return _fit(base, base, [], [], [], general_ratio, joined, out_path, **fit_options,
+                    report=no_progress, on_epoch=None, cancel=cancel, joined=True)
     report = progress or (lambda fraction, message: None)
     entries = read_manifest(audio, require_text=mode == "supervised") if isinstance(audio, (str, Path)) else list(audio)
     if mode == "supervised" and any("text" not in e for e in entries):
@@ -453,7 +560,8 @@ def train_acoustic_model(
     # to the system's temp folder; what a killed run leaves is removed by the next run there.
     _remove_stale_work(out_path.parent)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_path.name}{WORK_MARK}{os.getpid()}-", dir=out_path.parent) as tmp:
+    prefix = f".{out_path.name}{WORK_MARK}{os.getpid()}-{_host_tag()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=out_path.parent) as tmp:
         work = Path(tmp)
         report(0.0, "preparing audio")
         prepared = prepare_audio(entries, work / "audio", base.sample_rate)
@@ -464,8 +572,6 @@ def train_acoustic_model(
         train_entries = list(prepared.entries)
         general_entries = _general_entries(base, general, "general_speech")
         general_test_entries = _general_entries(base, general_test, "general_test")
-        general_before = _greedy_wer(base, general_test_entries) if general_test_entries else None
-        dev_before = _greedy_wer(base, dev_entries) if dev_entries else None
 
         current = base
         labels: list[PseudoLabel] = list(pseudo_labels) if pseudo_labels is not None else []
@@ -487,9 +593,7 @@ def train_acoustic_model(
             else:
                 domain = train_entries
             result = _fit(current, base, domain, dev_entries, general_entries, general_ratio,
-                          work / f"round{iteration}", out_path, mode=mode, epochs=epochs, learning_rate=learning_rate,
-                          batch_size=batch_size, freeze_encoder=freeze_encoder, spec_augment=spec_augment,
-                          patience=early_stopping_patience, trainer_kwargs=trainer_kwargs or {}, seed=seed,
+                          work / f"round{iteration}", out_path, **fit_options,
                           report=report, on_epoch=on_epoch, cancel=cancel)
             result.pseudo_labels = labels
             if iteration + 1 < iterations:
@@ -497,11 +601,14 @@ def train_acoustic_model(
 
                 current = load_base_model(out_path)
         assert result is not None
+        if result.global_rank != 0:  # another node's process of a multi-process run: rank 0 writes and measures
+            return result
         trained = _load_trained(out_path)
+        # Measured by one process over the whole sets (the base model is unchanged by training).
         report(0.95, "measuring the forgetting guard")
-        result.general_wer_before = general_before
+        result.general_wer_before = _greedy_wer(base, general_test_entries) if general_test_entries else None
         result.general_wer_after = _greedy_wer(trained, general_test_entries) if general_test_entries else None
-        result.dev_wer_before = dev_before
+        result.dev_wer_before = _greedy_wer(base, dev_entries) if dev_entries else None
         result.dev_wer_after = _greedy_wer(trained, dev_entries) if dev_entries else None
         result.train_seconds = time.perf_counter() - start
     _write_report(result)
@@ -545,6 +652,8 @@ def _fit(
     report: Progress,
     on_epoch: Callable[[EpochRecord], None] | None,
     cancel: threading.Event | None,
+    world_size: int = 1,
+    joined: bool = False,
 ) -> TrainingResult:
     import lightning.pytorch as pl
     import torch
@@ -562,15 +671,23 @@ def _fit(
         rng.shuffle(shuffled)
         cut = max(2, len(shuffled) // 10)
         dev, train = shuffled[:cut], shuffled[cut:] + mix
-    work.mkdir(parents=True, exist_ok=True)
-    train_manifest = write_manifest(work / "train.json", train)
-    dev_manifest = write_manifest(work / "dev.json", dev) if dev else None
+    if joined:  # a process joining rank 0's ddp run: the manifests rank 0 wrote in its ``work``
+        train = read_manifest(work / "train.json")
+        dev = read_manifest(work / "dev.json") if (work / "dev.json").is_file() else []
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        write_manifest(work / "train.json", train)
+        if dev:
+            write_manifest(work / "dev.json", dev)
+    train_manifest = work / "train.json"
+    dev_manifest = work / "dev.json" if dev else None
 
     # Restore a fresh copy: the caller's model object is never changed.
     model = ASRModel.restore_from(str(model_in.path), map_location="cpu")
     ds = {"sample_rate": model.cfg.sample_rate, "use_lhotse": False, "num_workers": 0, "pin_memory": False,
           "trim_silence": False, "max_duration": MAX_TRAIN_SECONDS + 1, **base.family.dataset_config(model)}
-    steps_per_epoch = math.ceil(len(train) / batch_size)
+    # Each of the world_size processes trains on its share of the utterances (Lightning's distributed sampler).
+    steps_per_epoch = math.ceil(math.ceil(len(train) / world_size) / batch_size)
     total_steps = steps_per_epoch * epochs
     trainer_args: dict[str, Any] = {
         "accelerator": "cpu", "devices": 1, "precision": 32, "max_epochs": epochs, "logger": False,
@@ -583,7 +700,7 @@ def _fit(
 
         use_cpu_tdt_loss(model)  # NeMo computes the TDT loss on CUDA only
     history: list[EpochRecord] = []
-    monitor = _Monitor(total_steps, report, cancel, history, on_epoch)
+    monitor = _Monitor(total_steps, report, cancel, history, on_epoch, world_size)
     callbacks = [monitor]
     if dev_manifest is not None and patience > 0:
         callbacks.append(EarlyStopping(monitor="val_wer", mode="min", patience=patience))
@@ -594,6 +711,8 @@ def _fit(
     if dev_manifest is not None:
         model.setup_multiple_validation_data(OmegaConf.create({**ds, "manifest_filepath": str(dev_manifest),
                                                                "batch_size": batch_size, "shuffle": False}))
+        if world_size > 1:
+            _validate_whole_set(model)
     optim = OmegaConf.create({"name": "adamw", "lr": learning_rate, "weight_decay": 1e-3, "betas": [0.9, 0.98],
                               "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, total_steps // 10),
                                         "min_lr": learning_rate / 20, "max_steps": total_steps}})
@@ -602,19 +721,29 @@ def _fit(
         model.encoder.freeze()
     if not spec_augment:
         model.spec_augmentation = None
-    if dev_manifest is not None:
-        report(0.08, "measuring the dev set before training")
-        metrics = trainer.validate(model, verbose=False)[0]
-        start = EpochRecord(0, 0, None, metrics.get("val_wer"), metrics.get("val_loss"))
-        history.append(start)
-        if on_epoch:
-            on_epoch(start)
-    report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
-    fit_start = time.perf_counter()
-    validation_before = monitor.validation_seconds  # the dev check above is not part of the fit
-    trainer.fit(model)
-    # Throughput counts training only: validation (early stopping, dev WER) is extra work.
-    fit_seconds = max(0.0, time.perf_counter() - fit_start - (monitor.validation_seconds - validation_before))
+    if world_size > 1 and not joined:  # for the processes Lightning's ddp starts (see train_acoustic_model)
+        os.environ[RANK0_WORK_ENV] = str(work)
+    try:
+        if dev_manifest is not None:
+            report(0.08, "measuring the dev set before training")
+            metrics = trainer.validate(model, verbose=False)[0]
+            start = EpochRecord(0, 0, None, metrics.get("val_wer"), metrics.get("val_loss"))
+            history.append(start)
+            if on_epoch and trainer.is_global_zero:
+                on_epoch(start)
+        report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
+        fit_start = time.perf_counter()
+        validation_before = monitor.validation_seconds  # the dev check above is not part of the fit
+        trainer.fit(model)
+        # Throughput counts training only: validation (early stopping, dev WER) is extra work.
+        fit_seconds = max(0.0, time.perf_counter() - fit_start - (monitor.validation_seconds - validation_before))
+    finally:
+        if world_size > 1 and not joined:
+            os.environ.pop(RANK0_WORK_ENV, None)
+    audio_seconds = monitor.audio_seconds
+    if world_size > 1:  # every process trained on its share of the audio
+        audio_seconds = float(trainer.strategy.reduce(torch.tensor(audio_seconds, dtype=torch.float64),
+                                                      reduce_op="sum"))
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled; no model was saved and the base model is unchanged")
     with open_dict(model.cfg):
@@ -624,8 +753,25 @@ def _fit(
             "train_utterances": len(domain),
             "general_utterances": len(mix),
         }
-    with atomic_path(out_path, suffix=".nemo") as part:  # a half-written model is never at out_path
-        model.save_to(str(part))
+    if trainer.is_global_zero:  # one process writes the model
+        with atomic_path(out_path, suffix=".nemo") as part:  # a half-written model is never at out_path
+            model.save_to(str(part))
     return TrainingResult(path=out_path, mode=mode, base_model=dict(model.cfg[CUSTOM_AM_KEY]["base_model"]),
                           train_utterances=len(domain), general_utterances=len(mix), history=history,
-                          audio_seconds=monitor.audio_seconds, fit_seconds=fit_seconds)
+                          audio_seconds=audio_seconds, fit_seconds=fit_seconds, world_size=world_size,
+                          global_rank=trainer.global_rank)
+
+
+def _validate_whole_set(model: Any) -> None:
+    """Let every process validate the whole dev set, so the dev WER and loss are the whole set's.
+
+    Lightning would split it with a distributed sampler (padded with repeats to equal shares), and
+    NeMo averages the loss per process. A sampler of one replica is left alone by Lightning; NeMo's
+    WER metric sums its counts over the processes, which keeps the ratio exact.
+    """
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    loader = model._validation_dl
+    model._validation_dl = DataLoader(loader.dataset, batch_size=loader.batch_size, collate_fn=loader.collate_fn,
+                                      sampler=DistributedSampler(loader.dataset, num_replicas=1, rank=0, shuffle=False),
+                                      num_workers=0, pin_memory=False)
