@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD, LM_ORDER_RANGE
 from jupyter_speechcustom.errors import SpeechCustomError
 
 
@@ -197,6 +198,55 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                  extra_argv=["--ServerApp.allow_root=True"] if args.allow_root else None)
 
 
+def _cmd_workspace(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.services import management as m
+    from jupyter_speechcustom.services.workspace import Workspace
+
+    folder = Path(args.workspace).expanduser() if args.workspace else m.default_workspace_path()
+    if args.ws_command != "add" and not (folder / "index.sqlite").is_file():
+        raise SpeechCustomError(f"no workspace at {folder}: give --workspace DIR (the folder the Studio or "
+                                "`speechcustom serve` uses), or add files with `speechcustom workspace add`")
+    ws = Workspace(folder)
+    out: Any
+    if args.ws_command == "list":
+        out = m.list_items(ws, args.kind)
+        text = m.format_items(out) or f"nothing in the workspace {ws.path} yet"
+    elif args.ws_command == "show":
+        out = [m.item(ws, rec) for rec in m.find(ws, args.name, args.kind)]
+        text = "\n\n".join(m.format_item(entry) for entry in out)
+    elif args.ws_command == "rename":
+        records = m.rename(ws, args.kind, args.old, args.new)
+        out = [m.item(ws, rec) for rec in records]
+        text = f"renamed {m.KINDS[records[0].kind]} {args.old!r} to {records[0].name!r}" + (
+            f" ({len(records)} versions)" if len(records) > 1 else "")
+    elif args.ws_command == "delete":
+        deletion = m.delete(ws, args.kind, args.name, force=args.force)
+        out = deletion.to_dict()
+        text = "deleted " + ", ".join(f"{r.label} ({r.id})" for r in deletion.deleted) + "".join(
+            f"\nkept {r.label} ({r.id}), marked as made from a deleted item" for r in deletion.kept_dependants)
+    elif args.ws_command == "history":
+        out = m.history(ws, args.name, args.kind)
+        text = m.format_history(out) or f"no history recorded for {args.name!r}"
+    elif args.ws_command == "set-transcript":
+        rec = m.set_transcript(ws, args.audio, args.text)
+        out = m.item(ws, rec)
+        text = f"{rec.name}: " + (f"transcript set to {rec.info['transcript']!r}" if rec.info.get("transcript")
+                                  else "transcript removed")
+    elif args.ws_command == "add":
+        records = m.add_files(ws, args.kind, args.files, transcript=args.transcript)
+        out = [m.item(ws, rec) for rec in records]
+        text = "\n".join(f"added {m.KINDS[rec.kind]} {rec.name} ({rec.id}): {m.describe(rec)}" for rec in records)
+    elif args.export_what == "result":
+        path = m.export_result(ws, args.name, args.out, args.format, overwrite=args.overwrite)
+        out, text = {"path": str(path)}, f"wrote {path}"
+    else:
+        path = m.export_bundle(ws, args.name, args.out, kind=args.kind, results=args.result or (),
+                               overwrite=args.overwrite)
+        out, text = {"path": str(path)}, f"wrote the bundle {path}"
+    print(json.dumps(out, indent=2, ensure_ascii=False, default=str) if args.json else text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="speechcustom", description="Customize NeMo speech recognition, offline.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -217,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", action="append", default=[], help="a text file (repeatable)")
     p.add_argument("--words", help="custom words file (CSV word,sounds_like,display_as; JSON; or one per line)")
     p.add_argument("--out", required=True, help="folder to create")
-    p.add_argument("--order", type=_whole(2, 6), help="n-gram order, 2-6 (default: chosen from the corpus size)")
+    p.add_argument("--order", type=_whole(*LM_ORDER_RANGE),
+                   help=f"n-gram order, {LM_ORDER_RANGE[0]}-{LM_ORDER_RANGE[1]} (default: chosen from the corpus size)")
     p.add_argument("--general-text", help="general sentences to mix in ('base': the base model's own, if known)")
     p.add_argument("--general-weight", type=_number(0, 1, below=True), default=0.3,
                    help="share of general text in the mix, 0 up to (not including) 1")
@@ -238,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--general", default="auto", help="general manifest mixed in against forgetting ('auto', 'none')")
     p.add_argument("--epochs", type=_whole(1), default=10)
     p.add_argument("--lr", type=_number(0, 1, above=True), default=5e-4, help="learning rate (above 0, at most 1)")
-    p.add_argument("--threshold", type=_number(0, 1), default=0.7, help="pseudo-label confidence threshold, 0-1")
+    p.add_argument("--threshold", type=_number(0, 1), default=CONFIDENCE_THRESHOLD, help="pseudo-label confidence threshold, 0-1")
     p.add_argument("--iterations", type=_whole(1), default=1, help="re-label with the improved model and train again")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the output layer")
     p.add_argument("--accelerator", help="Lightning accelerator, e.g. gpu (default cpu)")
@@ -279,6 +330,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="the token clients send (default: a random one, printed)")
     p.add_argument("--allow-root", action="store_true", help="let the server run as root")
     p.set_defaults(func=_cmd_serve)
+
+    # speechcustom workspace ...: list, show, rename, delete, history, transcripts, export, add.
+    kinds = "corpus, words, audio, lm, am or result"
+    common = argparse.ArgumentParser(add_help=False)  # also accepted after the action
+    common.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    ws = sub.add_parser("workspace", help="list, rename, delete, version and export what a workspace holds")
+    ws.add_argument("--workspace", help="workspace folder (default ~/speechcustom-workspace, as the service)")
+    ws.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ws.set_defaults(func=_cmd_workspace)
+    wsub = ws.add_subparsers(dest="ws_command", required=True)
+    p = wsub.add_parser("list", parents=[common], help="list items, with what the Studio shows about them")
+    p.add_argument("kind", nargs="?", help=kinds)
+    for action, what in (("show", "an item's details, sources and dependants"), ("history", "an item's history")):
+        p = wsub.add_parser(action, parents=[common], help=what)
+        p.add_argument("name", help="a name (every version), 'name vN' or an id")
+        p.add_argument("--kind", help=f"{kinds}, where the name is used by several kinds")
+    p = wsub.add_parser("rename", parents=[common], help="rename an item (every version of it)")
+    p.add_argument("kind", help=kinds)
+    p.add_argument("old")
+    p.add_argument("new")
+    p = wsub.add_parser("delete", parents=[common], help="delete an item; refused if others depend on it")
+    p.add_argument("kind", help=kinds)
+    p.add_argument("name", help="a name (every version), 'name vN' or an id")
+    p.add_argument("--force", action="store_true", help="delete even if others depend on it (they are kept, marked)")
+    p = wsub.add_parser("set-transcript", parents=[common], help="set an audio item's transcript ('' removes it)")
+    p.add_argument("audio", help="the audio item's name or id")
+    p.add_argument("text")
+    p = wsub.add_parser("add", parents=[common], help="add corpora, word lists or audio files (zip/tar of audio too)")
+    p.add_argument("kind", choices=["corpus", "words", "audio"])
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--transcript", help="the transcript of one audio file")
+    export = wsub.add_parser("export", help="export a result or a customization bundle")
+    exports = export.add_subparsers(dest="export_what", required=True)
+    p = exports.add_parser("result", parents=[common], help="a result as CSV, JSON or the HTML report")
+    p.add_argument("name", help="the result's name (latest version), 'name vN' or id")
+    p.add_argument("--format", choices=["csv", "json", "html"], help="default: from the --out suffix")
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p = exports.add_parser("bundle", parents=[common], help="a custom LM or AM as a customization bundle (.zip)")
+    p.add_argument("name", help="the model's name (latest available version), 'name vN' or id")
+    p.add_argument("--kind", choices=["lm", "am"], help="where a language and an acoustic model share the name")
+    p.add_argument("--result", action="append", help="a result to include (repeatable)")
+    p.add_argument("--out", required=True, help="the bundle to write (.zip added when missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     return parser
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode
+from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode, join_texts, utterances
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
 from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
@@ -141,25 +141,44 @@ class Decoder:
             fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
         )
 
-    def decode_text(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights | None = None) -> list[str]:
-        """Transcripts only (no timings): the fast path for tuning and sliders."""
-        weights = weights or self.weights
+    def _utterance_texts(self, parts: Sequence[AcousticOutput], weights: DecodingWeights) -> list[str]:
+        if not parts:
+            return []
         if self._uses_beam(weights):
-            texts = [self.base.ids_to_text(ids) for ids in self._beam_ids(outputs, weights)]
+            texts = [self.base.ids_to_text(ids) for ids in self._beam_ids(parts, weights)]
         else:
-            texts = greedy_decode(self.base, outputs)
+            texts = greedy_decode(self.base, parts)
         if self.words:
             texts = [apply_sounds_like(t, self.words) for t in texts]
         return texts
 
+    def decode_text(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights | None = None) -> list[str]:
+        """Transcripts only (no timings): the fast path for tuning and sliders. Each utterance
+        speech detection found in long audio is decoded on its own; audio without speech is ""."""
+        parts, owners = utterances(outputs)
+        texts = self._utterance_texts(parts, weights or self.weights)
+        if [n for n, _ in owners] == list(range(len(outputs))):
+            return texts
+        return join_texts(len(outputs), owners, texts)
+
     def decode(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights | None = None) -> list[Transcript]:
         """Transcripts with word timings and confidences."""
-        texts = self.decode_text(outputs, weights)
+        parts, owners = utterances(outputs)
+        texts = self._utterance_texts(parts, weights or self.weights)
+        words: list[list[dict[str, Any]]] = [[] for _ in outputs]
+        for part, (n, start), text in zip(parts, owners, texts):
+            for w in word_timings(self.base, part, text):
+                if start and w.get("start") is not None and w.get("end") is not None:  # times in the whole audio
+                    w = {**w, "start": round(w["start"] + start, 3), "end": round(w["end"] + start, 3)}
+                words[n].append(w)
+        if [n for n, _ in owners] != list(range(len(outputs))):
+            texts = join_texts(len(outputs), owners, texts)
+        else:
+            texts = list(texts)
         transcripts = []
-        for out, text in zip(outputs, texts):
-            words = word_timings(self.base, out, text)
+        for out, text, timed in zip(outputs, texts, words):
             display = apply_display_as(text, self.words) if self.words else None
-            transcripts.append(Transcript(text, out.audio, tuple(words), display))
+            transcripts.append(Transcript(text, out.audio, tuple(timed), display, out.note))
         return transcripts
 
 

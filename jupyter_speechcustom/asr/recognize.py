@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jupyter_speechcustom.constants import BATCH_SIZE, MAX_AUDIO_SECONDS, SEGMENT_SECONDS
+from jupyter_speechcustom.constants import (
+    BATCH_SIZE,
+    MAX_AUDIO_SECONDS,
+    NO_SPEECH_NOTE,
+    SEGMENT_SECONDS,
+    SILENCE_SKIP_SECONDS,
+    SPEECH_DETECTION,
+    UTTERANCE_PAUSE_SECONDS,
+)
 from jupyter_speechcustom.errors import AudioError
 from jupyter_speechcustom.io.audio import AudioSource, load_audio, split_on_pauses
 from jupyter_speechcustom.jobs.progress import ProgressCallback, raise_if_cancelled
@@ -34,26 +42,39 @@ class Transcript:
         audio: the audio's path, or ``"<array>"``/``"<bytes>"``.
         words: per word, ``{"word", "start", "end", "confidence"}`` where the decoder gives them.
         display_text: ``text`` with custom words' display-as forms applied.
+        note: why the transcript is what it is, when that is not plain recognition
+            (:data:`~jupyter_speechcustom.constants.NO_SPEECH_NOTE`: no speech was detected).
     """
 
     text: str
     audio: str = ""
     words: tuple[dict[str, Any], ...] = field(default=(), repr=False)
     display_text: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class AcousticOutput:
     """What the acoustic model gives for one utterance, as its family caches it (CTC: frame
-    log-probabilities, ``(frames, vocabulary + blank)``), and the seconds per frame."""
+    log-probabilities, ``(frames, vocabulary + blank)``), and the seconds per frame.
+
+    Long audio cut between utterances by speech detection keeps its utterances apart: ``pieces``
+    holds each one's first frame and its start in the audio (seconds), and each is decoded on its
+    own (:func:`utterances`); the long pauses between them were never run through the model, and
+    ``seconds`` is the audio's length. Audio without speech has no frames and a ``note``.
+    """
 
     log_probs: np.ndarray = field(repr=False)
     frame_shift: float
     audio: str = ""
+    pieces: tuple[tuple[int, float], ...] = ()
+    seconds: float | None = None
+    note: str | None = None
 
     @property
     def duration(self) -> float:
-        return len(self.log_probs) * self.frame_shift
+        """Seconds of audio (of frames, a frame's rounding over it, when the model ran over it whole)."""
+        return self.seconds if self.seconds is not None else len(self.log_probs) * self.frame_shift
 
 
 def _label(source: AudioSource) -> str:
@@ -70,27 +91,55 @@ def acoustic_outputs(
     source_rate: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    speech_detection: bool = SPEECH_DETECTION,
 ) -> list[AcousticOutput]:
     """Run the acoustic model over ``sources`` (paths, bytes or arrays at ``source_rate``).
 
     What is kept per utterance is what the model's family caches (CTC: frame log-probs), so
     decoding it again with other weights never re-runs the model.
+
+    With ``speech_detection`` (see :mod:`jupyter_speechcustom.asr.speech`), audio in which no
+    speech is detected is not run through the model (no frames, and a ``note``), and audio
+    longer than :data:`~jupyter_speechcustom.constants.SEGMENT_SECONDS` is cut between
+    utterances, its pauses over :data:`~jupyter_speechcustom.constants.SILENCE_SKIP_SECONDS`
+    skipped; without it, long audio is cut at its quietest moments.
     """
     import torch
 
     asr = model.asr_model
     asr.eval()
     rate = model.sample_rate
-    # Long recordings are cut at pauses; their segments' frames are joined again afterwards.
-    pieces: list[tuple[int, np.ndarray]] = []
-    for n, source in enumerate(sources):
+    audios = []
+    for source in sources:
         audio = load_audio(source, rate, source_rate=source_rate)
         if len(audio) > MAX_AUDIO_SECONDS * rate:
             msg = (f"{_label(source)} lasts {len(audio) / rate / 3600:.1f} h, over the "
                    f"{MAX_AUDIO_SECONDS / 3600:.0f} h limit: split it into shorter files")
             raise AudioError(msg)
-        pieces.extend((n, segment) for segment in split_on_pauses(audio, rate, SEGMENT_SECONDS))
-    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))  # similar lengths pad less
+        audios.append(audio)
+    # Long recordings are cut into pieces; their frames are joined again afterwards.
+    pieces: list[tuple[int, int, np.ndarray]] = []  # (source, first sample, samples)
+    if speech_detection:
+        from jupyter_speechcustom.asr.speech import speech_pieces, speech_spans
+
+        for n, (audio, spans) in enumerate(zip(audios, speech_spans(audios, rate, cancel=cancel))):
+            if not spans:
+                continue
+            if len(audio) <= SEGMENT_SECONDS * rate:
+                pieces.append((n, 0, audio))
+                continue
+            for start, end in speech_pieces(len(audio), spans, rate, max_seconds=SEGMENT_SECONDS,
+                                            skip_seconds=SILENCE_SKIP_SECONDS, cut_seconds=UTTERANCE_PAUSE_SECONDS):
+                for part in split_on_pauses(audio[start:end], rate, SEGMENT_SECONDS):
+                    pieces.append((n, start, part))
+                    start += len(part)
+    else:
+        for n, audio in enumerate(audios):
+            start = 0
+            for part in split_on_pauses(audio, rate, SEGMENT_SECONDS):
+                pieces.append((n, start, part))
+                start += len(part)
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][2]))  # similar lengths pad less
     shift = model.frame_shift
     family = model.family
     frames: list[np.ndarray | None] = [None] * len(pieces)
@@ -98,10 +147,10 @@ def acoustic_outputs(
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            lengths = torch.tensor([len(pieces[i][1]) for i in idx])
+            lengths = torch.tensor([len(pieces[i][2]) for i in idx])
             batch = torch.zeros(len(idx), int(lengths.max()))
             for row, i in enumerate(idx):
-                batch[row, : len(pieces[i][1])] = torch.from_numpy(pieces[i][1])
+                batch[row, : len(pieces[i][2])] = torch.from_numpy(pieces[i][2])
             for i, out in zip(idx, family.acoustic_pass(asr, batch, lengths)):
                 frames[i] = out
             done += len(idx)
@@ -109,18 +158,61 @@ def acoustic_outputs(
                 progress(done / len(pieces), f"acoustic model: {done} of {len(pieces)} segments")
             raise_if_cancelled(cancel)
     results = []
-    for n, source in enumerate(sources):
-        parts = [f for (owner, _), f in zip(pieces, frames) if owner == n and f is not None]
-        results.append(AcousticOutput(np.concatenate(parts), shift, _label(source)))
+    for n, (source, audio) in enumerate(zip(sources, audios)):
+        seconds = len(audio) / rate
+        own = [(start, f) for (owner, start, _), f in zip(pieces, frames) if owner == n and f is not None]
+        if not own:
+            results.append(AcousticOutput(np.zeros((0, 0), np.float32), shift, _label(source), seconds=seconds,
+                                          note=NO_SPEECH_NOTE))
+            continue
+        starts, position = [], 0
+        for start, f in own:
+            starts.append((position, start / rate))
+            position += len(f)
+        # Utterances found by speech detection are decoded apart; pieces cut at quiet moments are one.
+        apart = speech_detection and len(own) > 1
+        results.append(AcousticOutput(np.concatenate([f for _, f in own]), shift, _label(source),
+                                      pieces=tuple(starts) if apart else (), seconds=seconds if apart else None))
     return results
 
 
+def utterances(outputs: Sequence[AcousticOutput]) -> tuple[list[AcousticOutput], list[tuple[int, float]]]:
+    """What to decode: each output with frames, or each of its pieces, as an output of its own; and
+    for each, the index of its output and its start in that output's audio (seconds). Outputs
+    without speech have none."""
+    parts: list[AcousticOutput] = []
+    owners: list[tuple[int, float]] = []
+    for n, out in enumerate(outputs):
+        if not len(out.log_probs):
+            continue
+        if not out.pieces:
+            parts.append(out)
+            owners.append((n, 0.0))
+            continue
+        ends = [first for first, _ in out.pieces[1:]] + [len(out.log_probs)]
+        for (first, start), end in zip(out.pieces, ends):
+            parts.append(AcousticOutput(out.log_probs[first:end], out.frame_shift, out.audio))
+            owners.append((n, start))
+    return parts, owners
+
+
+def join_texts(count: int, owners: Sequence[tuple[int, float]], texts: Sequence[str]) -> list[str]:
+    """The transcripts of ``count`` outputs from those of their :func:`utterances`."""
+    joined: list[list[str]] = [[] for _ in range(count)]
+    for (n, _), text in zip(owners, texts):
+        if text.strip():
+            joined[n].append(text.strip())
+    return [" ".join(parts) for parts in joined]
+
+
 def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput]) -> list[str]:
-    """Greedy decoding, as the model's family does it."""
-    if not outputs:
-        return []
-    ids = model.family.greedy_ids(model.asr_model, [out.log_probs for out in outputs])
-    return [model.ids_to_text(i) for i in ids]
+    """Greedy decoding, as the model's family does it ("" where no speech was detected)."""
+    parts, owners = utterances(outputs)
+    ids = model.family.greedy_ids(model.asr_model, [p.log_probs for p in parts]) if parts else []
+    texts = [model.ids_to_text(i) for i in ids]
+    if [n for n, _ in owners] == list(range(len(outputs))):  # one utterance each: the texts as they are
+        return texts
+    return join_texts(len(outputs), owners, texts)
 
 
 def transcribe(
@@ -129,7 +221,9 @@ def transcribe(
     *,
     batch_size: int = BATCH_SIZE,
     source_rate: int | None = None,
+    speech_detection: bool = SPEECH_DETECTION,
 ) -> list[Transcript]:
     """Transcribe with the base model alone (greedy decoding)."""
-    outputs = acoustic_outputs(model, sources, batch_size=batch_size, source_rate=source_rate)
-    return [Transcript(text, out.audio) for text, out in zip(greedy_decode(model, outputs), outputs)]
+    outputs = acoustic_outputs(model, sources, batch_size=batch_size, source_rate=source_rate,
+                               speech_detection=speech_detection)
+    return [Transcript(text, out.audio, note=out.note) for text, out in zip(greedy_decode(model, outputs), outputs)]

@@ -25,6 +25,7 @@ __all__ = [
     "check_output_path",
     "describe_os_error",
     "file_fingerprint",
+    "is_disk_full",
     "sha256_file",
 ]
 
@@ -67,6 +68,18 @@ _ERRNO_ADVICE = {
     errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
     errno.EISDIR: "it is a folder: give a file",
 }
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full: an ``OSError`` with ``ENOSPC`` or
+    ``EDQUOT``, or SQLite's "database or disk is full" (``SQLITE_FULL``)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    import sqlite3
+
+    return isinstance(exc, sqlite3.Error) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    )
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_speechcustom.constants import (
     CUSTOM_WORD_REPEATS,
     GENERAL_TEXT_WEIGHT,
+    LM_ORDER_RANGE,
     NGRAM_TOKEN_OFFSET,
 )
 from jupyter_speechcustom.errors import BaseModelMismatchError, CorpusError, InvalidOptionError, SpeechCustomError
@@ -50,8 +51,8 @@ log = logging.getLogger(__name__)
 CorpusSource = Corpus | str | Path
 
 METADATA = "lm.json"
-#: The longest n-gram the KenLM builders are compiled for (KenLM's default ``KENLM_MAX_ORDER``).
-MAX_ORDER = 6
+#: The shortest and longest n-grams a custom LM can have (the KenLM builders are compiled for at most 6).
+MIN_ORDER, MAX_ORDER = LM_ORDER_RANGE
 
 
 class LanguageModelError(SpeechCustomError, RuntimeError):
@@ -61,11 +62,14 @@ class LanguageModelError(SpeechCustomError, RuntimeError):
 def choose_order(token_count: int, character_model: bool) -> int:
     """N-gram order for a corpus size: longer contexts need more text to estimate.
 
-    Character models need long orders to span a word or two; BPE pieces carry more.
+    Character models need long orders to span a word or two; BPE pieces carry more. The order
+    is always within :data:`~jupyter_speechcustom.constants.LM_ORDER_RANGE`.
     """
     if character_model:
-        return 5 if token_count < 20_000 else 6 if token_count < 2_000_000 else 7
-    return 3 if token_count < 20_000 else 4 if token_count < 1_000_000 else 5
+        order = 5 if token_count < 20_000 else 6
+    else:
+        order = 3 if token_count < 20_000 else 4 if token_count < 1_000_000 else 5
+    return min(max(order, MIN_ORDER), MAX_ORDER)
 
 
 @dataclass(frozen=True)
@@ -531,8 +535,9 @@ def _replace_folder(build: Path, out_dir: Path) -> None:
 
 def check_build_options(*, order: int | None = None, general_weight: float = GENERAL_TEXT_WEIGHT) -> None:
     """Refuse impossible build options before any work (:class:`InvalidOptionError`)."""
-    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or not 2 <= order <= MAX_ORDER):
-        raise InvalidOptionError(f"order must be a whole number from 2 to {MAX_ORDER}, got {order!r}")
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int)
+                              or not MIN_ORDER <= order <= MAX_ORDER):
+        raise InvalidOptionError(f"order must be a whole number from {MIN_ORDER} to {MAX_ORDER}, got {order!r}")
     if isinstance(general_weight, bool) or not isinstance(general_weight, (int, float)) \
             or not math.isfinite(general_weight) or not 0 <= general_weight < 1:
         msg = f"general_weight must be a share from 0 up to (not including) 1, e.g. 0.3, got {general_weight!r}"

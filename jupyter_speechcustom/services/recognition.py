@@ -8,6 +8,7 @@ from typing import Any
 from jupyter_speechcustom.asr.decoding import Decoder
 from jupyter_speechcustom.asr.models import BaseModel, load_base_model
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, acoustic_outputs
+from jupyter_speechcustom.constants import SPEECH_DETECTION
 from jupyter_speechcustom.errors import BaseModelMismatchError
 from jupyter_speechcustom.io.audio import AudioSource
 from jupyter_speechcustom.lm.language_model import CustomLanguageModel
@@ -27,9 +28,13 @@ class Recognizer:
         am: a custom acoustic model (a loaded :class:`BaseModel` or its ``.nemo`` path).
         words: custom words; by default the custom LM's.
         weights: customization weights (see :class:`DecodingWeights`).
+        speech_detection: detect speech first: audio without any gets an empty transcript and a
+            note instead of words the LM makes up, and long audio is cut between utterances, its
+            long pauses skipped (False: decode all audio as it is).
     """
 
-    def __init__(self, base: Any, lm: Any = None, am: Any = None, *, words: Any = None, weights: Any = None) -> None:
+    def __init__(self, base: Any, lm: Any = None, am: Any = None, *, words: Any = None, weights: Any = None,
+                 speech_detection: bool = SPEECH_DETECTION) -> None:
         self.base = base if isinstance(base, BaseModel) else load_base_model(base)
         if lm is not None and not isinstance(lm, CustomLanguageModel):
             lm = CustomLanguageModel.load(lm)
@@ -45,6 +50,7 @@ class Recognizer:
             raise BaseModelMismatchError(msg)
         self.am = am
         self.lm = lm
+        self.speech_detection = speech_detection
         self.decoder = Decoder(self.acoustic_model, lm, words=words, weights=weights)
 
     @property
@@ -61,6 +67,7 @@ class Recognizer:
         return " + ".join(parts)
 
     def acoustic_outputs(self, sources: Sequence[AudioSource], **kwargs: Any) -> list[AcousticOutput]:
+        kwargs.setdefault("speech_detection", self.speech_detection)
         return acoustic_outputs(self.acoustic_model, sources, **kwargs)
 
     def transcribe(self, sources: Sequence[AudioSource], weights: Any = None, **kwargs: Any) -> list[Transcript]:

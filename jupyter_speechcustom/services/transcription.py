@@ -143,12 +143,15 @@ def transcribe_inputs(
 
 def transcript_row(item: TranscriptionInput, transcript: Transcript) -> dict[str, Any]:
     """The JSON form of one transcript: ``audio_filepath`` (and the segment's ``offset``/``duration``),
-    ``pred_text``, ``display_text`` where custom words change it, and ``words`` (start, end, confidence)."""
+    ``pred_text``, ``display_text`` where custom words change it, ``words`` (start, end, confidence),
+    and ``note`` where the transcript has one (no speech detected)."""
     row = dict(item.entry)
     row["pred_text"] = transcript.text
     if transcript.display_text is not None and transcript.display_text != transcript.text:
         row["display_text"] = transcript.display_text
     row["words"] = [dict(w) for w in transcript.words]
+    if transcript.note:
+        row["note"] = transcript.note
     return row
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import tarfile
 from dataclasses import dataclass, field
@@ -14,6 +15,15 @@ from jupyter_speechcustom.errors import SpeechCustomError
 
 class WorkspaceError(SpeechCustomError, RuntimeError):
     """A workspace that cannot be opened or an operation it cannot do."""
+
+
+class DiskFullError(WorkspaceError, OSError):
+    """The disk holding the workspace is full; the operation that met it changed nothing."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"the disk holding the workspace at {path} is full: free space and retry; nothing was changed")
+        self.errno = errno.ENOSPC
+        self.path = path
 
 
 class RecordNotFoundError(WorkspaceError, LookupError):
@@ -35,6 +45,10 @@ FOLDERS = {
 }
 ID_PREFIX = {"corpus": "c", "words": "w", "audio": "a", "lm": "lm", "am": "am", "result": "r"}
 MODEL_KINDS = ("lm", "am")
+#: Kinds whose records are named after their stored file.
+FILE_KINDS = ("corpus", "words", "audio")
+#: The longest record name (characters).
+MAX_NAME_LENGTH = 255
 MODEL_STATUSES = ("pending", "ready", "training", "available", "failed")
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".webm", ".m4a", ".aac", ".mp4", ".weba"})
@@ -90,8 +104,42 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_by_record ON events (record_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (kind, name);
 """
-SCHEMA_VERSION = "1"
+#: Statements run whole after :data:`SCHEMA` (trigger bodies hold semicolons): the event log is
+#: append-only, whatever writes to the index.
+TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'the workspace event log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'the workspace event log is append-only'); END",
+)
+#: Version 2 added the ``events`` table (the history of every record); version-1 indexes are
+#: migrated when opened (:data:`MIGRATIONS`).
+SCHEMA_VERSION = "2"
+#: Index schema versions this code upgrades in place, each to the next: ``{from: to}``.
+MIGRATIONS = {"1": "2"}
+#: Events of the history: what happened to a record.
+EVENTS = ("created", "training", "built", "failed", "renamed", "transcript", "source-deleted", "deleted")
+
+
+class NameInUseError(WorkspaceError):
+    """A rename to a name another record of the same kind already has."""
+
+
+class InvalidNameError(WorkspaceError, ValueError):
+    """A name the workspace cannot give a record (empty, a path, control characters, another file type)."""
 
 
 @dataclass(frozen=True)

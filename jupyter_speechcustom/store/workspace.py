@@ -7,7 +7,7 @@ store with the services (LM builds, training, comparisons) as its job kinds.
 Notebook kernels restart often; uploads and trained models must outlive them, as they do in
 the cloud services, where each customization has an id and a status. A workspace is a folder::
 
-    index.sqlite          the index (SQLite, WAL): records, base models, jobs
+    index.sqlite          the index (SQLite, WAL): records, base models, jobs, the history (events)
     corpora/  words/      uploaded text and custom-word files, stored as given
     audio/                audio files, stored as given (WAV, WebM/Opus from a browser, ...)
     lms/<id>/             custom language models (folders, see language_model)
@@ -27,6 +27,10 @@ workspace is opened again: each job records its owner (host, pid, process start 
 model it was producing becomes ``failed``, and :meth:`Store.rerun` runs the same work again
 from the job's saved kind and parameters.
 
+Every record's history (created, training, built, failed, renamed, transcript changed, a source
+deleted, deleted) is kept in the index's append-only ``events`` table (:meth:`Store.events`); an
+index of schema version 1 is upgraded when opened, its history started from its records.
+
 Files are written atomically (temporary file, then ``os.replace``); the index is written in
 ``BEGIN IMMEDIATE`` transactions with a busy timeout, so several kernels may share a workspace.
 """
@@ -42,6 +46,7 @@ import sqlite3
 import tarfile
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +60,7 @@ from jupyter_speechcustom.constants import (
 )
 from jupyter_speechcustom.errors import AudioError, CorpusError
 from jupyter_speechcustom.io import safety as _safety
-from jupyter_speechcustom.io.files import atomic_write
+from jupyter_speechcustom.io.files import atomic_write, is_disk_full
 from jupyter_speechcustom.io.safety import (
     ArchiveLimitError,
     MissingUploadError,
@@ -80,13 +85,20 @@ from jupyter_speechcustom.jobs.runner import (
 )
 from jupyter_speechcustom.store.index import (
     AUDIO_SUFFIXES,
+    FILE_KINDS,
     FOLDERS,
     ID_PREFIX,
     INDEX,
+    MAX_NAME_LENGTH,
+    MIGRATIONS,
     MODEL_KINDS,
     SCHEMA,
     SCHEMA_VERSION,
+    TRIGGERS,
+    DiskFullError,
+    InvalidNameError,
     ModelInUseError,
+    NameInUseError,
     Record,
     RecordNotFoundError,
     WorkspaceError,
@@ -109,9 +121,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArchiveLimitError",
+    "DiskFullError",
+    "InvalidNameError",
     "JobFactory",
     "MissingUploadError",
     "ModelInUseError",
+    "NameInUseError",
     "Record",
     "RecordNotFoundError",
     "Store",
@@ -247,7 +262,9 @@ class Store:
     def _index_error(self, exc: sqlite3.Error) -> WorkspaceError:
         """What a failing index operation means for the user, and what to do."""
         text = str(exc)
-        if "disk is full" in text or "disk I/O error" in text:
+        if is_disk_full(exc):  # SQLite rolled the transaction back
+            return DiskFullError(self.path)
+        if "disk I/O error" in text:
             return WorkspaceError(f"cannot write the workspace index {self.index_path}: the disk is full or failing "
                                   f"({text}); free some space and try again")
         if "readonly" in text or "read-only" in text or "unable to open" in text:
@@ -277,13 +294,33 @@ class Store:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     tx.execute(statement)
+            for statement in TRIGGERS:
+                tx.execute(statement)
             tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (now_iso(),))
+            row = tx.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None and row["value"] in MIGRATIONS:  # an older workspace: upgraded in this transaction
+                self._migrate(tx, row["value"])
         meta = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
         version = meta["value"] if meta is not None else None
         if version != SCHEMA_VERSION:
             msg = f"{self.path} was made by another version of jupyter_speechcustom (index schema {version}): upgrade"
             raise WorkspaceError(msg)
+
+    def _migrate(self, conn: sqlite3.Connection, version: str) -> None:
+        """Upgrade an index of an older schema ``version`` to :data:`SCHEMA_VERSION`, in ``conn``'s transaction."""
+        while version in MIGRATIONS:
+            if version == "1":  # 1 -> 2: the event log, started from what the records themselves say
+                for row in conn.execute("SELECT * FROM records WHERE id NOT IN (SELECT record_id FROM events) "
+                                        "ORDER BY created, rowid").fetchall():
+                    self._log_event(conn, row, "created", {"from_index": True}, at=row["created"])
+                    if row["kind"] in MODEL_KINDS and row["status"] in ("available", "failed"):
+                        event = "built" if row["status"] == "available" else "failed"
+                        detail = {"message": row["message"]} if row["message"] else {}
+                        self._log_event(conn, row, event, detail, at=row["updated"])
+            version = MIGRATIONS[version]
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+        log.info("upgraded the workspace index %s to schema %s", self.index_path, version)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -451,6 +488,9 @@ class Store:
                 json.dumps(list(sources)), json.dumps(dict(info or {})), stamp, stamp,
             ),
         )
+        detail: dict[str, Any] = {"sources": list(sources)} if sources else {}
+        self._log_event(conn, {"id": record_id, "kind": kind, "name": name, "version": version}, "created", detail,
+                        at=stamp)
         return record_id
 
     def _store_files(self, kind: str, items: Sequence[tuple[str, bytes | Path, dict[str, Any]]]) -> list[Record]:
@@ -470,9 +510,11 @@ class Store:
             with self._write() as conn:
                 for target, info in written:
                     ids.append(self._insert(conn, kind, target.name, target.relative_to(self.path).as_posix(), info=info))
-        except BaseException:
+        except BaseException as exc:
             for target, _ in written:
                 target.unlink(missing_ok=True)
+            if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+                raise DiskFullError(self.path) from exc
             raise
         return [self.get(i) for i in ids]
 
@@ -606,10 +648,11 @@ class Store:
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
-    def add_result(self, name: str, data: Mapping[str, Any]) -> Record:
+    def add_result(self, name: str, data: Mapping[str, Any], *, sources: Sequence[str] = ()) -> Record:
         """Store an evaluation result (a JSON-serializable dict) as ``results/<name>.json``.
 
-        Adding a result with a name already used makes a new version of it.
+        Adding a result with a name already used makes a new version of it. ``sources``: ids of
+        the models (or other records) it was made from, kept as its dependencies.
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"a result must be a dict of JSON values, got {type(data).__name__}")
@@ -625,10 +668,13 @@ class Store:
                 version = self._next_version(conn, "result", name)
                 info = {"keys": sorted(str(k) for k in data)[:50], "bytes": len(content.encode())}
                 record_id = self._insert(
-                    conn, "result", name, target.relative_to(self.path).as_posix(), version=version, info=info
+                    conn, "result", name, target.relative_to(self.path).as_posix(), version=version, info=info,
+                    sources=[s for s in sources if s],
                 )
-        except BaseException:
+        except BaseException as exc:
             target.unlink(missing_ok=True)
+            if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+                raise DiskFullError(self.path) from exc
             raise
         return self.get(record_id)
 
@@ -825,6 +871,7 @@ class Store:
                 "UPDATE records SET status = 'available', message = NULL, info = ?, updated = ? WHERE id = ?",
                 (json.dumps(info), now_iso(), model_id),
             )
+            self._log_event(conn, rec, "built", {"job_id": rec.job_id} if rec.job_id else {})
         self._clear_staging(rec.kind, model_id)
         return self.get(model_id)
 
@@ -839,12 +886,14 @@ class Store:
 
     def _mark_failed(self, model_id: str, message: str) -> None:
         with self._write() as conn:
-            row = conn.execute("SELECT kind FROM records WHERE id = ?", (model_id,)).fetchone()
-            conn.execute(
+            row = conn.execute("SELECT * FROM records WHERE id = ?", (model_id,)).fetchone()
+            changed = conn.execute(
                 "UPDATE records SET status = 'failed', message = ?, updated = ? "
                 "WHERE id = ? AND status IN ('pending', 'ready', 'training')",
                 (message, now_iso(), model_id),
-            )
+            ).rowcount
+            if row is not None and changed:
+                self._log_event(conn, row, "failed", {"message": message})
         if row is not None:
             self._clear_staging(row["kind"], model_id)
 
@@ -897,6 +946,8 @@ class Store:
                         "UPDATE records SET status = 'training', job_id = ?, message = NULL, updated = ? WHERE id = ?",
                         (job_id, stamp, model_id),
                     )
+                    model_row = conn.execute("SELECT * FROM records WHERE id = ?", (model_id,)).fetchone()
+                    self._log_event(conn, model_row, "training", {"job_id": job_id, "job_kind": kind}, at=stamp)
                 conn.execute(
                     "INSERT INTO jobs (id, kind, status, params, heavy, model_id, uses, rerun_of, owner_host, owner_pid,"
                     " owner_started, log_path, created, updated) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1058,11 +1109,15 @@ class Store:
                     (error, stamp, stamp, job_id),
                 )
                 if row["model_id"]:
-                    conn.execute(
+                    changed = conn.execute(
                         "UPDATE records SET status = 'failed', message = ?, updated = ? "
                         "WHERE id = ? AND status IN ('pending', 'ready', 'training')",
                         (model_message.format(job_id=job_id), stamp, row["model_id"]),
-                    )
+                    ).rowcount
+                    model_row = conn.execute("SELECT * FROM records WHERE id = ?", (row["model_id"],)).fetchone()
+                    if changed and model_row is not None:
+                        self._log_event(conn, model_row, "failed",
+                                        {"message": model_message.format(job_id=job_id)}, at=stamp)
                 marked.append((job_id, row["model_id"], row["log_path"], error))
         for job_id, model_id, log_rel, error in marked:
             try:
@@ -1112,7 +1167,187 @@ class Store:
             uses=json.loads(row["uses"]), rerun_of=job_id,
         )
 
+    # ------------------------------------------------------------------ history, names, transcripts
+
+    @staticmethod
+    def _log_event(
+        conn: sqlite3.Connection,
+        rec: Record | Mapping[str, Any] | sqlite3.Row,
+        event: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        at: str | None = None,
+    ) -> None:
+        """Append one event to the record's history, in ``conn``'s transaction."""
+        if isinstance(rec, Record):
+            ident = (rec.id, rec.kind, rec.name, rec.version)
+        else:
+            ident = (rec["id"], rec["kind"], rec["name"], rec["version"])
+        conn.execute(
+            "INSERT INTO events (at, record_id, kind, name, version, event, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (at or now_iso(), *ident, event, json.dumps(dict(detail or {}), default=str)),
+        )
+
+    def events(
+        self, record_id: str | None = None, *, kind: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The history, oldest first: of one record, or (``name``) of every record of ``kind`` that
+        has ever had that name, deleted ones included. Each event is ``{seq, at, record_id, kind,
+        name, version, event, detail}``; ``name`` is the record's name when it happened."""
+        sql, args = "SELECT * FROM events WHERE 1=1", []
+        if record_id is not None:
+            sql += " AND record_id = ?"
+            args.append(record_id)
+        if name is not None:
+            sql += " AND record_id IN (SELECT record_id FROM events WHERE name = ?" + (" AND kind = ?)" if kind else ")")
+            args += [name, kind] if kind else [name]
+        elif kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in self._rows(sql + " ORDER BY seq", args)]
+
+    def note_event(
+        self, record_id: str, event: str, detail: Mapping[str, Any] | None = None, *, info: Mapping[str, Any] | None = None
+    ) -> None:
+        """Add an event to a record's history and, with ``info``, merge it into the record's info (one transaction)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"no record {record_id!r} in the workspace {self.path}")
+            if info:
+                merged = {**json.loads(row["info"]), **info}
+                conn.execute("UPDATE records SET info = ?, updated = ? WHERE id = ?",
+                             (json.dumps(merged), now_iso(), record_id))
+            self._log_event(conn, row, event, detail)
+
+    def job_params(self, job_id: str) -> dict[str, Any] | None:
+        """The saved parameters of job ``job_id`` (None if there is no such job)."""
+        row = self._one("SELECT params FROM jobs WHERE id = ?", (job_id,))
+        return json.loads(row["params"]) if row is not None else None
+
+    def check_name(self, kind: str, new_name: Any, current: str | None = None) -> str:
+        """``new_name`` as the workspace would store it for a record of ``kind`` (renamed from
+        ``current``), or an :class:`InvalidNameError` saying what to use.
+
+        Corpora, word lists and audio are named after their file: a file name (no folders, no
+        leading dot); a word list or audio file keeps its type's suffix (added when missing), since
+        its format is read from it. Models and results take any one-line text.
+        """
+        if not isinstance(new_name, str) or not new_name.strip():
+            raise InvalidNameError(f"a {kind} needs a name: give a non-empty name")
+        text = new_name.strip()
+        if len(text) > MAX_NAME_LENGTH:
+            raise InvalidNameError(f"the name {text[:40]!r}... is {len(text)} characters long: use at most "
+                                   f"{MAX_NAME_LENGTH}")
+        if any(unicodedata.category(ch)[0] == "C" for ch in text):
+            raise InvalidNameError(f"the name {text!r} contains control characters (a line break, a tab, NUL): "
+                                   "use one line of plain text")
+        if kind not in FILE_KINDS:
+            return text
+        cleaned = sanitize_filename(text, default="")
+        if not cleaned:
+            raise InvalidNameError(f"{text!r} is not a usable file name: give a name such as 'notes.txt'")
+        if cleaned != text:
+            raise InvalidNameError(f"{text!r} is not a usable file name (folders, leading dots and characters such "
+                                   f"as : * ? < > | are not allowed): use {cleaned!r}")
+        suffix, old_suffix = Path(cleaned).suffix, Path(current).suffix if current else ""
+        typed = kind in ("words", "audio") and bool(old_suffix)  # the format is read from the suffix
+        if not suffix:
+            cleaned += old_suffix if typed else ".txt" if kind == "corpus" else ""
+        elif typed and suffix.lower() != old_suffix.lower():
+            raise InvalidNameError(f"{text!r} changes the file type of {current!r}: keep the suffix {old_suffix} "
+                                   f"(its format is read from it), e.g. {Path(cleaned).stem + old_suffix!r}")
+        return cleaned
+
+    def rename(self, kind: str, name: str, new_name: str) -> list[Record]:
+        """Rename every version of the ``kind`` record named ``name`` to ``new_name``.
+
+        The name is checked (:meth:`check_name`) and must be free. Files named after the record
+        (corpora, word lists, audio, results) are renamed too: the new name is linked to the file
+        first, the index is committed, and only then is the old name removed, so a failure at any
+        point leaves the file and its record as they were. Returns the renamed records.
+        """
+        if kind not in FOLDERS:
+            raise WorkspaceError(f"unknown kind {kind!r}: one of {', '.join(FOLDERS)}")
+        records = self.records(kind, name=name)
+        if not records:
+            raise RecordNotFoundError(f"no {kind} named {name!r} in the workspace {self.path}: list them first")
+        new_name = self.check_name(kind, new_name, current=name)
+        if new_name == name:
+            raise NameInUseError(f"{kind} {name!r} already has that name: give a different one")
+        users = [u for rec in records for u in self._active_users(rec.id)]
+        if users:
+            raise ModelInUseError(f"{kind} {name!r} is used by running job(s) {', '.join(sorted(set(users)))}: "
+                                  "wait for them or cancel them first")
+        if self.records(kind, name=new_name):
+            raise NameInUseError(f"there is already a {kind} named {new_name!r}: choose another name, or rename "
+                                 "or delete that one first")
+        folder = self.path / FOLDERS[kind]
+        moved: list[tuple[Record, Path]] = []  # (record, its file under the new name)
+        try:
+            for rec in records:
+                if kind in MODEL_KINDS or rec.path is None or not rec.path.is_file():
+                    continue  # models are kept under their id; a missing file keeps its recorded path
+                wanted = new_name if kind in FILE_KINDS else sanitize_filename(new_name, default="result") + ".json"
+                target = reserve_path(folder, wanted)
+                moved.append((rec, target))
+                if kind in FILE_KINDS and target.name != wanted:
+                    raise NameInUseError(f"{folder / wanted} already exists (a file the index does not list): "
+                                         "choose another name, or move that file away")
+                _link_or_copy(rec.path, target)
+            new_paths = {rec.id: target.relative_to(self.path).as_posix() for rec, target in moved}
+            with self._write() as conn:
+                if conn.execute("SELECT 1 FROM records WHERE kind = ? AND name = ?", (kind, new_name)).fetchone():
+                    raise NameInUseError(f"there is already a {kind} named {new_name!r}: choose another name")
+                stamp = now_iso()
+                for rec in records:
+                    path = new_paths.get(rec.id)
+                    conn.execute("UPDATE records SET name = ?, path = COALESCE(?, path), updated = ? WHERE id = ?",
+                                 (new_name, path, stamp, rec.id))
+                    detail = {"from": name, "to": new_name, **({"path": path} if path else {})}
+                    self._log_event(conn, {"id": rec.id, "kind": kind, "name": new_name, "version": rec.version},
+                                    "renamed", detail, at=stamp)
+        except BaseException:
+            for _, target in moved:
+                target.unlink(missing_ok=True)
+            raise
+        for rec, _ in moved:  # the index names the new files now; the old names are spare links
+            assert rec.path is not None
+            rec.path.unlink(missing_ok=True)
+        return [self.get(rec.id) for rec in records]
+
+    def set_transcript(self, audio_id: str, transcript: str | None) -> Record:
+        """Set (or with ``None``/``""`` remove) the transcript of stored audio ``audio_id``.
+
+        Whitespace is collapsed, as for transcripts added with the audio. Refused while a job
+        reads the audio (a training must see one transcript from start to end).
+        """
+        if transcript is not None and not isinstance(transcript, str):
+            raise TypeError(f"a transcript must be text or None, got {type(transcript).__name__}")
+        text = " ".join((transcript or "").split()) or None
+        self.get(audio_id, "audio")
+        users = self._active_users(audio_id)
+        if users:
+            raise ModelInUseError(f"audio {audio_id} is used by running job(s) {', '.join(users)}: wait for them or "
+                                  "cancel them first")
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM records WHERE id = ? AND kind = 'audio'", (audio_id,)).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"no audio record {audio_id!r} in the workspace {self.path}")
+            info = json.loads(row["info"])
+            old = info.get("transcript")
+            if old != text:
+                info["transcript"] = text
+                conn.execute("UPDATE records SET info = ?, updated = ? WHERE id = ?",
+                             (json.dumps(info), now_iso(), audio_id))
+                self._log_event(conn, row, "transcript", {"from": old, "to": text})
+        return self.get(audio_id)
+
     # ------------------------------------------------------------------ deleting
+
+    def jobs_using(self, record_id: str) -> list[str]:
+        """Ids of the queued or running jobs that build or read record ``record_id``."""
+        return self._active_users(record_id)
 
     def _active_users(self, record_id: str) -> list[str]:
         self.recover()
@@ -1142,10 +1377,26 @@ class Store:
         rec = self.get(record_id)
         with self._write() as conn:  # the row goes first: a crash leaves an orphan file, never a dangling row
             conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+            self._log_event(conn, rec, "deleted", {"path": rec.path.relative_to(self.path).as_posix()}
+                            if rec.path is not None and rec.path.is_relative_to(self.path) else {})
         if rec.path is not None:
             _safety.remove_path(rec.path)
         if rec.kind in MODEL_KINDS:
             self._clear_staging(rec.kind, record_id)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` (an existing placeholder) hold ``source``'s content: a hard link where the
+    file system allows one, else a copy; ``source`` is untouched either way."""
+    tmp = target.parent / f".{target.name}.{os.urandom(6).hex()}.part"
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _copy_regular_tree(source: Path, target: Path) -> None:

@@ -21,12 +21,13 @@ from jupyter_speechcustom.widgets.acoustic_model import AcousticModelPanel
 from jupyter_speechcustom.widgets.compare import ComparePanel
 from jupyter_speechcustom.widgets.data import DataPanel
 from jupyter_speechcustom.widgets.language_model import LanguageModelPanel
+from jupyter_speechcustom.widgets.manage import ManagePanel
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.services.workspace import Workspace
 
-__all__ = ["AcousticModelPanel", "ComparePanel", "DataPanel", "LanguageModelPanel", "Panel", "Studio"]
+__all__ = ["AcousticModelPanel", "ComparePanel", "DataPanel", "LanguageModelPanel", "ManagePanel", "Panel", "Studio"]
 
 TAB_TITLES = ("Data", "Language model", "Acoustic model", "Compare")
 
@@ -43,6 +44,7 @@ class Studio(widgets.VBox):
         workspace, base: as given (opened and loaded).
         data, language_model, acoustic_model, compare: the panels.
         tabs: the ``Tab`` widget; opening a tab re-reads the workspace into its panel.
+        manage: the :class:`ManagePanel` (rename, delete, export, history), folded below the tabs.
     """
 
     def __init__(self, workspace: Workspace | str | Path, base: BaseModel | str | Path = DEMO_MODEL_NAME) -> None:
@@ -62,8 +64,20 @@ class Studio(widgets.VBox):
             f'<span class="sc-muted">base model <b>{diffview.escape(self.base.name)}</b> '
             f"({diffview.escape(self.base.fingerprint)}) · workspace {diffview.escape(self.workspace.path)}"
             "</span></div>")
-        super().__init__([header, self.tabs])
+        self.manage = ManagePanel(self.workspace, self.base)
+        self.manage_box = widgets.Accordion(children=[self.manage], titles=("Manage the workspace",),
+                                            selected_index=None)
+        self.manage_box.observe(self._manage_opened, names="selected_index")
+        super().__init__([header, self.tabs, self.manage_box])
         self.add_class("sc-studio")
+
+    def _manage_opened(self, change: dict[str, Any]) -> None:
+        if change["new"] is None:
+            return
+        try:
+            self.manage.refresh()
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised into the front end
+            self.manage.show_error(exc, "Reading the workspace")
 
     def _tab_changed(self, change: dict[str, Any]) -> None:
         index = change["new"]
@@ -74,3 +88,5 @@ class Studio(widgets.VBox):
             panel.refresh()
         except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised into the front end
             panel.show_error(exc, "Reading the workspace")
+        if self.manage_box.selected_index is not None:  # what the tab shows may have changed since
+            self._manage_opened({"new": self.manage_box.selected_index})

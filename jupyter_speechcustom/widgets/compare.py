@@ -93,6 +93,7 @@ class ComparePanel(Panel):
         super().__init__(workspace, base)
         self.add_class("sc-compare-panel")
         self._cache: AcousticCache = {}
+        self._models: list[str] = []  # the custom models the latest comparison ran (a saved result's sources)
         self._pending: DecodingWeights | None = None
         self._decoding = False
         #: Tuning results by (system, LM id, AM id or None): tuned once per LM and acoustic model.
@@ -285,7 +286,11 @@ class ComparePanel(Panel):
                                      am_id=self.am.value, weights=self.weights(), cache=self._cache)
         self.show(f"Comparing {', '.join(systems)} on {label} ({len(items)} utterances, job {job.id})…", "working")
 
+        models = [m for m, used in ((self.lm.value, any("LM" in s for s in systems)),
+                                    (self.am.value, any("AM" in s for s in systems))) if m and used]
+
         def done(j: Job) -> None:
+            self._models = models
             self.comparison = j.result
             self._render()
             self.save()
@@ -438,7 +443,8 @@ class ComparePanel(Panel):
         if self.comparison is None:
             self.show("Nothing to save yet: run a comparison first", "error")
             return None
-        rec = self.workspace.add_result(f"compare {self.comparison.label}", self.comparison.to_dict())
+        rec = self.workspace.add_result(f"compare {self.comparison.label}", self.comparison.to_dict(),
+                                        sources=self._models)
         self.save_button.disabled = False
         return rec.id
 

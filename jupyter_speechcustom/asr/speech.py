@@ -1,0 +1,182 @@
+"""Speech detection: where in a recording someone speaks, before any recognition work.
+
+Silero VAD (the ``silero-vad`` package, whose weights ship in its wheel) gives a speech
+probability per 32 ms window; its own post-processing turns them into padded speech spans.
+Recognition uses the spans twice: audio without any (silence, a tone, noise) is not decoded at
+all, so the language model cannot make up words for it; and long recordings are cut between
+spans, their long non-speech stretches skipped (:func:`speech_pieces`).
+
+Windows quieter than :data:`~jupyter_speechcustom.constants.SILENCE_RMS` are silence without
+running the model, and the model runs over many stretches of a long recording at once (one
+batch row each, after a second of context), so hours of audio take seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+
+from jupyter_speechcustom.constants import (
+    MIN_SPEECH_SECONDS,
+    SILENCE_RMS,
+    SPEECH_PAD_SECONDS,
+    SPEECH_THRESHOLD,
+)
+from jupyter_speechcustom.errors import AudioError
+from jupyter_speechcustom.jobs.progress import raise_if_cancelled
+
+__all__ = ["speech_pieces", "speech_spans"]
+
+#: Windows per batch row (~10 s at 16 kHz) and windows of context run before each row's own.
+_ROW_WINDOWS = 320
+_CONTEXT_WINDOWS = 32
+#: Batch rows per model call: bounds memory (rows x windows x 512 floats) on hours of audio.
+_ROWS_PER_BATCH = 128
+#: A pause this long inside speech ends a span (silero's ``min_silence_duration_ms``).
+_MIN_SILENCE_MS = 100
+
+_lock = threading.Lock()
+_model: Any = None
+
+
+def _silero() -> Any:
+    """The ``silero_vad`` module and its model, loaded once (TorchScript, CPU). Call with ``_lock`` held."""
+    global _model
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        import silero_vad
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        msg = "speech detection needs the silero-vad package: `pip install silero-vad`, or pass speech_detection=False"
+        raise AudioError(msg) from exc
+    finally:
+        torch.set_num_threads(threads)  # importing silero_vad sets the whole process to one thread
+    if _model is None:
+        _model = silero_vad.load_silero_vad()
+    return silero_vad
+
+
+def _probabilities(audios: list[np.ndarray], rate: int, cancel: threading.Event | None) -> list[np.ndarray]:
+    """Speech probability of each window (512 samples at 16 kHz, 256 at 8 kHz) of each audio.
+
+    Stretches of every audio are the rows of one batch, so many short files cost about as much as
+    the longest of them, and hours of audio are a few hundred steps of the model."""
+    import torch
+
+    size = 512 if rate == 16_000 else 256
+    windows: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
+    rows: list[tuple[int, int]] = []  # (audio, first window) of each batch row
+    for n, audio in enumerate(audios):
+        count = math.ceil(len(audio) / size)
+        padded = np.zeros(count * size, dtype=np.float32)
+        padded[: len(audio)] = audio
+        windows.append(padded.reshape(count, size))
+        probs.append(np.zeros(count, dtype=np.float32))
+        loud = np.sqrt(np.mean(np.square(windows[-1], dtype=np.float64), axis=1)) >= SILENCE_RMS
+        rows.extend((n, s) for s in range(0, count, _ROW_WINDOWS) if loud[s : s + _ROW_WINDOWS].any())
+    for first in range(0, len(rows), _ROWS_PER_BATCH):
+        raise_if_cancelled(cancel)
+        group = rows[first : first + _ROWS_PER_BATCH]
+        # Each row: up to _CONTEXT_WINDOWS windows before its own, so the model has settled when they start.
+        bounds = [(n, max(0, s - _CONTEXT_WINDOWS), s, min(len(windows[n]), s + _ROW_WINDOWS)) for n, s in group]
+        width = max(stop - lo for _, lo, _, stop in bounds)
+        batch = np.zeros((len(group), width, size), dtype=np.float32)
+        for r, (n, lo, _, stop) in enumerate(bounds):
+            batch[r, : stop - lo] = windows[n][lo:stop]
+        out = np.empty((len(group), width), dtype=np.float32)
+        with _lock, torch.inference_mode():
+            _silero()
+            _model.reset_states()
+            tensor = torch.from_numpy(batch)
+            # Hundreds of tiny steps: a thread pool only adds overhead (100x on two busy cores).
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                for w in range(width):
+                    out[:, w] = _model(tensor[:, w], rate)[:, 0].numpy()
+            finally:
+                torch.set_num_threads(threads)
+        for r, (n, lo, s, stop) in enumerate(bounds):
+            probs[n][s:stop] = out[r, s - lo : stop - lo]
+    return probs
+
+
+def speech_spans(
+    audios: list[np.ndarray], rate: int, *, cancel: threading.Event | None = None
+) -> list[list[tuple[int, int]]]:
+    """For each mono audio at ``rate``, the ``(start, end)`` sample indices of its speech, in order,
+    each padded by :data:`~jupyter_speechcustom.constants.SPEECH_PAD_SECONDS`; empty when nobody
+    speaks. Safe to call from several threads (they take turns on the one model)."""
+    vad_rate = rate if rate in (8_000, 16_000) else 16_000
+    samples = [np.asarray(a, dtype=np.float32) for a in audios]
+    if vad_rate != rate:
+        from jupyter_speechcustom.io.audio import resample
+
+        samples = [resample(a, rate, vad_rate) for a in samples]
+    with _lock:
+        postprocess = _silero().get_speech_timestamps_from_probs
+    scale = rate / vad_rate
+    results: list[list[tuple[int, int]]] = []
+    for audio, resampled, probs in zip(audios, samples, _probabilities(samples, vad_rate, cancel)):
+        if not (probs >= SPEECH_THRESHOLD).any():
+            results.append([])
+            continue
+        found = postprocess(
+            probs.tolist(), sampling_rate=vad_rate, threshold=SPEECH_THRESHOLD,
+            min_speech_duration_ms=int(MIN_SPEECH_SECONDS * 1000), min_silence_duration_ms=_MIN_SILENCE_MS,
+            speech_pad_ms=int(SPEECH_PAD_SECONDS * 1000), audio_length_samples=len(resampled),
+        )
+        spans = [(int(s["start"] * scale), min(len(audio), math.ceil(s["end"] * scale))) for s in found]
+        results.append([(start, end) for start, end in spans if end > start])
+    return results
+
+
+def speech_pieces(
+    length: int,
+    spans: list[tuple[int, int]],
+    rate: int,
+    *,
+    max_seconds: float,
+    skip_seconds: float,
+    cut_seconds: float | None = None,
+) -> list[tuple[int, int]]:
+    """Where to cut ``length`` samples with speech at ``spans`` into pieces for the acoustic model.
+
+    Pieces last at most ``max_seconds`` and are cut in the middle of the pauses between spans;
+    a pause longer than ``skip_seconds`` is left out but for ``skip_seconds / 2`` on each side
+    (silence around speech, as in the model's training utterances). With ``cut_seconds``, every
+    pause at least that long is a cut too (utterances apart). A single span longer than
+    ``max_seconds`` is one piece; the caller cuts it further. The pieces are in order and do
+    not overlap.
+    """
+    if not spans:
+        return []
+    keep = length if math.isinf(skip_seconds) else int(skip_seconds * rate / 2)
+    limit = int(max_seconds * rate)
+    # Clusters of spans separated by short pauses; long pauses between clusters are skipped.
+    clusters: list[list[tuple[int, int]]] = [[spans[0]]]
+    for span in spans[1:]:
+        if span[0] - clusters[-1][-1][1] > 2 * keep:
+            clusters.append([span])
+        else:
+            clusters[-1].append(span)
+    pieces: list[tuple[int, int]] = []
+    for cluster in clusters:
+        start = max(0, cluster[0][0] - keep)
+        end_of_cluster = min(length, cluster[-1][1] + keep)
+        previous_end = cluster[0][1]
+        for span in cluster[1:]:
+            pause = span[0] - previous_end
+            if span[1] - start > limit or (cut_seconds is not None and pause >= cut_seconds * rate):
+                # cut in the middle of the pause before this span
+                cut = (previous_end + span[0]) // 2
+                pieces.append((start, cut))
+                start = cut
+            previous_end = span[1]
+        pieces.append((start, end_of_cluster))
+    return pieces
