@@ -13,15 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.am.acoustic_model import utterance_confidence
-from jupyter_speechcustom.asr.decoding import Decoder, tune
-from jupyter_speechcustom.asr.models import load_base_model
-from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
+from jupyter_speechcustom.asr.confidence import STABILITY_SCALES, utterance_confidences, word_agreement
+from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
+from jupyter_speechcustom.asr.families import CTCFamily
+from jupyter_speechcustom.asr.models import BaseModel, load_base_model
+from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, acoustic_outputs, greedy_decode
+from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.manifest import read_manifest
 from jupyter_speechcustom.lm.language_model import build_language_model
@@ -46,6 +51,89 @@ def entropy_confidence(log_probs: np.ndarray, blank: int) -> float:
     return float(1.0 - frames.mean())
 
 
+def nbest_lists(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput]) -> list[list[tuple[str, float]]]:
+    """CTC only: the beam's n-best (text, fused score) per utterance, from NeMo's batched CTC beam
+    search asked for all its hypotheses (batched as the CTC family batches it)."""
+    import torch
+    from nemo.collections.asr.parts.submodules.ctc_batched_beam_decoding import BatchedBeamCTCComputer
+
+    w, blank = decoder.weights, base.blank_id
+    search = BatchedBeamCTCComputer(blank_index=blank, beam_size=w.beam_size, fusion_models=[decoder._lm_model],
+                                    fusion_models_alpha=[w.lm_alpha], beam_beta=w.lm_beta, allow_cuda_graphs=False)
+    found: list[list[tuple[str, float]]] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with torch.inference_mode():
+        for first in range(0, len(outputs), 16):
+            group = [o.log_probs for o in outputs[first : first + 16]]
+            lengths = torch.tensor([len(o) for o in group])
+            batch = torch.full((len(group), int(lengths.max()), blank + 1), -1e4)
+            batch[:, :, blank] = 0.0
+            for row, o in enumerate(group):
+                batch[row, : len(o)] = torch.from_numpy(o)
+            for nbest in search(batch, lengths).to_nbest_hyps_list(score_norm=False):
+                found.append([(base.ids_to_text([int(t) for t in h.y_sequence if 0 <= int(t) < blank]), float(h.score))
+                              for h in nbest.n_best_hypotheses])
+    torch.set_num_threads(threads)
+    return found
+
+
+def label_posterior(nbest: list[tuple[str, float]], label: str, temperature: float) -> float:
+    """The posterior of ``label`` among the n-best: softmax of the fused scores over ``temperature``."""
+    scores = np.array([score for _, score in nbest]) / temperature
+    p = np.exp(scores - scores.max())
+    return float(p[[text == label for text, _ in nbest]].sum() / p.sum())
+
+
+def measures(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput],
+             transcripts: list[Transcript]) -> tuple[list[str], dict, float]:
+    """The labels ``transcripts`` of ``outputs`` and every confidence measure tried; the seconds the
+    new one took."""
+    labels = [t.text for t in transcripts]
+    w = decoder.weights
+    greedy = greedy_decode(base, outputs)
+    posterior = np.array([utterance_confidence(t.words) for t in transcripts])
+    agreement = {}
+    for name, weights in {"LM weight x0.5": replace(w, lm_alpha=w.lm_alpha * 0.5),
+                          "LM weight x1.5": replace(w, lm_alpha=w.lm_alpha * 1.5),
+                          "LM weight x2": replace(w, lm_alpha=w.lm_alpha * 2),
+                          **{f"fusion weights x{s:g}": replace(w, lm_alpha=w.lm_alpha * s, lm_beta=w.lm_beta * s,
+                                                               boost_alpha=w.boost_alpha * s)
+                             for s in STABILITY_SCALES}}.items():
+        agreement[name] = np.array([word_agreement(t, o) for t, o in zip(labels, decoder.decode_text(outputs, weights))])
+    stability = np.mean([agreement[f"fusion weights x{s:g}"] for s in STABILITY_SCALES], axis=0)
+    start = time.perf_counter()
+    new = utterance_confidences(decoder, outputs, transcripts)
+    seconds = time.perf_counter() - start
+    found = {
+        "mean word posterior (before)": posterior,
+        "weakest word posterior": [min((x["confidence"] for x in t.words if x["confidence"] is not None), default=0.0)
+                                   for t in transcripts],
+        "1 - entropy (speech frames)": [entropy_confidence(o.log_probs, base.blank_id) for o in outputs],
+        "words kept by greedy (LM off)": [word_agreement(t, g) for t, g in zip(labels, greedy)],
+        **{f"words kept at {name}": v for name, v in agreement.items()},
+        "stability (mean over scales)": stability,
+        "stability x mean word posterior": stability * posterior,
+    }
+    if isinstance(base.family, CTCFamily):
+        lists = nbest_lists(base, decoder, outputs)
+        for temperature in (0.5, 1.0, 2.0):
+            found[f"n-best posterior of label (T={temperature:g})"] = np.array(
+                [label_posterior(n, label, temperature) for n, label in zip(lists, labels)])
+        found["(n-best T=1 + stability) / 2"] = (found["n-best posterior of label (T=1)"] + stability) / 2
+    found["NEW: stability x sqrt(mean word posterior)"] = new
+    return labels, found, seconds
+
+
+def chosen_threshold(scores: np.ndarray, wrong: np.ndarray) -> float:
+    """The threshold (to 0.01) that best separates on a labelled set: most good kept plus most bad
+    dropped (Youden's J)."""
+    grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+    j = [((scores >= t) & ~wrong).sum() / max((~wrong).sum(), 1) + ((scores < t) & wrong).sum() / max(wrong.sum(), 1)
+         for t in grid]
+    return float(grid[int(np.argmax(j))])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances")
@@ -57,31 +145,47 @@ def main() -> None:
     entries = read_manifest(demo.manifest("domain/train"))
     if args.limit:
         entries = entries[: args.limit]
+    dev = read_manifest(demo.manifest("domain/dev"))
     with tempfile.TemporaryDirectory() as tmp:
         lm = build_language_model(base, [demo.corpus_path()], Path(tmp) / "lm", words=demo.custom_words_path())
-        dev = read_manifest(demo.manifest("domain/dev"))
-        weights = tune(Decoder(base, lm), acoustic_outputs(base, [e["audio_filepath"] for e in dev]),
-                       [e["text"] for e in dev]).best
+        dev_outputs = acoustic_outputs(base, [e["audio_filepath"] for e in dev])
+        weights: DecodingWeights = tune(Decoder(base, lm), dev_outputs, [e["text"] for e in dev]).best
         decoder = Decoder(base, lm, weights=weights)
+        start = time.perf_counter()
         outputs = acoustic_outputs(base, [e["audio_filepath"] for e in entries])
+        acoustic_seconds = time.perf_counter() - start
+        start = time.perf_counter()
         transcripts = decoder.decode(outputs)
-    greedy = greedy_decode(base, outputs)
+        decode_seconds = time.perf_counter() - start
+        dev_labels, dev_found, _ = measures(base, decoder, dev_outputs, decoder.decode(dev_outputs))
+        labels, found, confidence_seconds = measures(base, decoder, outputs, transcripts)
     references = [refs[Path(e["audio_filepath"]).name] for e in entries]
-    wrong = np.array([evaluate([r], [t.text]).wer > 0 for r, t in zip(references, transcripts)])
-    measures = {
-        "mean word posterior (today's)": [utterance_confidence(t.words) for t in transcripts],
-        "weakest word posterior": [min((w["confidence"] for w in t.words if w["confidence"] is not None), default=0.0)
-                                   for t in transcripts],
-        "1 - entropy (speech frames)": [entropy_confidence(o.log_probs, base.blank_id) for o in outputs],
-        "agreement with greedy (1 - WER)": [max(0.0, 1 - evaluate([t.text], [g]).wer) if t.text else 0.0
-                                            for t, g in zip(transcripts, greedy)],
-    }
+    wrong = np.array([evaluate([r], [t]).wer > 0 for r, t in zip(references, labels)])
+    dev_wrong = np.array([evaluate([e["text"]], [t]).wer > 0 for e, t in zip(dev, dev_labels)])
+    print(f"weights tuned on domain/dev: {weights}")
     print(f"{len(entries)} utterances, {int(wrong.sum())} labels with an error "
-          f"(label WER {evaluate(references, [t.text for t in transcripts]).wer:.1%})")
-    print(f"{'confidence':<36} {'ROC-AUC':>8} {'mean ok':>8} {'mean bad':>9}")
-    for name, values in measures.items():
+          f"(label WER {evaluate(references, labels).wer:.1%}); dev: {len(dev)}, {int(dev_wrong.sum())} with an error")
+    print(f"{'confidence':<44} {'ROC-AUC':>8} {'dev AUC':>8} {'mean ok':>8} {'mean bad':>9}")
+    for name, values in found.items():
         scores = np.array(values, dtype=float)
-        print(f"{name:<36} {roc_auc(-scores, wrong):>8.3f} {scores[~wrong].mean():>8.3f} {scores[wrong].mean():>9.3f}")
+        dev_scores = np.array(dev_found[name], dtype=float)
+        print(f"{name:<44} {roc_auc(-scores, wrong):>8.3f} {roc_auc(-dev_scores, dev_wrong):>8.3f} "
+              f"{scores[~wrong].mean():>8.3f} {scores[wrong].mean():>9.3f}")
+    new_name = "NEW: stability x sqrt(mean word posterior)"
+    new = np.array(found[new_name], dtype=float)
+    best_on_dev = chosen_threshold(np.array(dev_found[new_name], dtype=float), dev_wrong)
+    print(f"threshold that best separates on domain/dev: {best_on_dev:.2f} (default CONFIDENCE_THRESHOLD "
+          f"{CONFIDENCE_THRESHOLD})")
+    for threshold in sorted({CONFIDENCE_THRESHOLD, best_on_dev}):
+        kept = new >= threshold
+        good_kept = int((kept & ~wrong).sum())
+        print(f"  at {threshold:.2f} on domain/train: kept {int(kept.sum())} of {len(kept)}, precision "
+              f"{good_kept / max(int(kept.sum()), 1):.3f}, recall {good_kept / max(int((~wrong).sum()), 1):.3f}, "
+              f"bad labels dropped {int((~kept & wrong).sum())} of {int(wrong.sum())}")
+    before = acoustic_seconds + decode_seconds
+    print(f"labelling time: acoustic pass {acoustic_seconds:.1f} s + decoding {decode_seconds:.1f} s = {before:.1f} s "
+          f"before; + confidence {confidence_seconds:.1f} s = {before + confidence_seconds:.1f} s after "
+          f"({(before + confidence_seconds) / before:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ class PseudoLabel:
 
 
 def utterance_confidence(words: Sequence[dict[str, Any]]) -> float:
-    """Confidence of a transcript: the mean of its words' confidences (0 when empty)."""
+    """The mean of a transcript's word confidences (0 when empty): the acoustic posterior, what
+    :func:`pseudo_label` scores when it decodes without a custom LM or boosting."""
     values = [w["confidence"] for w in words if w.get("confidence") is not None]
     return float(np.mean(values)) if values else 0.0
 
@@ -173,8 +174,13 @@ def pseudo_label(
     """Transcribe untranscribed audio and score each transcript's confidence.
 
     With ``lm`` this is the labelling step of lightly supervised training; without it,
-    of unsupervised training. Rows at or above ``threshold`` are marked kept.
+    of unsupervised training. Rows at or above ``threshold`` are marked kept. The confidence
+    is :func:`~jupyter_speechcustom.asr.confidence.utterance_confidences`: the share of the
+    label's words that survive decoding again with the acoustic model weighed less against the
+    LM (1 without one), times the square root of the words' mean posterior. Words keep their
+    own confidences.
     """
+    from jupyter_speechcustom.asr.confidence import utterance_confidences
     from jupyter_speechcustom.asr.decoding import Decoder
     from jupyter_speechcustom.asr.recognize import acoustic_outputs
 
@@ -184,11 +190,12 @@ def pseudo_label(
     report(0.5, "decoding" + (" with the custom language model" if lm else ""))
     decoder = Decoder(model, lm, words=words, weights=weights)
     transcripts = decoder.decode(outputs)
+    report(0.8, "scoring confidence")
     rows = []
-    for entry, out, t in zip(entries, outputs, transcripts):
-        confidence = utterance_confidence(t.words)
+    for entry, out, t, value in zip(entries, outputs, transcripts, utterance_confidences(decoder, outputs, transcripts)):
+        confidence = round(value, 4)  # kept is decided on the confidence the table shows
         duration = float(entry.get("duration") or out.duration)
-        rows.append(PseudoLabel(str(entry["audio_filepath"]), t.text, round(confidence, 4),
+        rows.append(PseudoLabel(str(entry["audio_filepath"]), t.text, confidence,
                                 bool(t.text) and confidence >= threshold, duration, str(entry.get("source") or "")))
     report(1.0, f"{sum(r.kept for r in rows)} of {len(rows)} utterances kept")
     return rows
@@ -407,9 +414,8 @@ def _rerun_advice(strategy: str) -> str:
 
 def _rerunnable() -> bool:
     """Whether Lightning's ``ddp`` can start this program again to make the other processes."""
-    import __main__
-
-    script = getattr(__main__, "__file__", None) is not None or getattr(__main__, "__spec__", None) is not None
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None) is not None or getattr(main, "__spec__", None) is not None
     interactive = hasattr(sys, "ps1") or bool(sys.flags.interactive)
     return script and not interactive and threading.current_thread() is threading.main_thread()
 

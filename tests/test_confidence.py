@@ -1,0 +1,111 @@
+"""Utterance confidence of pseudo-labels, on the demo's real audio and small untrained family models."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from jupyter_speechcustom import demo
+from jupyter_speechcustom.am.acoustic_model import pseudo_label
+from jupyter_speechcustom.asr.confidence import (
+    fuses,
+    mean_word_confidence,
+    stability,
+    utterance_confidences,
+    word_agreement,
+)
+from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
+from jupyter_speechcustom.asr.models import load_base_model
+from jupyter_speechcustom.asr.recognize import acoustic_outputs
+from jupyter_speechcustom.io.manifest import read_manifest
+from jupyter_speechcustom.lm.language_model import build_language_model
+
+
+def test_word_agreement_is_the_share_of_the_labels_words_an_alignment_keeps():
+    assert word_agreement("scale the web deployment", "scale the web deployment") == 1.0
+    assert word_agreement("scale the web deployment", "scale a web deployment") == 0.75
+    assert word_agreement("scale the web deployment", "scale the web deployment now please") == 1.0
+    assert word_agreement("scale the web deployment", "the deployment") == 0.5
+    assert word_agreement("a b a", "a a") == pytest.approx(2 / 3)
+    assert word_agreement("", "anything") == word_agreement("something", "") == 0.0
+
+
+@pytest.fixture(scope="module")
+def dev_audio() -> list[dict]:
+    return read_manifest(demo.manifest("domain/dev"))[:6]
+
+
+@pytest.fixture(scope="module")
+def dev_outputs(demo_model, dev_audio):
+    return acoustic_outputs(demo_model, [e["audio_filepath"] for e in dev_audio])
+
+
+@pytest.fixture(scope="module")
+def misleading_lm(tmp_path_factory, demo_model):
+    """An LM of the wrong text (the base model's general sentences) for the domain audio."""
+    return build_language_model(demo_model, [demo.general_text_path()], tmp_path_factory.mktemp("lm") / "general")
+
+
+@pytest.mark.slow
+def test_a_right_label_is_more_confident_than_a_wrong_one_of_the_same_audio(demo_model, demo_lm, misleading_lm,
+                                                                             dev_audio, dev_outputs):
+    right, wrong = Decoder(demo_model, demo_lm), Decoder(demo_model, misleading_lm)
+    right_labels, wrong_labels = right.decode(dev_outputs), wrong.decode(dev_outputs)
+    right_conf = utterance_confidences(right, dev_outputs, right_labels)
+    wrong_conf = utterance_confidences(wrong, dev_outputs, wrong_labels)
+    assert all(0.0 <= c <= 1.0 for c in right_conf + wrong_conf)
+    pairs = [(a, b) for e, r, w, a, b in zip(dev_audio, right_labels, wrong_labels, right_conf, wrong_conf)
+             if r.text == e["text"] and w.text != e["text"]]
+    assert len(pairs) >= 3  # the domain LM gets several right that the general one gets wrong
+    assert all(a > b for a, b in pairs)
+    # deterministic, and the same whatever the utterance is batched with
+    assert utterance_confidences(right, dev_outputs[:2], right_labels[:2]) == right_conf[:2]
+    assert stability(wrong, dev_outputs[:2], [t.text for t in wrong_labels[:2]], scales=(1.0,)) == [1.0, 1.0]
+
+
+@pytest.mark.slow
+def test_without_an_lm_the_confidence_is_the_acoustic_posterior(demo_model, dev_outputs):
+    decoder = Decoder(demo_model)
+    assert not fuses(decoder) and not fuses(Decoder(demo_model), DecodingWeights(lm_alpha=0.0))
+    transcripts = decoder.decode(dev_outputs[:3])
+    confidences = utterance_confidences(decoder, dev_outputs[:3], transcripts)
+    assert confidences == [pytest.approx(math.sqrt(mean_word_confidence(t.words))) for t in transcripts]
+
+
+@pytest.mark.slow
+def test_pseudo_label_keeps_rows_at_or_above_the_threshold_by_the_new_confidence(demo_model, demo_lm, dev_audio):
+    entries = [{k: v for k, v in e.items() if k != "text"} for e in dev_audio[:3]]
+    rows = pseudo_label(demo_model, entries, lm=demo_lm, threshold=0.9)
+    decoder = Decoder(demo_model, demo_lm)
+    outputs = acoustic_outputs(demo_model, [e["audio_filepath"] for e in entries])
+    expected = utterance_confidences(decoder, outputs, decoder.decode(outputs))
+    assert [r.confidence for r in rows] == [round(c, 4) for c in expected]
+    assert all(r.kept == (r.confidence >= 0.9) for r in rows)
+    assert all(w.get("confidence") is not None for t in decoder.decode(outputs) for w in t.words)  # words keep theirs
+
+
+@pytest.fixture(scope="module")
+def family_models(tmp_path_factory) -> dict[str, Path]:
+    from jupyter_speechcustom.demo.family_models import build_family_model, train_tokenizer
+
+    folder = tmp_path_factory.mktemp("family-models")
+    tokenizer = train_tokenizer(folder / "tokenizer", vocab_size=128)
+    return {family: build_family_model(family, folder / f"{family}.nemo", tokenizer)
+            for family in ("tdt", "hybrid_tdt_ctc")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["tdt", "hybrid_tdt_ctc"])
+def test_an_untrained_model_of_each_family_gets_a_confidence(family, family_models, tmp_path):
+    base = load_base_model(family_models[family])
+    lm = build_language_model(base, [demo.corpus_path()], tmp_path / "lm", words=demo.custom_words_path())
+    audio = read_manifest(demo.manifest("domain/test"))[:2]
+    outputs = acoustic_outputs(base, [e["audio_filepath"] for e in audio])
+    decoder = Decoder(base, lm, weights=DecodingWeights(lm_alpha=2.0, lm_beta=1.0, beam_size=4))
+    transcripts = decoder.decode(outputs)
+    confidences = utterance_confidences(decoder, outputs, transcripts)
+    assert len(confidences) == 2 and all(0.0 <= c <= 1.0 for c in confidences)
+    assert all(c == 0.0 for c, t in zip(confidences, transcripts) if not t.text.strip())
+    assert utterance_confidences(decoder, outputs, transcripts) == confidences
