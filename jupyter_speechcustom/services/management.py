@@ -498,6 +498,14 @@ def _is_archive(path: Path) -> bool:
 # --------------------------------------------------------------------------- exports
 
 
+def _make_folder(folder: Path) -> None:
+    """Create the folder an export goes in; an error says which folder and why."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder to write into: {describe_os_error(exc)}") from None
+
+
 def _publish(path: Path, data: bytes | Path, overwrite: bool) -> Path:
     """Write ``data`` (bytes, or a finished file to move) to ``path`` atomically; never over an
     existing file unless ``overwrite``."""
@@ -505,7 +513,7 @@ def _publish(path: Path, data: bytes | Path, overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise OutputError(f"{path} already exists: choose another path, or pass overwrite=True (--overwrite) "
                           "to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.part"
     try:
         if isinstance(data, Path):
@@ -684,7 +692,7 @@ def export_bundle(
     if out.exists() and not overwrite:
         raise OutputError(f"{out} already exists: choose another path, or pass overwrite=True (--overwrite) "
                           "to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(out.parent)
     staging = out.parent / f".{out.stem}.{os.urandom(6).hex()}.zip"
     try:
         written = write_bundle(ws, staging, lm_id=model.id if kind == "lm" else None,

@@ -591,13 +591,15 @@ class Store:
         name: str | None = None,
         max_files: int | None = None,
         max_bytes: int | None = None,
+        skipped: list[str] | None = None,
     ) -> list[Record]:
         """Store the audio files of a zip or tar archive (path or bytes), extracted safely.
 
         A ``.txt`` file with the same stem next to an audio file is its transcript. Files that
         are neither audio nor transcripts are skipped, as are audio files that do not decode
-        (both with a logged warning). Entries that climb out of the archive, links, devices, and
-        archives beyond ``max_files`` entries or ``max_bytes`` extracted are refused.
+        (both with a logged warning, and a line each, "file (why)", appended to ``skipped`` when
+        given). Entries that climb out of the archive, links, devices, and archives beyond
+        ``max_files`` entries or ``max_bytes`` extracted are refused.
         """
         label = name or ("the uploaded archive" if isinstance(source, (bytes, bytearray, memoryview)) else str(source))
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -612,7 +614,7 @@ class Store:
         try:
             present = set(files)
             items: list[tuple[str, bytes | Path, dict[str, Any]]] = []
-            skipped: list[str] = []
+            left_out: list[str] = []
             for rel in files:
                 if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
                     continue
@@ -620,13 +622,13 @@ class Store:
                 if suffix == ".txt":
                     continue
                 if suffix not in AUDIO_SUFFIXES:
-                    skipped.append(f"{rel} (not audio)")
+                    left_out.append(f"{rel} (not audio)")
                     continue
                 path = root.joinpath(*rel.parts)
                 try:
                     info = self._audio_info(path, f"{label}: {rel}")
                 except AudioError as exc:
-                    skipped.append(f"{rel} ({exc})")
+                    left_out.append(f"{rel} ({exc})")
                     continue
                 transcript = None
                 pair = rel.with_suffix(".txt")
@@ -636,13 +638,18 @@ class Store:
                     try:
                         transcript = " ".join(read_text(root.joinpath(*pair.parts), name=str(pair)).split()) or None
                     except CorpusError as exc:
-                        skipped.append(f"{pair} (transcript not used: {exc})")
+                        left_out.append(f"{pair} (transcript not used: {exc})")
                 info.update(original_name=str(rel), archive=label, bytes=path.stat().st_size, transcript=transcript)
                 items.append((sanitize_filename(rel.name, default="audio"), path, info))
-            if skipped:
-                log.warning("%s: skipped %d file(s): %s", label, len(skipped), "; ".join(skipped[:20]))
+            if left_out:
+                log.warning("%s: skipped %d file(s): %s", label, len(left_out), "; ".join(left_out[:20]))
+                if skipped is not None:
+                    skipped.extend(left_out)
             if not items:
                 msg = f"{label} has no usable audio files ({', '.join(sorted(AUDIO_SUFFIXES))}): check its contents"
+                if left_out:
+                    more = f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+                    msg += f" (left out: {'; '.join(left_out[:3])}{more})"
                 raise AudioError(msg)
             return self._store_files("audio", items)
         finally:

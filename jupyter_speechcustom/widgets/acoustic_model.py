@@ -24,6 +24,7 @@ from jupyter_speechcustom.constants import (
     FINETUNE_LR,
     STUDIO_LABELS_PER_PAGE,
 )
+from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
@@ -256,11 +257,11 @@ class AcousticModelPanel(Panel):
     def _params(self) -> dict[str, Any]:
         audio_ids = list(self.audio.value)
         if not audio_ids:
-            raise ValueError("choose the training audio first (add audio in the Data tab)")
+            raise InvalidOptionError("choose the training audio first (add audio in the Data tab)")
         lm_id = self.lm.value if self.mode == "lightly-supervised" else None
         if self.mode == "lightly-supervised" and lm_id is None:
-            raise ValueError("lightly supervised training needs a custom language model: build one in the Language "
-                             "model tab, or choose unsupervised")
+            raise InvalidOptionError("lightly supervised training needs a custom language model: build one in the "
+                                     "Language model tab, or choose unsupervised")
         return {"audio_ids": audio_ids, "mode": self.mode, "lm_id": lm_id, "threshold": float(self.threshold.value)}
 
     def pseudo_label(self) -> Job | None:

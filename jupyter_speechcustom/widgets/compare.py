@@ -27,6 +27,7 @@ from jupyter_speechcustom.constants import (
     LM_BETA,
     STUDIO_UTTERANCES_PER_PAGE,
 )
+from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, dev_items
 from jupyter_speechcustom.widgets._common import (
@@ -252,19 +253,19 @@ class ComparePanel(Panel):
             profile = self.base.profile
             split = kind.split(":", 1)[1]
             if profile is None:
-                raise ValueError(f"base model {self.base.name!r} has no example test sets")
+                raise InvalidOptionError(f"base model {self.base.name!r} has no example test sets")
             entries = read_manifest(profile.example_set(split))[:limit]
             items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
             return f"{profile.name} {split}" + (f" (first {limit})" if limit else ""), items
         if kind == "workspace":
             ids = list(self.audio.value)[:limit]
             if not ids:
-                raise ValueError("choose transcribed workspace audio to compare on (or another test set)")
+                raise InvalidOptionError("choose transcribed workspace audio to compare on (or another test set)")
             recs = [self.workspace.get(i, "audio") for i in ids]
             return f"{len(recs)} workspace audio files", [
                 TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
         if self.recording.value is None:
-            raise ValueError("choose a recording (add one in the Data tab)")
+            raise InvalidOptionError("choose a recording (add one in the Data tab)")
         rec = self.workspace.get(self.recording.value, "audio")
         return rec.name, [TestItem(rec.name, str(rec.path), rec.info.get("transcript"))]
 
@@ -333,8 +334,8 @@ class ComparePanel(Panel):
         tested = {item.audio for item in self.comparison.items} if self.comparison is not None else set()
         recs = [r for r in self.workspace.audio() if r.info.get("transcript") and str(r.path) not in tested]
         if not recs:
-            raise ValueError("tuning needs a dev set: this base model's profile has none, so add transcribed "
-                             "audio other than the test set in the Data tab")
+            raise InvalidOptionError("tuning needs a dev set: this base model's profile has none, so add "
+                                     "transcribed audio other than the test set in the Data tab")
         return f"{len(recs)} transcribed workspace audio files", [
             TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
 
@@ -343,10 +344,10 @@ class ComparePanel(Panel):
         re-decode. Weights already tuned for this LM and acoustic model are reused."""
         comparison = self.comparison
         if comparison is None:
-            raise ValueError("run a comparison with a +LM system first")
+            raise InvalidOptionError("run a comparison with a +LM system first")
         names = [s for s in comparison.systems if "LM" in s]
         if not names:
-            raise ValueError("tuning needs a +LM system: tick +LM or +AM+LM and compare first")
+            raise InvalidOptionError("tuning needs a +LM system: tick +LM or +AM+LM and compare first")
         keys = {name: self._tune_key(name) for name in names}
         if all(key in self._tuned for key in keys.values()):
             self._apply_tuning(comparison, {name: self._tuned[key] for name, key in keys.items()}, "the dev set")

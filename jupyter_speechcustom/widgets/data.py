@@ -12,7 +12,7 @@ import traitlets
 
 from jupyter_speechcustom.asr.models import known_words_for
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME, SAMPLE_RATE, STUDIO_DEMO_AUDIO_FILES
-from jupyter_speechcustom.errors import SpeechCustomError
+from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
@@ -40,6 +40,7 @@ _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".t
 _AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac," + ",".join(_ARCHIVE_SUFFIXES)
 _TEXT_ACCEPT = ".txt,.text,.md,text/plain"
 _WORDS_ACCEPT = ".csv,.json,.txt"
+_MIN_RECORDING_SECONDS = 0.1  # shorter holds no speech: the microphone gave nothing, or recording stopped at once
 
 
 def _is_archive(name: str) -> bool:
@@ -355,7 +356,9 @@ class DataPanel(Panel):
         for name, data in files:
             try:
                 if _is_archive(name):
-                    added.extend(r.id for r in self.workspace.add_audio_archive(data, name=name))
+                    left_out: list[str] = []
+                    added.extend(r.id for r in self.workspace.add_audio_archive(data, name=name, skipped=left_out))
+                    failed.extend(f"{name}: {line}" for line in left_out)
                 else:
                     added.append(self.workspace.add_audio(data, name=name).id)
             except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
@@ -397,9 +400,12 @@ class DataPanel(Panel):
             return
         from jupyter_speechcustom.io.audio import audio_info, level_warnings, load_audio
 
-        self.recording = data
-        info = audio_info(data)
+        info = audio_info(data)  # a recording that cannot be read leaves the previous one as it was
+        if info.duration < _MIN_RECORDING_SECONDS:
+            raise AudioError(f"the recording is empty ({info.duration:.2f} s): allow the browser to use the "
+                             "microphone, press the record button, speak, then press it again")
         warnings = level_warnings(load_audio(data, SAMPLE_RATE), SAMPLE_RATE)
+        self.recording = data
         self.save_recording_button.disabled = False
         extra = f" Note: {'; '.join(warnings)}." if warnings else ""
         self.show(f"Recorded {info.duration:.1f} s. Listen to it, add a transcript if you like, then save it.{extra}",

@@ -8,6 +8,8 @@ export a result (CSV, JSON, HTML report) or a custom model (a customization bund
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,24 @@ __all__ = ["ManagePanel"]
 
 _KIND_OPTIONS = [("Corpora", "corpus"), ("Word lists", "words"), ("Audio", "audio"), ("Language models", "lm"),
                  ("Acoustic models", "am"), ("Results", "result")]
+
+# The toolkit's errors name the argument (and the CLI flag) that would proceed; the panel names its own controls.
+_PANEL_TERMS = (("delete it anyway with force=True (--force)", "tick 'even if others use it' to delete it anyway"),
+                ("pass overwrite=True (--overwrite) to replace it", "tick 'replace an existing file' to replace it"),
+                ("pass overwrite=True", "tick 'replace an existing file' to replace it"))
+
+
+@contextmanager
+def _in_panel_terms() -> Iterator[None]:
+    """Re-raise the toolkit's errors with the panel's controls named instead of arguments."""
+    try:
+        yield
+    except SpeechCustomError as exc:
+        text = str(exc)
+        for api, panel in _PANEL_TERMS:
+            text = text.replace(api, panel)
+        exc.args = (text,)
+        raise
 
 
 class ManagePanel(Panel):
@@ -127,7 +147,8 @@ class ManagePanel(Panel):
     def delete(self) -> None:
         """Delete the chosen item (this version); refused while others use it unless ``force`` is ticked."""
         rec = self.workspace.get(self._chosen())
-        deletion = management.delete(self.workspace, rec.kind, rec.id, force=self.force.value)
+        with _in_panel_terms():
+            deletion = management.delete(self.workspace, rec.kind, rec.id, force=self.force.value)
         self.force.value = False
         self.refresh()
         kept = "".join(f"; kept {r.label}, marked as made from a deleted item" for r in deletion.kept_dependants)
@@ -144,10 +165,11 @@ class ManagePanel(Panel):
         if not self.export_path.value.strip():
             raise SpeechCustomError("type the path of the file to write")
         path = Path(self.export_path.value.strip()).expanduser()
-        if rec.kind == "result":
-            written = management.export_result(self.workspace, rec.id, path, self.export_format.value,
-                                               overwrite=self.overwrite.value)
-        else:
-            written = management.export_bundle(self.workspace, rec.id, path, kind=rec.kind,
-                                               overwrite=self.overwrite.value)
+        with _in_panel_terms():
+            if rec.kind == "result":
+                written = management.export_result(self.workspace, rec.id, path, self.export_format.value,
+                                                   overwrite=self.overwrite.value)
+            else:
+                written = management.export_bundle(self.workspace, rec.id, path, kind=rec.kind,
+                                                   overwrite=self.overwrite.value)
         self.show(f"Wrote {written}.", "success")
