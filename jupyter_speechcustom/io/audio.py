@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -191,7 +192,7 @@ def decode(
         except _Refused:
             raise
         except Exception as exc:  # noqa: BLE001 - each library raises its own types
-            errors.append(f"{decoder}: {exc}")
+            errors.append(f"{decoder}: " + re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the audio", str(exc)))
             continue
         if data.size == 0:
             raise AudioError(f"{name} decodes to no samples: it holds no audio")
