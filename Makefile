@@ -36,3 +36,5 @@ bench: setup
 	$(PYTHON) bench/bench_lm.py
 	$(PYTHON) bench/bench_am.py
 	$(PYTHON) bench/bench_confidence.py
+	$(PYTHON) bench/bench_speech_detection.py
+	$(PYTHON) bench/bench_streaming.py
