@@ -149,6 +149,15 @@ def _status_of(exc: BaseException) -> int:
     return 500
 
 
+def write_ibm_error(handler: web.RequestHandler, status_code: int, **kwargs: Any) -> None:
+    """Finish ``handler``'s response with IBM's error body (tornado's ``write_error`` arguments)."""
+    exc = kwargs.get("exc_info", (None, None, None))[1]
+    message = getattr(exc, "message", None) or (exc.log_message if isinstance(exc, web.HTTPError) else None)
+    handler.set_header("Content-Type", "application/json")
+    handler.finish(json.dumps({"error": message or responses.get(status_code, "Error"), "code": status_code,
+                               "code_description": responses.get(status_code, "Error")}))
+
+
 class BaseHandler(APIHandler):
     """IBM's error shape, JSON bodies, and work off the event loop."""
 
@@ -158,11 +167,7 @@ class BaseHandler(APIHandler):
         return service
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "message", None) or (exc.log_message if isinstance(exc, web.HTTPError) else None)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": message or responses.get(status_code, "Error"), "code": status_code,
-                                "code_description": responses.get(status_code, "Error")}))
+        write_ibm_error(self, status_code, **kwargs)
 
     async def call(self, fn: Callable[..., T], *args: Any, compute: bool = False, **kwargs: Any) -> T:
         """Run ``fn`` in the service's executor; its errors become IBM's error responses."""

@@ -23,7 +23,6 @@ import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.client import responses
 from typing import Any
 
 from jupyter_server.auth.decorator import ws_authenticated
@@ -44,6 +43,7 @@ from jupyter_speechcustom.server.handlers import (
     customization_weights,
     recognize_audio,
     resolve_customizations,
+    write_ibm_error,
 )
 
 __all__ = ["RecognitionJobs", "RecognizeSocket", "setup_live_handlers"]
@@ -120,11 +120,7 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             await result
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "message", None) or (exc.log_message if isinstance(exc, web.HTTPError) else None)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": message or responses.get(status_code, "Error"), "code": status_code,
-                                "code_description": responses.get(status_code, "Error")}))
+        write_ibm_error(self, status_code, **kwargs)
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
