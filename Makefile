@@ -38,3 +38,4 @@ bench: setup
 	$(PYTHON) bench/bench_confidence.py
 	$(PYTHON) bench/bench_speech_detection.py
 	$(PYTHON) bench/bench_streaming.py
+	$(PYTHON) bench/bench_compare.py

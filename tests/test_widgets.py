@@ -318,6 +318,37 @@ def test_compare_panel_diffs_scores_and_redecodes_from_cache(ws, demo_model, dem
     assert panel.chart.layout.display == "none"
 
 
+def test_compare_panel_redecodes_the_page_on_screen_first(ws, demo_model, demo_lm):
+    ws.add_language_model(demo_lm.path, name="support")
+    panel = ComparePanel(ws, demo_model)
+    panel.auto_tune = False
+    panel.limit.value = 8  # more than a page (5)
+    panel.run_button.click()
+    assert finish(panel) == "completed"
+    tables: list[str] = []
+    panel.wer_table.observe(lambda change: tables.append(html.unescape(change["new"])), "value")
+    first_row: list[str] = []
+    panel.rows[0].diff.observe(lambda change: first_row.append(html.unescape(change["new"])), "value")
+
+    panel.lm_alpha.value = 1.2
+    assert finish(panel) == "completed"
+    assert "Updating: 8 of 8 utterances left" in tables[0]  # marked stale as soon as the slider moved
+    assert "Updating: 3 of 8 utterances left" in tables[1] and "sc-stale" in tables[1]  # the page is done
+    assert "Re-decoded with LM alpha 1.20" in first_row[0]  # its rows say so
+    assert "Updating" not in tables[-1] and "LM alpha 1.20" in tables[-1]  # then everything, re-scored
+    assert "Re-decoded with" not in panel.rows[0].diff.value and "sc-stale" not in panel.chart._dom_classes
+    c = panel.comparison
+    assert c.left == () and c.weights.lm_alpha == pytest.approx(1.2)
+
+    # A second move while the first re-decode runs: the newest weights win.
+    panel.lm_alpha.value = 0.4
+    panel.lm_alpha.value = 0.8
+    assert finish(panel) == "completed"  # the first, stopped early (or done, if it was quick)
+    assert finish(panel) == "completed"  # the one that follows it with the newest weights
+    assert c.weights.lm_alpha == pytest.approx(0.8) and c.left == ()
+    assert "LM alpha 0.80" in panel.wer_table.value and "Updating" not in panel.wer_table.value
+
+
 def test_acoustic_model_panel_labels_reviews_trains_and_cancels(ws, demo_model, demo_lm):
     audio_ids = _demo_audio(ws, "domain/train", 6, transcripts=False)
     lm = ws.add_language_model(demo_lm.path, name="support")

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 #: The widest beam :class:`DecodingWeights` accepts (wider ones cost memory and gain nothing).
 MAX_BEAM_SIZE = 1024
 
+#: The largest fusion graph (states x vocabulary) whose every step is tabulated (about 48 MB of tables).
+FUSION_TABLE_MAX_ENTRIES = 4_000_000
+
 
 @dataclass(frozen=True)
 class DecodingWeights:
@@ -109,8 +112,8 @@ class Decoder:
             from nemo.collections.asr.parts.submodules.ngram_lm import NGramGPULanguageModel
 
             with contextlib.redirect_stderr(io.StringIO()):  # NeMo draws progress bars while reading
-                self._lm_model = NGramGPULanguageModel.from_file(lm.token_arpa, vocab_size=base.blank_id,
-                                                                 use_triton=False)
+                self._lm_model = _tabulate_advance(NGramGPULanguageModel.from_file(
+                    lm.token_arpa, vocab_size=base.blank_id, use_triton=False))
         phrases = list(boost_phrases) if boost_phrases is not None else [w.word for w in self.words]
         self.boost_phrases = tuple(dict.fromkeys(p for p in phrases if base.text_to_ids(p)))
         if self.boost_phrases:
@@ -121,7 +124,7 @@ class Decoder:
 
             tokenizer = base.tokenizer or _VocabularyTokenizer(base)
             cfg = BoostingTreeModelConfig(key_phrases_list=list(self.boost_phrases), use_triton=False)
-            self._boost_model = GPUBoostingTreeModel.from_config(cfg, tokenizer=tokenizer)
+            self._boost_model = _tabulate_advance(GPUBoostingTreeModel.from_config(cfg, tokenizer=tokenizer))
 
     def _uses_beam(self, weights: DecodingWeights) -> bool:
         return (self._lm_model is not None and weights.lm_alpha > 0) or (
@@ -180,6 +183,56 @@ class Decoder:
             display = apply_display_as(text, self.words) if self.words else None
             transcripts.append(Transcript(text, out.audio, tuple(timed), display, out.note))
         return transcripts
+
+
+def _tabulate_advance(model: Any) -> Any:
+    """Make ``model.advance`` (an NGPU-LM n-gram model or a boosting tree) two table lookups.
+
+    On a CPU, NeMo's ``advance`` walks the back-off chain of every hypothesis at every frame in
+    dozens of small tensor operations: most of a beam search's time. A state's scores and next
+    states never change, so for a graph of at most :data:`FUSION_TABLE_MAX_ENTRIES` they are
+    computed once for every state (at the first step; tens of milliseconds on the demo) with
+    NeMo's own code, and each step then looks them up: the same values, several times faster.
+    Calls with an ``eos_id`` and states on another device go to NeMo's ``advance``.
+    """
+    if model.num_states * model.vocab_size > FUSION_TABLE_MAX_ENTRIES:
+        return model
+    import threading
+
+    own = model.advance
+    lock = threading.Lock()
+    tables: list[tuple[Any, Any]] = []
+
+    def advance(states: Any, eos_id: int | None = None) -> tuple[Any, Any]:
+        if not tables:
+            with lock:
+                if not tables:
+                    tables.append(_advance_table(model))
+        scores, next_states = tables[0]
+        if eos_id is not None or states.device != scores.device:
+            return own(states=states, eos_id=eos_id)
+        return scores[states], next_states[states]
+
+    model.advance = advance  # this decoder's own model: an instance attribute, NeMo's class is untouched
+    return model
+
+
+def _advance_table(model: Any) -> tuple[Any, Any]:
+    """Every state's ``(scores, next states)`` over the vocabulary, from NeMo's ``_advance_pytorch``
+    in chunks of states on one thread (a thread pool only slows its small operations down)."""
+    import torch
+
+    chunk = 4096
+    device = model.arcs_weights.device
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            parts = [model._advance_pytorch(torch.arange(start, min(start + chunk, model.num_states), device=device))
+                     for start in range(0, model.num_states, chunk)]
+    finally:
+        torch.set_num_threads(threads)
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def word_timings(base: BaseModel, out: AcousticOutput, text: str) -> list[dict[str, Any]]:

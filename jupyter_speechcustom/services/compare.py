@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, TuneResult
@@ -30,6 +30,9 @@ AcousticCache = dict[tuple[str, tuple[str, ...]], list[AcousticOutput]]
 #: System names: the base model, with the custom LM, with the custom AM, with both.
 SYSTEMS = ("base", "+LM", "+AM", "+AM+LM")
 
+#: Utterances re-decoded per step after the first ones (a newer re-decode can take over between steps).
+REDECODE_CHUNK = 64
+
 
 @dataclass(frozen=True)
 class TestItem:
@@ -42,10 +45,24 @@ class TestItem:
 
 @dataclass(frozen=True)
 class _Scores:
+    """A complete state: every transcript decoded with ``weights``, and the scores of those."""
+
     texts: dict[str, list[str]]
     evaluations: dict[str, Evaluation]
     hits: dict[str, list[TermHits]]
     weights: DecodingWeights
+
+
+@dataclass(frozen=True)
+class _State:
+    """What readers see, replaced in one assignment: the latest complete scores, and the
+    transcripts as far as the latest re-decode has got."""
+
+    scores: _Scores
+    target: DecodingWeights  # the weights of the latest re-decode asked for
+    texts: dict[str, list[str]]  # each utterance's newest transcript, per system
+    decoded_with: tuple[DecodingWeights | None, ...]  # the weights of each utterance's newest transcript
+    rows: dict[str, list[UtteranceScore]]  # those transcripts' scores per utterance (with references)
 
 
 @dataclass
@@ -54,6 +71,13 @@ class Comparison:
 
     ``evaluations`` is empty when some utterance has no reference: then each system is
     diffed against the first one instead.
+
+    While :meth:`decode` re-decodes with new weights, readers see one consistent state:
+    ``texts`` (and :meth:`utterance`, :meth:`differs`, :meth:`gain`) give each utterance's
+    newest transcript, :attr:`left` the utterances not re-decoded with :attr:`target` yet, and
+    ``evaluations``, ``hits``, ``weights``, :meth:`to_dict` and :meth:`summary` the last
+    complete scores, all of one set of weights. Once :attr:`left` is empty, everything is
+    of :attr:`target`.
     """
 
     label: str
@@ -63,7 +87,15 @@ class Comparison:
     decoders: dict[str, Decoder] = field(repr=False)
     acoustic: dict[str, str] = field(repr=False)
     terms: list[str]
-    scores: _Scores = field(repr=False)
+    weights_at_start: InitVar[DecodingWeights | None] = None
+    _state: _State = field(init=False, repr=False)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    _generation: int = field(init=False, repr=False, default=0)
+
+    def __post_init__(self, weights_at_start: DecodingWeights | None) -> None:
+        weights = weights_at_start or DecodingWeights()
+        empty = {name: [""] * len(self.items) for name in self.systems}
+        self._state = _State(_Scores(empty, {}, {}, weights), weights, empty, (None,) * len(self.items), {})
 
     @property
     def has_references(self) -> bool:
@@ -71,19 +103,39 @@ class Comparison:
 
     @property
     def texts(self) -> dict[str, list[str]]:
-        return self.scores.texts
+        """Each system's transcripts: each utterance's newest (see :attr:`left`)."""
+        return self._state.texts
 
     @property
     def evaluations(self) -> dict[str, Evaluation]:
-        return self.scores.evaluations
+        """Each system's scores on the whole test set, of :attr:`weights`."""
+        return self._state.scores.evaluations
 
     @property
     def hits(self) -> dict[str, list[TermHits]]:
-        return self.scores.hits
+        return self._state.scores.hits
 
     @property
     def weights(self) -> DecodingWeights:
-        return self.scores.weights
+        """The weights of the complete scores (``evaluations``, ``hits``)."""
+        return self._state.scores.weights
+
+    @property
+    def target(self) -> DecodingWeights:
+        """The weights of the latest re-decode asked for: :attr:`weights` once it is complete."""
+        return self._state.target
+
+    @property
+    def left(self) -> tuple[int, ...]:
+        """The utterances whose transcripts are not decoded with :attr:`target` yet (none once
+        the scores are of :attr:`target`)."""
+        state = self._state
+        return tuple(i for i, w in enumerate(state.decoded_with) if w != state.target)
+
+    def updated(self, index: int) -> bool:
+        """Whether utterance ``index``'s transcripts are decoded with :attr:`target`."""
+        state = self._state
+        return state.decoded_with[index] == state.target
 
     def display_forms(self, index: int) -> dict[str, str]:
         """Each system's transcript of utterance ``index`` as shown with its custom words' display-as
@@ -91,19 +143,99 @@ class Comparison:
         from jupyter_speechcustom.text.words import apply_display_as
 
         forms = {}
+        texts = self.texts
         for name in self.systems:
             words = self.decoders[name].words
-            text = self.texts[name][index]
+            text = texts[name][index]
             shown = apply_display_as(text, words) if words else text
             if shown != text:
                 forms[name] = shown
         return forms
 
-    def decode(self, weights: DecodingWeights) -> None:
-        """Re-decode every system from the cached log-probs with ``weights``, and re-score."""
-        texts = {name: self.decoders[name].decode_text(self.outputs[self.acoustic[name]], weights)
-                 for name in self.systems}
-        self.scores = self._score(texts, weights)  # one assignment: readers never see half an update
+    def decode(
+        self,
+        weights: DecodingWeights,
+        *,
+        first: Sequence[int] = (),
+        on_first: Callable[[Comparison], None] | None = None,
+        progress: Callable[[float, str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> bool:
+        """Re-decode every system from the cached log-probs with ``weights``, and re-score.
+
+        ``first``: utterance indices to re-decode before the others (the page on screen). Their
+        transcripts and per-utterance scores are published as soon as they are done, with
+        :attr:`left` naming the rest and the test-set scores still the previous ones, and
+        ``on_first(self)`` is called (in this thread) when utterances are left; then the rest
+        is decoded, in chunks, and the scores are recomputed with the last chunk, in one step.
+        Utterances already decoded with ``weights`` are not decoded again.
+
+        A later call supersedes this one (say the weights moved again): this one stops at its
+        next chunk, publishes nothing more and returns False; so does setting ``stop``.
+        Returns True when the comparison's state is complete with ``weights``.
+        """
+        report = progress or (lambda fraction, message: None)
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            state = self._state
+            self._state = replace(state, target=weights)
+        todo = [i for i, w in enumerate(state.decoded_with) if w != weights]
+        wanted = set(todo)
+        head = [i for i in dict.fromkeys(first) if i in wanted]
+        rest = sorted(wanted.difference(head), key=self._frames)  # like lengths batch with least padding
+        passes = [head] if head else []
+        passes += [rest[k : k + REDECODE_CHUNK] for k in range(0, len(rest), REDECODE_CHUNK)]
+        done = 0
+        for n, indices in enumerate(passes):
+            if (stop is not None and stop.is_set()) or generation != self._generation:
+                return False
+            texts = {name: self.decoders[name].decode_text([self.outputs[self.acoustic[name]][i] for i in indices],
+                                                           weights)
+                     for name in self.systems}
+            done += len(indices)
+            if not self._publish(generation, weights, indices, texts, complete=done == len(todo)):
+                return False
+            report(done / len(todo), f"re-decoded {done} of {len(todo)} utterances")
+            if n == 0 and head and on_first is not None and done < len(todo):
+                on_first(self)
+        return generation == self._generation  # nothing to decode: already complete with ``weights``
+
+    def _frames(self, index: int) -> int:
+        return max(len(self.outputs[self.acoustic[name]][index].log_probs) for name in self.systems)
+
+    def _publish(self, generation: int, weights: DecodingWeights, indices: Sequence[int],
+                 texts: dict[str, list[str]], *, complete: bool) -> bool:
+        """Apply transcripts of ``indices`` decoded with ``weights`` to the state, unless a later
+        :meth:`decode` superseded ``generation``; with ``complete``, re-score everything."""
+        from jupyter_speechcustom.evaluation.metrics import evaluate
+
+        with self._lock:
+            if generation != self._generation:
+                return False
+            state = self._state
+            new_texts = {name: list(state.texts[name]) for name in self.systems}
+            decoded_with = list(state.decoded_with)
+            for k, i in enumerate(indices):
+                for name in self.systems:
+                    new_texts[name][i] = texts[name][k]
+                decoded_with[i] = weights
+            if complete:
+                scores = self._score(new_texts, weights)
+                rows = {name: list(e.utterances) for name, e in scores.evaluations.items()}
+            else:
+                scores = state.scores
+                rows = {name: list(r) for name, r in state.rows.items()}
+                if self.has_references and not rows:  # no complete scores yet: score every transcript
+                    refs = [item.reference or "" for item in self.items]
+                    rows = {name: list(evaluate(refs, new_texts[name]).utterances) for name in self.systems}
+                elif self.has_references:
+                    for i in indices:
+                        ref = self.items[i].reference or ""
+                        for name in self.systems:
+                            rows[name][i] = evaluate([ref], [new_texts[name][i]]).utterances[0]
+            self._state = _State(scores, weights, new_texts, tuple(decoded_with), rows)
+            return True
 
     def _score(self, texts: dict[str, list[str]], weights: DecodingWeights) -> _Scores:
         from jupyter_speechcustom.evaluation.metrics import evaluate, term_hit_rates
@@ -119,16 +251,17 @@ class Comparison:
         return _Scores(texts, evaluations, hits, weights)
 
     def utterance(self, index: int) -> tuple[str, str, dict[str, UtteranceScore], str]:
-        """``(title, reference, {system: score}, reference label)`` of utterance ``index``.
+        """``(title, reference, {system: score}, reference label)`` of utterance ``index``, for its
+        newest transcripts.
 
         Without references, the first system's transcript stands in as the reference.
         """
         from jupyter_speechcustom.evaluation.metrics import evaluate
 
         item = self.items[index]
-        current = self.scores  # one snapshot: a re-decode may swap the scores meanwhile
+        current = self._state  # one snapshot: a re-decode may swap the state meanwhile
         if self.has_references:
-            scores = {name: current.evaluations[name].utterances[index] for name in self.systems}
+            scores = {name: current.rows[name][index] for name in self.systems}
             return item.title, item.reference or "", scores, "reference"
         first = self.systems[0]
         reference = current.texts[first][index]
@@ -147,16 +280,17 @@ class Comparison:
         return item.title, reference, scores, f"{first} (no reference)"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON summary: per system its weights and scores, and every transcript."""
+        """A JSON summary of the complete scores: per system its weights and scores, and every transcript."""
+        scores = self._state.scores
         return {
             "test_set": self.label,
-            "weights": asdict(self.weights),
-            "systems": {name: (self.evaluations[name].summary() if name in self.evaluations else {})
+            "weights": asdict(scores.weights),
+            "systems": {name: (scores.evaluations[name].summary() if name in scores.evaluations else {})
                         for name in self.systems},
             "term_hits": {name: [{"term": h.term, "occurrences": h.occurrences, "recognized": h.recognized}
-                                 for h in hits] for name, hits in self.hits.items()},
+                                 for h in hits] for name, hits in scores.hits.items()},
             "utterances": [{"title": item.title, "audio": item.audio, "reference": item.reference,
-                            "hypotheses": {name: self.texts[name][i] for name in self.systems}}
+                            "hypotheses": {name: scores.texts[name][i] for name in self.systems}}
                            for i, item in enumerate(self.items)],
         }
 
@@ -172,10 +306,8 @@ class Comparison:
         """Errors of the first system minus errors of the last, for utterance ``index``."""
         if not self.has_references or len(self.systems) < 2:
             return 0.0
-        evaluations = self.evaluations
-        first = evaluations[self.systems[0]].utterances[index].errors
-        last = evaluations[self.systems[-1]].utterances[index].errors
-        return float(first - last)
+        rows = self._state.rows
+        return float(rows[self.systems[0]][index].errors - rows[self.systems[-1]][index].errors)
 
     def tune(
         self,
@@ -319,8 +451,7 @@ def run_comparison(
         decoders[name] = Decoder(model, lm, weights=weights) if "LM" in name else Decoder(model, None, words=())
         acoustic[name] = key
     terms = [w.word for w in lm.words] if lm is not None else []
-    comparison = Comparison(label, list(items), list(systems), outputs, decoders, acoustic, terms,
-                            scores=_Scores({}, {}, {}, weights))
+    comparison = Comparison(label, list(items), list(systems), outputs, decoders, acoustic, terms, weights)
     comparison.decode(weights)
     raise_if_cancelled(stop)
     report(1.0, "done")

@@ -1,8 +1,11 @@
 """The Compare panel: base vs customized systems on a test set or one recording.
 
 The acoustic models run once per test set (a workspace job); the weight sliders re-decode
-the cached log-probs (:meth:`Decoder.decode_text`) in a light background job, so tuning the
-LM and boosting weights never re-runs an acoustic model. "Tune on the dev set"
+the cached log-probs (:meth:`Comparison.decode`) in a light background job, so tuning the
+LM and boosting weights never re-runs an acoustic model. The utterances on screen are
+re-decoded first and shown at once, marked as such, with the scores marked as being updated
+until every utterance is re-decoded and re-scored; a newer slider move stops the running
+re-decode at its next step and takes over. "Tune on the dev set"
 (:meth:`Comparison.tune`, a light job) grid-searches the weights on the profile's dev set (or
 the transcribed workspace audio) and sets the sliders to the best; a comparison with an LM
 system starts from tuned weights when the profile has a dev set (tuned once per LM and
@@ -57,6 +60,17 @@ __all__ = ["ComparePanel"]
 # --------------------------------------------------------------------------- the panel
 
 
+#: Scores and rows shown while a re-decode is under way.
+_UPDATING_CSS = """<style>
+.sc-stale { opacity: 0.5; }
+.sc-compare-updating, .sc-row-updated { margin: 2px 0; }
+</style>"""
+
+
+def _weights_text(w: DecodingWeights) -> str:
+    return f"LM alpha {w.lm_alpha:.2f}, beta {w.lm_beta:.1f}, boost {w.boost_alpha:.1f}"
+
+
 class _UtteranceRow(widgets.VBox):
     """One utterance of the current page: its diff and its audio."""
 
@@ -64,6 +78,7 @@ class _UtteranceRow(widgets.VBox):
         self.diff = widgets.HTML()
         self.diff.add_class("sc-utterance")
         self.player = AudioSlot()
+        self.audio: str | None = None  # the file the player holds
         super().__init__([self.diff, self.player])
         self.layout.display = "none"
 
@@ -97,6 +112,7 @@ class ComparePanel(Panel):
         self._models: list[str] = []  # the custom models the latest comparison ran (a saved result's sources)
         self._pending: DecodingWeights | None = None
         self._decoding = False
+        self._supersede = threading.Event()  # set: the running re-decode stops at its next step
         #: Tuning results by (system, LM id, AM id or None): tuned once per LM and acoustic model.
         self._tuned: dict[tuple[str, str | None, str | None], TuneResult] = {}
         self._quiet = False  # True while the panel itself moves the sliders
@@ -168,9 +184,10 @@ class ComparePanel(Panel):
             self.wer_table,
             self.chart,
             hint("The sliders re-decode the cached acoustic model outputs of the LM systems (a background job of "
-                 "seconds; the acoustic models do not run again): LM alpha weighs the custom LM, LM beta rewards "
-                 "each token, Boost favours the custom words. Tune on the dev set searches them on transcribed "
-                 "audio other than the test set (the profile's dev set) and sets them to the best."),
+                 "seconds; the acoustic models do not run again), the utterances on screen first: LM alpha weighs "
+                 "the custom LM, LM beta rewards each token, Boost favours the custom words. Tune on the dev set "
+                 "searches them on transcribed audio other than the test set (the profile's dev set) and sets "
+                 "them to the best."),
             self.lm_alpha, self.lm_beta, self.boost_alpha,
             widgets.HBox([self.tune_button, self.save_button]),
             self.tune_view,
@@ -185,7 +202,7 @@ class ComparePanel(Panel):
         self.results.layout.display = "none"
 
         self.children = [
-            widgets.HTML(diffview.style_tag()),
+            widgets.HTML(diffview.style_tag() + _UPDATING_CSS),
             self.status,
             heading("Systems"),
             widgets.HBox(list(self.system_boxes.values())),
@@ -405,12 +422,15 @@ class ComparePanel(Panel):
         return f"WER on {c.label}: {figures}{note}."
 
     def redecode(self) -> Job | None:
-        """Re-decode the comparison with the sliders' weights (cached log-probs; a light job)."""
+        """Re-decode the comparison with the sliders' weights (cached log-probs; a light job), the
+        utterances on the current page first. A re-decode already running stops at its next step
+        and this one follows it."""
         if self.comparison is None:
             return None
         self._pending = self.weights()
         if self._decoding:
-            return None  # the running re-decode picks the latest weights up when it ends
+            self._supersede.set()
+            return None  # the running re-decode hands over to the latest weights when it ends
         return self._start_decode()
 
     def _start_decode(self) -> Job | None:
@@ -419,16 +439,21 @@ class ComparePanel(Panel):
         if comparison is None or weights is None:
             return None
         self._decoding = True
+        self._supersede = stop = threading.Event()
+        page = self._page_indices()
+        self._render_scores(comparison, updating=(weights, len(comparison.items)))
+
+        def first_shown(c: Comparison) -> None:  # in the job's thread: render on the kernel's
+            self._main.call(self._render_first, c)
 
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> None:
-            progress(0.1, f"re-decoding with LM alpha {weights.lm_alpha:.2f}, beta {weights.lm_beta:.1f}, "
-                          f"boost {weights.boost_alpha:.1f}")
-            comparison.decode(weights)
+            progress(0.0, f"re-decoding with {_weights_text(weights)}, the {len(page)} utterances on screen first")
+            comparison.decode(weights, first=page, on_first=first_shown, progress=progress, stop=stop)
 
         job = self.submit_light(run, kind="redecode")
 
         def done(_: Job) -> None:
-            if comparison is self.comparison:
+            if comparison is self.comparison and not comparison.left:
                 self._render(keep_page=True)
                 self.show(self._headline(), "success")
 
@@ -455,22 +480,48 @@ class ComparePanel(Panel):
         c = self.comparison
         if c is None:
             return
-        w = c.weights
-        caption = (f'<div class="sc-root sc-muted">{diffview.escape(c.label)} · {len(c.items)} utterances · '
-                   f"LM alpha {w.lm_alpha:.2f}, beta {w.lm_beta:.1f}, boost {w.boost_alpha:.1f}</div>")
+        self._render_scores(c)
         if c.evaluations:
-            self.wer_table.value = caption + diffview.wer_table_html(c.evaluations)
             self.chart.value = diffview.wer_chart_png(c.evaluations)
             self.chart.layout.display = ""
-            self.hits.value = diffview.term_hits_html(c.hits) if c.terms else (
+        else:
+            self.chart.layout.display = "none"
+        self.results.layout.display = ""
+        self._sort(keep_page=keep_page)
+
+    def _render_first(self, c: Comparison) -> None:
+        """The first pass of a re-decode is done: its rows, and the scores marked as being updated."""
+        if c is self.comparison:
+            self._render_scores(c)
+            self._show_page(self._page)
+
+    def _render_scores(self, c: Comparison, updating: tuple[DecodingWeights, int] | None = None) -> None:
+        """The WER table and custom-word hits, marked stale while utterances are left to re-decode
+        (``updating``: the weights and count left, before the comparison says so itself)."""
+        if updating is None and c.left:
+            updating = (c.target, len(c.left))
+        caption = (f'<div class="sc-root sc-muted">{diffview.escape(c.label)} · {len(c.items)} utterances · '
+                   f"{_weights_text(c.weights)}</div>")
+        stale = ""
+        if updating is not None:
+            target, left = updating
+            caption += (f'<div class="sc-root sc-status sc-status-working sc-compare-updating">Updating: {left} of '
+                        f"{len(c.items)} utterances left to re-decode with {_weights_text(target)}; the scores "
+                        f"below are for {_weights_text(c.weights)} until then.</div>")
+            stale = "sc-stale"
+        if c.evaluations:
+            self.wer_table.value = caption + f'<div class="{stale}">{diffview.wer_table_html(c.evaluations)}</div>'
+            hits = diffview.term_hits_html(c.hits) if c.terms else (
                 '<div class="sc-root sc-muted">no custom words: choose a custom LM with custom words</div>')
+            self.hits.value = f'<div class="{stale}">{hits}</div>'
         else:
             self.wer_table.value = caption + ('<div class="sc-root sc-muted">No reference transcript: WER needs '
                                               "one. The diffs below compare each system with the first.</div>")
-            self.chart.layout.display = "none"
             self.hits.value = ""
-        self.results.layout.display = ""
-        self._sort(keep_page=keep_page)
+        if stale:
+            self.chart.add_class(stale)
+        else:
+            self.chart.remove_class("sc-stale")
 
     def _sort(self, keep_page: bool = False) -> None:
         c = self.comparison
@@ -487,6 +538,11 @@ class ComparePanel(Panel):
         self._order = order
         self._show_page(self._page if keep_page else 0)
 
+    def _page_indices(self) -> list[int]:
+        """The utterances on the current page."""
+        size = len(self.rows)
+        return self._order[self._page * size : (self._page + 1) * size]
+
     def _show_page(self, page: int) -> None:
         c = self.comparison
         if c is None:
@@ -495,18 +551,25 @@ class ComparePanel(Panel):
         pages = max(1, -(-len(self._order) // size))
         self._page = min(max(page, 0), pages - 1)
         start = self._page * size
+        updating = bool(c.left)
         for k, row in enumerate(self.rows):
             position = start + k
             if position >= len(self._order):
                 row.layout.display = "none"
                 row.player.clear()
+                row.audio = None
                 continue
             index = self._order[position]
             title, reference, scores, ref_label = c.utterance(index)
-            row.diff.value = diffview.utterance_html(title, reference, scores, reference_label=ref_label,
-                                                     show_wer=c.has_references, display=c.display_forms(index))
-            audio = Path(c.items[index].audio)
-            row.player.load(*player_audio(audio))
+            note = (f'<div class="sc-root sc-muted sc-row-updated">Re-decoded with {_weights_text(c.target)}; the '
+                    "scores above follow when every utterance is.</div>" if updating and c.updated(index) else "")
+            row.diff.value = note + diffview.utterance_html(title, reference, scores, reference_label=ref_label,
+                                                            show_wer=c.has_references,
+                                                            display=c.display_forms(index))
+            audio = c.items[index].audio
+            if row.audio != audio:  # the same utterance after a re-decode keeps its player
+                row.player.load(*player_audio(Path(audio)))
+                row.audio = audio
             row.layout.display = ""
         shown = f"{start + 1}–{min(start + size, len(self._order))} of {len(self._order)}" if self._order else "none"
         self.page_label.value = f"utterances {shown}"

@@ -127,6 +127,9 @@ def test_studio_end_to_end(lab, page, screenshots):
     handle.focus()
     handle.press("ArrowRight")
     page.locator(".sc-compare-wer", has_text=f"LM alpha {alpha + 0.05:.2f}").wait_for(timeout=60_000)
+    # The visible page is re-decoded first, while the table says it is being updated; then all of it.
+    page.locator(".sc-compare-updating").wait_for(state="detached", timeout=60_000)
+    assert f"LM alpha {alpha + 0.05:.2f}" in page.locator(".sc-compare-wer").inner_text()
     _shoot(page, screenshots, "4-compare")
     page.screenshot(path=str(screenshots / "studio-5-page.png"))
     # Nothing a job printed from its thread lands in the notebook (no stray output, no traceback).
