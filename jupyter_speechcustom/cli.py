@@ -145,7 +145,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         boost_alpha=defaults.boost_alpha if args.boost_alpha is None else args.boost_alpha,
         beam_size=defaults.beam_size if args.beam_size is None else args.beam_size,
     )
-    recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, weights=weights)
+    recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, weights=weights,
+                            speech_detection=args.speech_detection)
     if args.progress or sys.stderr.isatty():  # a progress bar on stderr: stdout may be the transcripts
         from tqdm import tqdm
 
@@ -315,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "txt: one transcript per line; srt/vtt: subtitles (one file per input with a folder --out)")
     p.add_argument("--out", default="-", help="output file, a folder for srt/vtt, or '-' for stdout (default)")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr even when it is not a terminal")
+    p.add_argument("--no-speech-detection", dest="speech_detection", action="store_false",
+                   help="decode all audio as it is: no empty transcript for audio without speech, and long "
+                        "audio cut at fixed pauses rather than between utterances")
     p.set_defaults(func=_cmd_transcribe)
 
     p = sub.add_parser("evaluate", help="score HYP.jsonl against a manifest's transcripts")

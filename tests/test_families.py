@@ -77,6 +77,14 @@ def test_each_family_loads_decodes_and_fuses_the_custom_lm(family, family_models
     assert len(fused) == 3 and all(isinstance(t, str) for t in fused)
     again = decoder.decode_text(outputs[:1], DecodingWeights(lm_alpha=2.0, lm_beta=1.0, boost_alpha=2.0, beam_size=4))
     assert again == fused[:1]  # an utterance decodes the same whatever it is batched with
+    # N-best: the best transcript stays what it was; the next-best ones are other, distinct texts.
+    ranked = decoder.decode(outputs, DecodingWeights(lm_alpha=2.0, lm_beta=1.0, boost_alpha=2.0, beam_size=4),
+                            alternatives=3)
+    assert [t.text for t in ranked] == fused
+    for t in ranked:
+        assert len(t.alternatives) <= 2 and len(set(t.alternatives)) == len(t.alternatives)
+        assert t.text not in t.alternatives
+    assert any(t.alternatives for t in ranked)
     transcripts = decoder.decode(outputs[:1], DecodingWeights(lm_alpha=0.0, boost_alpha=0.0))
     words = transcripts[0].words
     assert [w["word"] for w in words] == transcripts[0].text.split()

@@ -66,3 +66,23 @@ def test_zero_byte_and_corrupt_audio_raise(tmp_path, demo_model):
 def test_recognizer_names_its_system(demo_model, demo_lm):
     assert Recognizer(demo_model).name == "base"
     assert Recognizer(demo_model, lm=demo_lm).name == "base + custom LM"
+
+
+def test_next_best_transcripts_come_from_the_beam_and_leave_the_best_alone(demo_model, demo_lm, domain_test):
+    from jupyter_speechcustom.services.recognition import Recognizer
+
+    recognizer = Recognizer(demo_model, lm=demo_lm)
+    paths = [e["audio_filepath"] for e in domain_test[:4]]
+    best = recognizer.transcribe(paths)
+    ranked = recognizer.transcribe(paths, alternatives=4)
+    assert [t.text for t in ranked] == [t.text for t in best]
+    assert [t.words for t in ranked] == [t.words for t in best]
+    assert all(t.alternatives == () for t in best)
+    for t in ranked:
+        assert 1 <= len(t.alternatives) <= 3 and t.text not in t.alternatives
+        assert len(set(t.alternatives)) == len(t.alternatives) and all(a.strip() for a in t.alternatives)
+    # Without the LM the best is the greedy transcript, and a beam search still ranks others behind it.
+    plain = Recognizer(demo_model).transcribe(paths[:1], alternatives=3)[0]
+    assert plain.text == Recognizer(demo_model).transcribe(paths[:1])[0].text and plain.alternatives
+    with pytest.raises(ValueError, match="1 or more"):
+        recognizer.transcribe(paths[:1], alternatives=0)

@@ -194,6 +194,25 @@ def test_list_and_get_models(stt: SpeechToTextV1) -> None:
     assert err.value.code == 404
 
 
+def test_audio_without_speech_gets_no_words_and_a_warning(stt: SpeechToTextV1) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(3 * 16_000) / 16_000
+    wav = io.BytesIO()
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000, format="WAV")
+    tone = wav.getvalue()
+    response = stt.recognize(tone, content_type="audio/wav", model="demo").get_result()
+    assert response["results"] == [] and "No speech detected" in response["warnings"][0]
+    # IBM's speech_detector_sensitivity: 1.0 suppresses nothing, so the tone is decoded and not flagged.
+    response = stt.recognize(tone, content_type="audio/wav", model="demo",
+                             speech_detector_sensitivity=1.0).get_result()
+    assert "warnings" not in response
+    with pytest.raises(ApiException) as err:
+        stt.recognize(tone, content_type="audio/wav", model="demo", speech_detector_sensitivity=1.5)
+    assert err.value.code == 400 and "speech_detector_sensitivity" in err.value.message
+
+
 def test_authentication_and_errors(server: Server, stt: SpeechToTextV1) -> None:
     # No token: refused (jupyter_server's rules: 403 for API handlers), for reads and writes.
     status, body = _raw(server, "GET", "models", token=False)
@@ -296,6 +315,14 @@ def test_language_customization(server: Server, stt: SpeechToTextV1) -> None:
     base_wer, custom_wer = evaluate(refs, base_hyps).wer, evaluate(refs, custom_hyps).wer
     assert custom_wer <= base_wer, (base_wer, custom_wer, base_hyps, custom_hyps)
     assert custom_wer < 0.5, custom_hyps
+
+    # max_alternatives: the best transcript first (as with one), then next-best ones without confidence.
+    audio, _ = items[0]
+    ranked = stt.recognize(audio.read_bytes(), content_type="audio/ogg", model="demo", language_customization_id=cid,
+                           customization_weight=0.3, max_alternatives=3).get_result()["results"][0]["alternatives"]
+    assert ranked[0]["transcript"].lower() == custom_hyps[0] and "confidence" in ranked[0]
+    assert 2 <= len(ranked) <= 3 and len({a["transcript"] for a in ranked}) == len(ranked)
+    assert all(set(a) == {"transcript"} for a in ranked[1:])
 
     # While it trains, a customization is locked (409); deleting it then works.
     stt.add_corpus(cid, "more", io.BytesIO(b"the ingress controller restarted\n"))

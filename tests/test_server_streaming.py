@@ -207,6 +207,12 @@ def test_websocket_interim_then_final_equal_to_http(server: Server) -> None:
     assert all(m["result_index"] == 0 for m in callback.data)
     http = _http(server, wav, timestamps=True, word_confidence=True)
     assert finals[0]["results"][0]["alternatives"][0] == http["results"][0]["alternatives"][0]
+    # max_alternatives: final results hold the next-best transcripts too, as over HTTP.
+    callback = _stream(server, wav, "audio/wav", max_alternatives=3, model="demo")
+    (final,) = [m for m in callback.data if m["results"][0]["final"]]
+    ranked = final["results"][0]["alternatives"]
+    assert ranked == _http(server, wav, max_alternatives=3)["results"][0]["alternatives"]
+    assert 2 <= len(ranked) <= 3 and ranked[0]["transcript"] == http["results"][0]["alternatives"][0]["transcript"]
 
 
 def test_websocket_with_a_language_customization(server: Server, language_customization: str) -> None:

@@ -147,3 +147,30 @@ def test_long_pauses_of_long_audio_are_skipped_and_word_times_stay_true(demo_mod
     assert words[-1]["end"] <= len(audio) / RATE + 0.1
     assert not [w for w in words if first_ends + 0.5 < w["start"] < second_starts - 0.5]  # none in the pause
     assert all(a["start"] <= b["start"] for a, b in itertools.pairwise(words))
+
+
+def test_cli_transcribes_a_tone_with_a_note_and_decodes_it_with_detection_off(tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from jupyter_speechcustom.cli import main
+
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, tone(3.0), RATE)
+    assert main(["transcribe", str(wav), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["results"]
+    assert row["pred_text"] == "" and row["note"] == NO_SPEECH_NOTE
+    assert main(["transcribe", str(wav), "--format", "json", "--no-speech-detection"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["results"]
+    assert "note" not in row
+
+
+def test_the_threshold_decides_how_sure_the_detector_must_be(clips):
+    assert speech_spans([noise(2.0)], RATE) == [[]]
+    (everything,) = speech_spans([noise(2.0)], RATE, threshold=0.0)
+    assert everything and everything[0][0] == 0
+    (strict,) = speech_spans([clips[0]], RATE, threshold=1.0)
+    assert strict == []
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        speech_spans([clips[0]], RATE, threshold=1.5)

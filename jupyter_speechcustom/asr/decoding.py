@@ -131,7 +131,7 @@ class Decoder:
             self._boost_model is not None and weights.boost_alpha > 0
         )
 
-    def _beam_ids(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights) -> list[list[int]]:
+    def _fusion(self, weights: DecodingWeights) -> tuple[list[Any], list[float]]:
         fusion, alphas = [], []
         if self._lm_model is not None and weights.lm_alpha > 0:
             fusion.append(self._lm_model)
@@ -139,10 +139,50 @@ class Decoder:
         if self._boost_model is not None and weights.boost_alpha > 0:
             fusion.append(self._boost_model)
             alphas.append(weights.boost_alpha)
+        return fusion, alphas
+
+    def _beam_ids(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights) -> list[list[int]]:
+        fusion, alphas = self._fusion(weights)
         return self.base.family.beam_ids(
             self.base.asr_model, [out.log_probs for out in outputs], beam_size=weights.beam_size,
             fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
         )
+
+    def _nbest_texts(self, parts: Sequence[AcousticOutput], weights: DecodingWeights, n: int) -> list[list[str]]:
+        """Up to ``n`` distinct texts per utterance, best first, from a beam search (with the
+        custom LM and boosting where ``weights`` turn them on; a beam of at least ``n``)."""
+        if not parts:
+            return []
+        fusion, alphas = self._fusion(weights)
+        nbest = self.base.family.beam_nbest(
+            self.base.asr_model, [out.log_probs for out in parts], n=n, beam_size=max(weights.beam_size, n),
+            fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
+        )
+        texts = []
+        for alternatives in nbest:
+            decoded = [self.base.ids_to_text(ids) for ids, _ in alternatives]
+            if self.words:
+                decoded = [apply_sounds_like(t, self.words) for t in decoded]
+            texts.append(list(dict.fromkeys(decoded)))
+        return texts
+
+    def _alternatives(self, parts: Sequence[AcousticOutput], owners: Sequence[tuple[int, float]],
+                      texts: Sequence[str], count: int, weights: DecodingWeights, n: int) -> list[tuple[str, ...]]:
+        """Each output's next-best transcripts (up to ``n - 1``): the k-th of an output cut into
+        utterances joins each utterance's k-th alternative (its best where it has fewer)."""
+        nbest = self._nbest_texts(parts, weights, n + 1)
+        per_part = [[t for t in alts if t != best] for alts, best in zip(nbest, texts)]
+        result: list[tuple[str, ...]] = []
+        for output in range(count):
+            mine = [(alts, best) for (owner, _), alts, best in zip(owners, per_part, texts) if owner == output]
+            found: list[str] = []
+            for k in range(max((len(alts) for alts, _ in mine), default=0)):
+                text = " ".join(t for t in ((alts[k] if k < len(alts) else best).strip() for alts, best in mine) if t)
+                if text not in found and text != " ".join(b.strip() for _, b in mine if b.strip()):
+                    found.append(text)
+            shown = [apply_display_as(t, self.words) if self.words else t for t in found[: n - 1]]
+            result.append(tuple(shown))
+        return result
 
     def _utterance_texts(self, parts: Sequence[AcousticOutput], weights: DecodingWeights) -> list[str]:
         if not parts:
@@ -164,10 +204,17 @@ class Decoder:
             return texts
         return join_texts(len(outputs), owners, texts)
 
-    def decode(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights | None = None) -> list[Transcript]:
-        """Transcripts with word timings and confidences."""
+    def decode(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights | None = None, *,
+               alternatives: int = 1) -> list[Transcript]:
+        """Transcripts with word timings and confidences; with ``alternatives`` over 1, each also
+        holds up to ``alternatives - 1`` next-best transcripts from a beam search."""
+        if alternatives < 1:
+            raise ValueError(f"alternatives must be 1 or more, not {alternatives}")
+        weights = weights or self.weights
         parts, owners = utterances(outputs)
-        texts = self._utterance_texts(parts, weights or self.weights)
+        texts = self._utterance_texts(parts, weights)
+        others = (self._alternatives(parts, owners, texts, len(outputs), weights, alternatives)
+                  if alternatives > 1 else [() for _ in outputs])
         words: list[list[dict[str, Any]]] = [[] for _ in outputs]
         for part, (n, start), text in zip(parts, owners, texts):
             for w in word_timings(self.base, part, text):
@@ -179,9 +226,9 @@ class Decoder:
         else:
             texts = list(texts)
         transcripts = []
-        for out, text, timed in zip(outputs, texts, words):
+        for out, text, timed, more in zip(outputs, texts, words, others):
             display = apply_display_as(text, self.words) if self.words else None
-            transcripts.append(Transcript(text, out.audio, tuple(timed), display, out.note))
+            transcripts.append(Transcript(text, out.audio, tuple(timed), display, out.note, more))
         return transcripts
 
 

@@ -95,6 +95,23 @@ class ModelFamily(ABC):
         """Token ids of the best beam-search hypothesis per utterance, with NeMo's fusion models
         (an NGPU-LM n-gram model, a boosting tree) weighted by ``fusion_alphas``."""
 
+    def beam_nbest(
+        self,
+        asr_model: ASRModel,
+        outputs: Sequence[np.ndarray],
+        *,
+        n: int,
+        beam_size: int,
+        fusion_models: Sequence[Any],
+        fusion_alphas: Sequence[float],
+        beta: float,
+    ) -> list[list[tuple[list[int], float]]]:
+        """Up to ``n`` beam-search hypotheses per utterance, best first, as ``(token ids, score)``.
+        A family whose search keeps no n-best list gives its best hypothesis alone (score 0)."""
+        best = self.beam_ids(asr_model, outputs, beam_size=beam_size, fusion_models=fusion_models,
+                             fusion_alphas=fusion_alphas, beta=beta)
+        return [[(ids, 0.0)] for ids in best]
+
     @abstractmethod
     def word_timings(
         self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
@@ -153,12 +170,26 @@ class CTCFamily(ModelFamily):
         fusion_alphas: Sequence[float],
         beta: float,
     ) -> list[list[int]]:
+        return _best(self.beam_nbest(asr_model, outputs, n=1, beam_size=beam_size, fusion_models=fusion_models,
+                                     fusion_alphas=fusion_alphas, beta=beta))
+
+    def beam_nbest(
+        self,
+        asr_model: ASRModel,
+        outputs: Sequence[np.ndarray],
+        *,
+        n: int,
+        beam_size: int,
+        fusion_models: Sequence[Any],
+        fusion_alphas: Sequence[float],
+        beta: float,
+    ) -> list[list[tuple[list[int], float]]]:
         import torch
         from nemo.collections.asr.parts.submodules.ctc_batched_beam_decoding import BatchedBeamCTCComputer
 
         blank = self.blank_id(asr_model)
         search = BatchedBeamCTCComputer(
-            blank_index=blank, beam_size=beam_size, return_best_hypothesis=True,
+            blank_index=blank, beam_size=max(beam_size, n), return_best_hypothesis=True,
             fusion_models=list(fusion_models), fusion_models_alpha=list(fusion_alphas), beam_beta=beta,
             allow_cuda_graphs=False,
         )
@@ -171,9 +202,9 @@ class CTCFamily(ModelFamily):
             batch[:, :, blank] = 0.0
             for row, out in enumerate(group):
                 batch[row, : lengths[row]] = torch.from_numpy(self.log_probs(asr_model, out))
-            return search(batch, lengths).to_hyps_list(score_norm=False)
+            return _hypotheses(search(batch, lengths), n, score_norm=False)
 
-        return _search_in_batches(outputs, blank, decode)
+        return _search_in_batches(outputs, blank, n, decode)
 
     def word_timings(
         self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
@@ -298,9 +329,23 @@ class TransducerFamily(ModelFamily):
         fusion_alphas: Sequence[float],
         beta: float,
     ) -> list[list[int]]:
+        return _best(self.beam_nbest(asr_model, outputs, n=1, beam_size=beam_size, fusion_models=fusion_models,
+                                     fusion_alphas=fusion_alphas, beta=beta))
 
+    def beam_nbest(
+        self,
+        asr_model: ASRModel,
+        outputs: Sequence[np.ndarray],
+        *,
+        n: int,
+        beam_size: int,
+        fusion_models: Sequence[Any],
+        fusion_alphas: Sequence[float],
+        beta: float,
+    ) -> list[list[tuple[list[int], float]]]:
         blank = self.blank_id(asr_model)
-        common = {"decoder": asr_model.decoder, "joint": asr_model.joint, "blank_index": blank, "beam_size": beam_size,
+        common = {"decoder": asr_model.decoder, "joint": asr_model.joint, "blank_index": blank,
+                  "beam_size": max(beam_size, n),
                   "max_symbols_per_step": 10, "fusion_models": list(fusion_models) or None,
                   "fusion_models_alpha": list(fusion_alphas) or None, "allow_cuda_graphs": False}
         durations = self.durations(asr_model)
@@ -320,9 +365,9 @@ class TransducerFamily(ModelFamily):
         def decode(group: list[np.ndarray]) -> list[Any]:
             batch, lengths = _pad(group)
             hyps, _ = search(x=batch, out_len=lengths)
-            return hyps.to_hyps_list(score_norm=True)
+            return _hypotheses(hyps, n, score_norm=True)
 
-        return _search_in_batches(outputs, blank, decode)
+        return _search_in_batches(outputs, blank, n, decode)
 
     def word_timings(
         self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
@@ -399,10 +444,11 @@ class HybridFamily(TransducerFamily):
             return self._ctc.greedy_ids(asr_model, outputs)
         return super().greedy_ids(asr_model, outputs)
 
-    def beam_ids(self, asr_model: ASRModel, outputs: Sequence[np.ndarray], **kwargs: Any) -> list[list[int]]:
+    def beam_nbest(self, asr_model: ASRModel, outputs: Sequence[np.ndarray], **kwargs: Any
+                   ) -> list[list[tuple[list[int], float]]]:
         if self.head == "ctc":
-            return self._ctc.beam_ids(asr_model, outputs, **kwargs)
-        return super().beam_ids(asr_model, outputs, **kwargs)
+            return self._ctc.beam_nbest(asr_model, outputs, **kwargs)
+        return super().beam_nbest(asr_model, outputs, **kwargs)
 
     def word_timings(self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
                      token_ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
@@ -440,20 +486,38 @@ def _keep_token_confidence(asr_model: ASRModel) -> None:
 
 
 def _search_in_batches(
-    outputs: Sequence[np.ndarray], blank: int, decode: Callable[[list[np.ndarray]], list[Any]]
-) -> list[list[int]]:
+    outputs: Sequence[np.ndarray], blank: int, n: int, decode: Callable[[list[np.ndarray]], list[list[Any]]]
+) -> list[list[tuple[list[int], float]]]:
     """Beam search over utterances in batches of similar length (less padding), on one thread:
-    ``decode`` turns a batch of cached outputs into NeMo hypotheses; returns each one's token ids."""
+    ``decode`` turns a batch of cached outputs into each one's NeMo hypotheses, best first;
+    returns up to ``n`` per utterance as ``(token ids, score)``, no two with the same ids."""
     import torch
 
-    results: list[list[int]] = [[] for _ in outputs]
+    results: list[list[tuple[list[int], float]]] = [[] for _ in outputs]
     order = sorted(range(len(outputs)), key=lambda i: len(outputs[i]))
     with torch.inference_mode(), _one_thread():
         for start in range(0, len(order), DECODE_BATCH):
             idx = order[start : start + DECODE_BATCH]
-            for i, hyp in zip(idx, decode([outputs[i] for i in idx])):
-                results[i] = _token_ids(hyp, blank)
+            for i, hyps in zip(idx, decode([outputs[i] for i in idx])):
+                seen: set[tuple[int, ...]] = set()
+                for hyp in hyps:
+                    ids = _token_ids(hyp, blank)
+                    if tuple(ids) not in seen and len(seen) < n:
+                        seen.add(tuple(ids))
+                        results[i].append((ids, float(hyp.score)))
     return results
+
+
+def _hypotheses(beams: Any, n: int, *, score_norm: bool) -> list[list[Any]]:
+    """Each utterance's hypotheses, best first, from NeMo's batched beam-search result: the best
+    alone when ``n`` is 1, else its n-best list."""
+    if n == 1:
+        return [[hyp] for hyp in beams.to_hyps_list(score_norm=score_norm)]
+    return [list(nbest.n_best_hypotheses) for nbest in beams.to_nbest_hyps_list(score_norm=score_norm)]
+
+
+def _best(alternatives: list[list[tuple[list[int], float]]]) -> list[list[int]]:
+    return [alts[0][0] if alts else [] for alts in alternatives]
 
 
 def _token_ids(hyp: Any, blank: int) -> list[int]:

@@ -21,6 +21,7 @@ from jupyter_speechcustom.constants import (
     SEGMENT_SECONDS,
     SILENCE_SKIP_SECONDS,
     SPEECH_DETECTION,
+    SPEECH_THRESHOLD,
     UTTERANCE_PAUSE_SECONDS,
 )
 from jupyter_speechcustom.errors import AudioError
@@ -44,6 +45,8 @@ class Transcript:
         display_text: ``text`` with custom words' display-as forms applied.
         note: why the transcript is what it is, when that is not plain recognition
             (:data:`~jupyter_speechcustom.constants.NO_SPEECH_NOTE`: no speech was detected).
+        alternatives: the next-best transcripts, best first (display forms applied), when they
+            were asked for; never ``text`` again.
     """
 
     text: str
@@ -51,6 +54,7 @@ class Transcript:
     words: tuple[dict[str, Any], ...] = field(default=(), repr=False)
     display_text: str | None = None
     note: str | None = None
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ def acoustic_outputs(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     speech_detection: bool = SPEECH_DETECTION,
+    speech_threshold: float = SPEECH_THRESHOLD,
 ) -> list[AcousticOutput]:
     """Run the acoustic model over ``sources`` (paths, bytes or arrays at ``source_rate``).
 
@@ -102,7 +107,8 @@ def acoustic_outputs(
     speech is detected is not run through the model (no frames, and a ``note``), and audio
     longer than :data:`~jupyter_speechcustom.constants.SEGMENT_SECONDS` is cut between
     utterances, its pauses over :data:`~jupyter_speechcustom.constants.SILENCE_SKIP_SECONDS`
-    skipped; without it, long audio is cut at its quietest moments.
+    skipped; without it, long audio is cut at its quietest moments. ``speech_threshold`` is the
+    detector's threshold (0-1: lower finds more speech).
     """
     import torch
 
@@ -122,7 +128,8 @@ def acoustic_outputs(
     if speech_detection:
         from jupyter_speechcustom.asr.speech import speech_pieces, speech_spans
 
-        for n, (audio, spans) in enumerate(zip(audios, speech_spans(audios, rate, cancel=cancel))):
+        found = speech_spans(audios, rate, cancel=cancel, threshold=speech_threshold)
+        for n, (audio, spans) in enumerate(zip(audios, found)):
             if not spans:
                 continue
             if len(audio) <= SEGMENT_SECONDS * rate:

@@ -107,11 +107,15 @@ def _probabilities(audios: list[np.ndarray], rate: int, cancel: threading.Event 
 
 
 def speech_spans(
-    audios: list[np.ndarray], rate: int, *, cancel: threading.Event | None = None
+    audios: list[np.ndarray], rate: int, *, cancel: threading.Event | None = None,
+    threshold: float = SPEECH_THRESHOLD,
 ) -> list[list[tuple[int, int]]]:
     """For each mono audio at ``rate``, the ``(start, end)`` sample indices of its speech, in order,
     each padded by :data:`~jupyter_speechcustom.constants.SPEECH_PAD_SECONDS`; empty when nobody
-    speaks. Safe to call from several threads (they take turns on the one model)."""
+    speaks. A window is speech when the detector's probability is at least ``threshold`` (0-1:
+    lower finds more speech). Safe to call from several threads (they take turns on the one model)."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"the speech threshold must be between 0 and 1, not {threshold}")
     vad_rate = rate if rate in (8_000, 16_000) else 16_000
     samples = [np.asarray(a, dtype=np.float32) for a in audios]
     if vad_rate != rate:
@@ -123,11 +127,11 @@ def speech_spans(
     scale = rate / vad_rate
     results: list[list[tuple[int, int]]] = []
     for audio, resampled, probs in zip(audios, samples, _probabilities(samples, vad_rate, cancel)):
-        if not (probs >= SPEECH_THRESHOLD).any():
+        if not (probs >= threshold).any():
             results.append([])
             continue
         found = postprocess(
-            probs.tolist(), sampling_rate=vad_rate, threshold=SPEECH_THRESHOLD,
+            probs.tolist(), sampling_rate=vad_rate, threshold=threshold,
             min_speech_duration_ms=int(MIN_SPEECH_SECONDS * 1000), min_silence_duration_ms=_MIN_SILENCE_MS,
             speech_pad_ms=int(SPEECH_PAD_SECONDS * 1000), audio_length_samples=len(resampled),
         )

@@ -306,14 +306,26 @@ def _audio(ws: Any, name: str, ids: list[str]) -> dict[str, Any]:
     return {"name": name, "duration": round(duration), "details": details, "status": "ok" if recs else "invalid"}
 
 
+#: Most transcripts one result may hold (IBM's ``max_alternatives``).
+MAX_ALTERNATIVES = 10
+
+#: IBM's ``warnings`` entry for audio in which no speech was found.
+NO_SPEECH_WARNING = ("No speech detected in the audio (silence, tones or noise only), so nothing was transcribed: "
+                     "pass speech_detector_sensitivity=1.0 to decode it anyway.")
+
+
 def ibm_results(transcript: Any, *, timestamps: bool = False, word_confidence: bool = False) -> dict[str, Any]:
-    """IBM's recognition response for one transcript."""
+    """IBM's recognition response for one transcript; audio without speech has no results and a warning."""
     from jupyter_speechcustom.services.streaming import ibm_alternative
 
     alternative = ibm_alternative(transcript, timestamps=timestamps, word_confidence=word_confidence)
-    if not alternative["transcript"].strip():
-        return {"results": [], "result_index": 0}
-    return {"results": [{"alternatives": [alternative], "final": True}], "result_index": 0}
+    response: dict[str, Any] = {"results": [], "result_index": 0}
+    if alternative["transcript"].strip():
+        others = [{"transcript": text} for text in getattr(transcript, "alternatives", ())]
+        response["results"] = [{"alternatives": [alternative, *others], "final": True}]
+    if getattr(transcript, "note", None):
+        response["warnings"] = [NO_SPEECH_WARNING]
+    return response
 
 
 # --------------------------------------------------------------------------- handlers
@@ -584,6 +596,19 @@ class RecognitionRequest:
     weight: float | None
     timestamps: bool
     word_confidence: bool
+    speech_detector_sensitivity: float | None = None
+    max_alternatives: int = 1
+
+    def speech_options(self) -> dict[str, Any]:
+        """The recognizer's speech-detection arguments for IBM's ``speech_detector_sensitivity``: 1.0
+        decodes all audio; lower values need more certainty that a window is speech (0.5, the
+        default, is the detector's own threshold)."""
+        sensitivity = self.speech_detector_sensitivity
+        if sensitivity is None:
+            return {}
+        if sensitivity >= 1.0:
+            return {"speech_detection": False}
+        return {"speech_detection": True, "speech_threshold": 1.0 - sensitivity}
 
 
 def recognize_audio(service: SpeechCustomService, request: RecognitionRequest, lm_id: str | None, am_id: str | None,
@@ -591,7 +616,8 @@ def recognize_audio(service: SpeechCustomService, request: RecognitionRequest, l
     """IBM's recognition response for ``audio`` (runs the models: call it off the event loop)."""
     recognizer = service.recognizer(request.model, lm_id, am_id)
     try:
-        transcript = recognizer.transcribe([audio], weights=customization_weights(request.weight, lm_id))[0]
+        transcript = recognizer.transcribe([audio], weights=customization_weights(request.weight, lm_id),
+                                           alternatives=request.max_alternatives, **request.speech_options())[0]
     except AudioError as exc:
         raise IBMError(400, f"the audio could not be decoded: {' '.join(str(exc).split())}") from None
     return ibm_results(transcript, timestamps=request.timestamps, word_confidence=request.word_confidence)
@@ -613,8 +639,9 @@ class RecognizeHandler(BaseHandler):
             weight=self.number("customization_weight", 0.0, 1.0),
             timestamps=self.flag("timestamps"),
             word_confidence=self.flag("word_confidence"),
+            speech_detector_sensitivity=self.number("speech_detector_sensitivity", 0.0, 1.0),
+            max_alternatives=max(1, int(self.number("max_alternatives", 0, MAX_ALTERNATIVES) or 1)),
         )
-        self.number("max_alternatives", 0, 10)  # one alternative is returned
         return request
 
     @web.authenticated

@@ -35,6 +35,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.server.handlers import (
     API_PREFIX,
+    MAX_ALTERNATIVES,
     IBMError,
     RecognitionRequest,
     RecognizeHandler,
@@ -265,7 +266,7 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         interim = _flag(options, "interim_results")
         timestamps = _flag(options, "timestamps")
         word_confidence = _flag(options, "word_confidence")
-        _option_number(options, "max_alternatives", 0, 10, 1)  # one alternative is returned
+        alternatives = max(1, int(_option_number(options, "max_alternatives", 0, MAX_ALTERNATIVES, 1) or 1))
         inactivity = _option_number(options, "inactivity_timeout", -1, 10_000, INACTIVITY_TIMEOUT)
         self._inactivity = -1.0 if inactivity is None or inactivity < 0 else inactivity
         pause = _option_number(options, "end_of_phrase_silence_time", 0.0, 120.0, PAUSE_SECONDS) or PAUSE_SECONDS
@@ -276,7 +277,7 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             recognizer = service.recognizer(model, lm_id, am_id)
             return RecognitionStream(recognizer, content_type, interim_results=interim, timestamps=timestamps,
                                      word_confidence=word_confidence, weights=customization_weights(weight, lm_id),
-                                     pause_seconds=max(0.1, pause))
+                                     pause_seconds=max(0.1, pause), max_alternatives=alternatives)
 
         return await self._compute(start)
 

@@ -70,6 +70,8 @@ class Recognizer:
         kwargs.setdefault("speech_detection", self.speech_detection)
         return acoustic_outputs(self.acoustic_model, sources, **kwargs)
 
-    def transcribe(self, sources: Sequence[AudioSource], weights: Any = None, **kwargs: Any) -> list[Transcript]:
-        """Transcripts with word timings, confidences and display forms."""
-        return self.decoder.decode(self.acoustic_outputs(sources, **kwargs), weights)
+    def transcribe(self, sources: Sequence[AudioSource], weights: Any = None, *, alternatives: int = 1,
+                   **kwargs: Any) -> list[Transcript]:
+        """Transcripts with word timings, confidences and display forms (and up to
+        ``alternatives - 1`` next-best transcripts each); ``kwargs`` go to :func:`acoustic_outputs`."""
+        return self.decoder.decode(self.acoustic_outputs(sources, **kwargs), weights, alternatives=alternatives)

@@ -329,6 +329,7 @@ class RecognitionStream:
         pause_seconds: silence that ends an utterance.
         interim_seconds: least new audio between two interim hypotheses.
         silence_db: frames quieter than this (dBFS) are silence.
+        max_alternatives: transcripts per final result (the best, then next-best ones from a beam search).
 
     Each message is ``{"result_index": n, "results": [{"final": bool, "alternatives": [...]}]}``.
     """
@@ -346,7 +347,10 @@ class RecognitionStream:
         interim_seconds: float = INTERIM_SECONDS,
         silence_db: float = SILENCE_DB,
         max_utterance_seconds: float = MAX_UTTERANCE_SECONDS,
+        max_alternatives: int = 1,
     ) -> None:
+        if not isinstance(max_alternatives, int) or max_alternatives < 1:
+            raise InvalidOptionError(f"max_alternatives must be a whole number of 1 or more, got {max_alternatives!r}")
         for name, value, low in (("pause_seconds", pause_seconds, 0.1), ("interim_seconds", interim_seconds, 0.05),
                                  ("max_utterance_seconds", max_utterance_seconds, 1.0)):
             if not isinstance(value, (int, float)) or not np.isfinite(value) or value < low:
@@ -357,6 +361,7 @@ class RecognitionStream:
         self.timestamps = timestamps
         self.word_confidence = word_confidence
         self.weights = weights
+        self.max_alternatives = max_alternatives
         model = recognizer.acoustic_model
         self.rate: int = model.sample_rate
         self._frame = max(1, int(FRAME_SECONDS * self.rate))
@@ -540,12 +545,15 @@ class RecognitionStream:
         if len(head) and self._speech:
             outputs = self._outputs(head)
             with _torch_threads(STREAM_TORCH_THREADS):
-                transcript = self.recognizer.decoder.decode(outputs, self.weights)[0]
+                transcript = self.recognizer.decoder.decode(outputs, self.weights,
+                                                            alternatives=self.max_alternatives)[0]
             text = transcript.display_text or transcript.text
             if text.strip() or self._interim_sent:
                 alternative = ibm_alternative(transcript, timestamps=self.timestamps,
                                               word_confidence=self.word_confidence, offset=offset)
-                message = {"result_index": self.result_index, "results": [{"final": True, "alternatives": [alternative]}]}
+                others = [{"transcript": text} for text in transcript.alternatives]
+                message = {"result_index": self.result_index,
+                           "results": [{"final": True, "alternatives": [alternative, *others]}]}
                 self.result_index += 1
         self._start += len(head)
         self._utterance = [rest.copy()] if len(rest) else []
