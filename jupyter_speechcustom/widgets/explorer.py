@@ -1,0 +1,434 @@
+"""The Explore panel: look at an audio set before and after customizing.
+
+A view over :mod:`jupyter_speechcustom.services.explorer`: choose a set (an example set of the
+base model's profile, the workspace's audio, or a NeMo manifest), read its statistics and
+duration histogram, transcribe it with the base model (a light job; the acoustic outputs are
+cached), then page through its utterances, filtered by text, WER or duration and sorted, and
+look at one utterance's waveform and spectrogram while listening to it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from jupyter_speechcustom.asr.models import known_words_for
+from jupyter_speechcustom.constants import DEMO_MODEL_NAME
+from jupyter_speechcustom.errors import InvalidOptionError
+from jupyter_speechcustom.evaluation import diffview
+from jupyter_speechcustom.services import explorer
+from jupyter_speechcustom.services.explorer import AudioSet, Utterance
+from jupyter_speechcustom.widgets._common import (
+    LABELLED,
+    AudioSlot,
+    Choice,
+    JobView,
+    Panel,
+    button,
+    heading,
+    hint,
+    hint_html,
+    set_options,
+    wide,
+)
+
+if TYPE_CHECKING:
+    from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.services.compare import AcousticCache
+    from jupyter_speechcustom.services.workspace import Workspace
+
+__all__ = ["ExplorerPanel"]
+
+#: Utterances per page of the table.
+ROWS_PER_PAGE = 15
+
+#: Sort choices: label, (key, descending).
+_SORTS: dict[str, tuple[str, tuple[explorer.SortKey, bool]]] = {
+    "index": ("in order", ("index", False)),
+    "wer-desc": ("highest WER first", ("wer", True)),
+    "wer": ("lowest WER first", ("wer", False)),
+    "cer-desc": ("highest CER first", ("cer", True)),
+    "duration-desc": ("longest first", ("duration", True)),
+    "duration": ("shortest first", ("duration", False)),
+    "reference": ("reference A–Z", ("reference", False)),
+}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s"
+
+
+class ExplorerPanel(Panel):
+    """Statistics, transcripts, scores and plots of an audio set.
+
+    Args:
+        workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or its folder.
+        base: the base model (or its name or ``.nemo`` path): OOV words are words it does not know,
+            and it transcribes the set.
+
+    Children of note: ``source`` (the set chooser), ``manifest_path`` and ``open_button`` (for a
+    manifest), ``stats`` (HTML), ``histogram`` (Image), ``oov``, ``transcribe_button``,
+    ``progress`` (its job), ``search``, ``regex``, ``search_in``, ``wer_range``,
+    ``duration_range``, ``sort``, ``table`` (the current page), ``prev_page``, ``next_page``,
+    ``utterance`` (which one to show), ``plot`` (waveform and spectrogram), ``player``, ``detail``.
+
+    Traits:
+        audio_set (Instance of AudioSet or None): the set shown, with the base model's transcripts
+            once transcribed.
+        selected (Int or None): the index (in the set) of the utterance shown, or None.
+    """
+
+    audio_set = traitlets.Instance(AudioSet, allow_none=True, help="The set shown, or None.")
+    selected = traitlets.Int(None, allow_none=True, help="Index of the utterance shown, or None.")
+
+    def __init__(self, workspace: Workspace | str | Path, base: BaseModel | str | Path = DEMO_MODEL_NAME) -> None:
+        super().__init__(workspace, base)
+        self.add_class("sc-explore-panel")
+        self._cache: AcousticCache = {}
+        self._known: frozenset[str] | None = None
+        self._rows: list[Utterance] = []  # the filtered, sorted utterances
+        self._page = 0
+        self._quiet = False  # True while the panel itself sets the filters
+        self._choosing = False  # True while the panel itself sets the utterance chooser
+
+        profile = self.base.profile
+        sets = [(f"{profile.name} {name}", f"profile:{name}") for name in explorer.example_sets(self.base)] \
+            if profile else []
+        sets += [("workspace audio (all)", "workspace"), ("workspace audio (transcribed)", "workspace:transcribed"),
+                 ("a NeMo manifest…", "manifest")]
+        self.source = widgets.Dropdown(description="Audio set", style=LABELLED, options=sets, value=sets[0][1],
+                                       layout=wide())
+        self.source.add_class("sc-explore-source")
+        self.manifest_path = widgets.Text("", placeholder="path/to/manifest.json", description="Manifest",
+                                          style=LABELLED, layout=wide())
+        self.manifest_path.add_class("sc-explore-manifest")
+        self.open_button = button("Open", icon="folder-open", css="sc-explore-open")
+        self.manifest_row = widgets.HBox([self.manifest_path, self.open_button])
+        self.manifest_row.layout.display = "none"
+        self.observe_value(self.source, self._source_changed, doing="Opening the audio set")
+        self.on(self.open_button, self.open_set, "Opening the audio set")
+
+        self.stats = widgets.HTML()
+        self.stats.add_class("sc-explore-stats")
+        self.histogram = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="520px"))
+        self.histogram.add_class("sc-explore-histogram")
+        self.oov = widgets.HTML()
+        self.oov.add_class("sc-explore-oov")
+
+        self.transcribe_button = button("Transcribe with the base model", icon="play", style="primary",
+                                        css="sc-explore-transcribe",
+                                        tooltip="run the base model over the set (a background job), then show "
+                                                "each utterance's transcript, WER and CER")
+        self.progress = JobView(cancellable=True)
+        self.on(self.transcribe_button, self.transcribe, "Transcribing")
+
+        self.search = widgets.Text("", placeholder="text or regular expression; Enter to search",
+                                   description="Search", style=LABELLED, continuous_update=False, layout=wide())
+        self.search.add_class("sc-explore-search")
+        self.regex = widgets.Checkbox(False, description="regex", indent=False, layout=widgets.Layout(width="70px"))
+        self.search_in = widgets.Dropdown(options=[("in either", "either"), ("in references", "reference"),
+                                                   ("in transcripts", "hypothesis")], value="either",
+                                          layout=widgets.Layout(width="140px"))
+        self.wer_range = widgets.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description="WER",
+                                                  style=LABELLED, readout_format=".0%", continuous_update=False,
+                                                  layout=wide())
+        self.wer_range.add_class("sc-explore-wer")
+        self.duration_range = widgets.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.1,
+                                                       description="Duration (s)", style=LABELLED,
+                                                       readout_format=".1f", continuous_update=False, layout=wide())
+        self.duration_range.add_class("sc-explore-duration")
+        self.sort = widgets.Dropdown(options=[(label, key) for key, (label, _) in _SORTS.items()], value="index",
+                                     description="Sort", style=LABELLED, layout=wide())
+        self.sort.add_class("sc-explore-sort")
+        for control in (self.search, self.regex, self.search_in, self.wer_range, self.duration_range, self.sort):
+            self.observe_value(control, lambda _: None if self._quiet else self.apply_filters(), doing="Filtering")
+
+        self.table = widgets.HTML()
+        self.table.add_class("sc-explore-table")
+        self.prev_page = button("", icon="chevron-left", tooltip="previous page", width="40px", css="sc-explore-prev")
+        self.next_page = button("", icon="chevron-right", tooltip="next page", width="40px", css="sc-explore-next")
+        self.page_label = widgets.Label()
+        self.on(self.prev_page, lambda: self.show_page(self._page - 1))
+        self.on(self.next_page, lambda: self.show_page(self._page + 1))
+
+        self.utterance = Choice(description="Show", style=LABELLED, options=[("—", None)], layout=wide())
+        self.utterance.add_class("sc-explore-utterance")
+        self.observe_value(self.utterance, self._utterance_chosen, doing="Showing the utterance")
+        self.detail = widgets.HTML()
+        self.detail.add_class("sc-explore-detail")
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="720px"))
+        self.plot.add_class("sc-explore-plot")
+        self.player = AudioSlot(width="420px")
+
+        self.children = [
+            widgets.HTML(diffview.style_tag()),
+            self.status,
+            hint("Look at an audio set before and after customizing: its hours, durations, words and the words the "
+                 "base model does not know (OOV), then each utterance with the base model's transcript and errors."),
+            self.source,
+            self.manifest_row,
+            heading("Statistics"),
+            widgets.HBox([self.stats, self.histogram]),
+            self.oov,
+            widgets.HBox([self.transcribe_button, self.progress]),
+            heading("Utterances"),
+            widgets.HBox([self.search, self.regex, self.search_in]),
+            self.wer_range,
+            self.duration_range,
+            self.sort,
+            self.table,
+            widgets.HBox([self.prev_page, self.page_label, self.next_page]),
+            heading("One utterance"),
+            self.utterance,
+            self.detail,
+            self.plot,
+            self.player,
+        ]
+        self.guard(self._source_changed, "Opening the audio set")(self.source.value)  # errors shown, not raised
+
+    # ------------------------------------------------------------------ choosing a set
+
+    def _source_changed(self, kind: str) -> None:
+        self.manifest_row.layout.display = "" if kind == "manifest" else "none"
+        if kind == "manifest":
+            if self.manifest_path.value.strip():
+                self.open_set()
+            else:
+                self.show("Type the path of a NeMo manifest (JSON lines with audio_filepath, duration, text), "
+                          "then press Open.", "info")
+            return
+        self.open_set()
+
+    def load_set(self) -> AudioSet:
+        """The chosen set, read afresh (without transcripts)."""
+        kind = self.source.value
+        if kind.startswith("profile:"):
+            return explorer.profile_set(self.base, kind.split(":", 1)[1])
+        if kind.startswith("workspace"):
+            return explorer.workspace_set(self.workspace, transcribed_only=kind.endswith(":transcribed"))
+        path = self.manifest_path.value.strip()
+        if not path:
+            raise InvalidOptionError("type the path of a NeMo manifest first (or choose another audio set)")
+        return explorer.manifest_set(path)
+
+    def open_set(self) -> AudioSet:
+        """Read the chosen set and show its statistics and utterances."""
+        audio_set = self.load_set()
+        self.show_set(audio_set)
+        note = "" if len(audio_set) else " It has no audio: add some in the Data tab, or choose another set."
+        self.show(f"Opened {audio_set.label}: {len(audio_set)} utterances.{note}",
+                  "success" if len(audio_set) else "info")
+        return audio_set
+
+    def show_set(self, audio_set: AudioSet) -> None:
+        """Show ``audio_set``: statistics, histogram, filters reset to its ranges, the first page."""
+        if self._known is None:
+            self._known = known_words_for(self.base)
+        self.audio_set = audio_set
+        self._render_statistics()
+        self._quiet = True
+        try:
+            longest = max((u.duration for u in audio_set.utterances), default=0.0)
+            top = max(math.ceil(longest * 10) / 10, 0.1)
+            self.duration_range.min = 0.0  # widen first: a range outside the old bounds would be clipped
+            self.duration_range.max = max(top, self.duration_range.max)
+            self.duration_range.value = (0.0, top)
+            self.duration_range.max = top
+            self._reset_wer_range()
+        finally:
+            self._quiet = False
+        self.selected = None
+        self.utterance.value = None
+        self.detail.value = ""
+        self.plot.layout.display = "none"
+        self.player.clear()
+        self.apply_filters()
+
+    def _reset_wer_range(self) -> None:
+        audio_set = self.audio_set
+        wers = [u.wer for u in audio_set.utterances if u.wer is not None] if audio_set else []
+        top = max(1.0, math.ceil(max(wers, default=0.0) * 20) / 20)
+        self.wer_range.max = max(top, self.wer_range.max)
+        self.wer_range.value = (0.0, top)
+        self.wer_range.max = top
+        self.wer_range.disabled = not wers
+
+    def _render_statistics(self) -> None:
+        audio_set = self.audio_set
+        if audio_set is None:
+            return
+        stats = explorer.statistics(audio_set, self._known or frozenset())
+        self.stats.value = (f'<div class="sc-root sc-muted">{diffview.escape(audio_set.label)}</div>'
+                            + diffview.key_value_html(stats.rows()))
+        self.histogram.value = explorer.duration_histogram_png(audio_set)
+        self.histogram.layout.display = ""
+        if stats.words:
+            self.oov.value = (f'<div class="sc-root"><b>Most frequent OOV words</b> of the references: '
+                              f"{diffview.chips_html(stats.top_oov, total=stats.oov_words)}</div>")
+        else:
+            self.oov.value = hint_html("No references: word figures and WER need transcripts.")
+
+    # ------------------------------------------------------------------ transcribing
+
+    def transcribe(self) -> Job | None:
+        """Transcribe the set with the base model (a light job), then show transcripts and scores."""
+        audio_set = self.audio_set
+        if audio_set is None or not len(audio_set):
+            raise InvalidOptionError("the set has no audio to transcribe: choose another set, or add audio in "
+                                     "the Data tab")
+        base, cache = self.base, self._cache
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> AudioSet:
+            return explorer.transcribe(base, audio_set, cache=cache, progress=progress, cancel=cancel)
+
+        self.show(f"Transcribing {audio_set.label} ({len(audio_set)} utterances) with the base model…", "working")
+        job = self.submit_light(run, kind="explore-transcribe")
+
+        def done(j: Job) -> None:
+            if self.audio_set is not audio_set:  # another set was opened meanwhile
+                self.show(f"Transcribed {audio_set.label}, but another set is open now: transcribe it again.",
+                          "info")
+                return
+            self.audio_set = j.result
+            self._render_statistics()
+            self._quiet = True
+            try:
+                self._reset_wer_range()
+            finally:
+                self._quiet = False
+            self.apply_filters(keep_page=True)
+            stats = explorer.statistics(j.result, self._known or frozenset())
+            scored = (f": WER {diffview.percent(stats.wer)}, CER {diffview.percent(stats.cer)}"
+                      if stats.wer is not None else " (no references, so no WER)")
+            self.show(f"Transcribed {audio_set.label} with the base model{scored}.", "success")
+
+        return self.watch(job, self.progress, done, doing="Transcribing")
+
+    @traitlets.observe("busy")
+    def _busy_changed(self, change: dict[str, Any]) -> None:
+        self.transcribe_button.disabled = bool(change["new"])
+        self.source.disabled = bool(change["new"])
+        self.open_button.disabled = bool(change["new"])
+
+    # ------------------------------------------------------------------ filtering and paging
+
+    def filtered(self) -> list[Utterance]:
+        """The utterances that pass the filters, in the chosen order."""
+        audio_set = self.audio_set
+        if audio_set is None:
+            return []
+        key, descending = _SORTS[self.sort.value][1]
+        low, high = self.wer_range.value
+        wer = None if self.wer_range.disabled or (low <= 0 and high >= self.wer_range.max) else (low, high)
+        dlow, dhigh = self.duration_range.value
+        duration = None if dlow <= 0 and dhigh >= self.duration_range.max else (dlow, dhigh)
+        return explorer.select(audio_set, text=self.search.value.strip(), regex=bool(self.regex.value),
+                               where=self.search_in.value, wer=wer, duration=duration, sort=key,
+                               descending=descending)
+
+    def apply_filters(self, keep_page: bool = False) -> None:
+        """Re-filter and re-sort the utterances, then show a page."""
+        self._rows = self.filtered()
+        self.show_page(self._page if keep_page else 0)
+
+    def show_page(self, page: int) -> None:
+        """Show page ``page`` (from 0) of the filtered utterances."""
+        rows = self._rows
+        pages = max(1, -(-len(rows) // ROWS_PER_PAGE))
+        self._page = min(max(page, 0), pages - 1)
+        start = self._page * ROWS_PER_PAGE
+        shown = rows[start : start + ROWS_PER_PAGE]
+        self._render_table()
+        self.page_label.value = (f"utterances {start + 1}–{start + len(shown)} of {len(rows)}" if rows else "none")
+        self.prev_page.disabled = self._page == 0
+        self.next_page.disabled = self._page >= pages - 1
+        options: list[tuple[str, int | None]] = [("—", None)]
+        options += [(f"{u.index + 1}. {u.title} ({_seconds(u.duration)})", u.index) for u in shown]
+        keep = self.selected if self.selected in {u.index for u in shown} else None
+        self._choosing = True  # the same utterance again: nothing to redraw
+        try:
+            set_options(self.utterance, options, keep=False)
+            self.utterance.value = keep
+        finally:
+            self._choosing = False
+
+    def _render_table(self) -> None:
+        """The current page of the table, the utterance shown marked."""
+        audio_set = self.audio_set
+        rows = self._rows
+        start = self._page * ROWS_PER_PAGE
+        shown = rows[start : start + ROWS_PER_PAGE]
+        transcribed = audio_set is not None and audio_set.transcribed
+        header = ["#", "utterance", "duration", "reference"] + (["base transcript", "WER", "CER"] if transcribed
+                                                                 else [])
+        cells = []
+        classes = []
+        for u in shown:
+            row = [str(u.index + 1), u.title, _seconds(u.duration), u.reference or "—"]
+            if transcribed:
+                row += [u.hypothesis or "—", diffview.percent(u.wer), diffview.percent(u.cer)]
+            cells.append(row)
+            classes.append("sc-best" if u.index == self.selected else "")
+        total = len(audio_set) if audio_set is not None else 0
+        empty = "no utterances match the filters" if total else "no audio in this set"
+        self.table.value = (f'<div class="sc-root sc-muted">{len(rows)} of {total} utterances</div>'
+                            + diffview.table_html(header, cells, numeric=(0, 2, 5, 6), row_classes=classes,
+                                                  classes="sc-explore-rows", empty=empty))
+
+    # ------------------------------------------------------------------ one utterance
+
+    def _utterance_chosen(self, index: int | None) -> None:
+        if index is None or self._choosing:
+            return
+        self.select(index)
+
+    def select(self, index: int) -> Utterance:
+        """Show utterance ``index`` of the set: its texts and errors, waveform, spectrogram and player."""
+        audio_set = self.audio_set
+        if audio_set is None or not 0 <= index < len(audio_set):
+            raise InvalidOptionError(f"no utterance {index} in the set: choose one from the table")
+        utt = audio_set.utterances[index]
+        self.selected = index
+        self.detail.value = self._detail_html(utt)
+        self.plot.value = explorer.utterance_plot_png(utt, rate=self.base.sample_rate)
+        self.plot.layout.display = ""
+        self.player.load(*explorer.playable_audio(utt))
+        if self.utterance.value != index and index in [v for _, v in self.utterance.options]:
+            self._choosing = True
+            try:
+                self.utterance.value = index
+            finally:
+                self._choosing = False
+        self._render_table()
+        return utt
+
+    def _detail_html(self, utt: Utterance) -> str:
+        if utt.hypothesis is not None and utt.has_reference:
+            from jupyter_speechcustom.evaluation.metrics import evaluate
+
+            score = evaluate([utt.reference or ""], [utt.hypothesis]).utterances[0]
+            return (diffview.utterance_html(f"{utt.index + 1}. {utt.title} ({_seconds(utt.duration)}, "
+                                            f"CER {diffview.percent(utt.cer)})", utt.reference or "",
+                                            {"base": score}) + diffview.legend_html())
+        rows = [("utterance", f"{utt.index + 1}. {utt.title}"), ("duration", _seconds(utt.duration)),
+                ("reference", utt.reference or "—")]
+        if utt.hypothesis is not None:
+            rows.append(("base transcript", utt.hypothesis or "—"))
+        return diffview.key_value_html(rows)
+
+    def refresh(self) -> None:
+        """Re-read workspace audio when the tab is shown again and its files have changed."""
+        audio_set = self.audio_set
+        if not self.source.value.startswith("workspace") or self.busy:
+            return
+        fresh = self.load_set()
+        if audio_set is None or [u.audio for u in fresh.utterances] != [u.audio for u in audio_set.utterances] or \
+                [u.reference for u in fresh.utterances] != [u.reference for u in audio_set.utterances]:
+            self.show_set(fresh)
