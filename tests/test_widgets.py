@@ -66,8 +66,9 @@ def _demo_audio(ws: Workspace, split: str, n: int, transcripts: bool = True) -> 
 
 def test_studio_composes_the_panels_and_refreshes_on_tab_change(ws, demo_model, demo_lm):
     studio = Studio(ws, demo_model)
-    assert studio.tabs.titles == ("Data", "Language model", "Acoustic model", "Compare")
-    assert list(studio.tabs.children) == [studio.data, studio.language_model, studio.acoustic_model, studio.compare]
+    assert studio.tabs.titles == ("Data", "Language model", "Acoustic model", "Compare", "Explore", "Live")
+    assert list(studio.tabs.children) == [studio.data, studio.language_model, studio.acoustic_model, studio.compare,
+                                          studio.explore, studio.live]
     assert all(p.base is demo_model and p.workspace is ws for p in studio.panels)
     assert studio.compare.systems() == ["base"]
     lm = ws.add_language_model(demo_lm.path, name="support")
@@ -76,7 +77,7 @@ def test_studio_composes_the_panels_and_refreshes_on_tab_change(ws, demo_model, 
     studio.tabs.selected_index = 1
     assert studio.language_model.models.value == lm.id
     assert "n-gram order" in studio.language_model.details.value
-    assert all(not p.status.value for p in studio.panels)
+    assert not any("sc-status-error" in p.status.value for p in studio.panels)
 
 
 def test_panels_work_alone_and_reject_unknown_arguments(tmp_path, demo_model):

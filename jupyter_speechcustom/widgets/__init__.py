@@ -1,8 +1,10 @@
 """The Studio: JupyterLab widgets over the workspace and the services.
 
-``Studio(workspace, base="demo")`` shows four tabs, each also usable alone with a workspace
+``Studio(workspace, base="demo")`` shows six tabs, each also usable alone with a workspace
 and a base model: :class:`DataPanel` (corpora, custom words, audio, microphone),
-:class:`LanguageModelPanel`, :class:`AcousticModelPanel` and :class:`ComparePanel`.
+:class:`LanguageModelPanel`, :class:`AcousticModelPanel`, :class:`ComparePanel`,
+:class:`ExplorerPanel` (audio sets, their statistics and errors) and :class:`LivePanel` (the
+microphone streamed through base and customized recognizers).
 Long work runs as workspace jobs, so the kernel stays responsive; every error shows in the
 panel's status area.
 """
@@ -20,20 +22,23 @@ from jupyter_speechcustom.widgets._common import Panel, resolve_base, resolve_wo
 from jupyter_speechcustom.widgets.acoustic_model import AcousticModelPanel
 from jupyter_speechcustom.widgets.compare import ComparePanel
 from jupyter_speechcustom.widgets.data import DataPanel
+from jupyter_speechcustom.widgets.explorer import ExplorerPanel
 from jupyter_speechcustom.widgets.language_model import LanguageModelPanel
+from jupyter_speechcustom.widgets.live import LivePanel
 from jupyter_speechcustom.widgets.manage import ManagePanel
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.services.workspace import Workspace
 
-__all__ = ["AcousticModelPanel", "ComparePanel", "DataPanel", "LanguageModelPanel", "ManagePanel", "Panel", "Studio"]
+__all__ = ["AcousticModelPanel", "ComparePanel", "DataPanel", "ExplorerPanel", "LanguageModelPanel", "LivePanel",
+           "ManagePanel", "Panel", "Studio"]
 
-TAB_TITLES = ("Data", "Language model", "Acoustic model", "Compare")
+TAB_TITLES = ("Data", "Language model", "Acoustic model", "Compare", "Explore", "Live")
 
 
 class Studio(widgets.VBox):
-    """The four panels as tabs, sharing one workspace and one loaded base model.
+    """The six panels as tabs, sharing one workspace and one loaded base model.
 
     Args:
         workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or a folder (created
@@ -42,7 +47,7 @@ class Studio(widgets.VBox):
 
     Attributes:
         workspace, base: as given (opened and loaded).
-        data, language_model, acoustic_model, compare: the panels.
+        data, language_model, acoustic_model, compare, explore, live: the panels.
         tabs: the ``Tab`` widget; opening a tab re-reads the workspace into its panel.
         manage: the :class:`ManagePanel` (rename, delete, export, history), folded below the tabs.
     """
@@ -54,7 +59,10 @@ class Studio(widgets.VBox):
         self.language_model = LanguageModelPanel(self.workspace, self.base)
         self.acoustic_model = AcousticModelPanel(self.workspace, self.base)
         self.compare = ComparePanel(self.workspace, self.base)
-        self.panels: tuple[Panel, ...] = (self.data, self.language_model, self.acoustic_model, self.compare)
+        self.explore = ExplorerPanel(self.workspace, self.base)
+        self.live = LivePanel(self.workspace, self.base)
+        self.panels: tuple[Panel, ...] = (self.data, self.language_model, self.acoustic_model, self.compare,
+                                          self.explore, self.live)
         self.tabs = widgets.Tab(children=list(self.panels), titles=TAB_TITLES)
         self.tabs.add_class("sc-tabs")
         self.tabs.observe(self._tab_changed, names="selected_index")

@@ -146,12 +146,20 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
 
 
 @pytest.fixture
-def page(chromium_path: Path) -> Iterator[object]:
-    """A Playwright page in headless Chromium with a fake microphone."""
+def chromium_args() -> list[str]:
+    """Chromium's command-line flags; a test module overrides this fixture to add its own (e.g.
+    ``--use-file-for-fake-audio-capture=speech.wav``, a spoken file as the fake microphone)."""
+    return list(CHROMIUM_ARGS)
+
+
+@pytest.fixture
+def page(chromium_path: Path, chromium_args: list[str]) -> Iterator[object]:
+    """A Playwright page in headless Chromium with a fake microphone (a beep, unless ``chromium_args``
+    names a file)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args, headless=True)
         context = browser.new_context(viewport={"width": 1400, "height": 1800}, permissions=["microphone"])
         page = context.new_page()
         messages: list[str] = []

@@ -1,0 +1,232 @@
+"""The Live panel without a browser: real demo model, real custom LM, real WebM/Opus segments.
+
+The browser's part is played by :class:`FakeRecorders`: each time the panel stops one of its two
+ipywebrtc recorders, it sets that recorder's ``audio.value`` to the next WebM/Opus segment, as the
+recorder's front end does (Opus at 48 kHz; consecutive segments overlapping by 40-100 ms, as two
+recorders taking turns give them). So the audio takes the microphone's path through the panel.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import encode_av
+
+from jupyter_speechcustom import demo
+from jupyter_speechcustom.evaluation.metrics import evaluate
+from jupyter_speechcustom.io.audio import load_audio
+from jupyter_speechcustom.io.manifest import read_manifest
+from jupyter_speechcustom.services.workspace import Workspace
+from jupyter_speechcustom.widgets.live import LivePanel, stitch
+
+pytestmark = pytest.mark.slow
+
+BROWSER_RATE = 48_000  # browsers record Opus at 48 kHz
+
+
+def webm_segments(audio: np.ndarray, seconds: float = 1.0, seed: int = 1) -> tuple[list[bytes], list[float]]:
+    """``audio`` (16 kHz) as the recorders deliver it: WebM/Opus segments starting every ``seconds``,
+    each running on 40-100 ms into the next one; also the overlaps (seconds)."""
+    rng = np.random.default_rng(seed)
+    audio48 = load_audio(audio, BROWSER_RATE, source_rate=16_000)
+    step = int(seconds * BROWSER_RATE)
+    segments, overlaps = [], []
+    for start in range(0, len(audio48), step):
+        overlap = int(rng.uniform(0.04, 0.1) * BROWSER_RATE) if start + step < len(audio48) else 0
+        segments.append(encode_av(audio48[start:start + step + overlap, None], BROWSER_RATE, "webm", "libopus"))
+        overlaps.append(overlap / BROWSER_RATE)
+    return segments, overlaps[:-1]
+
+
+def empty_segment() -> bytes:
+    """What a recorder stopped before it heard anything delivers: a WebM header without audio."""
+    data = encode_av(np.zeros((4800, 1), np.float32), BROWSER_RATE, "webm", "libopus")
+    return data[: data.index(b"\x1f\x43\xb6\x75")]  # up to the first Matroska cluster
+
+
+class FakeRecorders:
+    """The front end of the panel's recorders: a stopped recorder delivers the next segment."""
+
+    def __init__(self, panel: LivePanel, segments: list[bytes], then: bytes | None = None) -> None:
+        self.segments = list(segments)
+        self.then = then  # delivered once the segments are used up (None: a short silence)
+        self.used_up = threading.Event()
+        assert panel.take is not None
+        for recorder in panel.take.recorders:
+            recorder.observe(lambda change, r=recorder: self._recording(r, change["new"]), names="recording")
+
+    def _recording(self, recorder, recording: bool) -> None:
+        if recording:
+            return
+        if self.segments:
+            data = self.segments.pop(0)
+        else:
+            silence = np.zeros((BROWSER_RATE // 2, 1), np.float32)
+            data = self.then if self.then is not None else encode_av(silence, BROWSER_RATE, "webm", "libopus")
+        if not self.segments:
+            self.used_up.set()
+        recorder.audio.value = data
+
+
+def speak(panel: LivePanel, audio: np.ndarray) -> list[tuple[str, str]]:
+    """One take of ``audio`` through the panel; returns the (base, custom) HTML shown along the way."""
+    panel.start()
+    shown: list[tuple[str, str]] = []
+    panel.custom_text.observe(lambda _: shown.append((panel.base_text.value, panel.custom_text.value)),
+                              names="value")
+    fake = FakeRecorders(panel, webm_segments(np.concatenate([audio, np.zeros(8000, np.float32)]))[0])
+    assert fake.used_up.wait(60)
+    panel.stop()
+    assert panel.wait(60)
+    return shown
+
+
+def status_of(panel: LivePanel) -> str:
+    return html.unescape(panel.status.value)
+
+
+@pytest.fixture(scope="module")
+def utterances():
+    entries = read_manifest(demo.manifest("domain/test"), require_text=True)
+    return [(load_audio(e["audio_filepath"]), e["text"]) for e in entries[:4]]
+
+
+@pytest.fixture
+def ws(tmp_path: Path, demo_lm) -> Workspace:
+    ws = Workspace(tmp_path / "ws")
+    ws.add_language_model(demo_lm.path, name="support")
+    return ws
+
+
+def test_stitch_rejoins_the_overlapping_segments_of_two_recorders(utterances):
+
+    """Decoded WebM/Opus segments, each overlapping the next by 40-100 ms: the overlaps are measured to
+    the sample where there is speech, and the stitched audio is as long as the original."""
+    audio = np.concatenate([a for a, _ in utterances[:2]])
+    segments, overlaps = webm_segments(audio)
+    joined: list[np.ndarray] = []
+    measured: list[tuple[float, float]] = []
+    for n, data in enumerate(segments):
+        samples = load_audio(data)
+        if joined:
+            new, cut, exact = stitch(np.concatenate(joined), samples)
+            if exact:
+                measured.append((cut, overlaps[n - 1]))
+            samples = new
+        joined.append(samples)
+    stitched = np.concatenate(joined)
+    assert len(measured) >= len(segments) // 2
+    assert all(abs(cut - true) <= 1.5 / 16_000 for cut, true in measured), measured
+    # Only the overlaps assumed (where the match is not trusted) may be off, by the spread of the overlaps.
+    assumed = len(segments) - 1 - len(measured)
+    assert abs(len(stitched) - len(audio)) <= (0.06 * assumed + 0.002) * 16_000
+
+
+def test_base_and_customized_transcripts_grow_side_by_side(ws, demo_model, utterances):
+    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    assert panel.lm.value is not None and panel.words.value is None  # the newest LM, with its own words
+    audio, reference = utterances[1]  # "the terraform state is locked by another apply in staging"
+    shown = speak(panel, audio)
+    take = panel.take
+    assert take is not None and take.error is None, status_of(panel)
+
+    # Interim text (grey italics) came before the final text, in both columns.
+    first_interim = next(i for i, (_, custom) in enumerate(shown) if "sc-live-interim" in custom)
+    first_final = next(i for i, (_, custom) in enumerate(shown) if "sc-live-final" in custom)
+    assert first_interim < first_final
+    assert any("sc-live-interim" in base for base, _ in shown)
+    for side in take.sides.values():
+        finals = [m for m in side.messages if m["results"][0]["final"]]
+        assert finals and not side.messages[0]["results"][0]["final"]
+        assert side.interim == ""
+    assert "sc-live-interim" not in panel.custom_text.value and "Customized: LM support" in panel.custom_text.value
+
+    # The custom LM knows the jargon the base model misspells.
+    texts = panel.transcripts()
+    base_wer = evaluate([reference], [texts["base"].lower()]).wer
+    custom_wer = evaluate([reference], [texts["custom"].lower()]).wer
+    assert custom_wer < base_wer, texts
+    assert "terraform" in texts["custom"].lower() and "terraform" not in texts["base"].lower()
+
+    # The take's audio is the spoken audio, stitched without gaps; it can be kept in the workspace.
+    stats = take.stats()
+    assert stats["segments"] >= 4 and stats["overlaps_ms"]
+    spoken = (len(audio) + 8000) / 16_000  # then the fake recorders add up to 0.5 s of silence at Stop
+    assert spoken - 0.05 <= stats["audio_seconds"] <= spoken + 0.55
+    assert "Recognized" in status_of(panel) and not panel.live and not panel.start_button.disabled
+    audio_id = panel.save_take()
+    assert audio_id is not None and ws.get(audio_id, "audio").info["duration"] == pytest.approx(
+        stats["audio_seconds"], abs=0.01)
+    assert panel.save_button.disabled
+
+
+def test_stop_then_a_new_take(ws, demo_model, utterances):
+    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    panel.words.value = ""  # the LM without its custom words: the column says so
+    speak(panel, utterances[0][0])
+    first = panel.take
+    assert first is not None and first.error is None and first.sides["custom"].finals
+    assert all(r.comm is None for r in first.recorders) and first.camera.comm is None  # microphone released
+    assert "no custom words" in panel.custom_text.value
+
+    panel.start()
+    panel.start()  # a second Start while a take runs is refused, the take goes on
+    assert "press Stop first" in status_of(panel) and panel.take is not first
+    fake = FakeRecorders(panel, webm_segments(utterances[3][0])[0])
+    assert fake.used_up.wait(60)
+    panel.stop()
+    assert panel.wait(60)
+    texts = panel.transcripts()
+    assert "checkout namespace" in texts["custom"] and "rollout" not in texts["custom"]  # the new take only
+    assert first.sides["custom"].finals  # the old take keeps its results
+
+
+def test_no_audio_from_the_microphone_is_explained(ws, demo_model):
+    """A browser that never delivers (permission denied, no microphone): the take ends with advice."""
+    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    panel.no_audio_seconds = 1.0
+    panel.start()
+    assert panel.live and panel.start_button.disabled
+    assert panel.wait(30)
+    message = status_of(panel)
+    assert "No audio came from the microphone" in message and "allow this page to use the microphone" in message
+    assert not panel.live and not panel.start_button.disabled and panel.save_button.disabled
+    assert panel.save_take() is None and "No finished take with audio" in status_of(panel)
+
+
+def test_empty_segments_end_the_take_with_an_error(ws, demo_model):
+    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    panel.start()
+    FakeRecorders(panel, [], then=empty_segment())
+    assert panel.wait(30)
+    assert "3 empty recordings in a row" in status_of(panel) and "muted" in status_of(panel)
+    assert panel.take is not None and panel.take.empty >= 3 and not panel.take.audio
+
+
+def test_a_model_gone_before_start_is_reported(ws, demo_model, demo_lm, utterances):
+    from jupyter_speechcustom.services import management
+
+    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    gone = panel.lm.value
+    management.delete(ws, "lm", gone)
+    panel.start_button.click()
+    assert "Starting failed" in status_of(panel) and "no longer in the workspace" in status_of(panel)
+    assert not panel.live and panel.take is None and panel.lm.value != gone  # the lists were re-read
+
+    # A model that fails to load ends the take with the reason, and the panel is ready again.
+    broken = ws.add_language_model(demo_lm.path, name="broken")
+    assert broken.path is not None
+    (broken.path / "lm.json").write_text("{")
+    panel.refresh()
+    panel.lm.value = broken.id
+    panel.start()
+    FakeRecorders(panel, webm_segments(utterances[0][0][:16000])[0])
+    assert panel.wait(30)
+    assert "Loading the recognizers failed:" in status_of(panel) and "rebuild the language model" in status_of(panel)
+    assert not panel.live and not panel.start_button.disabled
+    with pytest.raises(ValueError, match="segment_seconds"):
+        LivePanel(ws, demo_model, segment_seconds=0.1)
