@@ -153,6 +153,7 @@ class DataPanel(Panel):
         self.audio_table = widgets.HTML()
         self.audio_table.add_class("sc-audio-table")
         self.play_choice = Choice(description="Listen", style=LABELLED, options=[("—", None)], layout=wide())
+        self.play_choice.add_class("sc-listen")
         self.player = AudioSlot()
         self.observe_value(self.play_choice, self._play, doing="Loading the audio")
 
