@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import re
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -138,9 +139,17 @@ def test_data_panel_corpora_words_audio_and_recordings(ws, demo_model):
     # A recording arrives as the browser sends it: WebM/Opus bytes in the recorder's Audio widget.
     webm = encode_av(tone(1.5, 48_000), 48_000, "webm", "libopus")
     assert panel.save_recording_button.disabled
+    panel.recorder.recording = True  # the browser's record button: a clock runs until the recording arrives
+    assert "recording 0:0" in panel.record_clock.value
+    panel.recorder.recording = False
     panel.recorder.audio.value = webm
     assert panel.recording == webm and not panel.save_recording_button.disabled
     assert "Recorded 1.5 s" in status_of(panel)
+    # Its levels: a 0.3 sine peaks at -10.5 dBFS and its RMS is -13.5 dBFS (Opus changes them a little).
+    peak, loud = (float(x) for x in re.search(r"peak (-?\d+) dBFS, speech level (-?\d+) dBFS",
+                                                status_of(panel)).groups())
+    assert abs(peak + 10.5) <= 1.0 and abs(loud + 13.5) <= 1.0
+    assert "1.5 s recorded" in panel.record_clock.value and "dBFS" in panel.record_clock.value
     panel.recording_name.value = "mic"
     panel.recording_transcript.value = "restart the ingress "
     panel.save_recording_button.click()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+import numpy as np
 import traitlets
 
 from jupyter_speechcustom.asr.models import known_words_for
@@ -41,6 +43,29 @@ _AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac," + ",
 _TEXT_ACCEPT = ".txt,.text,.md,text/plain"
 _WORDS_ACCEPT = ".csv,.json,.txt"
 _MIN_RECORDING_SECONDS = 0.1  # shorter holds no speech: the microphone gave nothing, or recording stopped at once
+
+
+def _clock_html(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f'<span class="sc-recording" style="color:#c62828">&#9679; recording {minutes}:{rest:02d}</span>'
+
+
+def recording_level(samples: np.ndarray) -> str:
+    """A recording's levels in dB full scale: its peak, and the loudness of its louder half
+    (speech, not the pauses around it)."""
+    if samples.size == 0:
+        return "no samples"
+    peak = float(np.max(np.abs(samples)))
+    frame = max(1, SAMPLE_RATE // 50)
+    frames = samples[: len(samples) - len(samples) % frame].reshape(-1, frame) if len(samples) >= frame else (
+        samples.reshape(1, -1))
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    loud = float(np.sqrt(np.mean(np.square(np.sort(rms)[len(rms) // 2:]))))
+
+    def db(x: float) -> str:
+        return "-inf" if x <= 0 else f"{20 * np.log10(x):.0f}"
+
+    return f"peak {db(peak)} dBFS, speech level {db(loud)} dBFS"
 
 
 def _is_archive(name: str) -> bool:
@@ -140,6 +165,10 @@ class DataPanel(Panel):
         self.recorder = AudioRecorder(stream=self.microphone, format="webm", codecs="opus")
         self.recorder.add_class("sc-recorder")
         self.observe_value(self.recorder.audio, self._recorded, doing="Receiving the recording")
+        self.record_clock = widgets.HTML("")
+        self.record_clock.add_class("sc-record-clock")
+        self._recording_since: float | None = None
+        self.recorder.observe(self._recorder_toggled, names="recording")
         self.recording_name = widgets.Text("", placeholder="name (default: recording-<time>)", description="Name",
                                            style=LABELLED,
                                            layout=wide())
@@ -177,7 +206,8 @@ class DataPanel(Panel):
             widgets.HBox([self.audio_upload]),
             demo_row,
             heading("Record"),
-            widgets.HBox([self.recorder, widgets.VBox([self.recording_name, self.recording_transcript,
+            widgets.HBox([widgets.VBox([self.recorder, self.record_clock]),
+                          widgets.VBox([self.recording_name, self.recording_transcript,
                                                        widgets.HBox([self.save_recording_button])])]),
             self.audio_table,
             widgets.HBox([self.play_choice, self.player]),
@@ -405,12 +435,31 @@ class DataPanel(Panel):
         if info.duration < _MIN_RECORDING_SECONDS:
             raise AudioError(f"the recording is empty ({info.duration:.2f} s): allow the browser to use the "
                              "microphone, press the record button, speak, then press it again")
-        warnings = level_warnings(load_audio(data, SAMPLE_RATE), SAMPLE_RATE)
+        samples = load_audio(data, SAMPLE_RATE)
+        warnings = level_warnings(samples, SAMPLE_RATE)
         self.recording = data
         self.save_recording_button.disabled = False
+        level = recording_level(samples)
+        self.record_clock.value = (f'<span class="sc-muted">{info.duration:.1f} s recorded · {level}</span>')
         extra = f" Note: {'; '.join(warnings)}." if warnings else ""
-        self.show(f"Recorded {info.duration:.1f} s. Listen to it, add a transcript if you like, then save it.{extra}",
-                  "info")
+        self.show(f"Recorded {info.duration:.1f} s ({level}). Listen to it, add a transcript if you like, then "
+                  f"save it.{extra}", "info")
+
+    def _recorder_toggled(self, change: dict[str, Any]) -> None:
+        """While the recorder records, a clock counts the seconds (the recording itself reaches
+        the kernel only when it stops)."""
+        if not change["new"]:
+            self._recording_since = None
+            return
+        since = self._recording_since = time.monotonic()
+        self.record_clock.value = _clock_html(0.0)
+
+        def tick() -> None:
+            while self._recording_since == since:
+                self.record_clock.value = _clock_html(time.monotonic() - since)
+                time.sleep(0.25)
+
+        threading.Thread(target=tick, name="speechcustom-record-clock", daemon=True).start()
 
     def save_recording(self) -> str | None:
         """Store the latest recording (with the transcript typed, if any); returns its audio id."""

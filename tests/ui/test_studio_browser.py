@@ -68,8 +68,10 @@ def test_studio_end_to_end(lab, page, screenshots):
     # A recording from Chromium's fake microphone reaches Python and the workspace.
     record = page.locator(".sc-recorder button.jupyter-button").first
     record.click()
+    page.locator(".sc-record-clock", has_text="recording 0:0").wait_for()  # a clock runs while it records
     page.wait_for_timeout(2500)
     record.click()
+    page.locator(".sc-record-clock", has_text="dBFS").wait_for()  # then its length and levels
     save = page.locator(".sc-save-recording")
     page.wait_for_function("document.querySelector('.sc-save-recording') && "
                            "!document.querySelector('.sc-save-recording').disabled", timeout=30_000)
