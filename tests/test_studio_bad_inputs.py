@@ -264,7 +264,8 @@ CASES: dict[str, Case] = {
                                        r"Receiving the recording failed: cannot decode 104 bytes of audio"),
     "ok-silent-recording-is-flagged": Case("data", lambda s: setattr(s.data.recorder.audio, "value", encode_av(
         np.zeros((48_000, 1), np.float32), 48_000, "webm", "libopus")),
-        r"Recorded 1\.0 s\. .*Note: nearly silent \(RMS 0\.0e\+00\): check the microphone", "info"),
+        r"Recorded 1\.0 s \(peak -inf dBFS, speech level -inf dBFS\)\. .*Note: nearly silent \(RMS 0\.0e\+00\): "
+        r"check the microphone", "info"),
     # ---------------------------------------------------------------- actions without their prerequisites
     "error-build-lm-without-corpus": Case("lm", build_lm, r"Choose at least one corpus or a custom-words list \(add "
                                                           r"them in the Data tab\)"),

@@ -139,10 +139,12 @@ def test_data_panel_corpora_words_audio_and_recordings(ws, demo_model):
     # A recording arrives as the browser sends it: WebM/Opus bytes in the recorder's Audio widget.
     webm = encode_av(tone(1.5, 48_000), 48_000, "webm", "libopus")
     assert panel.save_recording_button.disabled
-    panel.recorder.recording = True  # the browser's record button: a clock runs until the recording arrives
+    panel.record_button.click()  # the recorder records, and a clock runs until the recording arrives
+    assert panel.recorder.recording and panel.record_button.description == "Stop"
     assert "recording 0:0" in panel.record_clock.value
-    panel.recorder.recording = False
-    panel.recorder.audio.value = webm
+    panel.record_button.click()
+    assert not panel.recorder.recording and panel.record_button.description == "Record"
+    panel.recorder.audio.value = webm  # as the browser sends it when the recorder stops
     assert panel.recording == webm and not panel.save_recording_button.disabled
     assert "Recorded 1.5 s" in status_of(panel)
     # Its levels: a 0.3 sine peaks at -10.5 dBFS and its RMS is -13.5 dBFS (Opus changes them a little).
@@ -150,6 +152,7 @@ def test_data_panel_corpora_words_audio_and_recordings(ws, demo_model):
                                                 status_of(panel)).groups())
     assert abs(peak + 10.5) <= 1.0 and abs(loud + 13.5) <= 1.0
     assert "1.5 s recorded" in panel.record_clock.value and "dBFS" in panel.record_clock.value
+    assert panel.take_player.player is not None and panel.take_player.player.value[:4] == b"RIFF"
     panel.recording_name.value = "mic"
     panel.recording_transcript.value = "restart the ingress "
     panel.save_recording_button.click()
@@ -161,6 +164,7 @@ def test_data_panel_corpora_words_audio_and_recordings(ws, demo_model):
     panel.play_choice.value = rec.id
     # Played as WAV: a browser recording's WebM header has no duration, so players showed 0:02 for 3 s.
     assert panel.player.player is not None and panel.player.player.format == "wav"
+    assert panel.player.player.loop is False  # plays once, as a recording should
     played = panel.player.player.value
     assert played[:4] == b"RIFF" and soundfile.info(io.BytesIO(played)).duration == pytest.approx(1.5, abs=0.1)
 

@@ -230,7 +230,7 @@ class AudioSlot(widgets.Box):
             self.clear()
             return
         if self.player is None:
-            self.player = widgets.Audio(value=data, format=format, autoplay=self._autoplay, controls=True,
+            self.player = widgets.Audio(value=data, format=format, autoplay=self._autoplay, controls=True, loop=False,
                                         layout=widgets.Layout(width=self._width, height="34px"))
         else:
             self.player.format = format

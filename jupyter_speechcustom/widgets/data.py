@@ -99,8 +99,8 @@ class DataPanel(Panel):
 
     Children of note (for scripts and tests): ``corpus_upload``, ``words_upload``,
     ``audio_upload`` (``FileUpload``), ``word_rows`` (the editor's rows), ``save_words_button``,
-    ``recorder`` (ipywebrtc ``AudioRecorder``), ``save_recording_button``, ``corpus_table``,
-    ``audio_table``.
+    ``recorder`` (ipywebrtc ``AudioRecorder``, started and stopped by ``record_button``; the take
+    plays in ``take_player``), ``save_recording_button``, ``corpus_table``, ``audio_table``.
 
     Traits:
         recording (Bytes, default b""): the latest microphone recording (WebM/Opus) not yet saved.
@@ -165,8 +165,14 @@ class DataPanel(Panel):
         self.recorder = AudioRecorder(stream=self.microphone, format="webm", codecs="opus")
         self.recorder.add_class("sc-recorder")
         self.observe_value(self.recorder.audio, self._recorded, doing="Receiving the recording")
+        # The panel's own button starts and stops the (undisplayed) recorder, so the kernel knows
+        # when recording starts: a clock runs while it records.
+        self.record_button = button("Record", icon="microphone", style="danger", css="sc-record")
+        self.on(self.record_button, self.toggle_recording, "Recording")
         self.record_clock = widgets.HTML("")
         self.record_clock.add_class("sc-record-clock")
+        self.take_player = AudioSlot()
+        self.take_player.add_class("sc-take-player")
         self._recording_since: float | None = None
         self.recorder.observe(self._recorder_toggled, names="recording")
         self.recording_name = widgets.Text("", placeholder="name (default: recording-<time>)", description="Name",
@@ -184,6 +190,7 @@ class DataPanel(Panel):
         self.play_choice = Choice(description="Listen", style=LABELLED, options=[("—", None)], layout=wide())
         self.play_choice.add_class("sc-listen")
         self.player = AudioSlot()
+        self.player.add_class("sc-listen-player")
         self.observe_value(self.play_choice, self._play, doing="Loading the audio")
 
         self.children = [
@@ -206,7 +213,7 @@ class DataPanel(Panel):
             widgets.HBox([self.audio_upload]),
             demo_row,
             heading("Record"),
-            widgets.HBox([widgets.VBox([self.recorder, self.record_clock]),
+            widgets.HBox([widgets.VBox([widgets.HBox([self.record_button, self.record_clock]), self.take_player]),
                           widgets.VBox([self.recording_name, self.recording_transcript,
                                                        widgets.HBox([self.save_recording_button])])]),
             self.audio_table,
@@ -429,7 +436,7 @@ class DataPanel(Panel):
         data = bytes(value or b"")
         if not data:
             return
-        from jupyter_speechcustom.io.audio import audio_info, level_warnings, load_audio
+        from jupyter_speechcustom.io.audio import audio_info, level_warnings, load_audio, wav_bytes
 
         info = audio_info(data)  # a recording that cannot be read leaves the previous one as it was
         if info.duration < _MIN_RECORDING_SECONDS:
@@ -440,15 +447,23 @@ class DataPanel(Panel):
         self.recording = data
         self.save_recording_button.disabled = False
         level = recording_level(samples)
+        self.take_player.load(wav_bytes(data), "wav")
         self.record_clock.value = (f'<span class="sc-muted">{info.duration:.1f} s recorded · {level}</span>')
         extra = f" Note: {'; '.join(warnings)}." if warnings else ""
         self.show(f"Recorded {info.duration:.1f} s ({level}). Listen to it, add a transcript if you like, then "
                   f"save it.{extra}", "info")
 
+    def toggle_recording(self) -> None:
+        """Start recording from the microphone, or stop (the recording then arrives in the kernel)."""
+        self.recorder.recording = not self.recorder.recording
+
     def _recorder_toggled(self, change: dict[str, Any]) -> None:
         """While the recorder records, a clock counts the seconds (the recording itself reaches
         the kernel only when it stops)."""
-        if not change["new"]:
+        recording = bool(change["new"])
+        self.record_button.description = "Stop" if recording else "Record"
+        self.record_button.icon = "stop" if recording else "microphone"
+        if not recording:
             self._recording_since = None
             return
         since = self._recording_since = time.monotonic()

@@ -55,7 +55,7 @@ def test_studio_end_to_end(lab, page, screenshots):
         page.locator(f".{panel}").wait_for(state="visible")
         _no_widget_errors(page)
     _open_tab(page, "Data")
-    page.locator(".sc-recorder").wait_for(state="visible")
+    page.locator(".sc-record").wait_for(state="visible")
 
     # A corpus through the FileUpload button: statistics and OOV words appear.
     with page.expect_file_chooser() as chooser:
@@ -66,7 +66,7 @@ def test_studio_end_to_end(lab, page, screenshots):
     assert page.locator(".sc-corpus-table .sc-chip").count() > 0  # OOV words
 
     # A recording from Chromium's fake microphone reaches Python and the workspace.
-    record = page.locator(".sc-recorder button.jupyter-button").first
+    record = page.locator(".sc-record")
     record.click()
     page.locator(".sc-record-clock", has_text="recording 0:0").wait_for()  # a clock runs while it records
     page.wait_for_timeout(2500)
@@ -89,7 +89,7 @@ def test_studio_end_to_end(lab, page, screenshots):
     # Its player shows its true length: a browser's WebM has none in its header, so it is played as WAV.
     listen = page.locator(".sc-listen select")
     listen.select_option(label=listen.locator("option", has_text="fake-mic").first.inner_text())
-    duration = page.locator(".sc-data-panel .sc-audio-slot audio").evaluate(
+    duration = page.locator(".sc-listen-player audio").evaluate(
         "a => new Promise(done => a.readyState >= 1 ? done(a.duration)"
         " : a.addEventListener('loadedmetadata', () => done(a.duration)))")
     assert duration == pytest.approx(rec.info["duration"], abs=0.05)
