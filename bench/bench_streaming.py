@@ -16,7 +16,9 @@ On the demo model and the demo's domain test recordings, this script measures:
 Goals: real-time factor <= 0.3, final result <= 500 ms after the audio ends, >= 4 streams,
 HTTP overhead <= 1.2x.
 
-Run: ``python bench/bench_streaming.py [--files 6] [--streams 1,2,4,6]``
+Run: ``python bench/bench_streaming.py [--files 6] [--streams 1,2,4,6] [--model demo]``; ``--model`` takes
+any base model (a ``.nemo`` path or a NeMo name; the server serves it as its default model), e.g. one trained
+for cache-aware streaming, whose encoder the streams run chunk by chunk (see ``services/streaming.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from tornado.websocket import websocket_connect
 from jupyter_speechcustom import demo, read_manifest
 from jupyter_speechcustom.lm.language_model import build_language_model
 from jupyter_speechcustom.services.recognition import Recognizer
-from jupyter_speechcustom.services.streaming import RecognitionStream
+from jupyter_speechcustom.services.streaming import RecognitionStream, cache_aware_problem
 
 CHUNK_SECONDS = 0.1
 RATE = 16_000
@@ -108,12 +110,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_server(folder: Path, model: str = "demo") -> tuple[subprocess.Popen[bytes], str, str]:
     token, port = secrets.token_hex(16), free_port()
     # Recognition on one torch thread, as the in-process side of the comparison runs.
     (folder / "config").mkdir()
+    service = {"torch_threads": TORCH_THREADS, "default_model": model}
     for name in ("jupyter_server_config.json", "speechcustom_serve_config.json"):
-        (folder / "config" / name).write_text(json.dumps({"SpeechCustomService": {"torch_threads": TORCH_THREADS}}))
+        (folder / "config" / name).write_text(json.dumps({"SpeechCustomService": service}))
     url = f"http://127.0.0.1:{port}/speechcustom/api/v1/"
     log = (folder / "server.log").open("wb")
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(folder / "config"), "JUPYTER_DATA_DIR": str(folder / "data"),
@@ -155,8 +158,8 @@ def api(url: str, token: str, method: str, path: str, body: bytes | None = None,
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def make_language_customization(url: str, token: str) -> str:
-    status, body = api(url, token, "POST", "customizations", json.dumps({"name": "bench", "base_model_name": "demo"}).encode())
+def make_language_customization(url: str, token: str, model: str = "demo") -> str:
+    status, body = api(url, token, "POST", "customizations", json.dumps({"name": "bench", "base_model_name": model}).encode())
     assert status == 201, body
     cid = body["customization_id"]
     assert api(url, token, "POST", f"customizations/{cid}/corpora/domain", demo.corpus_path().read_bytes(),
@@ -231,6 +234,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=6, help="test recordings per measurement")
     parser.add_argument("--streams", default="1,2,4,6", help="numbers of concurrent streams to try")
+    parser.add_argument("--model", default="demo", help="base model: demo, a .nemo path or a NeMo name")
     args = parser.parse_args()
     audio = test_audio(max(args.files, 8))
     files = audio[: args.files]
@@ -243,7 +247,10 @@ def main() -> int:
     torch.set_num_threads(TORCH_THREADS)
     with tempfile.TemporaryDirectory(prefix="bench-streaming-") as tmp:
         folder = Path(tmp)
-        base = Recognizer("demo")
+        model = str(Path(args.model).resolve()) if args.model.endswith(".nemo") else args.model
+        base = Recognizer(model)
+        problem = cache_aware_problem(base.acoustic_model)
+        print(f"model {args.model}: " + ("cache-aware streaming" if problem is None else f"buffered streaming ({problem})"))
         lm = build_language_model(base.base, [demo.corpus_path()], folder / "lm", words=demo.custom_words_path())
         custom = Recognizer(base.base, lm=lm)
         streaming_rtf(base, files[:1])  # warm-up
@@ -253,9 +260,9 @@ def main() -> int:
               f"   (goal <= {GOALS['rtf']}: wall {fmt_goal(max(wall_base, wall_lm), GOALS['rtf'])}, "
               f"CPU {fmt_goal(max(cpu_base, cpu_lm), GOALS['rtf'])})")
 
-        proc, url, token = start_server(folder)
+        proc, url, token = start_server(folder, model)
         try:
-            cid = make_language_customization(url, token)
+            cid = make_language_customization(url, token, model)
             lm_query = f"?language_customization_id={cid}"
             http_transcript(url, token, files[0][2])  # loads the model
             http_transcript(url, token, files[0][2], lm_query)

@@ -7,6 +7,7 @@ of each from NeMo's configs, scaled down, with a BPE tokenizer trained on the de
 code path runs without a model hub::
 
     python -m jupyter_speechcustom.demo.family_models --out DIR   # one .nemo per family
+    python -m jupyter_speechcustom.demo.family_models --out DIR --streaming   # trained-for-streaming encoders
 
 These models are untrained: they exercise the machinery (loading, the acoustic pass, decoding
 with LM fusion and boosting, timings, fine-tuning), not recognition quality. With ``--train
@@ -64,6 +65,14 @@ SIZES: dict[str, dict[str, int]] = {
 }
 
 
+#: The encoder of a model trained for cache-aware streaming, as NeMo's FastConformer streaming configs
+#: have it: attention limited to 70 frames of left context and chunks of 2 frames (1 of look-ahead,
+#: 160 ms), causal convolutions and downsampling.
+STREAMING_ENCODER: dict[str, Any] = {"att_context_size": [70, 1], "att_context_style": "chunked_limited",
+                                     "conv_context_size": "causal", "causal_downsampling": True,
+                                     "conv_norm_type": "layer_norm"}
+
+
 def _encoder(features: int, size: dict[str, int]) -> dict[str, Any]:
     return {
         "_target_": "nemo.collections.asr.modules.ConformerEncoder", "feat_in": features, "feat_out": -1,
@@ -76,7 +85,7 @@ def _encoder(features: int, size: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _config(family: str, tokenizer_dir: Path, size: str = "tiny") -> dict[str, Any]:
+def _config(family: str, tokenizer_dir: Path, size: str = "tiny", streaming: bool = False) -> dict[str, Any]:
     features = 64
     dims = SIZES[size]
     hidden = dims["hidden"]
@@ -94,6 +103,10 @@ def _config(family: str, tokenizer_dir: Path, size: str = "tiny") -> dict[str, A
         "train_ds": None, "validation_ds": None, "test_ds": None,
         "optim": {"name": "adamw", "lr": 1e-3},
     }
+    if streaming:
+        # Features of the audio so far must not depend on audio still to come: no per-utterance normalization.
+        cfg["preprocessor"]["normalize"] = "NA"
+        cfg["encoder"].update(STREAMING_ENCODER)
     if family == "ctc_bpe":
         cfg["decoder"] = {"_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": dims["d_model"],
                           "num_classes": -1, "vocabulary": []}
@@ -128,18 +141,20 @@ _CLASSES = {"ctc_bpe": "EncDecCTCModelBPE", "hybrid_tdt_ctc": "EncDecHybridRNNTC
             "tdt": "EncDecRNNTBPEModel", "rnnt": "EncDecRNNTBPEModel"}
 
 
-def _new_model(family: str, tokenizer: Path, size: str, trainer: Any = None) -> Any:
+def _new_model(family: str, tokenizer: Path, size: str, trainer: Any = None, streaming: bool = False) -> Any:
     import nemo.collections.asr.models as models
     from omegaconf import OmegaConf
 
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
-    return getattr(models, _CLASSES[family])(cfg=OmegaConf.create(_config(family, tokenizer, size)), trainer=trainer)
+    cfg = OmegaConf.create(_config(family, tokenizer, size, streaming=streaming))
+    return getattr(models, _CLASSES[family])(cfg=cfg, trainer=trainer)
 
 
 def build_family_model(family: str, out_path: Path, tokenizer_dir: Path | None = None, seed: int = 0,
-                       size: str = "tiny") -> Path:
-    """Make a small, untrained model of ``family`` (see :data:`FAMILIES`) and save it as ``out_path``."""
+                       size: str = "tiny", streaming: bool = False) -> Path:
+    """Make a small, untrained model of ``family`` (see :data:`FAMILIES`) and save it as ``out_path``;
+    ``streaming``: with an encoder for cache-aware streaming (:data:`STREAMING_ENCODER`)."""
     import torch
 
     if family not in FAMILIES:
@@ -147,7 +162,7 @@ def build_family_model(family: str, out_path: Path, tokenizer_dir: Path | None =
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = tokenizer_dir or train_tokenizer(Path(tmp) / "tokenizer")
-        model = _new_model(family, tokenizer, size)
+        model = _new_model(family, tokenizer, size, streaming=streaming)
         model.eval()
         out_path.parent.mkdir(parents=True, exist_ok=True)
         model.save_to(str(out_path))
@@ -281,9 +296,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="training time limit")
     parser.add_argument("--max-steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--streaming", action="store_true",
+                        help="untrained models with an encoder for cache-aware streaming (not with --train)")
     args = parser.parse_args(argv)
     if args.train and not args.dev:
         parser.error("--train needs --dev")
+    if args.train and args.streaming:
+        parser.error("--streaming builds untrained models: leave out --train")
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = train_tokenizer(Path(tmp) / "tokenizer", vocab_size=256 if args.train else 128,
                                     text=general_text_path() if args.train else None)
@@ -299,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
                     path = train_rnnt_head(path, path, args.train, args.dev, minutes=args.minutes / 4,
                                            max_steps=args.max_steps // 4, batch_size=args.batch_size)
             else:
-                path = build_family_model(family, args.out / f"{family}.nemo", tokenizer)
+                path = build_family_model(family, args.out / f"{family}.nemo", tokenizer, streaming=args.streaming)
             print(f"{family}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

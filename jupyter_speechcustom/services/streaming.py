@@ -12,6 +12,31 @@ current utterance's samples, and returns IBM Watson-shaped result messages:
   (the custom LM and boosting when the recognizer has them, word timings and confidences) with
   its times counted from the start of the stream.
 
+Which acoustic path a model takes depends on how it was trained:
+
+- **buffered** (most models: bidirectional encoders such as the demo's LSTM or an offline FastConformer,
+  which look at the whole utterance): each interim hypothesis and each final result runs the acoustic
+  model again over the whole buffered utterance, so the model always has its full context; the cost of
+  a step grows with the utterance.
+- **cache-aware** (models trained for cache-aware streaming, such as NeMo's streaming FastConformers,
+  e.g. ``nvidia/stt_en_fastconformer_hybrid_large_streaming_multi``): their encoder sees a limited
+  left context and a fixed look-ahead (``att_context_style: chunked_limited``, or ``regular`` with a
+  finite right context) and only past frames in its convolutions (``conv_context_size: causal``), and
+  their features are not normalized over the utterance. Such an encoder is run chunk by chunk as the
+  audio arrives, each chunk once, with its caches (NeMo's ``cache_aware_stream_step`` fed by its
+  ``CacheAwareStreamingAudioBuffer``, in the model's ``encoder.streaming_cfg`` chunks), and the
+  utterance's encoder frames are kept: an interim hypothesis is a greedy decoding of the frames so far
+  and a final result builds the family's cached output from them (CTC log-probs, or the encoder
+  output of a transducer or hybrid) and decodes it as above; the encoder never runs over the whole
+  utterance again. The model is detected from its encoder's configuration (:func:`cache_aware_problem`
+  says why a model takes the buffered path). Its frames are those of NeMo's own streaming simulation
+  of the utterance's audio (``speech_to_text_cache_aware_streaming_infer.py``), bit for bit, less any
+  frame past the audio's end (NeMo's last, padded chunk can add one); NeMo documents streaming and
+  offline outputs as equal for such models, and they agree to float rounding (up to a frame at the
+  end). Each utterance starts with fresh caches, and the encoder does not run before it holds speech;
+  after a cut without a pause (``max_utterance_seconds``) the audio after the cut is encoded again as
+  the next utterance's start.
+
 ``result_index`` numbers the utterances from 0, as IBM's service does: an utterance's interim
 results and its final result share one index. The stream is plain Python and not thread-safe:
 feed it from one thread at a time.
@@ -38,6 +63,7 @@ __all__ = [
     "SILENCE_DB",
     "AudioFormat",
     "RecognitionStream",
+    "cache_aware_problem",
     "ibm_alternative",
     "parse_content_type",
 ]
@@ -296,6 +322,168 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+# --------------------------------------------------------------------------- cache-aware streaming
+
+#: Feature normalizations computed over a whole utterance: features of the audio so far would change later.
+_UTTERANCE_NORMALIZATIONS = frozenset({"per_feature", "all_features"})
+
+
+def cache_aware_problem(model: Any) -> str | None:
+    """Why ``model`` (a :class:`~jupyter_speechcustom.asr.models.BaseModel`) cannot be streamed with
+    its encoder's caches, or None when it can (a model trained for cache-aware streaming)."""
+    from jupyter_speechcustom.asr.families import CTCFamily, TransducerFamily
+
+    asr = model.asr_model
+    encoder = getattr(asr, "encoder", None)
+    if not hasattr(encoder, "cache_aware_stream_step") or not hasattr(encoder, "streaming_cfg"):
+        return f"its encoder ({type(encoder).__name__}) has no cache-aware streaming step"
+    cfg = asr.cfg.encoder
+    style = cfg.get("att_context_style", "regular")
+    context = [int(c) for c in getattr(encoder, "att_context_size", None) or [-1, -1]]
+    if style not in ("chunked_limited", "regular") or len(context) != 2:
+        return f"its attention context style {style!r} is not one NeMo streams with caches"
+    if context[1] < 0:
+        return "its attention sees the whole utterance ahead (att_context_size right context -1): it was not trained for streaming"
+    conv = getattr(encoder, "conv_context_size", None)
+    if conv is not None and int(conv[1]) != 0:
+        return "its convolutions look at future frames (conv_context_size is not causal): it was not trained for streaming"
+    normalize = asr.cfg.preprocessor.get("normalize")
+    if isinstance(normalize, str) and normalize in _UTTERANCE_NORMALIZATIONS:
+        return f"its features are normalized over the whole utterance ({normalize})"
+    family = model.family
+    if not isinstance(family, (CTCFamily, TransducerFamily)):
+        return f"its family ({type(family).__name__}) has no cached output built from encoder frames"
+    return None
+
+
+class _CacheAwareEncoder:
+    """An utterance's encoder frames, computed chunk by chunk as its audio arrives, each chunk once.
+
+    Features come from NeMo's :class:`CacheAwareStreamingAudioBuffer` preprocessor (no dither, no
+    padding) over the audio received so far, only for frames whose window lies within it (bit for bit
+    the frames of the whole audio); the buffer cuts them into the encoder's streaming chunks (with
+    their pre-encoder cache) and ``cache_aware_stream_step`` runs each with the attention and
+    convolution caches. The kept output is what the model's family caches: CTC log-probs
+    ``(frames, vocabulary + blank)``, or the encoder output ``(frames, d_model)`` of a transducer or hybrid.
+    """
+
+    def __init__(self, model: Any) -> None:
+        from nemo.collections.asr.parts.utils.streaming_utils import CacheAwareStreamingAudioBuffer
+
+        from jupyter_speechcustom.asr.families import CTCFamily
+
+        self.model = model
+        self.asr = model.asr_model
+        self.asr.eval()
+        self.encoder = self.asr.encoder
+        self.buffer = CacheAwareStreamingAudioBuffer(self.asr)
+        self.preprocessor = self.buffer.preprocessor.eval()
+        featurizer = self.preprocessor.featurizer
+        self.hop = int(featurizer.hop_length)
+        self.half_window = int(featurizer.n_fft) // 2
+        # Frames computed from a slice of the audio are those of the whole audio once their window and
+        # the pre-emphasis sample before it lie within the slice.
+        self.margin = -(-(self.half_window + 1) // self.hop) + 1
+        self.subsampling = int(self.asr.cfg.encoder.get("subsampling_factor", 1) or 1)
+        self.ctc = isinstance(model.family, CTCFamily)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the utterance: empty buffer, fresh caches."""
+        self.buffer.reset_buffer()
+        self._chunks: Iterator[Any] | None = None
+        self._step = 0
+        self.caches = self.encoder.get_initial_cache_state(batch_size=1)
+        self.feature_frames = 0
+        self.outputs: list[np.ndarray] = []
+        self.frames = 0
+        self.chunks_run = 0
+
+    def _features(self, audio: np.ndarray, first: int, last: int) -> Any:
+        """Feature frames ``[first, last)`` of ``audio`` (the utterance so far, or its end when final)."""
+        import torch
+
+        start = max(0, first - self.margin) * self.hop
+        signal = torch.from_numpy(np.ascontiguousarray(audio[start:], np.float32)).unsqueeze(0)
+        with torch.inference_mode(), _torch_threads(STREAM_TORCH_THREADS):
+            features, _ = self.preprocessor(input_signal=signal, length=torch.tensor([signal.shape[1]]))
+        offset = start // self.hop
+        return features[:, :, first - offset:last - offset]
+
+    def _append(self, features: Any) -> None:
+        if features.shape[-1] <= 0:
+            return
+        self.buffer.append_processed_signal(features, stream_id=-1 if self.buffer.buffer is None else 0)
+        self.feature_frames += int(features.shape[-1])
+
+    def _chunk_size(self) -> int:
+        sizes = self.buffer.streaming_cfg.chunk_size
+        if isinstance(sizes, list):
+            return int(sizes[0] if self._step == 0 else sizes[1])
+        return int(sizes)
+
+    def _run(self, *, final: bool) -> None:
+        """Run the buffered chunks: whole ones only, or everything left when the utterance is final."""
+        import torch
+
+        if self.buffer.buffer is None:
+            return
+        if self._chunks is None:
+            self._chunks = iter(self.buffer)
+        drop = self.buffer.streaming_cfg.drop_extra_pre_encoded
+        while final or self.feature_frames - self.buffer.buffer_idx >= self._chunk_size():
+            if self.buffer.buffer_idx >= self.feature_frames:
+                break
+            chunk = next(self._chunks, None)
+            if chunk is None:  # NeMo's buffer leaves a last piece too short for one output frame
+                break
+            audio, lengths = chunk
+            with torch.inference_mode(), _torch_threads(STREAM_TORCH_THREADS):
+                encoded, encoded_len, *caches = self.encoder.cache_aware_stream_step(
+                    processed_signal=audio, processed_signal_length=lengths,
+                    cache_last_channel=self.caches[0], cache_last_time=self.caches[1],
+                    cache_last_channel_len=self.caches[2],
+                    keep_all_outputs=final and self.buffer.is_buffer_empty(),
+                    drop_extra_pre_encoded=0 if self._step == 0 else drop)
+                self.caches = tuple(caches)
+                encoded = encoded[:, :, : int(encoded_len[0])]
+                if self.ctc:
+                    output = self.asr.decoder(encoder_output=encoded)[0].numpy().copy()
+                else:
+                    output = encoded[0].T.numpy().copy()
+            self._step += 1
+            self.chunks_run += 1
+            if len(output):
+                self.outputs.append(output)
+                self.frames += len(output)
+
+    def advance(self, audio: np.ndarray) -> None:
+        """Take the utterance's audio so far: run every whole chunk its settled frames make."""
+        settled = max(0, (len(audio) - self.half_window) // self.hop + 1)
+        if settled > self.feature_frames:
+            self._append(self._features(audio, self.feature_frames, settled))
+        self._run(final=False)
+
+    def finish(self, audio: np.ndarray) -> np.ndarray:
+        """The utterance is ``audio``: run what is left of it; its output, as the family caches it."""
+        total = len(audio) // self.hop + 1  # as NeMo's preprocessor frames a whole utterance
+        if total > self.feature_frames:
+            self._append(self._features(audio, self.feature_frames, total))
+        if self.buffer.buffer_idx < total:  # else the chunks run so far already cover the utterance
+            self._run(final=True)
+        # Frames past the utterance's audio are left out: those of chunks already run over the pause that
+        # ended it, and those NeMo's last, padded chunk adds (the offline pass has ceil(frames / subsampling)).
+        return self.output(-(-(len(audio) // self.hop) // self.subsampling))
+
+    def output(self, frames: int | None = None) -> np.ndarray:
+        """The kept output so far (its first ``frames``)."""
+        if not self.outputs:
+            return np.zeros((0, 0), np.float32)
+        if len(self.outputs) > 1:
+            self.outputs = [np.concatenate(self.outputs)]
+        return self.outputs[0][:frames]
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -394,6 +582,11 @@ class RecognitionStream:
         self._last_speech = 0  # sample index just after the last speech frame
         self.result_index = 0
         self.finished = False
+        problem = cache_aware_problem(model)
+        #: The utterance's encoder, run chunk by chunk, for a model trained for cache-aware streaming (else None).
+        self.cache_aware: _CacheAwareEncoder | None = _CacheAwareEncoder(model) if problem is None else None
+        if problem is not None:
+            log.debug("buffered streaming: %s", problem)
 
     # ------------------------------------------------------------------ public
 
@@ -415,6 +608,8 @@ class RecognitionStream:
             raise InvalidOptionError("the stream has ended: start a new one")
         samples = self._to_model_rate(self._decoder.push(bytes(data)), last=False)
         messages = self._consume(samples)
+        if self.cache_aware is not None and self._speech:
+            self.cache_aware.advance(self._audio())
         if interim and self.interim_results and self._speech and self._since_interim >= self._interim_samples:
             self._since_interim = 0
             message = self._interim()
@@ -518,12 +713,20 @@ class RecognitionStream:
     def _interim(self) -> dict[str, Any] | None:
         from dataclasses import replace
 
+        from jupyter_speechcustom.asr.recognize import AcousticOutput
+
         audio = self._audio()
         if not len(audio):
             return None
         decoder = self.recognizer.decoder
         greedy = replace(decoder.weights, lm_alpha=0.0, boost_alpha=0.0)
-        outputs = self._outputs(audio)
+        if self.cache_aware is not None:  # the frames so far: no encoder run
+            frames = self.cache_aware.output()
+            if not len(frames):
+                return None
+            outputs = [AcousticOutput(frames, self.recognizer.acoustic_model.frame_shift, "<array>")]
+        else:
+            outputs = self._outputs(audio)
         with _torch_threads(STREAM_TORCH_THREADS):
             text = decoder.decode_text(outputs, greedy)[0]
         if decoder.words:
@@ -543,7 +746,7 @@ class RecognitionStream:
         offset = self._start / self.rate
         message = None
         if len(head) and self._speech:
-            outputs = self._outputs(head)
+            outputs = self._outputs(head) if self.cache_aware is None else self._cache_aware_outputs(head)
             with _torch_threads(STREAM_TORCH_THREADS):
                 transcript = self.recognizer.decoder.decode(outputs, self.weights,
                                                             alternatives=self.max_alternatives)[0]
@@ -565,4 +768,22 @@ class RecognitionStream:
         self._since_interim = len(rest)
         self._last_interim = ""
         self._interim_sent = False
+        if self.cache_aware is not None:
+            self.cache_aware.reset()
         return message
+
+    def _cache_aware_outputs(self, head: np.ndarray) -> list[Any]:
+        """The final acoustic output of an utterance from its kept encoder frames (speech detection
+        as :meth:`Recognizer.acoustic_outputs` does it: no speech, no frames and a note)."""
+        from jupyter_speechcustom.asr.recognize import AcousticOutput
+        from jupyter_speechcustom.constants import NO_SPEECH_NOTE
+
+        assert self.cache_aware is not None
+        shift = self.recognizer.acoustic_model.frame_shift
+        if getattr(self.recognizer, "speech_detection", False):
+            from jupyter_speechcustom.asr.speech import speech_spans
+
+            if not speech_spans([head], self.rate)[0]:
+                return [AcousticOutput(np.zeros((0, 0), np.float32), shift, "<array>",
+                                       seconds=len(head) / self.rate, note=NO_SPEECH_NOTE)]
+        return [AcousticOutput(self.cache_aware.finish(head), shift, "<array>")]
