@@ -4,6 +4,10 @@ Everything here is package data made by :mod:`jupyter_speechcustom.demo.recipe`:
 
 - ``demo.nemo``: a character CTC model (~1.5 M parameters) trained on general English
   sentences spoken by espeak-ng voices; loaded with ``load_base_model("demo")``.
+- ``demo_hybrid.nemo``: a small FastConformer hybrid TDT + CTC model with a 256-piece BPE
+  tokenizer (the family of ``nvidia/parakeet-tdt_ctc-110m``), trained on the same general
+  sentences spoken by espeak-ng and Flite voices with augmentation
+  (:mod:`jupyter_speechcustom.demo.family_models`); loaded with ``load_base_model("demo-hybrid")``.
 - ``general/train_text.txt``: the base model's training text (its known vocabulary).
 - ``general/test``: held-out sentences by a voice never heard in training.
 - ``general/mix``: general speech to mix into fine-tuning against forgetting.
@@ -18,10 +22,14 @@ Everything here is package data made by :mod:`jupyter_speechcustom.demo.recipe`:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from jupyter_speechcustom.asr.profiles import ModelProfile
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME
+
+#: The name the hybrid TDT + CTC demo model is loaded by.
+HYBRID_MODEL_NAME = "demo-hybrid"
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -66,6 +74,11 @@ def model_path() -> Path:
     return data_path("demo.nemo")
 
 
+def hybrid_model_path() -> Path:
+    """The demo's hybrid TDT + CTC FastConformer ``.nemo`` file."""
+    return data_path("demo_hybrid.nemo")
+
+
 #: The demo's profile: its model, general text and speech, and the example domain data.
 PROFILE = ModelProfile(
     name=DEMO_MODEL_NAME,
@@ -80,4 +93,12 @@ PROFILE = ModelProfile(
     train_set="domain/train",
     dev_set="domain/dev",
     test_sets=("domain/test", "domain/dev", "general/test"),
+)
+
+#: The same demo data on the hybrid TDT + CTC FastConformer (BPE) model.
+HYBRID_PROFILE = replace(
+    PROFILE,
+    name=HYBRID_MODEL_NAME,
+    model_path=hybrid_model_path(),
+    description="the demo's FastConformer hybrid TDT + CTC model (English BPE, cloud-operations domain)",
 )

@@ -16,6 +16,22 @@ once; on a CPU with the toolkit's own TDT loss, on a GPU with NeMo's) and derive
 its weights: the CTC model from its encoder and CTC head, the TDT model from its encoder and TDT
 head, the RNN-T model from its encoder and joint, whose head is then trained with the encoder
 frozen. Training uses Lightning's GPU when there is one.
+
+The bundled ``demo_hybrid.nemo`` (``load_base_model("demo-hybrid")``) was trained in three runs of
+this recipe on one CPU thread, each continuing from the one before (``--init-from``): on the
+demo recipe's espeak-ng general speech (``recipe --stage data``: ``gtrain.json``, ``gdev.json``;
+1800 steps at ``--lr 2e-3``, 43 min), then on that speech plus the Flite voices of
+:mod:`jupyter_speechcustom.demo.voices` (``train.json``; ``--lr 1e-3``, 1100 steps, 14 min, then
+6500 steps, 79 min; the dev manifest both dev sets together)::
+
+    python -m jupyter_speechcustom.demo.family_models --out S1 --family hybrid_tdt_ctc \
+        --train gtrain.json --dev gdev.json --max-steps 1800 --minutes 45 --lr 2e-3
+    python -m jupyter_speechcustom.demo.family_models --out S2 --family hybrid_tdt_ctc \
+        --train gtrain.json --train train.json --dev dev.json --max-steps 1100 --lr 1e-3 \
+        --init-from S1/hybrid_tdt_ctc.nemo
+    python -m jupyter_speechcustom.demo.family_models --out S3 --family hybrid_tdt_ctc \
+        --train gtrain.json --train train.json --dev dev.json --max-steps 6500 --minutes 100 --lr 1e-3 \
+        --init-from S2/hybrid_tdt_ctc.nemo
 """
 
 from __future__ import annotations
@@ -296,6 +312,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="training time limit")
     parser.add_argument("--max-steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of --train")
+    parser.add_argument("--init-from", type=Path,
+                        help="continue --train from this hybrid's weights (made by an earlier --train) with a fresh "
+                             "schedule")
     parser.add_argument("--streaming", action="store_true",
                         help="untrained models with an encoder for cache-aware streaming (not with --train)")
     args = parser.parse_args(argv)
@@ -308,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
                                     text=general_text_path() if args.train else None)
         if args.train:
             hybrid = train_family_model(args.out / "hybrid_tdt_ctc.nemo", tokenizer, args.train, args.dev,
-                                        minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size)
+                                        minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size,
+                                        lr=args.lr, init_from=args.init_from)
         for family in args.family or FAMILIES:
             if args.train and family == "hybrid_tdt_ctc":
                 path = hybrid
