@@ -29,6 +29,7 @@ from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
 from jupyter_speechcustom.asr.models import load_base_model
 from jupyter_speechcustom.asr.profiles import register_profile
 from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
+from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.manifest import read_manifest
 from jupyter_speechcustom.lm.language_model import build_language_model
@@ -52,13 +53,14 @@ def _lm_only(base, work: Path) -> tuple[dict, dict, Path, DecodingWeights]:
     return domain, general, lm.path, tuned.best
 
 
-def bench_family(path: Path, epochs: int, work: Path) -> dict:
+def bench_family(path: Path, epochs: int, work: Path, threshold: float = CONFIDENCE_THRESHOLD) -> dict:
     name = f"bench-{path.stem}"
     register_profile(replace(demo.PROFILE, name=name, model_path=path, description=f"{path.stem} (bench)"),
                      replace=True)
     base = load_base_model(name)
     if epochs > 0:
-        chain = run_chain(base, work / path.stem, epochs=epochs, report=lambda line: print(f"[{path.stem}] {line}"))
+        chain = run_chain(base, work / path.stem, epochs=epochs, report=lambda line: print(f"[{path.stem}] {line}"),
+                          confidence_threshold=threshold)
         print(format_table(chain.systems))
         wers = {s.system: s.domain.wer for s in chain.systems}
         general = {s.system: s.general.wer for s in chain.systems}
@@ -88,13 +90,15 @@ def main() -> None:
     parser.add_argument("--models", type=Path, required=True, help="folder of family .nemo files")
     parser.add_argument("--family", action="append", help="only these (file stems)")
     parser.add_argument("--epochs", type=int, default=4, help="custom AM training epochs")
+    parser.add_argument("--threshold", type=float, default=CONFIDENCE_THRESHOLD,
+                        help="pseudo-label confidence threshold of the custom AM's lightly supervised training")
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = parser.parse_args()
     paths = sorted(p for p in args.models.glob("*.nemo") if not args.family or p.stem in args.family)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
-            results.append(bench_family(path, args.epochs, Path(tmp)))
+            results.append(bench_family(path, args.epochs, Path(tmp), args.threshold))
             print(json.dumps(results[-1], indent=1))
     print("\nfamily            base   +LM    +AM    both   LM/base  fused/greedy")
     for r in results:

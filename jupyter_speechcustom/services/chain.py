@@ -21,6 +21,7 @@ from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
 from jupyter_speechcustom.asr.models import BaseModel, load_base_model
 from jupyter_speechcustom.asr.profiles import ModelProfile
 from jupyter_speechcustom.asr.recognize import AcousticOutput
+from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 from jupyter_speechcustom.errors import SpeechCustomError
 from jupyter_speechcustom.evaluation.metrics import Evaluation
 from jupyter_speechcustom.io.manifest import read_manifest
@@ -84,8 +85,10 @@ def run_chain(
     *,
     epochs: int = 8,
     report: Callable[[str], None] = print,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
 ) -> ChainResult:
-    """Run base, +custom LM, +custom AM (lightly supervised) and both on ``base``'s example data."""
+    """Run base, +custom LM, +custom AM (lightly supervised, keeping pseudo-labels at or above
+    ``confidence_threshold``) and both on ``base``'s example data."""
     from jupyter_speechcustom.am.acoustic_model import train_acoustic_model
     from jupyter_speechcustom.lm.language_model import build_language_model
 
@@ -125,7 +128,7 @@ def run_chain(
     am_path = out_dir / "custom_am.nemo"
     training = train_acoustic_model(
         base, data["train"], am_path, mode="lightly-supervised", lm=lm, weights=tuned, dev=data["dev"], epochs=epochs,
-        progress=lambda fraction, message: log.info("%3.0f%% %s", 100 * fraction, message),
+        confidence_threshold=confidence_threshold, progress=lambda fraction, message: log.info("%3.0f%% %s", 100 * fraction, message),
     )
     kept = sum(r.kept for r in training.pseudo_labels)
     report(f"  kept {kept} of {len(training.pseudo_labels)} pseudo-labelled utterances")
