@@ -322,6 +322,20 @@ class Panel(widgets.VBox):
         self.add_class("sc-panel")
         self.layout.padding = "4px 8px"
 
+    # ------------------------------------------------------------------ workspace
+
+    def usable_language_models(self) -> list[Record]:
+        """The workspace's available custom LMs built on this base model's family, newest first."""
+        return self._usable(self.workspace.language_models(status="available"))
+
+    def usable_acoustic_models(self) -> list[Record]:
+        """The workspace's available custom AMs fine-tuned from this base model's family, newest first."""
+        return self._usable(self.workspace.acoustic_models(status="available"))
+
+    def _usable(self, records: list[Record]) -> list[Record]:
+        fingerprint = self.base.family_fingerprint
+        return [r for r in reversed(records) if (r.base or {}).get("fingerprint") == fingerprint]
+
     # ------------------------------------------------------------------ status
 
     def show(self, message: str, kind: str = "info") -> None:

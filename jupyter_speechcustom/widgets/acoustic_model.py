@@ -221,9 +221,7 @@ class AcousticModelPanel(Panel):
         """Re-read audio and LMs from the workspace."""
         audio = self.workspace.audio()
         set_options(self.audio, [(audio_label(r), r.id) for r in audio])
-        fingerprint = self.base.family_fingerprint
-        lms = [r for r in reversed(self.workspace.language_models(status="available"))
-               if (r.base or {}).get("fingerprint") == fingerprint]
+        lms = self.usable_language_models()
         set_options(self.lm, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in lms]], keep=True)
         if self.lm.value is None and lms:
             self.lm.value = lms[0].id

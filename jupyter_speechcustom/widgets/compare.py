@@ -223,11 +223,7 @@ class ComparePanel(Panel):
     def refresh(self) -> None:
         """Re-read LMs, AMs and audio from the workspace; tick the systems that became possible."""
         ws = self.workspace
-        fingerprint = self.base.family_fingerprint
-        lms = [r for r in reversed(ws.language_models(status="available"))
-               if (r.base or {}).get("fingerprint") == fingerprint]
-        ams = [r for r in reversed(ws.acoustic_models(status="available"))
-               if (r.base or {}).get("fingerprint") == fingerprint]
+        lms, ams = self.usable_language_models(), self.usable_acoustic_models()
         had_lm, had_am = self.lm.value is not None, self.am.value is not None
         set_options(self.lm, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in lms]])
         set_options(self.am, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in ams]])

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.jobs.runner import Job
     from jupyter_speechcustom.services.workspace import Workspace
-    from jupyter_speechcustom.store.workspace import Record
 
 __all__ = ["LanguageModelPanel"]
 
@@ -157,13 +156,8 @@ class LanguageModelPanel(Panel):
         self._lists_seen = len(lists)
         self._list_models()
 
-    def _models(self) -> list[Record]:
-        fingerprint = self.base.family_fingerprint
-        return [r for r in self.workspace.language_models()
-                if r.status == "available" and (r.base or {}).get("fingerprint") == fingerprint]
-
     def _list_models(self, select: str | None = None) -> None:
-        models = list(reversed(self._models()))
+        models = self.usable_language_models()
         options = [("—", None), *[(f"{r.label} ({r.id})", r.id) for r in models]]
         current = select or self.models.value or (models[0].id if models else None)
         self.models.options = options

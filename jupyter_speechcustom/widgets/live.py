@@ -288,11 +288,7 @@ class LivePanel(Panel):
     def refresh(self) -> None:
         """Re-read the custom LMs, word lists and AMs of this base model from the workspace."""
         ws = self.workspace
-        fingerprint = self.base.family_fingerprint
-        lms = [r for r in reversed(ws.language_models(status="available"))
-               if (r.base or {}).get("fingerprint") == fingerprint]
-        ams = [r for r in reversed(ws.acoustic_models(status="available"))
-               if (r.base or {}).get("fingerprint") == fingerprint]
+        lms, ams = self.usable_language_models(), self.usable_acoustic_models()
         had_lm = self.lm.value is not None
         set_options(self.lm, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in lms]])
         set_options(self.words, [("the LM's", None), ("none", ""),
