@@ -270,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to create")
     p.add_argument("--order", type=_whole(*LM_ORDER_RANGE),
                    help=f"n-gram order, {LM_ORDER_RANGE[0]}-{LM_ORDER_RANGE[1]} (default: chosen from the corpus size)")
-    p.add_argument("--general-text", help="general sentences to mix in ('base': the base model's own, if known)")
+    p.add_argument("--general-text", default="auto",
+                   help="general sentences to mix in: 'auto' (default: the base model's own when known), "
+                        "'base' (the base model's own, required), 'none', or a text file")
     p.add_argument("--general-weight", type=_number(0, 1, below=True), default=0.3,
                    help="share of general text in the mix, 0 up to (not including) 1")
     p.add_argument("--overwrite", action="store_true",

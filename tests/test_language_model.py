@@ -1,5 +1,6 @@
 """Custom LMs on the real demo model: KenLM builds, NeMo NGPU-LM fusion, tuning, bad input."""
 
+import json
 import re
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
 from jupyter_speechcustom.asr.recognize import greedy_decode
-from jupyter_speechcustom.constants import KENLM_BIN_ENV
+from jupyter_speechcustom.constants import GENERAL_TEXT_WEIGHT, KENLM_BIN_ENV
 from jupyter_speechcustom.errors import BaseModelMismatchError, BuildersMissingError, CorpusError
 from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.lm.language_model import (
@@ -31,7 +32,8 @@ def test_token_arpa_is_in_nemo_ngpu_format(demo_lm, demo_model):
     tokens = {line.split("\t")[1] for line in unigrams if "\t" in line} - {"<s>", "</s>", "<unk>"}
     ids = {ord(t) - DEFAULT_TOKEN_OFFSET for t in tokens}
     assert ids <= set(range(len(demo_model.vocabulary)))
-    assert 0 in ids  # the space token of a character model is modelled too
+    if demo_model.is_character_model:
+        assert 0 in ids  # the space token of a character model is modelled too
 
 
 def test_perplexity_prefers_domain_text(demo_lm, demo_model):
@@ -70,12 +72,78 @@ def test_metadata_ties_lm_to_its_base(demo_lm, demo_model, other_model):
         Recognizer(other_model, lm=demo_lm.path)
 
 
-def test_custom_lm_halves_test_wer(demo_model, demo_lm, domain_test, domain_test_outputs):
+@pytest.fixture(scope="module")
+def dev_set(demo_model):
+    """The demo's domain dev set: its acoustic outputs and references, for tuning as the chain does."""
+    from jupyter_speechcustom import read_manifest
+    from jupyter_speechcustom.asr.recognize import acoustic_outputs
+
+    entries = read_manifest(demo.manifest("domain/dev"), require_text=True)
+    return acoustic_outputs(demo_model, [e["audio_filepath"] for e in entries]), [e["text"] for e in entries]
+
+
+@pytest.fixture(scope="module")
+def general_set(demo_model):
+    """The first 50 utterances of the demo's general test set (a voice the models never heard)."""
+    from jupyter_speechcustom import read_manifest
+    from jupyter_speechcustom.asr.recognize import acoustic_outputs
+
+    entries = read_manifest(demo.manifest("general/test"), require_text=True)[:50]
+    return acoustic_outputs(demo_model, [e["audio_filepath"] for e in entries]), [e["text"] for e in entries]
+
+
+@pytest.fixture(scope="module")
+def tuned(demo_model, demo_lm, dev_set):
+    """The default custom LM's weights, tuned on the domain dev set as the chain tunes them."""
+    return tune(Decoder(demo_model, demo_lm), *dev_set).best
+
+
+def test_custom_lm_halves_test_wer(demo_model, demo_lm, domain_test, domain_test_outputs, tuned):
     refs = [e["text"] for e in domain_test]
     base_wer = evaluate(refs, greedy_decode(demo_model, domain_test_outputs)).wer
-    decoder = Decoder(demo_model, demo_lm)
-    lm_wer = evaluate(refs, decoder.decode_text(domain_test_outputs)).wer
+    lm_wer = evaluate(refs, Decoder(demo_model, demo_lm).decode_text(domain_test_outputs, tuned)).wer
     assert lm_wer <= 0.5 * base_wer, (base_wer, lm_wer)
+
+
+def test_general_text_is_mixed_in_by_default_and_can_be_left_out(tmp_path, demo_model, demo_lm):
+    general = demo_model.profile.general_text
+    assert demo_lm.general_text == str(general) and demo_lm.general_weight == GENERAL_TEXT_WEIGHT
+    meta = json.loads((demo_lm.path / "lm.json").read_text())
+    words = meta["training_words"]
+    assert words["general"] / (words["general"] + words["domain"]) == pytest.approx(GENERAL_TEXT_WEIGHT, abs=0.05)
+    # Off: "none", or a share of 0; "auto" and None are the default.
+    for options in ({"general_text": "none"}, {"general_weight": 0.0}):
+        lm = build_language_model(demo_model, [demo.corpus_path()], tmp_path / "lm", overwrite=True, **options)
+        meta = json.loads((lm.path / "lm.json").read_text())
+        assert lm.general_text is None and lm.general_weight == 0.0 and meta["training_words"]["general"] == 0
+        assert "fermentation" not in lm.corpus_text.read_text()  # a word of the general text only
+    lm = build_language_model(demo_model, [demo.corpus_path()], tmp_path / "lm", overwrite=True, general_text=None)
+    assert lm.general_text == str(general)
+
+
+def test_a_model_without_general_text_builds_a_domain_lm_unless_base_is_asked(tmp_path, other_model):
+    assert other_model.profile is None
+    lm = build_language_model(other_model, [demo.corpus_path()], tmp_path / "lm")  # "auto": nothing to mix in
+    assert lm.general_text is None and lm.general_weight == 0.0
+    with pytest.raises(CorpusError, match="is not known: pass general_text= a file .*'none'"):
+        build_language_model(other_model, [demo.corpus_path()], tmp_path / "lm2", general_text="base")
+    assert not (tmp_path / "lm2").exists()
+
+
+def test_default_lm_keeps_general_speech_a_domain_only_lm_does_not(tmp_path, demo_model, demo_lm, tuned, dev_set,
+                                                                   general_set):
+    """Weights tuned on domain speech: the default LM keeps general speech near greedy decoding,
+    a domain-only LM at its own tuned weights does worse on it."""
+    outputs, refs = general_set
+    greedy = evaluate(refs, greedy_decode(demo_model, outputs)).wer
+    domain_only = build_language_model(demo_model, [demo.corpus_path()], tmp_path / "lm",
+                                       words=demo.custom_words_path(), general_text="none")
+    domain_only_decoder = Decoder(demo_model, domain_only)
+    wers = {"default": evaluate(refs, Decoder(demo_model, demo_lm).decode_text(outputs, tuned)).wer,
+            "domain only": evaluate(refs, domain_only_decoder.decode_text(
+                outputs, tune(domain_only_decoder, *dev_set).best)).wer}
+    assert wers["default"] <= greedy + 0.03, (greedy, wers)
+    assert wers["default"] < wers["domain only"], (greedy, wers)
 
 
 def test_an_utterance_decodes_the_same_alone_or_batched_with_longer_ones(demo_model, demo_lm, domain_test_outputs):

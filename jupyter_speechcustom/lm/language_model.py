@@ -51,6 +51,16 @@ log = logging.getLogger(__name__)
 CorpusSource = Corpus | str | Path
 
 METADATA = "lm.json"
+
+#: ``general_text`` keywords of :func:`build_language_model`. By default a custom LM mixes in the base
+#: model's general text when its profile knows it: like the cloud services' custom LMs, it extends the
+#: base model's language rather than replacing it. A domain-only LM, with weights tuned on domain
+#: speech, wrecks general speech on transducers, whose beam search has no word bonus to offset the LM
+#: (demo hybrid TDT model, general test WER: greedy 44.3%, domain-only LM 73.5%, mostly dropped words;
+#: mixed 38.1%; bench/bench_general.py).
+GENERAL_TEXT_AUTO = "auto"
+GENERAL_TEXT_OFF = "none"
+
 #: The shortest and longest n-grams a custom LM can have (the KenLM builders are compiled for at most 6).
 MIN_ORDER, MAX_ORDER = LM_ORDER_RANGE
 
@@ -357,7 +367,7 @@ def build_language_model(
     *,
     words: Sequence[CustomWord] | str | Path = (),
     order: int | None = None,
-    general_text: str | Path | None = None,
+    general_text: str | Path | None = GENERAL_TEXT_AUTO,
     general_weight: float = GENERAL_TEXT_WEIGHT,
     name: str | None = None,
     overwrite: bool = False,
@@ -373,9 +383,11 @@ def build_language_model(
             failed or interrupted build never leaves a half-written LM behind).
         words: custom words, or a custom-words file; each adds its spelling to the text.
         order: n-gram order; by default chosen from the corpus size.
-        general_text: a text file of general sentences to mix in (``"base"``: the base
-            model's own training text when known), so general speech does not degrade.
-        general_weight: the share of general text in the mix, 0-1.
+        general_text: general sentences to mix in, so general speech does not degrade:
+            ``"auto"`` (the default; ``None`` too) mixes in the base model's general text when
+            its profile knows it and nothing otherwise, ``"base"`` the same but refuses a model
+            without one, a path a text file of your own, ``"none"`` nothing (a domain-only LM).
+        general_weight: the share of general text in the mix, from 0 (nothing mixed in) up to 1.
         word_model: also export a word-level ARPA and KenLM binary (see
             :meth:`CustomLanguageModel.export_word_model`).
         progress: called with (fraction done, stage).
@@ -400,8 +412,9 @@ def build_language_model(
 
     general_label = None
     general: list[str] = []
-    if general_text is not None:
-        general_path = _general_text_path(base, general_text)
+    general_path = _general_text_path(base, general_text) if general_weight > 0 else None
+    if general_path is not None:
+        report(0.1, "reading the general text")
         general_label = str(general_path)
         general = list(Corpus.from_file(general_path, normalizer=normalizer).sentences)
     mixed_domain, mixed_general = _mix(domain, general, general_weight)
@@ -544,16 +557,21 @@ def check_build_options(*, order: int | None = None, general_weight: float = GEN
         raise InvalidOptionError(msg)
 
 
-def _general_text_path(base: BaseModel, general_text: str | Path) -> Path:
-    if str(general_text) != "base":
+def _general_text_path(base: BaseModel, general_text: str | Path | None) -> Path | None:
+    """The general text file ``general_text`` names for ``base`` (see :func:`build_language_model`)."""
+    keyword = GENERAL_TEXT_AUTO if general_text is None else str(general_text).strip().lower()
+    if general_text is not None and keyword not in (GENERAL_TEXT_AUTO, GENERAL_TEXT_OFF, "base"):
         return Path(general_text)
-    profile = base.profile
-    if profile is not None and profile.general_text is not None:
-        return profile.general_text
+    if keyword == GENERAL_TEXT_OFF:
+        return None
+    known = base.profile.general_text if base.profile is not None else None
+    if known is not None or keyword == GENERAL_TEXT_AUTO:
+        return known
     msg = (
         f"the training text of base model {base.name!r} is not known: pass general_text= a file of "
-        "general sentences in the model's language instead of 'base', or register a profile for the "
-        "model with its general_text (jupyter_speechcustom.asr.profiles.register_profile)"
+        "general sentences in the model's language instead of 'base' (or 'none' for a domain-only LM), "
+        "or register a profile for the model with its general_text "
+        "(jupyter_speechcustom.asr.profiles.register_profile)"
     )
     raise CorpusError(msg)
 

@@ -175,8 +175,8 @@ class LanguageModelPanel(Panel):
         options: dict[str, Any] = {}
         if self.order.value is not None:
             options["order"] = self.order.value
+        options["general_text"] = self.general.value or "none"  # "none" spelled out: no choice means auto
         if self.general.value is not None:
-            options["general_text"] = self.general.value
             options["general_weight"] = float(self.general_weight.value)
         name = self.name.value.strip() or "custom-lm"
         job = self.workspace.build_language_model(self.base, corpus_ids, self.words.value, name=name, **options)
