@@ -3,9 +3,10 @@
 Labels the demo's untranscribed domain audio with the custom LM (as lightly supervised training
 does), then scores several utterance-confidence measures by ROC-AUC against "the label has an
 error" (the demo keeps the true transcripts aside). A confidence that separates well lets the
-threshold drop bad labels; 0.5 is chance.
+threshold drop bad labels; 0.5 is chance. Run it for each demo model: the default threshold must
+mean the same on both.
 
-    python bench/bench_confidence.py [--limit N]
+    python bench/bench_confidence.py [--model demo-char|demo-hybrid] [--limit N]
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ import numpy as np
 
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.am.acoustic_model import utterance_confidence
-from jupyter_speechcustom.asr.confidence import STABILITY_SCALES, utterance_confidences, word_agreement
+from jupyter_speechcustom.asr.confidence import (
+    STABILITY_SCALES,
+    posterior_reference,
+    utterance_confidences,
+    word_agreement,
+)
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
-from jupyter_speechcustom.asr.families import CTCFamily
+from jupyter_speechcustom.asr.families import HybridFamily
 from jupyter_speechcustom.asr.models import BaseModel, load_base_model
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, acoustic_outputs, greedy_decode
 from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
@@ -52,30 +58,19 @@ def entropy_confidence(log_probs: np.ndarray, blank: int) -> float:
 
 
 def nbest_lists(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput]) -> list[list[tuple[str, float]]]:
-    """CTC only: the beam's n-best (text, fused score) per utterance, from NeMo's batched CTC beam
-    search asked for all its hypotheses (batched as the CTC family batches it)."""
-    import torch
-    from nemo.collections.asr.parts.submodules.ctc_batched_beam_decoding import BatchedBeamCTCComputer
+    """The beam's n-best (text, fused score) per utterance, from the model family's own search."""
+    w = decoder.weights
+    fusion, alphas = decoder._fusion(w)
+    found = base.family.beam_nbest(base.asr_model, [o.log_probs for o in outputs], n=w.beam_size,
+                                   beam_size=w.beam_size, fusion_models=fusion, fusion_alphas=alphas, beta=w.lm_beta)
+    return [[(base.ids_to_text(ids), score) for ids, score in alternatives] for alternatives in found]
 
-    w, blank = decoder.weights, base.blank_id
-    search = BatchedBeamCTCComputer(blank_index=blank, beam_size=w.beam_size, fusion_models=[decoder._lm_model],
-                                    fusion_models_alpha=[w.lm_alpha], beam_beta=w.lm_beta, allow_cuda_graphs=False)
-    found: list[list[tuple[str, float]]] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with torch.inference_mode():
-        for first in range(0, len(outputs), 16):
-            group = [o.log_probs for o in outputs[first : first + 16]]
-            lengths = torch.tensor([len(o) for o in group])
-            batch = torch.full((len(group), int(lengths.max()), blank + 1), -1e4)
-            batch[:, :, blank] = 0.0
-            for row, o in enumerate(group):
-                batch[row, : len(o)] = torch.from_numpy(o)
-            for nbest in search(batch, lengths).to_nbest_hyps_list(score_norm=False):
-                found.append([(base.ids_to_text([int(t) for t in h.y_sequence if 0 <= int(t) < blank]), float(h.score))
-                              for h in nbest.n_best_hypotheses])
-    torch.set_num_threads(threads)
-    return found
+
+def ctc_log_probs(base: BaseModel, output: AcousticOutput) -> np.ndarray:
+    """Frame log-probabilities of the model's CTC head (a hybrid's cached output is its encoder's)."""
+    if isinstance(base.family, HybridFamily):
+        return base.family._ctc.log_probs(base.asr_model, output.log_probs)
+    return output.log_probs
 
 
 def label_posterior(nbest: list[tuple[str, float]], label: str, temperature: float) -> float:
@@ -102,27 +97,36 @@ def measures(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput],
                              for s in STABILITY_SCALES}}.items():
         agreement[name] = np.array([word_agreement(t, o) for t, o in zip(labels, decoder.decode_text(outputs, weights))])
     stability = np.mean([agreement[f"fusion weights x{s:g}"] for s in STABILITY_SCALES], axis=0)
+    reference = posterior_reference(transcripts)
     start = time.perf_counter()
     new = utterance_confidences(decoder, outputs, transcripts)
     seconds = time.perf_counter() - start
     found = {
-        "mean word posterior (before)": posterior,
+        "mean word posterior": posterior,
         "weakest word posterior": [min((x["confidence"] for x in t.words if x["confidence"] is not None), default=0.0)
                                    for t in transcripts],
-        "1 - entropy (speech frames)": [entropy_confidence(o.log_probs, base.blank_id) for o in outputs],
+        "1 - entropy (speech frames)": [entropy_confidence(ctc_log_probs(base, o), base.blank_id) for o in outputs],
         "words kept by greedy (LM off)": [word_agreement(t, g) for t, g in zip(labels, greedy)],
         **{f"words kept at {name}": v for name, v in agreement.items()},
         "stability (mean over scales)": stability,
-        "stability x mean word posterior": stability * posterior,
+        "posterior / reference (capped)": np.minimum(posterior / max(reference, 1e-9), 1.0),
+        "stability x sqrt(raw posterior) (before)": stability * np.sqrt(posterior),
     }
-    if isinstance(base.family, CTCFamily):
-        lists = nbest_lists(base, decoder, outputs)
+    lists = nbest_lists(base, decoder, outputs)
+    if any(len(n) > 1 for n in lists):
         for temperature in (0.5, 1.0, 2.0):
             found[f"n-best posterior of label (T={temperature:g})"] = np.array(
                 [label_posterior(n, label, temperature) for n, label in zip(lists, labels)])
-        found["(n-best T=1 + stability) / 2"] = (found["n-best posterior of label (T=1)"] + stability) / 2
-    found["NEW: stability x sqrt(mean word posterior)"] = new
+    found[NEW] = new
     return labels, found, seconds
+
+
+def percentiles(scores: np.ndarray) -> str:
+    """The 10th, 50th and 90th percentiles of ``scores``: where a threshold falls in them."""
+    return "/".join(f"{q:.2f}" for q in np.quantile(scores, [0.1, 0.5, 0.9])) if len(scores) else "-"
+
+
+NEW = "NEW: stability x sqrt(posterior / reference)"
 
 
 def chosen_threshold(scores: np.ndarray, wrong: np.ndarray) -> float:
@@ -136,9 +140,10 @@ def chosen_threshold(scores: np.ndarray, wrong: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="demo-char", help="base model (demo-char, demo-hybrid, ...)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances")
     args = parser.parse_args()
-    base = load_base_model("demo")
+    base = load_base_model(args.model)
     refs = {e["audio_filepath"]: e["text"] for e in
             (json.loads(line) for line in demo.data_path("domain", "train", "reference_transcripts.json")
              .read_text(encoding="utf-8").splitlines())}
@@ -162,16 +167,16 @@ def main() -> None:
     references = [refs[Path(e["audio_filepath"]).name] for e in entries]
     wrong = np.array([evaluate([r], [t]).wer > 0 for r, t in zip(references, labels)])
     dev_wrong = np.array([evaluate([e["text"]], [t]).wer > 0 for e, t in zip(dev, dev_labels)])
-    print(f"weights tuned on domain/dev: {weights}")
+    print(f"model {args.model}; weights tuned on domain/dev: {weights}")
     print(f"{len(entries)} utterances, {int(wrong.sum())} labels with an error "
           f"(label WER {evaluate(references, labels).wer:.1%}); dev: {len(dev)}, {int(dev_wrong.sum())} with an error")
-    print(f"{'confidence':<44} {'ROC-AUC':>8} {'dev AUC':>8} {'mean ok':>8} {'mean bad':>9}")
+    print(f"{'confidence':<44} {'ROC-AUC':>8} {'dev AUC':>8} {'ok: 10/50/90th pct':>19} {'bad: 10/50/90th pct':>20}")
     for name, values in found.items():
         scores = np.array(values, dtype=float)
         dev_scores = np.array(dev_found[name], dtype=float)
         print(f"{name:<44} {roc_auc(-scores, wrong):>8.3f} {roc_auc(-dev_scores, dev_wrong):>8.3f} "
-              f"{scores[~wrong].mean():>8.3f} {scores[wrong].mean():>9.3f}")
-    new_name = "NEW: stability x sqrt(mean word posterior)"
+              f"{percentiles(scores[~wrong]):>19} {percentiles(scores[wrong]):>20}")
+    new_name = NEW
     new = np.array(found[new_name], dtype=float)
     best_on_dev = chosen_threshold(np.array(dev_found[new_name], dtype=float), dev_wrong)
     print(f"threshold that best separates on domain/dev: {best_on_dev:.2f} (default CONFIDENCE_THRESHOLD "
@@ -179,9 +184,12 @@ def main() -> None:
     for threshold in sorted({CONFIDENCE_THRESHOLD, best_on_dev}):
         kept = new >= threshold
         good_kept = int((kept & ~wrong).sum())
+        kept_wer = evaluate([r for r, k in zip(references, kept) if k], [t for t, k in zip(labels, kept) if k]).wer \
+            if kept.any() else float("nan")
         print(f"  at {threshold:.2f} on domain/train: kept {int(kept.sum())} of {len(kept)}, precision "
               f"{good_kept / max(int(kept.sum()), 1):.3f}, recall {good_kept / max(int((~wrong).sum()), 1):.3f}, "
-              f"bad labels dropped {int((~kept & wrong).sum())} of {int(wrong.sum())}")
+              f"bad labels dropped {int((~kept & wrong).sum())} of {int(wrong.sum())}, WER of the kept labels "
+              f"{kept_wer:.1%}")
     before = acoustic_seconds + decode_seconds
     print(f"labelling time: acoustic pass {acoustic_seconds:.1f} s + decoding {decode_seconds:.1f} s = {before:.1f} s "
           f"before; + confidence {confidence_seconds:.1f} s = {before + confidence_seconds:.1f} s after "

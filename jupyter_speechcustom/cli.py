@@ -292,7 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--general", default="auto", help="general manifest mixed in against forgetting ('auto', 'none')")
     p.add_argument("--epochs", type=_whole(1), default=10)
     p.add_argument("--lr", type=_number(0, 1, above=True), default=5e-4, help="learning rate (above 0, at most 1)")
-    p.add_argument("--threshold", type=_number(0, 1), default=CONFIDENCE_THRESHOLD, help="pseudo-label confidence threshold, 0-1")
+    p.add_argument("--threshold", type=_number(0, 1), default=CONFIDENCE_THRESHOLD,
+                   help="keep pseudo-labels at or above this confidence, 0-1: the share of words that survive "
+                   "re-decoding with a stronger LM, times the posterior against the model's median on the same "
+                   "audio, so one threshold suits every model")
     p.add_argument("--iterations", type=_whole(1), default=1, help="re-label with the improved model and train again")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the output layer")
     p.add_argument("--accelerator", help="Lightning accelerator, e.g. gpu (default cpu)")

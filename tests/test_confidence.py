@@ -1,4 +1,5 @@
-"""Utterance confidence of pseudo-labels, on the demo's real audio and small untrained family models."""
+"""Utterance confidence of pseudo-labels, on the demo's real audio with both demo models, and small
+untrained family models."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from jupyter_speechcustom.am.acoustic_model import pseudo_label
 from jupyter_speechcustom.asr.confidence import (
     fuses,
     mean_word_confidence,
+    posterior_reference,
     stability,
     utterance_confidences,
     word_agreement,
 )
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
 from jupyter_speechcustom.asr.models import load_base_model
-from jupyter_speechcustom.asr.recognize import acoustic_outputs
+from jupyter_speechcustom.asr.recognize import Transcript, acoustic_outputs
+from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
+from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.manifest import read_manifest
 from jupyter_speechcustom.lm.language_model import build_language_model
 
@@ -30,6 +34,28 @@ def test_word_agreement_is_the_share_of_the_labels_words_an_alignment_keeps():
     assert word_agreement("scale the web deployment", "the deployment") == 0.5
     assert word_agreement("a b a", "a a") == pytest.approx(2 / 3)
     assert word_agreement("", "anything") == word_agreement("something", "") == 0.0
+
+
+def test_the_posterior_reference_is_the_median_word_posterior_of_the_run():
+    def transcript(*confidences: float | None) -> Transcript:
+        return Transcript(" ".join("w" for _ in confidences), "a.wav",
+                          tuple({"word": "w", "confidence": c} for c in confidences))
+
+    assert posterior_reference([transcript(0.9, 0.2), transcript(0.5, None)]) == 0.5
+    assert posterior_reference([transcript(0.9, 0.2), transcript(0.6, 0.5)]) == pytest.approx(0.55)
+    assert posterior_reference([transcript(None), transcript()]) == 0.0
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    """The character CTC demo model, by its own name."""
+    return load_base_model("demo-char")
+
+
+@pytest.fixture(scope="module")
+def demo_lm(tmp_path_factory, demo_model):
+    return build_language_model(demo_model, [demo.corpus_path()], tmp_path_factory.mktemp("lm") / "domain",
+                                words=demo.custom_words_path())
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +86,25 @@ def test_a_right_label_is_more_confident_than_a_wrong_one_of_the_same_audio(demo
              if r.text == e["text"] and w.text != e["text"]]
     assert len(pairs) >= 3  # the domain LM gets several right that the general one gets wrong
     assert all(a > b for a, b in pairs)
-    # deterministic, and the same whatever the utterance is batched with
-    assert utterance_confidences(right, dev_outputs[:2], right_labels[:2]) == right_conf[:2]
+    # deterministic, and a part of a run scored with the run's reference scores as in the whole run
+    reference = posterior_reference(right_labels)
+    assert utterance_confidences(right, dev_outputs[:2], right_labels[:2], reference=reference) == right_conf[:2]
+    with pytest.raises(ValueError, match="reference must be a word posterior from 0 to 1"):
+        utterance_confidences(right, dev_outputs[:1], right_labels[:1], reference=float("nan"))
     assert stability(wrong, dev_outputs[:2], [t.text for t in wrong_labels[:2]], scales=(1.0,)) == [1.0, 1.0]
 
 
 @pytest.mark.slow
-def test_without_an_lm_the_confidence_is_the_acoustic_posterior(demo_model, dev_outputs):
+def test_without_an_lm_the_confidence_is_the_acoustic_posterior_against_the_runs_median(demo_model, dev_outputs):
     decoder = Decoder(demo_model)
     assert not fuses(decoder) and not fuses(Decoder(demo_model), DecodingWeights(lm_alpha=0.0))
-    transcripts = decoder.decode(dev_outputs[:3])
-    confidences = utterance_confidences(decoder, dev_outputs[:3], transcripts)
-    assert confidences == [pytest.approx(math.sqrt(mean_word_confidence(t.words))) for t in transcripts]
+    transcripts = decoder.decode(dev_outputs)
+    reference = posterior_reference(transcripts)
+    assert 0 < reference < 1
+    confidences = utterance_confidences(decoder, dev_outputs, transcripts)
+    assert confidences == [pytest.approx(math.sqrt(min(mean_word_confidence(t.words) / reference, 1.0)))
+                           for t in transcripts]
+    assert 1.0 in confidences and min(confidences) < 1.0  # as sure as the model usually is: nothing lost
 
 
 @pytest.mark.slow
@@ -84,6 +117,26 @@ def test_pseudo_label_keeps_rows_at_or_above_the_threshold_by_the_new_confidence
     assert [r.confidence for r in rows] == [round(c, 4) for c in expected]
     assert all(r.kept == (r.confidence >= 0.9) for r in rows)
     assert all(w.get("confidence") is not None for t in decoder.decode(outputs) for w in t.words)  # words keep theirs
+
+
+@pytest.mark.slow
+def test_the_default_threshold_keeps_the_better_labels_of_both_demo_models(demo_model, demo_lm, tmp_path):
+    """The same default keeps labels on the character CTC and the hybrid TDT-CTC model, whose word
+    posteriors are far apart (about 0.88 and 0.57 median on this audio), and what it keeps is
+    better than what it drops."""
+    entries = read_manifest(demo.manifest("domain/dev"))[:12]
+    unlabelled = [{k: v for k, v in e.items() if k != "text"} for e in entries]
+    hybrid = load_base_model("demo-hybrid")
+    hybrid_lm = build_language_model(hybrid, [demo.corpus_path()], tmp_path / "lm", words=demo.custom_words_path())
+    for name, base, lm in (("demo-char", demo_model, demo_lm), ("demo-hybrid", hybrid, hybrid_lm)):
+        rows = pseudo_label(base, unlabelled, lm=lm, weights=DecodingWeights(lm_alpha=1.0, lm_beta=1.0))
+        kept = [(e["text"], r.text) for e, r in zip(entries, rows) if r.kept]
+        dropped = [(e["text"], r.text) for e, r in zip(entries, rows) if not r.kept]
+        assert all(r.kept == (r.confidence >= CONFIDENCE_THRESHOLD) for r in rows)
+        assert kept and dropped, (name, [r.confidence for r in rows])
+        kept_wer = evaluate([ref for ref, _ in kept], [hyp for _, hyp in kept]).wer
+        dropped_wer = evaluate([ref for ref, _ in dropped], [hyp for _, hyp in dropped]).wer
+        assert kept_wer < dropped_wer, (name, kept_wer, dropped_wer)
 
 
 @pytest.fixture(scope="module")

@@ -177,8 +177,9 @@ def pseudo_label(
     of unsupervised training. Rows at or above ``threshold`` are marked kept. The confidence
     is :func:`~jupyter_speechcustom.asr.confidence.utterance_confidences`: the share of the
     label's words that survive decoding again with the acoustic model weighed less against the
-    LM (1 without one), times the square root of the words' mean posterior. Words keep their
-    own confidences.
+    LM (1 without one), times the square root of the words' mean posterior over the model's
+    median word posterior on these entries (capped at 1), so one threshold suits every model.
+    Words keep their own confidences.
     """
     from jupyter_speechcustom.asr.confidence import utterance_confidences
     from jupyter_speechcustom.asr.decoding import Decoder

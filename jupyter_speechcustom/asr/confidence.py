@@ -9,10 +9,17 @@ A right transcript survives; one the LM had to argue into place changes. This co
 search per scale and no acoustic pass, and works for every model family (it only uses
 :meth:`Decoder.decode_text`).
 
-The confidence is that stability times the square root of the words' mean acoustic posterior
-(:func:`mean_word_confidence`; a family that gives a beam-search transcript no word
-confidences leaves this factor out). Without a custom LM or boosting there is no search to
-perturb (decoding is greedy) and the stability is 1, so one threshold suits both.
+The confidence is that stability times a posterior factor: the square root of the words'
+mean acoustic posterior (:func:`mean_word_confidence`) relative to the model's own typical
+word posterior, capped at 1. Models differ widely in how sure they sound (a character CTC
+model's aligned tokens score about 0.9, the auxiliary CTC head of a hybrid TDT-CTC model
+about 0.6 on the same audio), so a raw posterior would need a threshold per model. The
+reference is measured on the audio being labelled, with no transcript needed
+(:func:`posterior_reference`: the median word posterior of all its labels), so a label as
+sure as the model's typical one loses nothing, and one threshold means the same on every
+model. A family that gives a beam-search transcript no word confidences leaves this factor
+out. Without a custom LM or boosting there is no search to perturb (decoding is greedy) and
+the stability is 1, so one threshold suits both.
 """
 
 from __future__ import annotations
@@ -26,8 +33,8 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
     from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript
 
-__all__ = ["STABILITY_SCALES", "fuses", "mean_word_confidence", "stability", "utterance_confidences",
-           "word_agreement"]
+__all__ = ["STABILITY_SCALES", "fuses", "mean_word_confidence", "posterior_reference", "stability",
+           "utterance_confidences", "word_agreement"]
 
 #: Factors applied to every fusion weight (LM weight, word bonus, boosting) when decoding again:
 #: 1.5, 2 and 3 weigh the acoustic model 2/3, 1/2 and 1/3 as much against the LM.
@@ -38,6 +45,16 @@ def mean_word_confidence(words: Sequence[dict[str, Any]]) -> float:
     """The mean of the words' confidences (those that have one); 0 when none has."""
     values = [float(w["confidence"]) for w in words if w.get("confidence") is not None]
     return sum(values) / len(values) if values else 0.0
+
+
+def posterior_reference(transcripts: Sequence[Transcript]) -> float:
+    """The model's typical word posterior on this audio: the median confidence of every word of
+    ``transcripts`` that has one (0 when none has)."""
+    values = sorted(float(w["confidence"]) for t in transcripts for w in t.words if w.get("confidence") is not None)
+    if not values:
+        return 0.0
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def word_agreement(label: str, other: str) -> float:
@@ -91,18 +108,31 @@ def utterance_confidences(
     outputs: Sequence[AcousticOutput],
     transcripts: Sequence[Transcript],
     weights: DecodingWeights | None = None,
+    *,
+    reference: float | None = None,
 ) -> list[float]:
     """The confidence (0-1) of each transcript that ``decoder`` wrote from ``outputs`` at
     ``weights``: its :func:`stability` (1 when the decoder fuses no LM or boosting) times the
-    square root of its :func:`mean_word_confidence`. An empty transcript scores 0."""
+    square root of its :func:`mean_word_confidence` over ``reference``, capped at 1.
+    ``reference`` is the model's typical word posterior, by default :func:`posterior_reference`
+    of ``transcripts`` (score all the audio of a labelling run in one call, or pass the run's
+    reference to score a part of it the same way). An empty transcript scores 0."""
     fused = fuses(decoder, weights)
     stable = stability(decoder, outputs, [t.text for t in transcripts], weights) if fused else [1.0] * len(transcripts)
+    if reference is None:
+        reference = posterior_reference(transcripts)
+    elif not math.isfinite(reference) or not 0 <= reference <= 1:
+        raise ValueError(f"reference must be a word posterior from 0 to 1, got {reference!r}")
     confidences = []
     for t, value in zip(transcripts, stable, strict=True):
         scored = any(w.get("confidence") is not None for w in t.words)
         if not t.text.strip() or not (scored or fused):
             confidences.append(0.0)
             continue
-        posterior = math.sqrt(max(mean_word_confidence(t.words), 0.0)) if scored else 1.0
-        confidences.append(min(max(value * posterior, 0.0), 1.0))
+        posterior = max(mean_word_confidence(t.words), 0.0)
+        if not scored:
+            factor = 1.0
+        else:  # all of a run's words at posterior 0 leave no reference: they are not confident
+            factor = math.sqrt(min(posterior / reference, 1.0)) if reference > 0 else 0.0
+        confidences.append(min(max(value * factor, 0.0), 1.0))
     return confidences

@@ -128,8 +128,11 @@ class AcousticModelPanel(Panel):
         self.mode_hint = hint(_MODE_HINTS[self.mode])
         traitlets.link((self.mode_buttons, "value"), (self, "mode"))
         self.lm = Choice(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
-        self.threshold = widgets.FloatSlider(CONFIDENCE_THRESHOLD, min=0.0, max=1.0, step=0.01,
-                                             description="Confidence ≥", style=LABELLED, layout=wide())
+        self.threshold = widgets.FloatSlider(
+            CONFIDENCE_THRESHOLD, min=0.0, max=1.0, step=0.01, description="Confidence ≥", style=LABELLED,
+            layout=wide(), tooltip="Keep pseudo-labels at or above this confidence: the share of their words that "
+            "survive re-decoding with a stronger language model, times their posterior against the model's median "
+            "on the same audio. One threshold suits every model.")
         self.name = widgets.Text("custom-am", description="Name", style=LABELLED, layout=wide())
         self.epochs = widgets.BoundedIntText(FINETUNE_EPOCHS, min=1, max=500, description="Epochs",
                                              style={"description_width": "60px"},
