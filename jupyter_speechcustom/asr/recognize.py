@@ -6,9 +6,10 @@ re-running the acoustic model (see :mod:`jupyter_speechcustom.asr.decoding`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,25 @@ def _label(source: AudioSource) -> str:
     return "<array>" if isinstance(source, np.ndarray) else str(source)  # a path, or a Segment of a file
 
 
+@contextlib.contextmanager
+def _in_this_process_only(asr: Any) -> Iterator[None]:
+    """Run a conformer encoder without agreeing on a padded length with other processes.
+
+    In a distributed run NeMo's conformer encoders all-reduce the longest input before every
+    forward pass. Recognition runs in one process (rank 0 alone scores the dev and general sets),
+    so that collective call would wait for processes that never make it.
+    """
+    encoder: Any = getattr(asr, "encoder", None)
+    if not getattr(encoder, "sync_max_audio_length", False):
+        yield
+        return
+    encoder.sync_max_audio_length = False
+    try:
+        yield
+    finally:
+        encoder.sync_max_audio_length = True
+
+
 def acoustic_outputs(
     model: BaseModel,
     sources: Sequence[AudioSource],
@@ -151,7 +171,7 @@ def acoustic_outputs(
     family = model.family
     frames: list[np.ndarray | None] = [None] * len(pieces)
     done = 0
-    with torch.inference_mode():
+    with torch.inference_mode(), _in_this_process_only(asr):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             lengths = torch.tensor([len(pieces[i][2]) for i in idx])
