@@ -87,7 +87,7 @@ def main() -> None:
     # Where the time goes: the beam search with and without the tabulated fusion graphs, and the scoring.
     outputs = c.outputs["base"]
     tabulated = c.decoders["+LM"]
-    decoding.FUSION_TABLE_MAX_ENTRIES = 0
+    decoding.FUSION_CACHE_MAX_ENTRIES = 0
     plain = Decoder(base, lm)
     beam_table, beam_plain, scoring = [], [], []
     refs = [item.reference or "" for item in items]

@@ -154,7 +154,7 @@ def test_a_stopped_redecode_keeps_a_consistent_state_and_resumes(comparison):
 def test_tabulated_fusion_decodes_exactly_as_nemos_advance(demo_model, demo_lm, comparison, monkeypatch):
     outputs = comparison.outputs["base"]
     fast = Decoder(demo_model, demo_lm)
-    monkeypatch.setattr(decoding, "FUSION_TABLE_MAX_ENTRIES", 0)  # too small a budget: NeMo's own advance
+    monkeypatch.setattr(decoding, "FUSION_CACHE_MAX_ENTRIES", 0)  # no cache: NeMo's own advance
     plain = Decoder(demo_model, demo_lm)
     assert "advance" in vars(fast._lm_model) and "advance" in vars(fast._boost_model)
     assert "advance" not in vars(plain._lm_model) and "advance" not in vars(plain._boost_model)

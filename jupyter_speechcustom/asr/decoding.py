@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 #: The widest beam :class:`DecodingWeights` accepts (wider ones cost memory and gain nothing).
 MAX_BEAM_SIZE = 1024
 
-#: The largest fusion graph (states x vocabulary) whose every step is tabulated (about 48 MB of tables).
-FUSION_TABLE_MAX_ENTRIES = 4_000_000
+#: How many (state, token) steps of a fusion graph a decoder keeps computed (12 bytes each: at
+#: most about 100 MB, usually far less: only the states a search reaches are kept). 0: none.
+FUSION_CACHE_MAX_ENTRIES = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class Decoder:
             from nemo.collections.asr.parts.submodules.ngram_lm import NGramGPULanguageModel
 
             with contextlib.redirect_stderr(io.StringIO()):  # NeMo draws progress bars while reading
-                self._lm_model = _tabulate_advance(NGramGPULanguageModel.from_file(
+                self._lm_model = _cache_advance(NGramGPULanguageModel.from_file(
                     lm.token_arpa, vocab_size=base.blank_id, use_triton=False))
         phrases = list(boost_phrases) if boost_phrases is not None else [w.word for w in self.words]
         self.boost_phrases = tuple(dict.fromkeys(p for p in phrases if base.text_to_ids(p)))
@@ -124,7 +125,7 @@ class Decoder:
 
             tokenizer = base.tokenizer or _VocabularyTokenizer(base)
             cfg = BoostingTreeModelConfig(key_phrases_list=list(self.boost_phrases), use_triton=False)
-            self._boost_model = _tabulate_advance(GPUBoostingTreeModel.from_config(cfg, tokenizer=tokenizer))
+            self._boost_model = _cache_advance(GPUBoostingTreeModel.from_config(cfg, tokenizer=tokenizer))
 
     def _uses_beam(self, weights: DecodingWeights) -> bool:
         return (self._lm_model is not None and weights.lm_alpha > 0) or (
@@ -232,54 +233,91 @@ class Decoder:
         return transcripts
 
 
-def _tabulate_advance(model: Any) -> Any:
-    """Make ``model.advance`` (an NGPU-LM n-gram model or a boosting tree) two table lookups.
+def _cache_advance(model: Any) -> Any:
+    """Make ``model.advance`` (an NGPU-LM n-gram model or a boosting tree) a table lookup.
 
     On a CPU, NeMo's ``advance`` walks the back-off chain of every hypothesis at every frame in
     dozens of small tensor operations: most of a beam search's time. A state's scores and next
-    states never change, so for a graph of at most :data:`FUSION_TABLE_MAX_ENTRIES` they are
-    computed once for every state (at the first step; tens of milliseconds on the demo) with
-    NeMo's own code, and each step then looks them up: the same values, several times faster.
-    Calls with an ``eos_id`` and states on another device go to NeMo's ``advance``.
+    states never change, so each state's row is computed once, with NeMo's own code, the first time
+    a search reaches it, and looked up afterwards: the same values, several times faster. Only the
+    states searches reach are kept (a custom LM with general text mixed in has hundreds of thousands
+    of states, of which a search visits a few thousand), up to :data:`FUSION_CACHE_MAX_ENTRIES`
+    steps; beyond that, and for calls with an ``eos_id`` or states on another device, NeMo's
+    ``advance`` answers.
     """
-    if model.num_states * model.vocab_size > FUSION_TABLE_MAX_ENTRIES:
+    max_rows = FUSION_CACHE_MAX_ENTRIES // max(1, model.vocab_size)
+    if max_rows < 1:
         return model
-    import threading
-
     own = model.advance
-    lock = threading.Lock()
-    tables: list[tuple[Any, Any]] = []
+    cache = _AdvanceCache(model, max_rows)
 
     def advance(states: Any, eos_id: int | None = None) -> tuple[Any, Any]:
-        if not tables:
-            with lock:
-                if not tables:
-                    tables.append(_advance_table(model))
-        scores, next_states = tables[0]
-        if eos_id is not None or states.device != scores.device:
+        if eos_id is not None or states.device != cache.device:
             return own(states=states, eos_id=eos_id)
-        return scores[states], next_states[states]
+        found = cache.lookup(states)
+        return found if found is not None else own(states=states)
 
     model.advance = advance  # this decoder's own model: an instance attribute, NeMo's class is untouched
     return model
 
 
-def _advance_table(model: Any) -> tuple[Any, Any]:
-    """Every state's ``(scores, next states)`` over the vocabulary, from NeMo's ``_advance_pytorch``
-    in chunks of states on one thread (a thread pool only slows its small operations down)."""
-    import torch
+class _AdvanceCache:
+    """The ``(scores, next states)`` rows of the states searches have reached, grown as needed."""
 
-    chunk = 4096
-    device = model.arcs_weights.device
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            parts = [model._advance_pytorch(torch.arange(start, min(start + chunk, model.num_states), device=device))
-                     for start in range(0, model.num_states, chunk)]
-    finally:
-        torch.set_num_threads(threads)
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    def __init__(self, model: Any, max_rows: int) -> None:
+        import threading
+
+        import torch
+
+        self.model = model
+        self.max_rows = max_rows
+        self.device = model.arcs_weights.device
+        self.row_of = torch.full((model.num_states,), -1, dtype=torch.long, device=self.device)
+        self.scores: Any = None
+        self.next_states: Any = None
+        self.rows = 0
+        self.lock = threading.Lock()
+
+    def lookup(self, states: Any) -> tuple[Any, Any] | None:
+        """Rows for ``states`` (any shape), computing those not seen yet; None when the cache is full."""
+        import torch
+
+        rows = self.row_of[states]
+        if bool((rows < 0).any()):
+            with self.lock:
+                rows = self.row_of[states]
+                missing = torch.unique(states[rows < 0])
+                if len(missing):
+                    if self.rows + len(missing) > self.max_rows:
+                        return None
+                    self._add(missing)
+                rows = self.row_of[states]
+        scores, next_states = self.scores, self.next_states  # grown copies keep every row in place
+        return scores[rows], next_states[rows]
+
+    def _add(self, states: Any) -> None:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a thread pool only slows NeMo's small operations down
+        try:
+            with torch.no_grad():
+                scores, next_states = self.model._advance_pytorch(states)
+        finally:
+            torch.set_num_threads(threads)
+        end = self.rows + len(states)
+        if self.scores is None or end > len(self.scores):
+            size = min(self.max_rows, max(end, 2 * (0 if self.scores is None else len(self.scores)), 1024))
+            grown_scores = torch.empty((size, scores.shape[-1]), dtype=scores.dtype, device=self.device)
+            grown_next = torch.empty((size, next_states.shape[-1]), dtype=next_states.dtype, device=self.device)
+            if self.scores is not None:
+                grown_scores[: self.rows] = self.scores[: self.rows]
+                grown_next[: self.rows] = self.next_states[: self.rows]
+            self.scores, self.next_states = grown_scores, grown_next
+        self.scores[self.rows : end] = scores
+        self.next_states[self.rows : end] = next_states
+        self.row_of[states] = torch.arange(self.rows, end, device=self.device)  # last: rows are ready
+        self.rows = end
 
 
 def word_timings(base: BaseModel, out: AcousticOutput, text: str) -> list[dict[str, Any]]:
