@@ -138,3 +138,33 @@ def test_a_nemo_tdt_model_gets_the_cpu_loss_and_trains_a_step(tmp_path):
     loss.backward()
     assert torch.isfinite(loss) and loss.item() > 0
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.joint.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="NeMo's TDT loss kernel needs a CUDA GPU")
+@pytest.mark.parametrize(("sigma", "omega"), [(0.0, 0.0), (0.05, 0.0), (0.02, 1.0)])
+def test_the_loss_matches_nemos_cuda_kernel(sigma, omega):
+    """On a GPU, against NeMo's numba CUDA TDT loss: per-utterance losses and gradients, float32."""
+    from nemo.collections.asr.losses.rnnt import RNNTLoss
+
+    durations, (batch, frames, tokens, vocab) = [0, 1, 2, 3, 4], (8, 200, 40, 257)  # vocab counts the blank
+    generator = torch.Generator().manual_seed(0)
+    acts = torch.randn(batch, frames, tokens + 1, vocab + len(durations), generator=generator).cuda()
+    labels = torch.randint(0, vocab - 1, (batch, tokens), generator=generator).cuda()
+    act_lens = torch.randint(frames // 2, frames + 1, (batch,), generator=generator).cuda()
+    label_lens = torch.randint(1, tokens + 1, (batch,), generator=generator).cuda()
+    act_lens[0], label_lens[0] = frames, tokens
+    nemo = RNNTLoss(num_classes=vocab - 1, reduction=None, loss_name="tdt",
+                    loss_kwargs={"durations": durations, "sigma": sigma, "omega": omega, "clamp": -1.0,
+                                 "fastemit_lambda": 0.0})
+    ours = TDTLoss(blank=vocab - 1, durations=durations, reduction="none", sigma=sigma, omega=omega)
+    results = []
+    for loss in (lambda a: ours(a, labels, act_lens, label_lens),
+                 lambda a: nemo(log_probs=a, targets=labels, input_lengths=act_lens, target_lengths=label_lens)):
+        torch.manual_seed(0)  # omega draws which utterances get the plain RNN-T loss
+        a = acts.clone().requires_grad_(True)
+        per_utterance = loss(a)
+        per_utterance.sum().backward()
+        results.append((per_utterance.detach().double(), a.grad.double()))
+    (our_loss, our_grad), (nemo_loss, nemo_grad) = results
+    assert torch.allclose(our_loss, nemo_loss, rtol=1e-5, atol=1e-4)
+    assert (our_grad - nemo_grad).abs().max() <= 1e-3 * nemo_grad.abs().max()
