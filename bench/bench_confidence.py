@@ -6,7 +6,7 @@ error" (the demo keeps the true transcripts aside). A confidence that separates 
 threshold drop bad labels; 0.5 is chance. Run it for each demo model: the default threshold must
 mean the same on both.
 
-    python bench/bench_confidence.py [--model demo-char|demo-hybrid] [--limit N]
+    python bench/bench_confidence.py [--model demo-char|demo] [--limit N]
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def chosen_threshold(scores: np.ndarray, wrong: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="demo-char", help="base model (demo-char, demo-hybrid, ...)")
+    parser.add_argument("--model", default="demo-char", help="base model (demo-char, demo, ...)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances")
     args = parser.parse_args()
     base = load_base_model(args.model)
@@ -170,6 +170,7 @@ def main() -> None:
     print(f"model {args.model}; weights tuned on domain/dev: {weights}")
     print(f"{len(entries)} utterances, {int(wrong.sum())} labels with an error "
           f"(label WER {evaluate(references, labels).wer:.1%}); dev: {len(dev)}, {int(dev_wrong.sum())} with an error")
+    print(f"the model's typical word posterior (median over the labels): {posterior_reference(transcripts):.2f}")
     print(f"{'confidence':<44} {'ROC-AUC':>8} {'dev AUC':>8} {'ok: 10/50/90th pct':>19} {'bad: 10/50/90th pct':>20}")
     for name, values in found.items():
         scores = np.array(values, dtype=float)

@@ -6,7 +6,7 @@ computed once; each LM variant is then decoded at every point of the weight grid
 are chosen on the domain dev set as the chain does (:func:`jupyter_speechcustom.asr.decoding.tune`'s
 grid: LM alpha, LM beta, boosting of the custom words on or off).
 
-    python bench/bench_general.py [--model demo-char --model demo-hybrid] [--general-weight 0.3 ...] [--out FILE]
+    python bench/bench_general.py [--model demo-char --model demo] [--general-weight 0.3 ...] [--out FILE]
 
 Goal: the custom LM at least halves the domain test WER, and the general test WER stays within a
 few points of greedy decoding.
@@ -44,8 +44,11 @@ def bench_model(name: str, work: Path, general_weights: list[float]) -> dict[str
     for key, split in SPLITS.items():
         entries = read_manifest(demo.manifest(split))
         data[key] = (acoustic_outputs(base, [e["audio_filepath"] for e in entries]), [e["text"] for e in entries])
-    greedy = {key: evaluate(refs, greedy_decode(base, outs)).wer for key, (outs, refs) in data.items()}
-    print(f"{name} greedy: domain {greedy['domain']:.1%}, general {greedy['general']:.1%}", flush=True)
+    scores = {key: evaluate(refs, greedy_decode(base, outs)) for key, (outs, refs) in data.items()}
+    greedy = {key: score.wer for key, score in scores.items()}
+    greedy["general_deletions"] = scores["general"].deletions
+    print(f"{name} greedy: domain {greedy['domain']:.1%}, general {greedy['general']:.1%} "
+          f"({scores['general'].deletions} of {scores['general'].reference_words} words deleted)", flush=True)
     # A transducer's beam search has no length bonus: beta changes nothing there.
     betas = BETAS if base.family.name == "ctc" else BETAS[:1]
     variants = []
@@ -58,21 +61,23 @@ def bench_model(name: str, work: Path, general_weights: list[float]) -> dict[str
         started = time.perf_counter()
         for alpha, beta, boost in itertools.product(ALPHAS, betas, BOOSTS):
             weights = replace(DecodingWeights(), lm_alpha=alpha, lm_beta=beta, boost_alpha=boost)
-            wers = {key: evaluate(refs, decoder.decode_text(outs, weights)).wer for key, (outs, refs) in data.items()}
-            grid.append({"alpha": alpha, "beta": beta, "boost": boost, **wers})
+            scores = {key: evaluate(refs, decoder.decode_text(outs, weights)) for key, (outs, refs) in data.items()}
+            wers = {key: score.wer for key, score in scores.items()}
+            grid.append({"alpha": alpha, "beta": beta, "boost": boost, **wers,
+                         "general_deletions": scores["general"].deletions})
             print(f"  {label:>14} a={alpha} b={beta} boost={boost}: dev {wers['dev']:.1%} "
                   f"domain {wers['domain']:.1%} general {wers['general']:.1%}", flush=True)
         tuned = min(grid, key=lambda point: point["dev"])
         variants.append({"lm": label, "order": lm.order, "tuned": tuned, "grid": grid,
                          "seconds": round(time.perf_counter() - started, 1)})
         print(f"{name} {label} (order {lm.order}), tuned on dev: domain {tuned['domain']:.1%}, "
-              f"general {tuned['general']:.1%}", flush=True)
+              f"general {tuned['general']:.1%} ({tuned['general_deletions']} general words deleted)", flush=True)
     return {"model": name, "family": base.family.name, "greedy": greedy, "variants": variants}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", help="base model (repeatable); default: demo-char, demo-hybrid")
+    parser.add_argument("--model", action="append", help="base model (repeatable); default: demo-char, demo")
     parser.add_argument("--general-weight", type=float, action="append",
                         help=f"share of the base model's general text in a mixed LM (repeatable; default "
                              f"{GENERAL_TEXT_WEIGHT}, the toolkit's default)")
@@ -80,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.model or ["demo-char", "demo-hybrid"]:
+        for name in args.model or ["demo-char", "demo"]:
             results.append(bench_model(name, Path(tmp), args.general_weight or [GENERAL_TEXT_WEIGHT]))
     print(f"\n{'model':<12} {'LM':<14} {'domain WER':>10} {'general WER':>12}  weights (alpha/beta/boost)")
     for r in results:

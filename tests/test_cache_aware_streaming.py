@@ -137,11 +137,13 @@ def test_a_model_trained_for_cache_aware_streaming_is_detected_from_its_encoder(
         base = load_base_model(models[family])
         assert cache_aware_problem(base) is None
         assert RecognitionStream(Recognizer(base)).cache_aware is not None
-    # The same architecture trained offline (whole-utterance attention) and the demo's LSTM are buffered.
+    # The same architecture trained offline (whole-utterance attention), the demo model (trained offline
+    # too) and the character demo's LSTM are buffered.
     offline = load_base_model(models["offline"])
     assert "right context -1" in str(cache_aware_problem(offline))
     assert RecognitionStream(Recognizer(offline)).cache_aware is None
-    lstm = load_base_model("demo")
+    assert "right context -1" in str(cache_aware_problem(load_base_model("demo")))
+    lstm = load_base_model("demo-char")
     assert "no cache-aware streaming step" in str(cache_aware_problem(lstm))
 
 

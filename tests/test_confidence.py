@@ -126,9 +126,9 @@ def test_the_default_threshold_keeps_the_better_labels_of_both_demo_models(demo_
     better than what it drops."""
     entries = read_manifest(demo.manifest("domain/dev"))[:12]
     unlabelled = [{k: v for k, v in e.items() if k != "text"} for e in entries]
-    hybrid = load_base_model("demo-hybrid")
+    hybrid = load_base_model("demo")
     hybrid_lm = build_language_model(hybrid, [demo.corpus_path()], tmp_path / "lm", words=demo.custom_words_path())
-    for name, base, lm in (("demo-char", demo_model, demo_lm), ("demo-hybrid", hybrid, hybrid_lm)):
+    for name, base, lm in (("demo-char", demo_model, demo_lm), ("demo", hybrid, hybrid_lm)):
         rows = pseudo_label(base, unlabelled, lm=lm, weights=DecodingWeights(lm_alpha=1.0, lm_beta=1.0))
         kept = [(e["text"], r.text) for e, r in zip(entries, rows) if r.kept]
         dropped = [(e["text"], r.text) for e, r in zip(entries, rows) if not r.kept]

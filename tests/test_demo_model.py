@@ -1,6 +1,6 @@
-"""The demo's hybrid TDT + CTC FastConformer (BPE tokenizer), a trained model of the family users
-bring: it recognizes the demo's speech, and its custom LM, built in its own BPE pieces, cuts its
-domain errors through either head."""
+"""The demo model, a hybrid TDT + CTC FastConformer (BPE tokenizer) of the family users bring: it
+recognizes the demo's speech, and its custom LM, built in its own BPE pieces, cuts its domain
+errors through either head."""
 
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ def sets() -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def hybrid_lm(tmp_path_factory):
-    base = load_base_model(demo.HYBRID_MODEL_NAME)
+    base = load_base_model(demo.PROFILE.name)
     return build_language_model(base, [demo.corpus_path()], tmp_path_factory.mktemp("hybrid-lm") / "lm",
                                 words=demo.custom_words_path())
 
 
 @pytest.mark.parametrize("head", ["transducer", "ctc"])
 def test_the_custom_lm_cuts_the_hybrids_domain_errors_on_either_head(head, sets, hybrid_lm):
-    base = load_base_model(demo.HYBRID_MODEL_NAME, head=head)
+    base = load_base_model(demo.PROFILE.name, head=head)
     assert isinstance(base.family, HybridFamily) and base.family.head == head
     assert base.tokenizer is not None and not base.is_character_model
     decoder = Decoder(base, hybrid_lm)  # an LM of one head decodes with the other: one tokenizer
@@ -48,7 +48,7 @@ def test_the_custom_lm_cuts_the_hybrids_domain_errors_on_either_head(head, sets,
 
 
 def test_the_hybrid_recognizes_general_speech_by_a_voice_it_never_heard(sets):
-    base = load_base_model(demo.HYBRID_MODEL_NAME)
+    base = load_base_model(demo.PROFILE.name)
     entries = sets["general/test"]
     outputs = acoustic_outputs(base, [e["audio_filepath"] for e in entries])
     wer = evaluate([e["text"] for e in entries], greedy_decode(base, outputs)).wer

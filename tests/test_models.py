@@ -8,14 +8,26 @@ from jupyter_speechcustom.errors import ModelLoadError, ModelNotFoundError
 
 
 def test_demo_model_loads_with_identity(demo_model):
+    # The demo is of the family users bring: a hybrid TDT + CTC FastConformer with a BPE tokenizer.
     assert demo_model.name == "demo"
-    assert demo_model.vocabulary == [" ", *"abcdefghijklmnopqrstuvwxyz", "'"]
-    assert demo_model.blank_id == 28
-    assert demo_model.is_character_model
+    assert type(demo_model.family).__name__ == "HybridFamily"
+    assert type(demo_model.asr_model).__name__ == "EncDecHybridRNNTCTCBPEModel"
+    assert not demo_model.is_character_model
+    assert len(demo_model.vocabulary) == 256 and demo_model.blank_id == 256
+    assert demo_model.ids_to_text(demo_model.text_to_ids("the kubectl pod")) == "the kubectl pod"
     assert demo_model.sample_rate == 16_000
     assert len(demo_model.fingerprint) == 16
-    assert demo_model.text_to_ids("ab c") == [1, 2, 0, 3]
-    assert demo_model_path().stat().st_size <= 10 * 1024 * 1024
+    assert demo_model_path().stat().st_size <= 25 * 1024 * 1024
+
+
+def test_character_demo_model_loads_with_identity():
+    model = load_base_model("demo-char")
+    assert model.name == "demo-char"
+    assert model.vocabulary == [" ", *"abcdefghijklmnopqrstuvwxyz", "'"]
+    assert model.blank_id == 28
+    assert model.is_character_model
+    assert model.text_to_ids("ab c") == [1, 2, 0, 3]
+    assert model.path.stat().st_size <= 10 * 1024 * 1024
 
 
 def test_nemo_path_loads_same_fingerprint(tmp_path, demo_model):

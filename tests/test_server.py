@@ -70,9 +70,11 @@ def _jupyter_env(folder: Path) -> dict[str, str]:
     config = folder / "config"
     (config / "jupyter_server_config.d").mkdir(parents=True, exist_ok=True)
     shutil.copy(ENABLE_FILE, config / "jupyter_server_config.d" / ENABLE_FILE.name)
-    # Acoustic training via the API: 2 epochs keep it to seconds on a CPU.
+    # Acoustic training via the API: 2 epochs keep it to seconds on a CPU; at 0.5 some of the six
+    # pseudo-labels of the demo model are kept.
     (config / "jupyter_server_config.json").write_text(json.dumps(
-        {"SpeechCustomService": {"acoustic_training": {"epochs": 2}, "max_upload_bytes": UPLOAD_LIMIT}}))
+        {"SpeechCustomService": {"acoustic_training": {"epochs": 2, "confidence_threshold": 0.5},
+                                 "max_upload_bytes": UPLOAD_LIMIT}}))
     return {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(config),

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from jupyter_speechcustom.asr.families import CTCFamily, family_of
+from jupyter_speechcustom.asr.families import CTCFamily, HybridFamily, family_of
+from jupyter_speechcustom.asr.models import load_base_model
 from jupyter_speechcustom.asr.profiles import ModelProfile, get_profile, profiles, register_profile
 from jupyter_speechcustom.errors import ModelLoadError, SpeechCustomError
 from jupyter_speechcustom.io.manifest import read_manifest
@@ -45,10 +46,13 @@ def test_a_user_profile_names_a_model_and_its_general_text(tmp_path, demo_model)
     assert known_words_for(model) == {"hello", "world", "the", "quick", "brown", "fox"}
 
 
-def test_the_ctc_family_is_chosen_and_other_models_are_refused_by_name(demo_model):
-    assert isinstance(demo_model.family, CTCFamily) and demo_model.family.name == "ctc"
-    assert demo_model.vocabulary == demo_model.family.vocabulary(demo_model.asr_model)
-    assert demo_model.frame_shift > 0
+def test_the_family_is_chosen_and_other_models_are_refused_by_name(demo_model):
+    char_model = load_base_model("demo-char")
+    assert isinstance(char_model.family, CTCFamily) and char_model.family.name == "ctc"
+    assert isinstance(demo_model.family, HybridFamily) and demo_model.family.name == "hybrid"
+    for model in (char_model, demo_model):
+        assert model.vocabulary == model.family.vocabulary(model.asr_model)
+        assert model.frame_shift > 0
 
     class NotAnAsrModel:
         pass

@@ -221,7 +221,6 @@ def test_compare_panel_tunes_on_the_dev_set_then_starts_from_tuned_weights(ws, d
     assert finish(panel) == "completed"
     c = panel.comparison
     assert c is not None and c.weights.lm_alpha == pytest.approx(LM_ALPHA)
-    default_wer = c.evaluations["+LM"].wer
 
     panel.tune_button.click()  # a light job on the profile's dev set, shown in the panel
     assert panel.job is not None and panel.job.kind == "tune"
@@ -233,7 +232,7 @@ def test_compare_panel_tunes_on_the_dev_set_then_starts_from_tuned_weights(ws, d
     assert not panel.lm_alpha.disabled and "completed" in panel.tune_view.message.value
     assert finish(panel) == "completed"  # the re-decode with the tuned weights
     assert panel.comparison is c and c.weights == best
-    assert c.evaluations["+LM"].wer <= default_wer
+    assert c.evaluations["+LM"].wer < c.evaluations["base"].wer
     assert f"LM alpha {best.lm_alpha:.2f}" in panel.wer_table.value
     assert "weights tuned on the dev set" in status_of(panel)
 
@@ -378,6 +377,7 @@ def test_acoustic_model_panel_labels_reviews_trains_and_cancels(ws, demo_model, 
     first = panel.label_rows[0]
     assert first.text.value == panel.labels[first.index].text and first.text.value
     first.text.value = "kubectl get pods in the payments namespace"
+    first.kept.value = True  # a corrected label is worth keeping, whatever its confidence
     edited = first.index
     panel.label_rows[1].kept.value = False
     assert panel.labels[edited].text == "kubectl get pods in the payments namespace"
@@ -392,7 +392,7 @@ def test_acoustic_model_panel_labels_reviews_trains_and_cancels(ws, demo_model, 
     panel.epochs.value = 1
     panel.mix_general.value = False
     panel.train_button.click()
-    assert panel.plot.layout.display == "" and panel.plot.value[:4] == b"\x89PNG"
+    assert panel.plot.layout.display == "" and panel.plot.value[:4] == b"\x89PNG", status_of(panel)
     assert finish(panel) == "completed", panel.job.error
     assert "Trained custom-am v1" in status_of(panel)
     (am,) = ws.acoustic_models()
@@ -507,7 +507,7 @@ def test_lm_summary_says_how_much_general_text_was_mixed_in(ws, demo_model, tmp_
     corpus = tmp_path / "notes.txt"
     corpus.write_text("restart the payments pods in staging\nscale the grafana deployment to three replicas\n")
     mixed = build_language_model(demo_model, [corpus], tmp_path / "mixed", general_text="base", general_weight=0.3)
-    alone = build_language_model(demo_model, [corpus], tmp_path / "alone")
+    alone = build_language_model(demo_model, [corpus], tmp_path / "alone", general_text="none")
     rec = ws.add_language_model(mixed.path, name="mixed")
     panel = LanguageModelPanel(ws, demo_model)
     panel.refresh()

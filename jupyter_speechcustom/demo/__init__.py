@@ -1,14 +1,15 @@
 """The bundled offline demo: a small English base model and a cloud-operations domain.
 
-Everything here is package data made by :mod:`jupyter_speechcustom.demo.recipe`:
+Everything here is package data made by :mod:`jupyter_speechcustom.demo.recipe` (the speech and
+the domain) and :mod:`jupyter_speechcustom.demo.family_models` (the model):
 
-- ``demo.nemo``: a character CTC model (~1.5 M parameters) trained on general English
-  sentences spoken by espeak-ng voices; loaded with ``load_base_model("demo")``.
-- ``demo_hybrid.nemo``: a small FastConformer hybrid TDT + CTC model with a 256-piece BPE
-  tokenizer (the family of ``nvidia/parakeet-tdt_ctc-110m``), trained on the same general
-  sentences spoken by espeak-ng and Flite voices with augmentation
-  (:mod:`jupyter_speechcustom.demo.family_models`); loaded with ``load_base_model("demo-hybrid")``.
-- ``general/train_text.txt``: the base model's training text (its known vocabulary).
+- ``demo_hybrid.nemo``: the demo base model, ``load_base_model("demo")``: a small FastConformer
+  hybrid TDT + CTC model with a 256-piece SentencePiece BPE tokenizer (the family of
+  ``nvidia/parakeet-tdt_ctc-110m``), trained on general English sentences spoken by espeak-ng
+  and Flite voices with augmentation.
+- ``demo.nemo``: the first demo model, a character CTC BiLSTM (~1.5 M parameters) trained on the
+  same sentences spoken by espeak-ng voices; ``load_base_model("demo-char")``.
+- ``general/train_text.txt``: the base models' training text (their known vocabulary).
 - ``general/test``: held-out sentences by a voice never heard in training.
 - ``general/mix``: general speech to mix into fine-tuning against forgetting.
 - ``domain/corpus.txt`` and ``domain/custom_words.csv``: text for a custom language model.
@@ -28,8 +29,8 @@ from pathlib import Path
 from jupyter_speechcustom.asr.profiles import ModelProfile
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME
 
-#: The name the hybrid TDT + CTC demo model is loaded by.
-HYBRID_MODEL_NAME = "demo-hybrid"
+#: The name the demo's character CTC model is loaded by.
+CHAR_MODEL_NAME = "demo-char"
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -70,20 +71,20 @@ def general_text_path() -> Path:
 
 
 def model_path() -> Path:
-    """The demo base model's ``.nemo`` file."""
-    return data_path("demo.nemo")
-
-
-def hybrid_model_path() -> Path:
-    """The demo's hybrid TDT + CTC FastConformer ``.nemo`` file."""
+    """The demo base model's ``.nemo`` file (hybrid TDT + CTC FastConformer, BPE)."""
     return data_path("demo_hybrid.nemo")
+
+
+def char_model_path() -> Path:
+    """The demo's character CTC model's ``.nemo`` file."""
+    return data_path("demo.nemo")
 
 
 #: The demo's profile: its model, general text and speech, and the example domain data.
 PROFILE = ModelProfile(
     name=DEMO_MODEL_NAME,
     model_path=model_path(),
-    description="the bundled offline demo (English characters, cloud-operations domain)",
+    description="the bundled offline demo (FastConformer hybrid TDT + CTC, English BPE, cloud-operations domain)",
     general_text=general_text_path(),
     general_speech=manifest("general/mix"),
     general_test=manifest("general/test"),
@@ -95,10 +96,10 @@ PROFILE = ModelProfile(
     test_sets=("domain/test", "domain/dev", "general/test"),
 )
 
-#: The same demo data on the hybrid TDT + CTC FastConformer (BPE) model.
-HYBRID_PROFILE = replace(
+#: The same demo data on the character CTC model.
+CHAR_PROFILE = replace(
     PROFILE,
-    name=HYBRID_MODEL_NAME,
-    model_path=hybrid_model_path(),
-    description="the demo's FastConformer hybrid TDT + CTC model (English BPE, cloud-operations domain)",
+    name=CHAR_MODEL_NAME,
+    model_path=char_model_path(),
+    description="the demo's character CTC model (English characters, cloud-operations domain)",
 )
