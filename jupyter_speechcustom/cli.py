@@ -68,7 +68,7 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.services.chain import format_table, run_chain
 
-    result = run_chain("demo", Path(args.out) if args.out else None, epochs=args.epochs)
+    result = run_chain(args.base, Path(args.out) if args.out else None, epochs=args.epochs)
     print()
     print(format_table(result.systems))
     print(f"\nmodels in {result.out_dir}; report: {result.report}")
@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the customization chain on the bundled demo and print a WER table")
     p.add_argument("--out", help="folder for the models and report (default: a temporary folder)")
     p.add_argument("--epochs", type=_whole(1), default=8, help="fine-tuning epochs of the custom acoustic model")
+    p.add_argument("--base", default="demo",
+                   help="a base model whose profile has example data: 'demo' (hybrid TDT + CTC) or 'demo-char'")
     p.set_defaults(func=_cmd_demo)
 
     lm = sub.add_parser("lm", help="custom language models").add_subparsers(dest="lm_command", required=True)

@@ -39,6 +39,15 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_demo_on_a_model_without_example_data_says_what_is_missing(tmp_path):
+    model = tmp_path / "mine.nemo"
+    shutil.copyfile(demo.data_path("demo.nemo"), model)
+    out = speechcustom("demo", "--base", str(model), "--out", str(tmp_path / "run"), check=False)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "the chain needs example data" in out.stderr and "example_corpus" not in out.stderr
+    assert "corpus" in out.stderr and "register a profile" in out.stderr
+
+
 # --- transcribe: files, folders and manifests as inputs; jsonl, json, txt, srt, vtt ---------------
 
 _TIMING = {"srt": re.compile(r"^(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)$"),
