@@ -10,7 +10,8 @@ weights, boosting on and off):
    first (``Comparison.decode(weights, first=page, on_first=...)``): the time until the page's
    transcripts are published, and the time until the whole re-decode ends;
 3. where the time goes: the LM system's beam search over all utterances with the fusion
-   graphs tabulated (the default) and with NeMo's own ``advance`` (no table), and the scoring.
+   graphs' steps cached per state (the default) and with NeMo's own ``advance`` (no cache),
+   and the scoring.
 
 Goals: full re-decode <= 1.5 s, first page <= 0.3 s (medians).
 
@@ -84,22 +85,22 @@ def main() -> None:
         first.append(t_first)
         whole.append(t_whole)
 
-    # Where the time goes: the beam search with and without the tabulated fusion graphs, and the scoring.
+    # Where the time goes: the beam search with and without the cached fusion steps, and the scoring.
     outputs = c.outputs["base"]
-    tabulated = c.decoders["+LM"]
+    cached = c.decoders["+LM"]
     decoding.FUSION_CACHE_MAX_ENTRIES = 0
     plain = Decoder(base, lm)
-    beam_table, beam_plain, scoring = [], [], []
+    beam_cached, beam_plain, scoring = [], [], []
     refs = [item.reference or "" for item in items]
     for run in range(args.runs):
         weights = WEIGHTS[run % len(WEIGHTS)]
         start = time.perf_counter()
-        texts = tabulated.decode_text(outputs, weights)
-        beam_table.append(time.perf_counter() - start)
+        texts = cached.decode_text(outputs, weights)
+        beam_cached.append(time.perf_counter() - start)
         start = time.perf_counter()
         same = plain.decode_text(outputs, weights)
         beam_plain.append(time.perf_counter() - start)
-        assert same == texts, "the tabulated fusion graphs must decode exactly as NeMo's advance"
+        assert same == texts, "the cached fusion steps must decode exactly as NeMo's advance"
         start = time.perf_counter()
         evaluate(refs, texts)
         scoring.append(time.perf_counter() - start)
@@ -107,8 +108,8 @@ def main() -> None:
     print(f"\nfull re-decode + re-score            {median_ms(full)}   goal <= {GOALS['full']:.1f} s")
     print(f"first page ({len(page)} utterances) published   {median_ms(first)}   goal <= {GOALS['first_page']:.1f} s")
     print(f"  page first, then the rest: all     {median_ms(whole)}")
-    print(f"beam search, all utterances          {median_ms(beam_table)}")
-    print(f"  with NeMo's advance (no table)     {median_ms(beam_plain)}")
+    print(f"beam search, all utterances          {median_ms(beam_cached)}")
+    print(f"  with NeMo's advance (no cache)     {median_ms(beam_plain)}")
     print(f"scoring (WER of all utterances)      {median_ms(scoring)}")
     met = statistics.median(full) <= GOALS["full"] and statistics.median(first) <= GOALS["first_page"]
     print("goals met" if met else "goals missed")
