@@ -5,9 +5,11 @@ For each ``.nemo`` in a folder of family models (``python -m jupyter_speechcusto
 corpus, custom words, untranscribed domain audio, dev and test sets) and runs the chain
 (:func:`jupyter_speechcustom.services.chain.run_chain`): domain test WER of base, + custom LM,
 + custom AM (lightly supervised) and both. Then times recognition end to end (audio files to
-text) on the domain test set, greedy and with the custom LM fused at tuned weights.
+text) on the domain test set, greedy and with the custom LM fused at tuned weights, on ``--threads``
+torch threads (default 1: on a shared CPU a thread pool waits for descheduled threads, and two
+threads ran 3-20x slower than one, run to run, under a load average of 3-4).
 
-    python bench/bench_families.py --models DIR [--family NAME ...] [--epochs N] [--out results.json]
+    python bench/bench_families.py --models DIR [--family NAME ...] [--epochs N] [--threads N] [--out results.json]
 
 ``--epochs 0`` skips the custom AM (base and + custom LM only, with weights tuned on the dev set).
 
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
@@ -43,7 +48,8 @@ def _lm_only(base, work: Path) -> tuple[dict, dict, Path, DecodingWeights]:
     dev = read_manifest(demo.manifest("domain/dev"))
     decoder = Decoder(base, lm)
     tuned = tune(decoder, acoustic_outputs(base, [e["audio_filepath"] for e in dev]), [e["text"] for e in dev])
-    domain, general = {}, {}
+    domain: dict[str, float] = {}
+    general: dict[str, float] = {}
     for split, table in (("domain/test", domain), ("general/test", general)):
         entries = read_manifest(demo.manifest(split))
         outputs = acoustic_outputs(base, [e["audio_filepath"] for e in entries])
@@ -53,7 +59,8 @@ def _lm_only(base, work: Path) -> tuple[dict, dict, Path, DecodingWeights]:
     return domain, general, lm.path, tuned.best
 
 
-def bench_family(path: Path, epochs: int, work: Path, threshold: float = CONFIDENCE_THRESHOLD) -> dict:
+def bench_family(path: Path, epochs: int, work: Path, threshold: float = CONFIDENCE_THRESHOLD,
+                 threads: int = 1) -> dict:
     name = f"bench-{path.stem}"
     register_profile(replace(demo.PROFILE, name=name, model_path=path, description=f"{path.stem} (bench)"),
                      replace=True)
@@ -75,14 +82,20 @@ def bench_family(path: Path, epochs: int, work: Path, threshold: float = CONFIDE
     customized = Recognizer(base, lm=lm_path, weights=weights)
     greedy.transcribe(audio[:2]), customized.transcribe(audio[:2])  # warm up: load the LM once
     timings = {}
-    for label, recognizer in (("greedy", greedy), ("custom LM", customized)):
-        started = time.perf_counter()
-        recognizer.transcribe(audio)
-        timings[label] = time.perf_counter() - started
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for label, recognizer in (("greedy", greedy), ("custom LM", customized)):
+            started = time.perf_counter()
+            recognizer.transcribe(audio)
+            timings[label] = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(before)
     return {"family": type(base.family).__name__, "model": str(path), "domain_wer": wers, "general_wer": general,
             "lm_relative_wer": wers["base + custom LM"] / wers["base"] if wers["base"] else None,
             "seconds": timings, "fused_vs_greedy": timings["custom LM"] / timings["greedy"],
-            "tuned_weights": weights.__dict__ if weights else None, "utterances": len(audio)}
+            "tuned_weights": weights.__dict__ if weights else None, "utterances": len(audio),
+            "torch_threads": threads, "load_average": os.getloadavg()}
 
 
 def main() -> None:
@@ -92,14 +105,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="custom AM training epochs")
     parser.add_argument("--threshold", type=float, default=CONFIDENCE_THRESHOLD,
                         help="pseudo-label confidence threshold of the custom AM's lightly supervised training")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the timed recognition")
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = parser.parse_args()
     paths = sorted(p for p in args.models.glob("*.nemo") if not args.family or p.stem in args.family)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
-            results.append(bench_family(path, args.epochs, Path(tmp), args.threshold))
+            results.append(bench_family(path, args.epochs, Path(tmp), args.threshold, args.threads))
             print(json.dumps(results[-1], indent=1))
+            if args.out:  # after every family, so that a long run keeps what it has measured
+                args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print("\nfamily            base   +LM    +AM    both   LM/base  fused/greedy")
     for r in results:
         w = r["domain_wer"]
@@ -107,8 +123,6 @@ def main() -> None:
         print(f"{Path(r['model']).stem:16s} {w['base']:6.1%} {w['base + custom LM']:6.1%} "
               f"{'   -  ' if am is None else f'{am:6.1%}'} {'   -  ' if both is None else f'{both:6.1%}'}  "
               f"{r['lm_relative_wer'] or 0:6.2f}  {r['fused_vs_greedy']:6.2f}x")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
