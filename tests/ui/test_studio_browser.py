@@ -121,6 +121,7 @@ def test_studio_end_to_end(lab, page, screenshots):
     assert "base" in wer and "+LM" in wer and "WER" in wer
     assert page.locator(".sc-diff .sc-ref").count() > 0
     assert page.locator(".sc-diff .sc-sub, .sc-diff .sc-del, .sc-diff .sc-ins").count() > 0
+    page.locator(".sc-compare-panel audio").nth(2).wait_for(state="attached")  # a player per row, drawn in turn
     assert page.locator(".sc-compare-panel audio").count() >= 3
     assert page.locator(".sc-compare-chart").is_visible()
 
