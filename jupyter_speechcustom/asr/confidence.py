@@ -25,6 +25,7 @@ the stability is 1, so one threshold suits both.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -50,11 +51,8 @@ def mean_word_confidence(words: Sequence[dict[str, Any]]) -> float:
 def posterior_reference(transcripts: Sequence[Transcript]) -> float:
     """The model's typical word posterior on this audio: the median confidence of every word of
     ``transcripts`` that has one (0 when none has)."""
-    values = sorted(float(w["confidence"]) for t in transcripts for w in t.words if w.get("confidence") is not None)
-    if not values:
-        return 0.0
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    values = [float(w["confidence"]) for t in transcripts for w in t.words if w.get("confidence") is not None]
+    return statistics.median(values) if values else 0.0
 
 
 def word_agreement(label: str, other: str) -> float:
