@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode, join_texts, utterances
+from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
 from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
@@ -298,13 +299,8 @@ class _AdvanceCache:
     def _add(self, states: Any) -> None:
         import torch
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # a thread pool only slows NeMo's small operations down
-        try:
-            with torch.no_grad():
-                scores, next_states = self.model._advance_pytorch(states)
-        finally:
-            torch.set_num_threads(threads)
+        with torch.no_grad(), torch_threads(1):
+            scores, next_states = self.model._advance_pytorch(states)
         end = self.rows + len(states)
         if self.scores is None or end > len(self.scores):
             size = min(self.max_rows, max(end, 2 * (0 if self.scores is None else len(self.scores)), 1024))

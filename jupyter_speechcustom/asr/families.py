@@ -13,13 +13,13 @@ adds one (tried before the built-in ones).
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -495,7 +495,7 @@ def _search_in_batches(
 
     results: list[list[tuple[list[int], float]]] = [[] for _ in outputs]
     order = sorted(range(len(outputs)), key=lambda i: len(outputs[i]))
-    with torch.inference_mode(), _one_thread():
+    with torch.inference_mode(), torch_threads(1):
         for start in range(0, len(order), DECODE_BATCH):
             idx = order[start : start + DECODE_BATCH]
             for i, hyps in zip(idx, decode([outputs[i] for i in idx])):
@@ -527,19 +527,6 @@ def _token_ids(hyp: Any, blank: int) -> list[int]:
 
 def _as_list(values: Any) -> list[Any]:
     return values.tolist() if hasattr(values, "tolist") else list(values)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Beam search is thousands of tiny tensor ops: thread pools only add overhead (10x on 2 cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 _FAMILIES: list[type[ModelFamily]] = [CTCFamily, HybridFamily, TransducerFamily]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import (
     MIN_SPEECH_SECONDS,
     SILENCE_RMS,
@@ -93,14 +94,9 @@ def _probabilities(audios: list[np.ndarray], rate: int, cancel: threading.Event 
             _silero()
             _model.reset_states()
             tensor = torch.from_numpy(batch)
-            # Hundreds of tiny steps: a thread pool only adds overhead (100x on two busy cores).
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
+            with torch_threads(1):  # hundreds of tiny steps
                 for w in range(width):
                     out[:, w] = _model(tensor[:, w], rate)[:, 0].numpy()
-            finally:
-                torch.set_num_threads(threads)
         for r, (n, lo, s, stop) in enumerate(bounds):
             probs[n][s:stop] = out[r, s - lo : stop - lo]
     return probs

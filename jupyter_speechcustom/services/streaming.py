@@ -44,7 +44,6 @@ feed it from one thread at a time.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import struct
 from collections.abc import Iterator
@@ -53,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import SEGMENT_SECONDS
 from jupyter_speechcustom.errors import AudioError, InvalidOptionError
 from jupyter_speechcustom.io.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, decode, split_on_pauses, to_mono
@@ -310,18 +310,6 @@ class _CompressedDecoder:
         return self._decode(final=True)
 
 
-@contextlib.contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # --------------------------------------------------------------------------- cache-aware streaming
 
 #: Feature normalizations computed over a whole utterance: features of the audio so far would change later.
@@ -405,7 +393,7 @@ class _CacheAwareEncoder:
 
         start = max(0, first - self.margin) * self.hop
         signal = torch.from_numpy(np.ascontiguousarray(audio[start:], np.float32)).unsqueeze(0)
-        with torch.inference_mode(), _torch_threads(STREAM_TORCH_THREADS):
+        with torch.inference_mode(), torch_threads(STREAM_TORCH_THREADS):
             features, _ = self.preprocessor(input_signal=signal, length=torch.tensor([signal.shape[1]]))
         offset = start // self.hop
         return features[:, :, first - offset:last - offset]
@@ -438,7 +426,7 @@ class _CacheAwareEncoder:
             if chunk is None:  # NeMo's buffer leaves a last piece too short for one output frame
                 break
             audio, lengths = chunk
-            with torch.inference_mode(), _torch_threads(STREAM_TORCH_THREADS):
+            with torch.inference_mode(), torch_threads(STREAM_TORCH_THREADS):
                 encoded, encoded_len, *caches = self.encoder.cache_aware_stream_step(
                     processed_signal=audio, processed_signal_length=lengths,
                     cache_last_channel=self.caches[0], cache_last_time=self.caches[1],
@@ -707,7 +695,7 @@ class RecognitionStream:
     # ------------------------------------------------------------------ decoding
 
     def _outputs(self, audio: np.ndarray) -> list[Any]:
-        with _torch_threads(STREAM_TORCH_THREADS):
+        with torch_threads(STREAM_TORCH_THREADS):
             return list(self.recognizer.acoustic_outputs([audio], source_rate=self.rate))
 
     def _interim(self) -> dict[str, Any] | None:
@@ -727,7 +715,7 @@ class RecognitionStream:
             outputs = [AcousticOutput(frames, self.recognizer.acoustic_model.frame_shift, "<array>")]
         else:
             outputs = self._outputs(audio)
-        with _torch_threads(STREAM_TORCH_THREADS):
+        with torch_threads(STREAM_TORCH_THREADS):
             text = decoder.decode_text(outputs, greedy)[0]
         if decoder.words:
             from jupyter_speechcustom.text.words import apply_display_as
@@ -747,7 +735,7 @@ class RecognitionStream:
         message = None
         if len(head) and self._speech:
             outputs = self._outputs(head) if self.cache_aware is None else self._cache_aware_outputs(head)
-            with _torch_threads(STREAM_TORCH_THREADS):
+            with torch_threads(STREAM_TORCH_THREADS):
                 transcript = self.recognizer.decoder.decode(outputs, self.weights,
                                                             alternatives=self.max_alternatives)[0]
             text = transcript.display_text or transcript.text
