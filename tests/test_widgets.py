@@ -526,7 +526,8 @@ def test_training_plot_has_a_title_axis_labels_and_a_legend():
                {"epoch": 2, "train_loss": 1.5, "dev_wer": 0.3}]
     fig = diffview.training_plot_figure(history)
     ax, ax2 = fig.axes
-    assert "training" in ax.get_title().lower()
+    assert "training" in ax.get_title().lower() and "(2 epochs)" in ax.get_title()  # epoch 0 is the check before
+    assert "epoch" not in diffview.training_plot_figure(history[:1]).axes[0].get_title().split(":")[0]
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() and ax2.get_ylabel()
     legend = ax.get_legend()
     assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["training loss", "dev WER"]

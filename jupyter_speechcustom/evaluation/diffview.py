@@ -602,7 +602,8 @@ def training_plot_figure(history: Sequence[Any], *, width: float = 6.0, height: 
     top_epoch = max(epochs, default=1)
     ax.set_xlim(-0.2, max(top_epoch, 1) + 0.2)
     ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator's parameter
-    done = f" ({len(history)} epoch{'s' if len(history) != 1 else ''})" if history else ""
+    trained = sum(1 for e in epochs if e > 0)  # epoch 0 is the check before training
+    done = f" ({trained} epoch{'s' if trained != 1 else ''})" if trained else ""
     ax.set_title(f"Acoustic model training{done}: loss and dev WER per epoch", fontsize=10)
     handles = [*ax.get_legend_handles_labels()[0], *ax2.get_legend_handles_labels()[0]]
     if handles:
