@@ -118,8 +118,15 @@ def test_tuning_and_comparisons_work_on_transducers(family, family_models, famil
     assert set(comparison.evaluations) == {"base", "+LM"}
     outputs = comparison.outputs["base"]
     result = tune(Decoder(base, lm, weights=weights), outputs, [i.reference or "" for i in items],
-                  lm_alphas=(0.0, 1.0), lm_betas=(0.0,), boost_alphas=(0.0,))
+                  lm_alphas=(0.0, 1.0), lm_betas=(0.0, 2.0), boost_alphas=(0.0,))
     assert {w.lm_alpha for w, _ in result.grid} == {0.0, 1.0} and result.best_wer >= 0
+    # A transducer's beam search has no length bonus: no lm_beta is tried, the decoder's stays.
+    assert not base.family.length_bonus and {w.lm_beta for w, _ in result.grid} == {weights.lm_beta}
+    if family == "hybrid_tdt_ctc":  # its CTC head has one, and tries them all
+        ctc = load_base_model(family_models[family], head="ctc")
+        result = tune(Decoder(ctc, lm, weights=weights), outputs, [i.reference or "" for i in items],  # one encoder
+                      lm_alphas=(1.0,), lm_betas=(0.0, 2.0), boost_alphas=(0.0,))
+        assert ctc.family.length_bonus and {w.lm_beta for w, _ in result.grid} == {0.0, 2.0}
 
 
 @pytest.mark.parametrize("family", ["tdt", "hybrid_tdt_ctc"])

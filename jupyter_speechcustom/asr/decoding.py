@@ -347,11 +347,17 @@ def tune(
     boost_alphas: Sequence[float] | None = None,
     progress: ProgressCallback | None = None,
 ) -> TuneResult:
-    """Grid search of customization weights on a dev set, re-decoding cached log-probs."""
+    """Grid search of customization weights on a dev set, re-decoding cached log-probs.
+
+    ``lm_betas`` are tried only where the model's beam search has a length bonus (CTC heads);
+    ``lm_alphas`` and ``lm_betas`` only with a custom LM.
+    """
     from jupyter_speechcustom.evaluation.metrics import evaluate
 
     if decoder.lm is None:
         lm_alphas, lm_betas = (0.0,), (decoder.weights.lm_beta,)
+    elif not decoder.base.family.length_bonus:
+        lm_betas = (decoder.weights.lm_beta,)
     if boost_alphas is None:
         boost_alphas = (0.0, 1.0) if decoder.boost_phrases else (0.0,)
     points = list(itertools.product(lm_alphas, lm_betas, boost_alphas))

@@ -43,6 +43,9 @@ class ModelFamily(ABC):
     #: Short name: ``"ctc"``, ...
     name: str = ""
 
+    #: Whether beam search has a bonus per emitted token (``lm_beta``); a transducer's has none.
+    length_bonus: bool = True
+
     @classmethod
     @abstractmethod
     def matches(cls, asr_model: ASRModel) -> bool:
@@ -282,6 +285,7 @@ class TransducerFamily(ModelFamily):
     """
 
     name = "transducer"
+    length_bonus = False
 
     @classmethod
     def matches(cls, asr_model: ASRModel) -> bool:
@@ -433,7 +437,9 @@ class HybridFamily(TransducerFamily):
         if head not in ("transducer", "ctc"):
             raise ValueError(f"a hybrid model has a 'transducer' and a 'ctc' head, not {head!r}")
         self.head = head
+        self.length_bonus = head == "ctc"
         self._ctc = _HybridCTCHead()
+
 
     @classmethod
     def matches(cls, asr_model: ASRModel) -> bool:

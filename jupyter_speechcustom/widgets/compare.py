@@ -153,6 +153,9 @@ class ComparePanel(Panel):
         for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
             slider.add_class("sc-weight")
             self.observe_value(slider, lambda _: None if self._quiet else self.redecode(), doing="Re-decoding")
+        if not self.base.family.length_bonus:  # a transducer's beam search has no bonus per token
+            self.lm_beta.disabled = True
+            self.lm_beta.tooltip = "this model's transducer beam search has no length bonus"
         self.decode_view = JobView(cancellable=False)
         self.tune_button = button("Tune on the dev set", icon="sliders", css="sc-compare-tune",
                                   tooltip="grid-search LM alpha, beta and boost on a transcribed dev set, "
@@ -386,7 +389,7 @@ class ComparePanel(Panel):
 
         def ended(_: Job) -> None:
             for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
-                slider.disabled = False
+                slider.disabled = slider is self.lm_beta and not self.base.family.length_bonus
 
         return self.watch(job, self.tune_view, done, doing="Tuning", always=ended)
 
