@@ -144,6 +144,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         lm_beta=defaults.lm_beta if args.lm_beta is None else args.lm_beta,
         boost_alpha=defaults.boost_alpha if args.boost_alpha is None else args.boost_alpha,
         beam_size=defaults.beam_size if args.beam_size is None else args.beam_size,
+        head=args.head,
     )
     recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, weights=weights,
                             speech_detection=args.speech_detection)
@@ -315,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm-beta", type=_number(), help="per-token bonus in LM decoding")
     p.add_argument("--boost-alpha", type=_number(0), help="phrase boosting weight, 0 or more (0 turns it off)")
     p.add_argument("--beam-size", type=_whole(1, 1024), help="beam size, 1-1024")
+    p.add_argument("--head", choices=["transducer", "ctc"],
+                   help="for a hybrid transducer + CTC model, the head that decodes (default: transducer)")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="audio files, folders of recordings (searched recursively) or NeMo manifests (.json/.jsonl)")
     p.add_argument("--manifest", help="a NeMo manifest (JSON lines with audio_filepath; 'offset'/'duration' segments)")

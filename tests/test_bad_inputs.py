@@ -776,6 +776,7 @@ def test_error_cli_demo_epochs(capsys):
     ({"beam_size": -3}, "beam_size must be a whole number from 1"),
     ({"beam_size": 2.5}, "beam_size must be a whole number from 1"),
     ({"beam_size": True}, "beam_size must be a whole number from 1"),
+    ({"head": "joint"}, "head must be one of 'transducer', 'ctc'"),
 ])
 def test_error_decoding_weights(kwargs, match):
     from jupyter_speechcustom.asr.decoding import DecodingWeights
@@ -1121,3 +1122,12 @@ def test_ok_a_corpus_of_lines_at_the_limit():
     corpus._check_line_lengths("a" * 50 + "\n" + "b" * 50 + "\r" + "c" * 50, "c.txt", 50)
     with pytest.raises(corpus.CorpusError, match="c.txt, line 2, is 51 characters"):
         corpus._check_line_lengths("a" * 50 + "\n" + "b" * 51, "c.txt", 50)
+
+
+def test_error_a_head_for_a_model_with_one_decoder(other_model, domain_test):
+    from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
+    from jupyter_speechcustom.asr.recognize import acoustic_outputs
+
+    outputs = acoustic_outputs(other_model, [domain_test[0]["audio_filepath"]])
+    with pytest.raises(InvalidOptionError, match="has one decoder: head='ctc' applies to hybrid"):
+        Decoder(other_model).decode_text(outputs, DecodingWeights(head="ctc"))

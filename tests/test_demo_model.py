@@ -37,7 +37,8 @@ def test_the_custom_lm_cuts_the_hybrids_domain_errors_on_either_head(head, sets,
     assert base.tokenizer is not None and not base.is_character_model
     decoder = Decoder(base, hybrid_lm)  # an LM of one head decodes with the other: one tokenizer
     dev, test = sets["domain/dev"], sets["domain/test"]
-    tuned = tune(decoder, acoustic_outputs(base, [e["audio_filepath"] for e in dev]), [e["text"] for e in dev])
+    tuned = tune(decoder, acoustic_outputs(base, [e["audio_filepath"] for e in dev]), [e["text"] for e in dev],
+                 heads=(head,))
     outputs = acoustic_outputs(base, [e["audio_filepath"] for e in test])
     refs = [e["text"] for e in test]
     greedy = evaluate(refs, greedy_decode(base, outputs)).wer

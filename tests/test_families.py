@@ -8,6 +8,7 @@ timings, tuning, comparisons), not recognition quality.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -117,16 +118,24 @@ def test_tuning_and_comparisons_work_on_transducers(family, family_models, famil
     comparison = run_comparison(base, items, ["base", "+LM"], label="three", lm=lm, weights=weights)
     assert set(comparison.evaluations) == {"base", "+LM"}
     outputs = comparison.outputs["base"]
-    result = tune(Decoder(base, lm, weights=weights), outputs, [i.reference or "" for i in items],
+    references = [i.reference or "" for i in items]
+    result = tune(Decoder(base, lm, weights=weights), outputs, references,
                   lm_alphas=(0.0, 1.0), lm_betas=(0.0, 2.0), boost_alphas=(0.0,))
     assert {w.lm_alpha for w, _ in result.grid} == {0.0, 1.0} and result.best_wer >= 0
     # A transducer's beam search has no length bonus: no lm_beta is tried, the decoder's stays.
-    assert not base.family.length_bonus and {w.lm_beta for w, _ in result.grid} == {weights.lm_beta}
-    if family == "hybrid_tdt_ctc":  # its CTC head has one, and tries them all
-        ctc = load_base_model(family_models[family], head="ctc")
-        result = tune(Decoder(ctc, lm, weights=weights), outputs, [i.reference or "" for i in items],  # one encoder
-                      lm_alphas=(1.0,), lm_betas=(0.0, 2.0), boost_alphas=(0.0,))
-        assert ctc.family.length_bonus and {w.lm_beta for w, _ in result.grid} == {0.0, 2.0}
+    assert not base.family.length_bonus
+    tried = {(w.head, w.lm_beta) for w, _ in result.grid}
+    if family == "tdt":
+        assert tried == {(None, weights.lm_beta)}
+    else:  # a hybrid's heads are both tried, on one cached encoder output; its CTC head has a length bonus
+        assert tried == {("transducer", weights.lm_beta), ("ctc", 0.0), ("ctc", 2.0)}
+        assert result.best.head in ("transducer", "ctc") and len(result.grid) == 6
+        ctc_weights = replace(weights, head="ctc")
+        ctc = load_base_model(family_models[family], head="ctc")  # loaded with that head: the same transcripts
+        assert Decoder(base, lm).decode_text(outputs, ctc_weights) == Decoder(ctc, lm).decode_text(outputs, weights)
+        assert greedy_decode(base, outputs, head="ctc") == greedy_decode(ctc, outputs)
+        only = tune(Decoder(base, lm, weights=weights), outputs, references, lm_alphas=(1.0,), heads=("transducer",))
+        assert {w.head for w, _ in only.grid} == {"transducer"}
 
 
 @pytest.mark.parametrize("family", ["tdt", "hybrid_tdt_ctc"])

@@ -230,8 +230,11 @@ def test_compare_panel_tunes_on_the_dev_set_then_starts_from_tuned_weights(ws, d
     assert sliders == pytest.approx((best.lm_alpha, best.lm_beta, best.boost_alpha))
     assert sliders != pytest.approx((LM_ALPHA, LM_BETA, BOOST_ALPHA))
     assert not panel.lm_alpha.disabled and "completed" in panel.tune_view.message.value
-    # The demo decodes with its transducer head, whose beam search has no length bonus to slide.
-    assert panel.lm_beta.disabled == (not demo_model.family.length_bonus) and best.lm_beta == LM_BETA
+    # The demo is a hybrid: tuning tried both heads and the panel decodes with the better one; a
+    # transducer's beam search has no length bonus to slide.
+    assert panel.head.layout.display != "none" and panel.head.value == best.head
+    assert {w.head for w, _ in panel._tuned[("+LM", lm.id, None)].grid} == {"transducer", "ctc"}
+    assert panel.lm_beta.disabled == (best.head == "transducer") and not panel.head.disabled
     assert finish(panel) == "completed"  # the re-decode with the tuned weights
     assert panel.comparison is c and c.weights == best
     assert c.evaluations["+LM"].wer < c.evaluations["base"].wer

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.asr.families import HEADS
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode, join_texts, utterances
 from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
@@ -23,6 +24,7 @@ from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
 
 if TYPE_CHECKING:
+    from jupyter_speechcustom.asr.families import ModelFamily
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
@@ -45,12 +47,15 @@ class DecodingWeights:
         lm_beta: bonus per emitted token, countering the LM's pull towards short output.
         boost_alpha: weight of phrase boosting (0 turns it off).
         beam_size: hypotheses kept per step.
+        head: for a hybrid transducer + CTC model, the head that decodes (``"transducer"`` or
+            ``"ctc"``); None: the head the model was loaded with. :func:`tune` tries both.
     """
 
     lm_alpha: float = LM_ALPHA
     lm_beta: float = LM_BETA
     boost_alpha: float = BOOST_ALPHA
     beam_size: int = BEAM_SIZE
+    head: str | None = None
 
     def __post_init__(self) -> None:
         # Checked here, so a NaN weight never decodes as greedy while labelled customized.
@@ -69,6 +74,8 @@ class DecodingWeights:
         beam = self.beam_size
         if isinstance(beam, bool) or not isinstance(beam, numbers.Integral) or not 1 <= beam <= MAX_BEAM_SIZE:
             raise InvalidOptionError(f"beam_size must be a whole number from 1 to {MAX_BEAM_SIZE}, got {beam!r}")
+        if self.head not in (None, *HEADS):
+            raise InvalidOptionError(f"head must be one of {', '.join(map(repr, HEADS))} (or None), got {self.head!r}")
 
 
 class _VocabularyTokenizer:
@@ -143,9 +150,13 @@ class Decoder:
             alphas.append(weights.boost_alpha)
         return fusion, alphas
 
+    def _family(self, weights: DecodingWeights) -> ModelFamily:
+        """The family that decodes with ``weights``: for a hybrid, the head they name."""
+        return self.base.family.with_head(weights.head)
+
     def _beam_ids(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights) -> list[list[int]]:
         fusion, alphas = self._fusion(weights)
-        return self.base.family.beam_ids(
+        return self._family(weights).beam_ids(
             self.base.asr_model, [out.log_probs for out in outputs], beam_size=weights.beam_size,
             fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
         )
@@ -156,7 +167,7 @@ class Decoder:
         if not parts:
             return []
         fusion, alphas = self._fusion(weights)
-        nbest = self.base.family.beam_nbest(
+        nbest = self._family(weights).beam_nbest(
             self.base.asr_model, [out.log_probs for out in parts], n=n, beam_size=max(weights.beam_size, n),
             fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
         )
@@ -192,7 +203,7 @@ class Decoder:
         if self._uses_beam(weights):
             texts = [self.base.ids_to_text(ids) for ids in self._beam_ids(parts, weights)]
         else:
-            texts = greedy_decode(self.base, parts)
+            texts = greedy_decode(self.base, parts, head=weights.head)
         if self.words:
             texts = [apply_sounds_like(t, self.words) for t in texts]
         return texts
@@ -345,25 +356,34 @@ def tune(
     lm_alphas: Sequence[float] = (0.4, 0.7, 1.0),
     lm_betas: Sequence[float] = (0.5, 1.5),
     boost_alphas: Sequence[float] | None = None,
+    heads: Sequence[str | None] | None = None,
     progress: ProgressCallback | None = None,
 ) -> TuneResult:
     """Grid search of customization weights on a dev set, re-decoding cached log-probs.
 
-    ``lm_betas`` are tried only where the model's beam search has a length bonus (CTC heads);
-    ``lm_alphas`` and ``lm_betas`` only with a custom LM.
+    ``lm_alphas`` and ``lm_betas`` are tried only with a custom LM, ``lm_betas`` only where the
+    head's beam search has a length bonus (CTC). ``heads``: for a hybrid model, the heads to try;
+    by default both where a custom LM or boosting is fused (each head decodes the one cached
+    encoder output, so trying the other costs decoding only), else the decoder's.
     """
     from jupyter_speechcustom.evaluation.metrics import evaluate
 
+    fused = decoder.lm is not None or bool(decoder.boost_phrases)
     if decoder.lm is None:
         lm_alphas, lm_betas = (0.0,), (decoder.weights.lm_beta,)
-    elif not decoder.base.family.length_bonus:
-        lm_betas = (decoder.weights.lm_beta,)
     if boost_alphas is None:
         boost_alphas = (0.0, 1.0) if decoder.boost_phrases else (0.0,)
-    points = list(itertools.product(lm_alphas, lm_betas, boost_alphas))
+    if heads is None:
+        family = decoder.base.family
+        heads = tuple(family.heads) if fused and family.heads else (decoder.weights.head,)
+    points = []
+    for head in heads:
+        bonus = decoder.base.family.with_head(head).length_bonus
+        betas = lm_betas if bonus else (decoder.weights.lm_beta,)
+        points += [(head, alpha, beta, boost) for alpha, beta, boost in itertools.product(lm_alphas, betas, boost_alphas)]
     grid = []
-    for n, (alpha, beta, boost) in enumerate(points, start=1):
-        weights = replace(decoder.weights, lm_alpha=alpha, lm_beta=beta, boost_alpha=boost)
+    for n, (head, alpha, beta, boost) in enumerate(points, start=1):
+        weights = replace(decoder.weights, lm_alpha=alpha, lm_beta=beta, boost_alpha=boost, head=head)
         wer = evaluate(list(references), decoder.decode_text(outputs, weights)).wer
         grid.append((weights, wer))
         if progress:

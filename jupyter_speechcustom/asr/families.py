@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jupyter_speechcustom.asr.threads import torch_threads
-from jupyter_speechcustom.errors import ModelLoadError
+from jupyter_speechcustom.errors import InvalidOptionError, ModelLoadError
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +30,10 @@ __all__ = ["CTCFamily", "HybridFamily", "ModelFamily", "TransducerFamily", "fami
 
 #: Utterances per batch of beam search.
 DECODE_BATCH = 16
+
+
+#: The heads of a hybrid transducer + CTC model, the default first.
+HEADS = ("transducer", "ctc")
 
 
 class ModelFamily(ABC):
@@ -45,6 +49,19 @@ class ModelFamily(ABC):
 
     #: Whether beam search has a bonus per emitted token (``lm_beta``); a transducer's has none.
     length_bonus: bool = True
+
+    #: The heads a model of this family decodes with (a hybrid's two); empty: only one.
+    heads: tuple[str, ...] = ()
+
+    #: Which of :attr:`heads` decodes; None where there is only one.
+    head: str | None = None
+
+    def with_head(self, head: str | None) -> ModelFamily:
+        """This family decoding with ``head`` (None: as it is)."""
+        if head is None:
+            return self
+        raise InvalidOptionError(f"this {self.name} model has one decoder: head={head!r} applies to hybrid "
+                                 "transducer + CTC models only (leave the head unset)")
 
     @classmethod
     @abstractmethod
@@ -418,27 +435,42 @@ class TransducerFamily(ModelFamily):
         return {}
 
 
-
 class HybridFamily(TransducerFamily):
     """Hybrid transducer + CTC models (``EncDecHybridRNNTCTCBPEModel``, Parakeet TDT-CTC).
 
     Both heads share the encoder, so the cached output is the encoder's and either head decodes
     it. ``head="transducer"`` (the default) decodes with the TDT/RNNT head: it is the model's main
     head, trained with the full loss weight (the CTC head is auxiliary, 0.3 in NeMo's configs) and
-    the more accurate of the two. ``head="ctc"`` decodes with the CTC head: cheaper, and its beam
-    search has a length bonus (``lm_beta``). Word timings and confidences always come from the CTC
-    head's forced alignment of the transcript, whichever head wrote it.
+    the more accurate of the two without a custom LM. ``head="ctc"`` decodes with the CTC head:
+    cheaper, and its beam search has a length bonus (``lm_beta``). Which head gains more from a
+    custom LM depends on the model and the domain (on the demo model the CTC head went from 64% to
+    14% domain WER, the transducer from 57% to 31%), so :func:`~jupyter_speechcustom.asr.decoding.tune`
+    tries both on the dev set and :class:`~jupyter_speechcustom.asr.decoding.DecodingWeights`
+    carries the head it chose. Word timings and confidences always come from the CTC head's
+    forced alignment of the transcript, whichever head wrote it.
     """
 
     name = "hybrid"
+    heads = HEADS
 
     def __init__(self, head: str | None = None) -> None:
         head = head or "transducer"
-        if head not in ("transducer", "ctc"):
+        if head not in HEADS:
             raise ValueError(f"a hybrid model has a 'transducer' and a 'ctc' head, not {head!r}")
         self.head = head
         self.length_bonus = head == "ctc"
         self._ctc = _HybridCTCHead()
+        self._other: HybridFamily | None = None
+
+    def with_head(self, head: str | None) -> ModelFamily:
+        if head is None or head == self.head:
+            return self
+        if head not in HEADS:
+            raise InvalidOptionError(f"a hybrid model has a 'transducer' and a 'ctc' head, not {head!r}")
+        if self._other is None:
+            self._other = HybridFamily(head)
+            self._other._other = self
+        return self._other
 
 
     @classmethod

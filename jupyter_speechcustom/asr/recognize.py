@@ -232,10 +232,12 @@ def join_texts(count: int, owners: Sequence[tuple[int, float]], texts: Sequence[
     return [" ".join(parts) for parts in joined]
 
 
-def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput]) -> list[str]:
-    """Greedy decoding, as the model's family does it ("" where no speech was detected)."""
+def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput], *, head: str | None = None) -> list[str]:
+    """Greedy decoding, as the model's family does it ("" where no speech was detected); ``head``:
+    which head of a hybrid model decodes (None: the one it was loaded with)."""
     parts, owners = utterances(outputs)
-    ids = model.family.greedy_ids(model.asr_model, [p.log_probs for p in parts]) if parts else []
+    family = model.family.with_head(head)
+    ids = family.greedy_ids(model.asr_model, [p.log_probs for p in parts]) if parts else []
     texts = [model.ids_to_text(i) for i in ids]
     if [n for n, _ in owners] == list(range(len(outputs))):  # one utterance each: the texts as they are
         return texts

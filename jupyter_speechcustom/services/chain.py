@@ -153,10 +153,15 @@ def run_chain(
 
 
 def format_table(results: list[SystemResult]) -> str:
+    heads = any(r.weights is not None and r.weights.head for r in results)  # a hybrid model's tuned head
     head = f"{'system':<24} {'domain WER':>10} {'S/D/I':>11} {'general WER':>12} {'LM α/β':>9}"
+    head += f" {'head':>10}" if heads else ""
     lines = [head, "-" * len(head)]
     for r in results:
         sdi = f"{r.domain.substitutions}/{r.domain.deletions}/{r.domain.insertions}"
         weights = f"{r.weights.lm_alpha:.1f}/{r.weights.lm_beta:.1f}" if r.weights else "-"
-        lines.append(f"{r.system:<24} {r.domain.wer:>9.1%} {sdi:>11} {r.general.wer:>11.1%} {weights:>9}")
+        line = f"{r.system:<24} {r.domain.wer:>9.1%} {sdi:>11} {r.general.wer:>11.1%} {weights:>9}"
+        if heads:
+            line += f" {(r.weights.head if r.weights else None) or '-':>10}"
+        lines.append(line)
     return "\n".join(lines)

@@ -68,7 +68,8 @@ _UPDATING_CSS = """<style>
 
 
 def _weights_text(w: DecodingWeights) -> str:
-    return f"LM alpha {w.lm_alpha:.2f}, beta {w.lm_beta:.1f}, boost {w.boost_alpha:.1f}"
+    head = f", {'CTC' if w.head == 'ctc' else w.head} head" if w.head else ""
+    return f"LM alpha {w.lm_alpha:.2f}, beta {w.lm_beta:.1f}, boost {w.boost_alpha:.1f}{head}"
 
 
 class _UtteranceRow(widgets.VBox):
@@ -150,12 +151,17 @@ class ComparePanel(Panel):
         self.boost_alpha = widgets.FloatSlider(BOOST_ALPHA, min=0.0, max=4.0, step=0.1, description="Boost",
                                                style=LABELLED,
                                                continuous_update=False, layout=wide())
-        for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
+        # A hybrid transducer + CTC model decodes with either head: tuning tries both.
+        family = self.base.family
+        heads: list[tuple[str, str | None]] = [("CTC" if h == "ctc" else h, h) for h in family.heads]
+        self.head = widgets.Dropdown(options=heads or [("the model's", None)], value=family.head,
+                                     description="Head", style=LABELLED, layout=wide())
+        self.head.layout.display = "" if family.heads else "none"
+        for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha, self.head):
             slider.add_class("sc-weight")
             self.observe_value(slider, lambda _: None if self._quiet else self.redecode(), doing="Re-decoding")
-        if not self.base.family.length_bonus:  # a transducer's beam search has no bonus per token
-            self.lm_beta.disabled = True
-            self.lm_beta.tooltip = "this model's transducer beam search has no length bonus"
+        self.observe_value(self.head, lambda _: self._enable_weights(True))
+        self._enable_weights(True)
         self.decode_view = JobView(cancellable=False)
         self.tune_button = button("Tune on the dev set", icon="sliders", css="sc-compare-tune",
                                   tooltip="grid-search LM alpha, beta and boost on a transcribed dev set, "
@@ -188,10 +194,11 @@ class ComparePanel(Panel):
             self.chart,
             hint("The sliders re-decode the cached acoustic model outputs of the LM systems (a background job of "
                  "seconds; the acoustic models do not run again), the utterances on screen first: LM alpha weighs "
-                 "the custom LM, LM beta rewards each token, Boost favours the custom words. Tune on the dev set "
-                 "searches them on transcribed audio other than the test set (the profile's dev set) and sets "
-                 "them to the best."),
-            self.lm_alpha, self.lm_beta, self.boost_alpha,
+                 "the custom LM, LM beta rewards each token (CTC heads only: a transducer's search has no such "
+                 "bonus), Boost favours the custom words; a hybrid model decodes with either head. Tune on the dev "
+                 "set searches them on transcribed audio other than the test set (the profile's dev set) and "
+                 "sets them to the best."),
+            self.head, self.lm_alpha, self.lm_beta, self.boost_alpha,
             widgets.HBox([self.tune_button, self.save_button]),
             self.tune_view,
             self.decode_view,
@@ -257,7 +264,14 @@ class ComparePanel(Panel):
         from jupyter_speechcustom.asr.decoding import DecodingWeights
 
         return DecodingWeights(lm_alpha=float(self.lm_alpha.value), lm_beta=float(self.lm_beta.value),
-                               boost_alpha=float(self.boost_alpha.value), beam_size=BEAM_SIZE)
+                               boost_alpha=float(self.boost_alpha.value), beam_size=BEAM_SIZE, head=self.head.value)
+
+    def _enable_weights(self, enabled: bool) -> None:
+        """Enable the weight controls (LM beta only where the head's search has a length bonus)."""
+        bonus = self.base.family.with_head(self.head.value).length_bonus
+        for control in (self.lm_alpha, self.lm_beta, self.boost_alpha, self.head):
+            control.disabled = not enabled or (control is self.lm_beta and not bonus)
+        self.lm_beta.tooltip = "" if bonus else "a transducer's beam search has no length bonus"
 
     def items(self) -> tuple[str, list[TestItem]]:
         """The chosen test set: its label and its utterances."""
@@ -337,6 +351,8 @@ class ComparePanel(Panel):
             self.lm_alpha.value = weights.lm_alpha
             self.lm_beta.value = weights.lm_beta
             self.boost_alpha.value = weights.boost_alpha
+            if weights.head is not None and self.base.family.heads:
+                self.head.value = weights.head
         finally:
             self._quiet = False
 
@@ -376,8 +392,7 @@ class ComparePanel(Panel):
             return comparison.tune(dev, cache=cache, progress=progress, cancel=cancel)
 
         self.show(f"Tuning {', '.join(names)} on {label} ({len(dev)} utterances)…", "working")
-        for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
-            slider.disabled = True
+        self._enable_weights(False)
         job = self.submit_light(run, kind="tune")
 
         def done(j: Job) -> None:
@@ -388,8 +403,7 @@ class ComparePanel(Panel):
                 self._apply_tuning(comparison, results, label)
 
         def ended(_: Job) -> None:
-            for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha):
-                slider.disabled = slider is self.lm_beta and not self.base.family.length_bonus
+            self._enable_weights(True)
 
         return self.watch(job, self.tune_view, done, doing="Tuning", always=ended)
 
@@ -397,8 +411,7 @@ class ComparePanel(Panel):
         """Set the sliders to the first LM system's best weights and re-decode with them."""
         first = next(name for name in comparison.systems if name in results)
         self._set_sliders(results[first].best)
-        found = "; ".join(f"{name}: LM alpha {r.best.lm_alpha:.2f}, beta {r.best.lm_beta:.1f}, "
-                          f"boost {r.best.boost_alpha:.1f} (dev WER {diffview.percent(r.best_wer)})"
+        found = "; ".join(f"{name}: {_weights_text(r.best)} (dev WER {diffview.percent(r.best_wer)})"
                           for name, r in results.items())
         self.show(f"Tuned on {label}: {found}. The sliders hold {first}'s; re-decoding…", "working")
         self.redecode()
