@@ -92,6 +92,36 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lm_tune(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.asr.models import load_base_model
+    from jupyter_speechcustom.errors import InvalidOptionError
+    from jupyter_speechcustom.io.manifest import read_manifest
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+    from jupyter_speechcustom.services.compare import TestItem, tune_language_model
+
+    lm = CustomLanguageModel.load(args.lm)
+    dev = None
+    if args.dev:
+        entries = read_manifest(args.dev, require_text=True)
+        if any(e.get("offset") is not None for e in entries):  # a duration alone describes the whole file
+            raise InvalidOptionError(f"--dev {args.dev}: tuning takes whole files; this manifest cuts segments "
+                                     "(offset): cut them into files first")
+        dev = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in entries]
+    base = load_base_model(args.base)
+    lm.check_base(base)
+    tuned = tune_language_model(base, lm, dev, label=args.dev)
+    if tuned is None or tuned.tuning is None:
+        raise InvalidOptionError(f"no dev set to tune on: base model {args.base!r} has none of its own, so pass "
+                                 "--dev MANIFEST (transcribed audio of the LM's domain)")
+    t = tuned.tuning
+    w = t["weights"]
+    head = f", {w['head']} head" if w.get("head") else ""
+    print(f"tuned on {t['dev_set']} ({t['utterances']} utterances): LM alpha {w['lm_alpha']:.2f}, "
+          f"beta {w['lm_beta']:.1f}, boost {w['boost_alpha']:.1f}{head}; dev WER {t['dev_wer']:.1%}. "
+          f"Saved in {tuned.path}: recognition with this LM starts from these weights")
+    return 0
+
+
 def _cmd_am_train(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.am.acoustic_model import train_acoustic_model
     from jupyter_speechcustom.asr.models import load_base_model
@@ -123,7 +153,8 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
-    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from dataclasses import replace
+
     from jupyter_speechcustom.services.recognition import Recognizer
     from jupyter_speechcustom.services.transcription import (
         check_output,
@@ -138,16 +169,11 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     items = expand_inputs([*args.inputs, *([args.manifest] if args.manifest else [])])
     check_output(args.out, args.format, len(items))
     words = read_custom_words(args.words) if args.words else None
-    defaults = DecodingWeights()
-    weights = DecodingWeights(
-        lm_alpha=defaults.lm_alpha if args.lm_alpha is None else args.lm_alpha,
-        lm_beta=defaults.lm_beta if args.lm_beta is None else args.lm_beta,
-        boost_alpha=defaults.boost_alpha if args.boost_alpha is None else args.boost_alpha,
-        beam_size=defaults.beam_size if args.beam_size is None else args.beam_size,
-        head=args.head,
-    )
-    recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, weights=weights,
-                            speech_detection=args.speech_detection)
+    recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, speech_detection=args.speech_detection)
+    # The weights tuned for the LM (else the defaults), with those given here instead.
+    given = {k: v for k, v in (("lm_alpha", args.lm_alpha), ("lm_beta", args.lm_beta), ("boost_alpha", args.boost_alpha),
+                               ("beam_size", args.beam_size), ("head", args.head)) if v is not None}
+    recognizer.decoder.weights = replace(recognizer.decoder.weights, **given)
     if args.progress or sys.stderr.isatty():  # a progress bar on stderr: stdout may be the transcripts
         from tqdm import tqdm
 
@@ -283,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--word-model", action="store_true",
                    help="also export a word-level ARPA and KenLM binary (words.arpa, words.binary)")
     p.set_defaults(func=_cmd_lm_build)
+    p = lm.add_parser("tune", help="tune a custom LM's decoding weights on transcribed audio and save them with it")
+    p.add_argument("lm", metavar="LM", help="the custom language model folder")
+    p.add_argument("--base", required=True, help="the base model it was built on")
+    p.add_argument("--dev", help="NeMo manifest of transcribed audio of the LM's domain "
+                                 "(default: the base model's own dev set, where it has one)")
+    p.set_defaults(func=_cmd_lm_tune)
 
     am = sub.add_parser("am", help="custom acoustic models").add_subparsers(dest="am_command", required=True)
     p = am.add_parser("train", help="fine-tune the base model on your audio")

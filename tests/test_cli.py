@@ -159,3 +159,21 @@ def test_transcribe_refuses_empty_folders_and_unsupported_files_before_loading(t
         assert "Traceback" not in out.stderr
     out = speechcustom("transcribe", "--base", "no-such-model", check=False)
     assert out.returncode == 2 and "nothing to transcribe" in out.stderr
+
+
+def test_lm_tune_saves_the_tuned_weights_with_the_lm(tmp_path, demo_lm):
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+
+    lm = tmp_path / "lm"
+    shutil.copytree(demo_lm.path, lm)
+    entries = read_manifest(demo.manifest("domain/dev"))[:12]
+    dev = write_manifest(tmp_path / "dev.json", entries)
+    out = speechcustom("lm", "tune", str(lm), "--base", "demo", "--dev", str(dev))
+    assert re.search(r"tuned on .*dev\.json \(12 utterances\): LM alpha [\d.]+, beta [\d.]+, boost [\d.]+, "
+                     r"(transducer|ctc) head; dev WER [\d.]+%", out.stdout), out.stdout
+    tuning = CustomLanguageModel.load(lm).tuning
+    assert tuning is not None and tuning["utterances"] == 12 and tuning["weights"]["head"] in ("transducer", "ctc")
+
+    segments = write_manifest(tmp_path / "segments.json", [{**entries[0], "offset": 0.0, "duration": 1.0}])
+    refused = speechcustom("lm", "tune", str(lm), "--base", "demo", "--dev", str(segments), check=False)
+    assert refused.returncode == 2 and "tuning takes whole files" in refused.stderr

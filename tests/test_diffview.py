@@ -128,3 +128,11 @@ def test_comparison_html_is_self_contained(evaluations):
     html = diffview.comparison_html(evaluations, utterances, title="Demo", chart_png=b"\x89PNG")
     assert html.startswith("<style>") and "<h2>Demo</h2>" in html and "data:image/png;base64," in html
     assert "sc-diff" in html and "sc-wer" in html
+
+
+def test_lm_summary_shows_the_tuned_weights_where_there_are_some():
+    meta = {"order": 4, "token_count": 100, "corpora": [{"name": "a.txt"}], "custom_words": 2}
+    assert "tuned weights" not in diffview.lm_summary_html(meta)
+    tuned = {**meta, "tuning": {"weights": {"lm_alpha": 1.0, "lm_beta": 1.5, "boost_alpha": 0.0, "head": "ctc"},
+                                "dev_wer": 0.18, "dev_set": "demo domain/dev", "utterances": 40}}
+    assert "LM alpha 1.00, beta 1.5, boost 0.0, CTC head (dev WER 18.0% on demo domain/dev)" in diffview.lm_summary_html(tuned)

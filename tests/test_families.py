@@ -215,3 +215,32 @@ def test_each_family_pseudo_labels_and_its_customization_travels_in_a_bundle(fam
     outputs = acoustic_outputs(base, [e["audio_filepath"] for e in test_audio])
     fused = DecodingWeights(lm_alpha=1.0, boost_alpha=1.0, beam_size=2)
     assert Decoder(base, lm).decode_text(outputs, fused) == Decoder(base, family_lms[family]).decode_text(outputs, fused)
+
+
+def test_tuned_weights_are_saved_with_the_lm_and_decoders_start_from_them(family_models, family_lms, test_audio,
+                                                                         tmp_path):
+    import shutil
+
+    from jupyter_speechcustom.asr.decoding import tuned_weights
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+    from jupyter_speechcustom.services.compare import tune_language_model
+
+    base = load_base_model(family_models["hybrid_tdt_ctc"])
+    shutil.copytree(family_lms["hybrid_tdt_ctc"].path, tmp_path / "lm")
+    lm = CustomLanguageModel.load(tmp_path / "lm")
+    assert lm.tuning is None and Decoder(base, lm).weights == DecodingWeights()
+    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test_audio]
+    assert tune_language_model(base, lm, [TestItem("x", items[0].audio, None)]) is None  # nothing transcribed
+    tuned = tune_language_model(base, lm, items, label="three utterances")
+    assert tuned is not None and tuned.tuning is not None
+    assert tuned.tuning["dev_set"] == "three utterances" and tuned.tuning["utterances"] == 3
+    assert tuned.tuning["weights"]["head"] in ("transducer", "ctc") and tuned.tuning["dev_wer"] >= 0
+    reloaded = CustomLanguageModel.load(tmp_path / "lm")  # kept in lm.json
+    assert reloaded.tuning == tuned.tuning
+    assert Decoder(base, reloaded).weights == DecodingWeights(**tuned.tuning["weights"])
+    # A model with one decoder takes the weights but not the head.
+    tdt = load_base_model(family_models["tdt"])
+    assert tuned_weights(reloaded, tdt) == DecodingWeights(**{**tuned.tuning["weights"], "head": None})
+    # Damaged saved weights are left out, not fatal.
+    broken = reloaded.save_tuning({"lm_alpha": -1, "beam_size": 8}, 0.5, "x", 1)
+    assert tuned_weights(broken, base) is None and Decoder(base, broken).weights == DecodingWeights()

@@ -235,3 +235,22 @@ def test_a_model_gone_before_start_is_reported(ws, demo_model, demo_lm, utteranc
     assert not panel.live and not panel.start_button.disabled
     with pytest.raises(ValueError, match="segment_seconds"):
         LivePanel(ws, demo_model, segment_seconds=0.1)
+
+
+def test_the_sliders_start_from_the_weights_tuned_for_the_lm(tmp_path, demo_model, demo_lm):
+    import shutil
+
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+
+    copy = tmp_path / "tuned-lm"
+    shutil.copytree(demo_lm.path, copy)
+    CustomLanguageModel.load(copy).save_tuning({"lm_alpha": 1.35, "lm_beta": 1.5, "boost_alpha": 0.5, "beam_size": 8,
+                                                "head": "ctc"}, 0.2, "a dev set", 5)
+    ws = Workspace(tmp_path / "ws")
+    lm = ws.add_language_model(copy, name="tuned")
+    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    assert panel.lm.value == lm.id
+    assert (panel.lm_alpha.value, panel.boost_alpha.value) == pytest.approx((1.35, 0.5))
+    _, custom = panel._recognizer_pair((lm.id, None, None, 1.0, 0.5))
+    assert custom.decoder.weights.head == "ctc" and custom.decoder.weights.lm_beta == 1.5  # the rest as tuned
+    assert custom.decoder.weights.lm_alpha == 1.0  # the slider's

@@ -13,13 +13,14 @@ import io
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.asr.families import HEADS
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode, join_texts, utterances
 from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
+from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
 
@@ -62,8 +63,6 @@ class DecodingWeights:
         import math
         import numbers
 
-        from jupyter_speechcustom.errors import InvalidOptionError
-
         for name, lowest in (("lm_alpha", 0.0), ("lm_beta", None), ("boost_alpha", 0.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
@@ -98,7 +97,8 @@ class Decoder:
         words: custom words: their sounds-like spellings are rewritten to the word and
             their display-as forms fill :attr:`Transcript.display_text`.
         boost_phrases: phrases to boost; by default the custom words' spellings.
-        weights: default weights for :meth:`decode`.
+        weights: default weights for :meth:`decode`; by default those tuned for ``lm``
+            (:func:`tuned_weights`), else :class:`DecodingWeights`' defaults.
     """
 
     def __init__(
@@ -113,7 +113,7 @@ class Decoder:
         self.base = base
         self.lm = lm
         self.words = tuple(words if words is not None else (lm.words if lm else ()))
-        self.weights = weights or DecodingWeights()
+        self.weights = weights or tuned_weights(lm, base) or DecodingWeights()
         self._lm_model = None
         self._boost_model = None
         if lm is not None:
@@ -243,6 +243,26 @@ class Decoder:
             display = apply_display_as(text, self.words) if self.words else None
             transcripts.append(Transcript(text, out.audio, tuple(timed), display, out.note, more))
         return transcripts
+
+
+def tuned_weights(lm: CustomLanguageModel | None, base: BaseModel) -> DecodingWeights | None:
+    """The weights saved with ``lm`` by tuning (:meth:`CustomLanguageModel.save_tuning`), for
+    decoding with ``base``; None when it has none. A head applies only where ``base`` has it
+    (a transducer derived from a hybrid base keeps the hybrid's LM, not its head)."""
+    if lm is None:
+        return None
+    saved = (lm.tuning or {}).get("weights")
+    if not isinstance(saved, dict):
+        return None
+    known = {f.name for f in fields(DecodingWeights)}
+    values = {k: v for k, v in saved.items() if k in known}
+    if values.get("head") not in base.family.heads:
+        values["head"] = None
+    try:
+        return DecodingWeights(**values)
+    except (InvalidOptionError, TypeError) as exc:
+        log.warning("ignoring the tuned weights saved with %s (%s): decoding with the defaults", lm.path, exc)
+        return None
 
 
 def _cache_advance(model: Any) -> Any:

@@ -273,6 +273,13 @@ def lm_summary_html(meta: Mapping[str, Any]) -> str:
         ("general text mixed in", general),
         ("build time", f"{meta.get('build_seconds', 0):.1f} s"),
     ]
+    tuning = meta.get("tuning")
+    if isinstance(tuning, Mapping) and isinstance(tuning.get("weights"), Mapping):
+        w = tuning["weights"]
+        head = f", {'CTC' if w.get('head') == 'ctc' else w['head']} head" if w.get("head") else ""
+        items.append(("tuned weights", f"LM alpha {float(w.get('lm_alpha', 0)):.2f}, beta {float(w.get('lm_beta', 0)):.1f}, "
+                                       f"boost {float(w.get('boost_alpha', 0)):.1f}{head} (dev WER "
+                                       f"{percent(float(tuning.get('dev_wer', 0)))} on {tuning.get('dev_set', 'a dev set')})"))
     return key_value_html(items)
 
 

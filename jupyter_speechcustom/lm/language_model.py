@@ -2,7 +2,9 @@
 
 A custom LM is a folder:
 
-- ``lm.json``: metadata, including the base model it was built for (name and fingerprint);
+- ``lm.json``: metadata, including the base model it was built for (name and fingerprint) and,
+  once tuned (:meth:`CustomLanguageModel.save_tuning`), the decoding weights found best on a
+  dev set, which decoders then start from;
 - ``tokens.arpa``: a token-level ARPA that NeMo's NGPU-LM fuses into beam search. Each model
   token id ``i`` is written as ``chr(i + 100)`` (NeMo's ``DEFAULT_TOKEN_OFFSET``); for a
   character model the space is a token too;
@@ -98,6 +100,9 @@ class CustomLanguageModel:
     created: str = ""
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The tuning saved by :meth:`save_tuning`: ``{"weights": {...}, "dev_wer", "dev_set",
+    #: "utterances"}``, or None.
+    tuning: dict[str, Any] | None = None
 
     @property
     def token_arpa(self) -> Path:
@@ -144,7 +149,23 @@ class CustomLanguageModel:
             build_seconds=meta.get("build_seconds", 0.0),
             created=meta.get("created", ""),
             name=meta.get("name", path.name),
+            tuning=meta.get("tuning") if isinstance(meta.get("tuning"), dict) else None,
         )
+
+    def save_tuning(self, weights: dict[str, Any], dev_wer: float, dev_set: str, utterances: int) -> CustomLanguageModel:
+        """Record in ``lm.json`` the decoding weights (a ``DecodingWeights`` as a dict) found best
+        on ``dev_set`` (``utterances`` of transcribed audio, WER ``dev_wer``); decoders built with
+        this LM start from them. Returns the LM with its new :attr:`tuning`."""
+        import dataclasses
+
+        meta_path = self.path / METADATA
+        meta = _read_metadata(meta_path)
+        tuning = {"weights": dict(weights), "dev_wer": round(float(dev_wer), 6), "dev_set": dev_set,
+                  "utterances": int(utterances)}
+        meta["tuning"] = tuning
+        with atomic_path(meta_path) as part:
+            part.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return dataclasses.replace(self, tuning=tuning)
 
     def check_base(self, base: BaseModel) -> None:
         """Raise :class:`BaseModelMismatchError` unless built for ``base``."""

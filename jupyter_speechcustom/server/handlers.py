@@ -576,14 +576,16 @@ def resolve_customizations(service: SpeechCustomService, model: str, lm_customiz
     return ids[0], ids[1]
 
 
-def customization_weights(weight: float | None, lm_id: str | None) -> Any:
-    """Decoding weights for IBM's ``customization_weight`` (None: the recognizer's defaults)."""
-    if weight is None or not lm_id:
+def customization_weights(weight: float | None, recognizer: Any) -> Any:
+    """Decoding weights for IBM's ``customization_weight`` (None: the recognizer's defaults, which
+    are the custom LM's tuned weights where it was tuned). IBM's default weight, 0.3, is the
+    recognizer's LM alpha; other values scale it."""
+    decoder = recognizer.decoder
+    if weight is None or decoder.lm is None:
         return None
-    from jupyter_speechcustom.asr.decoding import DecodingWeights
-    from jupyter_speechcustom.constants import LM_ALPHA
+    from dataclasses import replace
 
-    return DecodingWeights(lm_alpha=LM_ALPHA * weight / IBM_DEFAULT_WEIGHT)
+    return replace(decoder.weights, lm_alpha=decoder.weights.lm_alpha * weight / IBM_DEFAULT_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -616,7 +618,7 @@ def recognize_audio(service: SpeechCustomService, request: RecognitionRequest, l
     """IBM's recognition response for ``audio`` (runs the models: call it off the event loop)."""
     recognizer = service.recognizer(request.model, lm_id, am_id)
     try:
-        transcript = recognizer.transcribe([audio], weights=customization_weights(request.weight, lm_id),
+        transcript = recognizer.transcribe([audio], weights=customization_weights(request.weight, recognizer),
                                            alternatives=request.max_alternatives, **request.speech_options())[0]
     except AudioError as exc:
         raise IBMError(400, f"the audio could not be decoded: {' '.join(str(exc).split())}") from None

@@ -276,7 +276,7 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         def start() -> Any:
             recognizer = service.recognizer(model, lm_id, am_id)
             return RecognitionStream(recognizer, content_type, interim_results=interim, timestamps=timestamps,
-                                     word_confidence=word_confidence, weights=customization_weights(weight, lm_id),
+                                     word_confidence=word_confidence, weights=customization_weights(weight, recognizer),
                                      pause_seconds=max(0.1, pause), max_alternatives=alternatives)
 
         return await self._compute(start)

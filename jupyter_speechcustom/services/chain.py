@@ -14,7 +14,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,9 @@ def run_chain(
     lm = build_language_model(base, [data["corpus"]], out_dir / "custom_lm", words=data["words"], overwrite=True)
     if lm.general_text:
         report(f"  general text mixed in: {lm.general_weight:.0%} of the LM's training words")
-    tuned = tune(Decoder(base, lm), dev_outputs(base), dev_refs).best
+    tuning = tune(Decoder(base, lm), dev_outputs(base), dev_refs)
+    tuned = tuning.best
+    lm = lm.save_tuning(asdict(tuned), tuning.best_wer, "the dev set", len(dev))  # recognition with it starts here
     systems.append(score("base + custom LM", started, tuned, lm=lm))
 
     started = time.perf_counter()

@@ -316,8 +316,11 @@ class Comparison:
         cache: AcousticCache | None = None,
         progress: Callable[[float, str], None] | None = None,
         cancel: threading.Event | None = None,
+        save: str | None = None,
     ) -> dict[str, TuneResult]:
-        """Tune LM alpha, beta and boost of each LM system (``+LM``, ``+AM+LM``) on ``dev``.
+        """Tune LM alpha, beta and boost (and a hybrid's head) of each LM system (``+LM``,
+        ``+AM+LM``) on ``dev``; with ``save`` (the dev set's name), the base model's (``+LM``)
+        best weights are saved with its LM (:meth:`CustomLanguageModel.save_tuning`).
 
         ``dev`` is a transcribed development set (e.g. :func:`dev_items`), never the test
         set. Each acoustic model runs once on it (kept in ``cache``, as in
@@ -357,6 +360,10 @@ class Comparison:
                 step(fraction, f"tuning {name}: {message}")
 
             results[name] = tune(self.decoders[name], outputs[self.acoustic[name]], references, progress=tuning)
+        lm = self.decoders["+LM"].lm if "+LM" in results else None
+        if save and lm is not None:
+            best = results["+LM"]
+            lm.save_tuning(asdict(best.best), best.best_wer, save, len(dev))
         report(1.0, "tuned " + ", ".join(f"{name} (dev WER {r.best_wer:.1%})" for name, r in results.items()))
         return results
 
@@ -373,6 +380,43 @@ def dev_items(base: BaseModel) -> list[TestItem]:
     entries = read_manifest(profile.example_set(profile.dev_set))
     return [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
 
+
+def tune_language_model(
+    base: BaseModel,
+    lm: CustomLanguageModel,
+    dev: Sequence[TestItem] | None = None,
+    *,
+    label: str | None = None,
+    cache: AcousticCache | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> CustomLanguageModel | None:
+    """Tune ``lm``'s decoding weights on transcribed audio and save them with it
+    (:meth:`CustomLanguageModel.save_tuning`), so that every decoder built with it (recognition,
+    the service, the Live tab) starts from them: for a hybrid model that includes the head.
+
+    ``dev``: the transcribed audio (``label`` names it); by default ``base``'s profile dev set.
+    Returns the LM with its tuning, or None when there is no dev set to tune on.
+    """
+    from jupyter_speechcustom.asr.decoding import tune
+
+    if dev is None:
+        dev = dev_items(base)
+        profile = base.profile
+        label = label or (f"{profile.name} {profile.dev_set}" if profile else None)
+    dev = [item for item in dev if item.reference]
+    if not dev:
+        return None
+    outputs = cached_acoustic_outputs(base, [item.audio for item in dev], cache if cache is not None else {},
+                                      progress=scaled(progress, 0.0, 0.5), cancel=cancel)
+    tuned_part = scaled(progress, 0.5, 1.0)
+
+    def tuning(fraction: float, message: str) -> None:
+        raise_if_cancelled(cancel)
+        tuned_part(fraction, message)
+
+    result = tune(Decoder(base, lm), outputs, [item.reference or "" for item in dev], progress=tuning)
+    return lm.save_tuning(asdict(result.best), result.best_wer, label or f"{len(dev)} transcribed utterances", len(dev))
 
 
 def cached_acoustic_outputs(

@@ -389,7 +389,7 @@ class ComparePanel(Panel):
 
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> dict[str, TuneResult]:
             progress(0.0, f"tuning on {label} ({len(dev)} utterances)")
-            return comparison.tune(dev, cache=cache, progress=progress, cancel=cancel)
+            return comparison.tune(dev, cache=cache, progress=progress, cancel=cancel, save=label)
 
         self.show(f"Tuning {', '.join(names)} on {label} ({len(dev)} utterances)…", "working")
         self._enable_weights(False)

@@ -204,7 +204,7 @@ class LanguageModelPanel(Panel):
             return
         rec = self.workspace.get(lm_id, "lm")
         lm = self.workspace.language_model(lm_id)
-        meta = {**rec.info, "custom_words": len(lm.words)}
+        meta = {**rec.info, "custom_words": len(lm.words), "tuning": lm.tuning}
         self.details.value = diffview.lm_summary_html(meta)
         known = known_words_for(self.base)
         counts: Counter[str] = Counter()

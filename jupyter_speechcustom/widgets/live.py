@@ -25,7 +25,7 @@ import io
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,6 +250,7 @@ class LivePanel(Panel):
                                             style=LABELLED, continuous_update=False, layout=wide())
         self.boost_alpha = widgets.FloatSlider(BOOST_ALPHA, min=0.0, max=4.0, step=0.1, description="Boost",
                                                style=LABELLED, continuous_update=False, layout=wide())
+        self.observe_value(self.lm, lambda _: self._start_from_tuning())
         self.start_button = button("Start", icon="microphone", style="danger", css="sc-live-start")
         self.stop_button = button("Stop", icon="stop", css="sc-live-stop")
         self.stop_button.disabled = True
@@ -336,9 +337,20 @@ class LivePanel(Panel):
 
     # ------------------------------------------------------------------ recognizers
 
+    def _start_from_tuning(self) -> None:
+        """Move the sliders to the weights tuned for the chosen LM (in the Compare tab, or with
+        ``speechcustom lm tune``), where it has them."""
+        from jupyter_speechcustom.asr.decoding import tuned_weights
+
+        lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
+        tuned = tuned_weights(lm, self.base)
+        if tuned is not None:
+            self.lm_alpha.value = tuned.lm_alpha
+            self.boost_alpha.value = tuned.boost_alpha
+
     def _recognizer_pair(self, key: tuple[Any, ...]) -> tuple[Any, Any]:
         """The base and the customized recognizer for ``key`` (LM id, words choice, AM id, alpha, boost)."""
-        from jupyter_speechcustom.asr.decoding import DecodingWeights
+        from jupyter_speechcustom.asr.decoding import DecodingWeights, tuned_weights
         from jupyter_speechcustom.services.recognition import Recognizer
 
         with self._recognizer_lock:
@@ -350,7 +362,8 @@ class LivePanel(Panel):
                 lm = ws.language_model(lm_id) if lm_id else None
                 am = ws.acoustic_model(am_id) if am_id else None
                 words = ws.custom_words(words_id) if words_id else (() if words_id == "" else None)
-                weights = DecodingWeights(lm_alpha=alpha, boost_alpha=boost)
+                # The rest (LM beta, beam, a hybrid's head) as tuned for the LM, where it was.
+                weights = replace(tuned_weights(lm, self.base) or DecodingWeights(), lm_alpha=alpha, boost_alpha=boost)
                 for old in [k for k in self._recognizers if k != "base"]:
                     del self._recognizers[old]  # one customization kept: models are large
                 self._recognizers[key] = Recognizer(self.base, lm=lm, am=am, words=words, weights=weights)
