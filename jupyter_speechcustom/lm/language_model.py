@@ -356,7 +356,49 @@ def _token_writer(base: BaseModel) -> Callable[[str], str]:
             return line.translate(table).rstrip(" ")
 
         return write
-    return lambda line: " ".join(chr(i + NGRAM_TOKEN_OFFSET) for i in base.text_to_ids(line))
+    return _piece_writer(base)
+
+
+#: Lines of a corpus on which word-by-word tokenization is checked against whole lines.
+_PIECE_CHECK_LINES = 100
+
+
+def _piece_writer(base: BaseModel) -> Callable[[str], str]:
+    """A BPE model's token writer. SentencePiece splits text at spaces before it cuts pieces (its
+    default), so a line's pieces are its words' pieces: each distinct word is tokenized once and
+    looked up after (3x faster than tokenizing every line). The first lines are tokenized both
+    ways; a tokenizer whose pieces cross spaces tokenizes whole lines."""
+    def encode(text: str) -> str:
+        return " ".join(chr(i + NGRAM_TOKEN_OFFSET) for i in base.text_to_ids(text))
+
+    cache: dict[str, str] = {}
+
+    def by_words(line: str) -> str:
+        pieces = []
+        for word in line.split():
+            found = cache.get(word)
+            if found is None:
+                found = cache[word] = encode(word)
+            if found:
+                pieces.append(found)
+        return " ".join(pieces)
+
+    checked = 0
+    splits_at_spaces = True
+
+    def write(line: str) -> str:
+        nonlocal checked, splits_at_spaces
+        if not splits_at_spaces:
+            return encode(line)
+        if checked < _PIECE_CHECK_LINES:
+            checked += 1
+            whole = encode(line)
+            if by_words(line) != whole:
+                splits_at_spaces = False
+            return whole
+        return by_words(line)
+
+    return write
 
 
 def _to_corpus(source: CorpusSource, normalizer: Normalizer) -> Corpus:
