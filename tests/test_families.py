@@ -244,3 +244,15 @@ def test_tuned_weights_are_saved_with_the_lm_and_decoders_start_from_them(family
     # Damaged saved weights are left out, not fatal.
     broken = reloaded.save_tuning({"lm_alpha": -1, "beam_size": 8}, 0.5, "x", 1)
     assert tuned_weights(broken, base) is None and Decoder(base, broken).weights == DecodingWeights()
+
+
+@pytest.mark.parametrize("family", ["tdt", "rnnt"])
+def test_transducer_fusion_ranks_candidates_by_the_fused_score(family, family_models, family_lms):
+    from nemo.collections.asr.parts.utils.batched_beam_decoding_utils import PruningMode
+
+    base = load_base_model(family_models[family])
+    lm_model = Decoder(base, family_lms[family])._lm_model
+    fused = base.family.beam_search(base.asr_model, beam_size=4, fusion_models=[lm_model], fusion_alphas=[0.5])
+    assert fused.pruning_mode == PruningMode.LATE  # the LM can bring in a token the acoustic top-k lacks
+    plain = base.family.beam_search(base.asr_model, beam_size=4, fusion_models=[], fusion_alphas=[])
+    assert plain.fusion_models is None

@@ -32,6 +32,13 @@ __all__ = ["CTCFamily", "HybridFamily", "ModelFamily", "TransducerFamily", "fami
 DECODE_BATCH = 16
 
 
+#: When a transducer's beam search (NeMo's modified ALSD) prunes, with an LM or boosting fused:
+#: ``"late"`` ranks the candidates by the fused score, so the LM can bring in a token the acoustic
+#: model alone ranks outside the beam; NeMo's default, ``"early"``, keeps the acoustic top-k first.
+#: Same cost on a CPU; domain test WER with a custom LM at tuned weights, beam 8 (bench_families):
+#: TDT 31.1% -> 27.7%, RNN-T 32.7% -> 30.3%.
+TRANSDUCER_FUSION_PRUNING = "late"
+
 #: The heads of a hybrid transducer + CTC model, the default first.
 HEADS = ("transducer", "ctc")
 
@@ -365,23 +372,8 @@ class TransducerFamily(ModelFamily):
         beta: float,
     ) -> list[list[tuple[list[int], float]]]:
         blank = self.blank_id(asr_model)
-        common = {"decoder": asr_model.decoder, "joint": asr_model.joint, "blank_index": blank,
-                  "beam_size": max(beam_size, n),
-                  "max_symbols_per_step": 10, "fusion_models": list(fusion_models) or None,
-                  "fusion_models_alpha": list(fusion_alphas) or None, "allow_cuda_graphs": False}
-        durations = self.durations(asr_model)
-        if durations is not None:
-            from nemo.collections.asr.parts.submodules.tdt_malsd_batched_computer import (
-                ModifiedALSDBatchedTDTComputer,
-            )
-
-            search: Any = ModifiedALSDBatchedTDTComputer(durations=durations, **common)
-        else:
-            from nemo.collections.asr.parts.submodules.rnnt_malsd_batched_computer import (
-                ModifiedALSDBatchedRNNTComputer,
-            )
-
-            search = ModifiedALSDBatchedRNNTComputer(**common)
+        search = self.beam_search(asr_model, beam_size=max(beam_size, n), fusion_models=fusion_models,
+                                  fusion_alphas=fusion_alphas)
 
         def decode(group: list[np.ndarray]) -> list[Any]:
             batch, lengths = _pad(group)
@@ -389,6 +381,27 @@ class TransducerFamily(ModelFamily):
             return _hypotheses(hyps, n, score_norm=True)
 
         return _search_in_batches(outputs, blank, n, decode)
+
+    def beam_search(self, asr_model: ASRModel, *, beam_size: int, fusion_models: Sequence[Any],
+                    fusion_alphas: Sequence[float]) -> Any:
+        """NeMo's batched modified ALSD search for this model (TDT or RNNT), with the fusion models;
+        they prune late (:data:`TRANSDUCER_FUSION_PRUNING`)."""
+        common: dict[str, Any] = {
+            "decoder": asr_model.decoder, "joint": asr_model.joint, "blank_index": self.blank_id(asr_model),
+            "beam_size": beam_size, "max_symbols_per_step": 10, "fusion_models": list(fusion_models) or None,
+            "fusion_models_alpha": list(fusion_alphas) or None, "allow_cuda_graphs": False}
+        if fusion_models:
+            common["pruning_mode"] = TRANSDUCER_FUSION_PRUNING
+        durations = self.durations(asr_model)
+        if durations is not None:
+            from nemo.collections.asr.parts.submodules.tdt_malsd_batched_computer import (
+                ModifiedALSDBatchedTDTComputer,
+            )
+
+            return ModifiedALSDBatchedTDTComputer(durations=durations, **common)
+        from nemo.collections.asr.parts.submodules.rnnt_malsd_batched_computer import ModifiedALSDBatchedRNNTComputer
+
+        return ModifiedALSDBatchedRNNTComputer(**common)
 
     def word_timings(
         self, asr_model: ASRModel, output: np.ndarray, frame_shift: float, words: Sequence[str],
