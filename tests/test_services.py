@@ -116,3 +116,25 @@ def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(de
     stop.set()
     with pytest.raises(JobCancelled):
         comparison.tune(dev[:8], cache=cache, cancel=stop)
+
+
+def test_a_comparison_saves_the_base_models_tuning_with_its_lm_when_asked(tmp_path, demo_model, demo_lm):
+    import shutil
+    from dataclasses import asdict
+
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+    from jupyter_speechcustom.services.compare import dev_items
+
+    shutil.copytree(demo_lm.path, tmp_path / "lm")
+    lm = CustomLanguageModel.load(tmp_path / "lm")
+    dev = dev_items(demo_model)[:6]
+    test = read_manifest(get_profile("demo").example_set("domain/test"))[:2]
+    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test]
+    cache: dict = {}
+    comparison = run_comparison(demo_model, items, ["+LM", "+AM+LM"], label="two", lm=lm, am=demo_model, cache=cache)
+    comparison.tune(dev, cache=cache)
+    assert CustomLanguageModel.load(tmp_path / "lm").tuning is None  # only when asked
+    results = comparison.tune(dev, cache=cache, save="six dev utterances")
+    tuning = CustomLanguageModel.load(tmp_path / "lm").tuning
+    assert tuning is not None and tuning["weights"] == asdict(results["+LM"].best)  # the base model's, not +AM+LM's
+    assert tuning["dev_set"] == "six dev utterances" and tuning["utterances"] == 6

@@ -235,6 +235,8 @@ def test_compare_panel_tunes_on_the_dev_set_then_starts_from_tuned_weights(ws, d
     assert panel.head.layout.display != "none" and panel.head.value == best.head
     assert {w.head for w, _ in panel._tuned[("+LM", lm.id, None)].grid} == {"transducer", "ctc"}
     assert panel.lm_beta.disabled == (best.head == "transducer") and not panel.head.disabled
+    saved = ws.language_model(lm.id).tuning  # the base model's tuning goes with the LM: recognition starts there
+    assert saved is not None and saved["weights"]["head"] == best.head and saved["dev_set"] == "demo domain/dev"
     assert finish(panel) == "completed"  # the re-decode with the tuned weights
     assert panel.comparison is c and c.weights == best
     assert c.evaluations["+LM"].wer < c.evaluations["base"].wer
