@@ -61,7 +61,7 @@ def nbest_lists(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput]
     """The beam's n-best (text, fused score) per utterance, from the model family's own search."""
     w = decoder.weights
     fusion, alphas = decoder._fusion(w)
-    found = base.family.beam_nbest(base.asr_model, [o.log_probs for o in outputs], n=w.beam_size,
+    found = decoder._family(w).beam_nbest(base.asr_model, [o.log_probs for o in outputs], n=w.beam_size,
                                    beam_size=w.beam_size, fusion_models=fusion, fusion_alphas=alphas, beta=w.lm_beta)
     return [[(base.ids_to_text(ids), score) for ids, score in alternatives] for alternatives in found]
 
@@ -86,7 +86,7 @@ def measures(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput],
     new one took."""
     labels = [t.text for t in transcripts]
     w = decoder.weights
-    greedy = greedy_decode(base, outputs)
+    greedy = greedy_decode(base, outputs, head=w.head)  # the labelling head, without the LM
     posterior = np.array([utterance_confidence(t.words) for t in transcripts])
     agreement = {}
     for name, weights in {"LM weight x0.5": replace(w, lm_alpha=w.lm_alpha * 0.5),
