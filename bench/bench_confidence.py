@@ -108,9 +108,10 @@ def measures(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput],
         "1 - entropy (speech frames)": [entropy_confidence(ctc_log_probs(base, o), base.blank_id) for o in outputs],
         "words kept by greedy (LM off)": [word_agreement(t, g) for t, g in zip(labels, greedy)],
         **{f"words kept at {name}": v for name, v in agreement.items()},
-        "stability (mean over scales)": stability,
+        "stability, every fusion weight scaled (before)": stability,
         "posterior / reference (capped)": np.minimum(posterior / max(reference, 1e-9), 1.0),
-        "stability x sqrt(raw posterior) (before)": stability * np.sqrt(posterior),
+        "every-weight stability x sqrt(posterior / reference) (before)":
+            stability * np.sqrt(np.minimum(posterior / max(reference, 1e-9), 1.0)),
     }
     lists = nbest_lists(base, decoder, outputs)
     if any(len(n) > 1 for n in lists):
@@ -126,7 +127,7 @@ def percentiles(scores: np.ndarray) -> str:
     return "/".join(f"{q:.2f}" for q in np.quantile(scores, [0.1, 0.5, 0.9])) if len(scores) else "-"
 
 
-NEW = "NEW: stability x sqrt(posterior / reference)"
+NEW = "NEW: LM-weight stability x sqrt(posterior / reference)"
 
 
 def chosen_threshold(scores: np.ndarray, wrong: np.ndarray) -> float:
