@@ -14,10 +14,14 @@
 #      torch, the package with its declared dependencies and the KenLM builders are all
 #      installed or compiled afresh (pip's download/wheel cache is used);
 #   4. checks in the venv: `pip check`; import the package; import every third-party module that
-#      the package, tests, bench and notebooks name (scripts/check_imports.py); then, with the
-#      venv's `speechcustom`, build a custom LM from a corpus with numbers, units and OOV words
-#      (tests/fresh_env_corpus.txt), transcribe a bundled demo recording with it and score it.
-# The temporary folder is removed at the end, whatever happens (FRESH_ENV_KEEP=1 keeps it).
+#      the package, tests, bench and notebooks name (scripts/check_imports.py); the Jupyter server
+#      extension: `jupyter server extension list` shows it enabled (and OK) in the venv's own
+#      sys-prefix config, and a `jupyter server` started from the venv with nothing but that config
+#      answers GET /speechcustom/api/v1/models; then, with the venv's `speechcustom`, build a
+#      custom LM from a corpus with numbers, units and OOV words (tests/fresh_env_corpus.txt),
+#      transcribe a bundled demo recording with it and score it.
+# The temporary folder is removed and the server stopped at the end, whatever happens
+# (FRESH_ENV_KEEP=1 keeps the folder).
 # Environment: PYTHON (interpreter the venv is made from; default python3), TMPDIR.
 set -euo pipefail
 
@@ -36,9 +40,25 @@ venv=$work/venv
 out=$work/out
 current_step=""
 timings=()
+server_pid=""
+
+# Stop the `jupyter server` of check_extension_served, if it runs: TERM, then KILL after 10 s.
+stop_server() {
+  [[ -n $server_pid ]] || return 0
+  kill "$server_pid" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -9 "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
 
 cleanup() {
   local rc=$?
+  stop_server
   if [[ ${FRESH_ENV_KEEP:-0} == 1 ]]; then
     echo "fresh-env: kept $work"
   else
@@ -145,6 +165,66 @@ check_pip_consistency() {
   in_venv "$venv/bin/python" -m pip check || fail "pip check: the fresh venv has conflicting requirements"
 }
 
+# The extension must be enabled by the venv's own config (what setup.sh wrote there), not by a
+# user or system config of this machine, so only the venv's section of the listing counts.
+check_extension_listed() {
+  local env_config listing section
+  env_config=$("$venv/bin/python" -c 'import jupyter_core.paths as p; print(p.ENV_CONFIG_PATH[0])')
+  listing=$(in_venv "$venv/bin/jupyter" server extension list 2>&1 | sed 's/\x1b\[[0-9;]*m//g') \
+    || fail "jupyter server extension list failed in the fresh venv"
+  section=$(awk -v dir="Config dir: $env_config" '$0 == dir { on = 1; next } /^Config dir: / { on = 0 } on' <<<"$listing")
+  if ! grep -Eq '^ *jupyter_speechcustom enabled$' <<<"$section" \
+    || ! grep -Eq '^ *jupyter_speechcustom [^ ]+ OK$' <<<"$section"; then
+    echo "$listing" >&2
+    fail "jupyter server extension list does not show 'jupyter_speechcustom enabled' and OK under $env_config"
+  fi
+  echo "fresh-env: jupyter_speechcustom enabled and OK in $env_config"
+}
+
+# A `jupyter server` from the venv with its own config (only the runtime folder, the root folder
+# and the service's workspace are set here) must serve the API: GET /speechcustom/api/v1/models.
+check_extension_served() {
+  local root=$work/jupyter token port info i
+  mkdir -p "$root/runtime" "$root/files" "$root/workspace"
+  token=$("$venv/bin/python" -c 'import secrets; print(secrets.token_hex(16))')
+  port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # exec: the background job's pid is the server's (jupyter execs jupyter-server in place too).
+  (cd "$work" && exec env -u SPEECHCUSTOM_KENLM_BIN PATH="$venv/bin:$PATH" SPEECHCUSTOM_CACHE="$work/cache" \
+    JUPYTER_RUNTIME_DIR="$root/runtime" "$venv/bin/jupyter" server --no-browser --allow-root --ip=127.0.0.1 \
+    --port="$port" --ServerApp.port_retries=0 --IdentityProvider.token="$token" \
+    --ServerApp.root_dir="$root/files" --SpeechCustomService.workspace="$root/workspace") >"$root/server.log" 2>&1 &
+  server_pid=$!
+  # The server writes jpserver-PID.json to the runtime folder once it listens.
+  info=$root/runtime/jpserver-$server_pid.json
+  for ((i = 0; ; i++)); do
+    [[ -s $info ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      tail -n 40 "$root/server.log" >&2
+      server_pid=""
+      fail "jupyter server exited before it was ready; its log is above"
+    fi
+    ((i < 600)) || { tail -n 40 "$root/server.log" >&2; fail "jupyter server not ready after 120 s"; }
+    sleep 0.2
+  done
+  echo "fresh-env: jupyter server (pid $server_pid) listening on 127.0.0.1:$port"
+  "$venv/bin/python" - "http://127.0.0.1:$port/speechcustom/api/v1/models" "$token" <<'PY' \
+    || { tail -n 40 "$root/server.log" >&2; fail "GET /speechcustom/api/v1/models failed; the server's log is above"; }
+import json, sys, urllib.error, urllib.request
+url, token = sys.argv[1], sys.argv[2]
+request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+try:
+    with urllib.request.urlopen(request, timeout=60) as response:
+        status, kind, body = response.status, response.headers.get("Content-Type", ""), response.read()
+except urllib.error.HTTPError as exc:  # 404: the extension is not loaded
+    sys.exit(f"fresh-env: GET {url} -> {exc.code} {exc.reason}")
+assert status == 200 and kind.startswith("application/json"), (status, kind)
+models = json.loads(body).get("models")
+assert isinstance(models, list) and models, body[:300]
+print(f"fresh-env: GET {url} -> 200 JSON, {len(models)} models: {', '.join(m['name'] for m in models)}")
+PY
+  stop_server
+}
+
 nonempty() { [[ -s $1 ]] || fail "$2: $1 is missing or empty"; }
 
 lm_build() {
@@ -196,6 +276,8 @@ step "setup.sh (fresh)" run_setup
 step "import package" check_package_import
 step "pip check" check_pip_consistency
 step "third-party imports" check_third_party_imports
+step "server extension listed" check_extension_listed
+step "server extension served" check_extension_served
 step "speechcustom lm build" lm_build
 step "speechcustom transcribe" transcribe
 step "speechcustom evaluate" evaluate

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything jupyter_speechcustom needs, from nothing; fast when re-run.
-#   scripts/setup.sh          runtime: Debian build tools, CPU torch, the package, KenLM builders
+#   scripts/setup.sh          runtime: Debian build tools, CPU torch, the package and its Jupyter
+#                             server extension, KenLM builders
 #   scripts/setup.sh --test   also the test tools: Chromium for the browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,5 +45,22 @@ if [[ ! -f $stamp ]] || ! "$PYTHON" -c "import jupyter_speechcustom, nemo, kenlm
   mkdir -p .setup && rm -f .setup/pip-* && touch "$stamp"
 fi
 
-# 4. KenLM's lmplz and build_binary, compiled from the kenlm sources into the user cache.
+# 4. The Jupyter server extension (the IBM Watson STT v1-compatible API), enabled in this Python's
+#    environment so that `jupyter lab` and `jupyter server` serve it: a wheel install ships its
+#    config file (pyproject.toml's data-files), an editable install does not. Written with
+#    jupyter_server's own function, as `jupyter server extension enable --sys-prefix` would, but that
+#    command (jupyter_server 2.21) refuses an extension no config file names yet, and exits 0.
+#    Where sys.prefix is not writable (pip fell back to a user install), it is enabled for the user.
+"$PYTHON" - <<'PY'
+import os
+import sys
+
+from jupyter_server.extension.serverextension import toggle_server_extension_python
+
+user = not os.access(sys.prefix, os.W_OK)
+toggle_server_extension_python("jupyter_speechcustom", enabled=True, user=user, sys_prefix=not user)
+print(f"setup: Jupyter server extension jupyter_speechcustom enabled ({'--user' if user else '--sys-prefix'})")
+PY
+
+# 5. KenLM's lmplz and build_binary, compiled from the kenlm sources into the user cache.
 "$PYTHON" -m jupyter_speechcustom.cli setup
