@@ -438,6 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"speechcustom {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, as for errors, not a traceback
+        print(f"speechcustom {args.command}: interrupted; run the command again to finish", file=sys.stderr)
+        return 2
 
 
 def _one_line(text: str) -> str:

@@ -1,8 +1,11 @@
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -37,6 +40,33 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path):
     assert out.returncode == 2
     assert "error: unknown model 'no-such-model'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_lm_build_is_one_line_with_exit_code_2_and_leaves_no_lm(tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while the LM is being written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "jupyter_speechcustom.cli", "lm", "build", "--base", "demo",
+           "--corpus", str(demo.corpus_path()), "--out", str(out / "lm"), "--word-model"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        # The build folder beside --out appears once the corpus is read and lmplz starts.
+        while not any(p.name.startswith(".lm.") for p in out.iterdir()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the build never started"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 2, (stdout, stderr)
+    assert stderr.splitlines() == ["speechcustom lm: interrupted; run the command again to finish"], stderr
+    assert "built" not in stdout
+    assert list(out.iterdir()) == []  # no LM folder, no build folder: a later build starts clean
 
 
 def test_demo_on_a_model_without_example_data_says_what_is_missing(tmp_path):

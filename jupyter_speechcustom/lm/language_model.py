@@ -531,16 +531,15 @@ def build_language_model(
             "format": {"token_offset": NGRAM_TOKEN_OFFSET, "tokens": "NeMo token ids as chr(id + offset)"},
         }
         (build / METADATA).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if word_model:  # in the build folder too: the LM appears with everything asked for, or not at all
+            report(0.8, "word n-gram export (lmplz, build_binary)")
+            CustomLanguageModel.load(build).export_word_model()
         _replace_folder(build, check_output_folder(out_dir, overwrite))
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    lm = CustomLanguageModel.load(out_dir)
-    if word_model:
-        report(0.8, "word n-gram export (lmplz, build_binary)")
-        lm.export_word_model()
     report(1.0, "done")
-    return lm
+    return CustomLanguageModel.load(out_dir)
 
 
 #: What :func:`build_language_model` writes in an LM folder: all that ``overwrite`` may replace.
