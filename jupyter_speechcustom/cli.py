@@ -222,8 +222,44 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.server.app import serve
 
-    return serve(port=args.port, ip=args.ip, workspace=args.workspace, token=args.token,
-                 extra_argv=["--ServerApp.allow_root=True"] if args.allow_root else None)
+    limits = {"max_recognize_bytes": args.max_recognize_mb and args.max_recognize_mb * 1024**2,
+              "max_upload_bytes": args.max_upload_mb and args.max_upload_mb * 1024**2,
+              "max_recognize_seconds": args.max_recognize_minutes and args.max_recognize_minutes * 60,
+              "max_stream_message_bytes": args.max_message_mb and args.max_message_mb * 1024**2}
+    argv = [f"--SpeechCustomService.{name}={int(value)}" for name, value in limits.items() if value]
+    if args.allow_root:
+        argv.append("--ServerApp.allow_root=True")
+    return serve(port=args.port, ip=args.ip, workspace=args.workspace, token=args.token, extra_argv=argv)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from jupyter_speechcustom.services import management as m
+    from jupyter_speechcustom.store.workspace import Store
+
+    folder = Path(args.workspace).expanduser() if args.workspace else m.default_workspace_path()
+    if args.keys_command != "create" and not (folder / "index.sqlite").is_file():
+        raise SpeechCustomError(f"no workspace at {folder}: give --workspace DIR (the folder `speechcustom serve` uses)")
+    keys = Store(folder).api_keys
+    if args.keys_command == "create":
+        key, secret = keys.create(args.name)
+        print(f"API key {key.id} ({key.name}) for the speech service of workspace {folder}:")
+        print(secret)
+        print("It is shown only now: keep it somewhere safe. Clients send it as IAMAuthenticator(KEY, "
+              "url=SERVER + '/speechcustom'), Basic apikey:KEY, or Authorization: Bearer KEY.", file=sys.stderr)
+    elif args.keys_command == "list":
+        listed = keys.list()
+        if args.json:
+            print(json.dumps([{"id": k.id, "name": k.name, "created": k.created, "revoked": k.revoked}
+                              for k in listed]))
+        elif not listed:
+            print(f"no API keys in {folder}: create one with `speechcustom keys create NAME`")
+        for k in listed if not args.json else ():
+            print(f"{k.id}  {k.name[:40]:40}  created {k.created[:19]}  "
+                  f"{'revoked ' + k.revoked[:19] if k.revoked else 'active'}")
+    else:
+        key = keys.revoke(args.key)
+        print(f"revoked API key {key.id} ({key.name}); its access tokens no longer work")
+    return 0
 
 
 def _cmd_workspace(args: argparse.Namespace) -> int:
@@ -375,7 +411,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", help="workspace folder (default ~/speechcustom-workspace)")
     p.add_argument("--token", help="the token clients send (default: a random one, printed)")
     p.add_argument("--allow-root", action="store_true", help="let the server run as root")
+    p.add_argument("--max-recognize-mb", type=_whole(1), help="largest audio body of one recognition request "
+                                                               "(default 100 MB; larger is refused before it is read)")
+    p.add_argument("--max-recognize-minutes", type=_whole(1), help="longest audio of one recognition request "
+                                                                    "(default 120)")
+    p.add_argument("--max-upload-mb", type=_whole(1), help="largest corpus or audio upload (default 200 MB)")
+    p.add_argument("--max-message-mb", type=_whole(1), help="largest WebSocket audio message (default 4 MB)")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("keys", help="API keys of the speech service: create (shown once), list, revoke")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    k = keys_sub.add_parser("create", help="create a key and print it (only this once)")
+    k.add_argument("name", help="what the key is for, e.g. the client's name")
+    k = keys_sub.add_parser("list", help="list the keys (never the keys themselves)")
+    k.add_argument("--json", action="store_true", help="print JSON")
+    k = keys_sub.add_parser("revoke", help="revoke a key: it and its access tokens stop working at once")
+    k.add_argument("key", help="the key's id (key-...) or name")
+    for k in keys_sub.choices.values():
+        k.add_argument("--workspace", help="workspace folder (default ~/speechcustom-workspace, as serve's)")
+    p.set_defaults(func=_cmd_keys)
 
     # speechcustom workspace ...: list, show, rename, delete, history, transcripts, export, add.
     kinds = "corpus, words, audio, lm, am or result"

@@ -158,3 +158,34 @@ STUDIO_DEMO_AUDIO_FILES = 24
 #: Niceness of the threads that run heavy jobs (Linux): the kernel's main thread, which handles
 #: widget events, then wins the CPU over training. 0 leaves them at the process's priority.
 HEAVY_JOB_NICENESS = 10
+
+# --------------------------------------------------------------------------- speech service (server)
+
+#: Largest JSON request body (customizations, words), in bytes.
+MAX_JSON_BYTES = 1024**2
+#: Deepest nesting of a JSON request body (IBM's bodies nest three levels).
+MAX_JSON_DEPTH = 32
+#: Largest audio body of ``POST /v1/recognize`` and ``/v1/recognitions``, in bytes (IBM's limit: 100 MB).
+MAX_RECOGNIZE_BYTES = 100 * 1024**2
+#: Longest audio one HTTP recognition request may hold, in seconds (checked on the header where it
+#: has one, and while decoding otherwise).
+MAX_RECOGNIZE_SECONDS = 2 * 3600
+#: Largest WebSocket message (one audio chunk or control message), in bytes.
+MAX_STREAM_MESSAGE_BYTES = 4 * 1024**2
+#: Most seconds of audio one WebSocket recognition may stream between its start and stop.
+MAX_STREAM_SECONDS = 4 * 3600
+#: Largest body of the API-key token exchange, in bytes.
+MAX_TOKEN_REQUEST_BYTES = 8 * 1024
+#: Longest customization name and description, in characters.
+MAX_CUSTOMIZATION_NAME = 128
+MAX_DESCRIPTION_CHARS = 4096
+#: Longest name of a corpus, word or audio resource of a customization, in characters.
+MAX_RESOURCE_NAME = 128
+
+# --------------------------------------------------------------------------- long recordings
+
+#: Recognition reads a file (or a segment of one) longer than this many seconds a block at a time:
+#: speech detection runs over the blocks, and only the speech is then read again, a stretch at a time,
+#: for the acoustic model. Memory then follows the block and batch sizes, not the file's length
+#: (a 2.6 h silent WAV: ~2.3 GB more held whole). Shorter audio is loaded whole.
+LONG_AUDIO_SECONDS = 300.0

@@ -20,10 +20,11 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from jupyter_speechcustom.server.handlers import setup_handlers
+    from jupyter_speechcustom.server.handlers import setup_handlers, setup_not_found
     from jupyter_speechcustom.server.live import setup_live_handlers
 
     setup_live_handlers(serverapp, setup_handlers(serverapp))
+    setup_not_found(serverapp)
 
 
 load_jupyter_server_extension = _load_jupyter_server_extension

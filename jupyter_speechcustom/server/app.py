@@ -1,13 +1,20 @@
-"""``speechcustom serve``: a Jupyter server with only this package's extension (the Watson-compatible API)."""
+"""``speechcustom serve``: a server of the Watson-compatible speech API and nothing else.
+
+It is a jupyter_server ``ServerApp`` (its HTTP stack, auth, logging and signal handling) with
+every one of Jupyter's own services left out: no contents, files, kernels, kernel specs,
+sessions, terminals, nbconvert, config or events routes, no JupyterLab and no other server
+extension. A token given to a speech client therefore grants the speech API and nothing more;
+per-workspace API keys (``speechcustom keys create``) grant the same.
+"""
 
 from __future__ import annotations
 
 import secrets
 from typing import Any
 
+from jupyter_server.base.handlers import Template404
 from jupyter_server.serverapp import ServerApp
-
-from jupyter_speechcustom.server.handlers import API_PREFIX
+from tornado.routing import RuleRouter
 
 __all__ = ["SpeechCustomServer", "serve"]
 
@@ -15,13 +22,28 @@ EXTENSION = "jupyter_speechcustom"
 
 
 class SpeechCustomServer(ServerApp):
-    """A Jupyter server that loads this package's extension and no other."""
+    """A Jupyter server that serves this package's API alone."""
 
     name = "speechcustom-serve"
     description = "The IBM Watson Speech to Text v1-compatible API of jupyter_speechcustom."
 
+    # None of Jupyter's REST services (contents, kernels, sessions, files, ...): only the extension's routes.
+    default_services = ()  # type: ignore[assignment]
+
     def find_server_extensions(self) -> None:
+        """This extension alone: no JupyterLab, and no terminals (a server extension of their own)."""
         self.jpserver_extensions = {EXTENSION: True}
+
+    def init_webapp(self) -> None:
+        """Jupyter's web app without the routes it adds whatever the services: the contents manager's
+        ``/files/`` (it would serve the server's folder), ``/login``, ``/logout``, ``/api``,
+        ``/metrics``, ``/static/``, ``/`` and its redirect. Only the catch-all 404 stays; the
+        extension adds its routes after this."""
+        super().init_webapp()
+        for rule in self.web_app.default_router.rules:
+            router = rule.target
+            if isinstance(router, RuleRouter):
+                router.rules = [r for r in router.rules if r.target is Template404]
 
 
 def serve(*, port: int = 8890, ip: str = "127.0.0.1", workspace: str | None = None, token: str | None = None,
@@ -30,7 +52,7 @@ def serve(*, port: int = 8890, ip: str = "127.0.0.1", workspace: str | None = No
     token = token or secrets.token_hex(24)
     argv = [
         f"--ServerApp.ip={ip}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
-        f"--IdentityProvider.token={token}", f"--ServerApp.default_url=/{API_PREFIX}/models",
+        f"--IdentityProvider.token={token}",
         *([f"--SpeechCustomService.workspace={workspace}"] if workspace else []),
         *(extra_argv or []),
     ]
@@ -40,5 +62,8 @@ def serve(*, port: int = 8890, ip: str = "127.0.0.1", workspace: str | None = No
     url = app.connection_url.rstrip("/") + "/speechcustom/api"
     print(f"speechcustom: IBM Watson STT v1-compatible API at {url}", flush=True)
     print(f"speechcustom: token {token} (Authorization: Bearer {token}); workspace {service.workspace}", flush=True)
+    print("speechcustom: API keys for clients: speechcustom keys create NAME --workspace "
+          f"{service.workspace} (IAMAuthenticator(KEY, url='{app.connection_url.rstrip('/')}/speechcustom') "
+          "or Basic apikey:KEY)", flush=True)
     app.start()
     return 0

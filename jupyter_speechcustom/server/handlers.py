@@ -8,34 +8,43 @@ writes IBM's response shape. Errors are IBM's ``{"error", "code", "code_descript
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import json
+import re
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.client import responses
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.routing import PathMatches, Rule
 from traitlets import Dict, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
-from jupyter_speechcustom.constants import MAX_ARCHIVE_BYTES, MAX_UPLOAD_BYTES
-from jupyter_speechcustom.errors import AudioError, ModelNotFoundError, SpeechCustomError
-from jupyter_speechcustom.io.safety import UploadTooLargeError
+from jupyter_speechcustom.constants import (
+    MAX_ARCHIVE_BYTES,
+    MAX_CUSTOMIZATION_NAME,
+    MAX_DESCRIPTION_CHARS,
+    MAX_JSON_BYTES,
+    MAX_RECOGNIZE_BYTES,
+    MAX_RECOGNIZE_SECONDS,
+    MAX_STREAM_MESSAGE_BYTES,
+    MAX_STREAM_SECONDS,
+    MAX_TOKEN_REQUEST_BYTES,
+    MAX_UPLOAD_BYTES,
+)
+from jupyter_speechcustom.errors import AudioError, ModelNotFoundError
+from jupyter_speechcustom.server.auth import GRANT_TYPE, issue_token
+from jupyter_speechcustom.server.base import BaseHandler, IBMError, one_line
+from jupyter_speechcustom.server.params import ParameterError, parse_recognition
 from jupyter_speechcustom.services import customization as cz
 from jupyter_speechcustom.store.workspace import ModelInUseError, Record, RecordNotFoundError
 
-__all__ = ["API_PREFIX", "SpeechCustomService", "setup_handlers"]
+__all__ = ["API_PREFIX", "IDENTITY_PREFIX", "SpeechCustomService", "setup_handlers"]
 
 API_PREFIX = "speechcustom/api/v1"
-T = TypeVar("T")
+#: Where IBM's IAM API-key exchange is served: ``IAMAuthenticator(key, url=server + "/speechcustom")``.
+IDENTITY_PREFIX = "speechcustom/identity/token"
 
 #: Content types ``/v1/recognize`` and ``.../audio/{name}`` accept (parameters such as ``;codecs=opus`` are ignored).
 AUDIO_TYPES = frozenset({
@@ -61,6 +70,18 @@ class SpeechCustomService(LoggingConfigurable):
     max_upload_bytes = Int(MAX_UPLOAD_BYTES, config=True,
                            help="The largest corpus or audio file accepted (larger: 413); archives: max_archive_bytes.")
     max_archive_bytes = Int(MAX_ARCHIVE_BYTES, config=True, help="The largest audio archive accepted, extracted.")
+    max_json_bytes = Int(MAX_JSON_BYTES, config=True, help="The largest JSON request body accepted (larger: 413).")
+    max_recognize_bytes = Int(MAX_RECOGNIZE_BYTES, config=True,
+                              help="The largest audio body of /v1/recognize and /v1/recognitions (larger: 413, "
+                                   "refused on its Content-Length before it is read).")
+    max_recognize_seconds = Int(MAX_RECOGNIZE_SECONDS, config=True,
+                                help="The longest audio one HTTP recognition request may hold, in seconds.")
+    max_stream_message_bytes = Int(MAX_STREAM_MESSAGE_BYTES, config=True,
+                                   help="The largest WebSocket message (an audio chunk) of a live recognition.")
+    max_stream_seconds = Int(MAX_STREAM_SECONDS, config=True,
+                             help="The most seconds of audio one WebSocket recognition may stream.")
+    max_token_request_bytes = Int(MAX_TOKEN_REQUEST_BYTES, config=True,
+                                  help="The largest body of an API-key token exchange.")
     acoustic_training = Dict(config=True, help="Options of acoustic model training (e.g. {'epochs': 2}): "
                                                "keyword arguments of Workspace.train_acoustic_model.")
     language_training = Dict(config=True, help="Options of language model builds (order, general_text, "
@@ -131,95 +152,6 @@ class SpeechCustomService(LoggingConfigurable):
         return recognizer
 
 
-class IBMError(web.HTTPError):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, reason=responses.get(code, "Error"))
-        self.message = message
-
-
-def _status_of(exc: BaseException) -> int:
-    if isinstance(exc, (RecordNotFoundError, ModelNotFoundError)):
-        return 404
-    if isinstance(exc, ModelInUseError):
-        return 409
-    if isinstance(exc, UploadTooLargeError):
-        return 413
-    if isinstance(exc, (SpeechCustomError, ValueError, TypeError, KeyError)):
-        return 400
-    return 500
-
-
-def write_ibm_error(handler: web.RequestHandler, status_code: int, **kwargs: Any) -> None:
-    """Finish ``handler``'s response with IBM's error body (tornado's ``write_error`` arguments)."""
-    exc = kwargs.get("exc_info", (None, None, None))[1]
-    message = getattr(exc, "message", None) or (exc.log_message if isinstance(exc, web.HTTPError) else None)
-    handler.set_header("Content-Type", "application/json")
-    handler.finish(json.dumps({"error": message or responses.get(status_code, "Error"), "code": status_code,
-                               "code_description": responses.get(status_code, "Error")}))
-
-
-class BaseHandler(APIHandler):
-    """IBM's error shape, JSON bodies, and work off the event loop."""
-
-    @property
-    def service(self) -> SpeechCustomService:
-        service: SpeechCustomService = self.settings["speechcustom_service"]
-        return service
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        write_ibm_error(self, status_code, **kwargs)
-
-    async def call(self, fn: Callable[..., T], *args: Any, compute: bool = False, **kwargs: Any) -> T:
-        """Run ``fn`` in the service's executor; its errors become IBM's error responses."""
-        loop = asyncio.get_running_loop()
-        executor = self.service.compute if compute else self.service.io
-        try:
-            return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
-        except web.HTTPError:
-            raise
-        except Exception as exc:  # every failure is reported in IBM's shape
-            status = _status_of(exc)
-            if status == 500:
-                self.log.exception("speechcustom: %s %s failed", self.request.method, self.request.path)
-            raise IBMError(status, " ".join(str(exc).split()) or type(exc).__name__) from exc
-
-    def body_json(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise IBMError(400, "the request body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise IBMError(400, "the request body must be a JSON object")
-        return data
-
-    def flag(self, name: str, default: bool = False) -> bool:
-        value = self.get_query_argument(name, None)
-        if value is None:
-            return default
-        if value.lower() not in ("true", "false"):
-            raise IBMError(400, f"{name} must be true or false, got {value!r}")
-        return value.lower() == "true"
-
-    def number(self, name: str, low: float, high: float) -> float | None:
-        value = self.get_query_argument(name, None)
-        if value is None:
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            raise IBMError(400, f"{name} must be a number, got {value!r}") from None
-        if not low <= number <= high:
-            raise IBMError(400, f"{name} must be from {low:g} to {high:g}, got {value}")
-        return number
-
-    def content_type(self) -> str:
-        return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-
-    def reply(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(json.dumps(data))
-
-
 # --------------------------------------------------------------------------- presentation
 
 
@@ -270,7 +202,13 @@ def _customization(ws: Any, rec: Record, kind: str) -> dict[str, Any]:
     if kind == "language":
         info["dialect"] = "en-US"
     if status == "failed" and trained:
-        info["error" if kind == "language" else "warnings"] = ws.get(trained).message or "training failed"
+        message = ws.get(trained).message or "training failed"
+        # The store's advice is Python's (ws.rerun); an HTTP client trains the customization again.
+        message = re.sub(r"\s*(\.\s*)?Re-run it with ws\.rerun\([^)]*\)\.?|;? ?run ws\.rerun\([^)]*\) to run it again",
+                         "", message).rstrip(" ;.")
+        collection = "customizations" if kind == "language" else "acoustic_customizations"
+        info["error" if kind == "language" else "warnings"] = (
+            f"{message}. Train it again: POST /v1/{collection}/{rec.id}/train")
     return info
 
 
@@ -305,9 +243,6 @@ def _audio(ws: Any, name: str, ids: list[str]) -> dict[str, Any]:
         details = {"type": "archive", "compression": compression}
     return {"name": name, "duration": round(duration), "details": details, "status": "ok" if recs else "invalid"}
 
-
-#: Most transcripts one result may hold (IBM's ``max_alternatives``).
-MAX_ALTERNATIVES = 10
 
 #: IBM's ``warnings`` entry for audio in which no speech was found.
 NO_SPEECH_WARNING = ("No speech detected in the audio (silence, tones or noise only), so nothing was transcribed: "
@@ -362,13 +297,27 @@ class CustomizationsHandler(BaseHandler):
         data = self.body_json()
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise IBMError(400, "a customization needs a name")
+            raise IBMError(400, "a customization needs a name: a non-empty string")
+        if len(name) > MAX_CUSTOMIZATION_NAME or not name.isprintable():
+            raise IBMError(400, f"the name must be at most {MAX_CUSTOMIZATION_NAME} printable characters "
+                                f"(got {len(name)}): choose a shorter name")
+        description = data.get("description")
+        if description is not None and not isinstance(description, str):
+            raise IBMError(400, f"description must be a string, got {type(description).__name__}")
+        if description and len(description) > MAX_DESCRIPTION_CHARS:
+            raise IBMError(400, f"the description must be at most {MAX_DESCRIPTION_CHARS} characters")
         model = data.get("base_model_name") or self.service.default_model
+        if not isinstance(model, str):
+            raise IBMError(400, f"base_model_name must be a string, got {type(model).__name__}")
+        unknown = sorted(set(data) - {"name", "base_model_name", "description", "dialect"})
+        if unknown:
+            raise IBMError(400, f"unknown field(s) {', '.join(unknown)[:200]}: a customization takes name, "
+                                "base_model_name and description")
 
         def run() -> str:
             ws = self.service.ws()
             base = self.service.base(model)
-            return cz.create_customization(ws, self.kind, base, name, str(data.get("description") or "")).id
+            return cz.create_customization(ws, self.kind, base, name.strip(), description or "").id
 
         self.reply({"customization_id": await self.call(run)}, 201)
 
@@ -434,6 +383,8 @@ class CorporaHandler(BaseHandler):
 
 
 class CorpusHandler(BaseHandler):
+    limit = "max_upload_bytes"
+    what = "corpus"
     @web.authenticated
     async def get(self, customization_id: str, name: str) -> None:
         def run() -> dict[str, Any]:
@@ -447,8 +398,9 @@ class CorpusHandler(BaseHandler):
 
     @web.authenticated
     async def post(self, customization_id: str, name: str) -> None:
-        files = self.request.files.get("corpus_file")
-        data = files[0]["body"] if files else self.request.body
+        self.resource_name(name, "corpus")
+        form = self.form_file("corpus_file")
+        data = form if form is not None else self.body.bytes()
         if not data:
             raise IBMError(400, "no corpus text: send it as the corpus_file form field or as the body")
         overwrite = self.flag("allow_overwrite")
@@ -493,7 +445,11 @@ class WordHandler(BaseHandler):
 
     @web.authenticated
     async def put(self, customization_id: str, word: str) -> None:
+        self.resource_name(word, "word")
         data = self.body_json()
+        unknown = sorted(set(data) - {"word", "sounds_like", "display_as"})
+        if unknown:
+            raise IBMError(400, f"unknown field(s) {', '.join(unknown)[:200]}: a word takes sounds_like and display_as")
         entry = {"word": word, "sounds_like": data.get("sounds_like") or [], "display_as": data.get("display_as")}
         await self.call(lambda: cz.add_customization_words(self.service.ws(), customization_id, [entry]))
         self.reply({}, 201)
@@ -518,6 +474,8 @@ class AudioListHandler(BaseHandler):
 
 
 class AudioHandler(BaseHandler):
+    limit = "max_upload_bytes"
+    what = "audio resource"
     @web.authenticated
     async def get(self, customization_id: str, name: str) -> None:
         def run() -> dict[str, Any]:
@@ -531,18 +489,20 @@ class AudioHandler(BaseHandler):
 
     @web.authenticated
     async def post(self, customization_id: str, name: str) -> None:
+        self.resource_name(name, "audio resource")
         kind = self.content_type()
         archive = kind in cz.ARCHIVE_TYPES
         if not archive and kind not in AUDIO_TYPES:
             raise IBMError(415, f"unsupported media type {kind or '(none)'}: send audio/wav, audio/flac, audio/ogg, "
                                 "audio/webm, audio/mpeg, or application/zip or application/x-tar for an archive")
-        if not self.request.body:
+        if not self.body.size:
             raise IBMError(400, "no audio in the request body")
         overwrite = self.flag("allow_overwrite")
         transcript = self.get_query_argument("transcript", None)
-        await self.call(lambda: cz.add_customization_audio(self.service.ws(), customization_id, name,
-                                                           self.request.body, archive=archive,
-                                                           transcript=transcript, allow_overwrite=overwrite))
+        data = self.body.bytes()
+        await self.call(lambda: cz.add_customization_audio(self.service.ws(), customization_id, name, data,
+                                                           archive=archive, transcript=transcript,
+                                                           allow_overwrite=overwrite))
         self.reply({}, 201)
 
     @web.authenticated
@@ -600,6 +560,7 @@ class RecognitionRequest:
     word_confidence: bool
     speech_detector_sensitivity: float | None = None
     max_alternatives: int = 1
+    warnings: tuple[str, ...] = ()
 
     def speech_options(self) -> dict[str, Any]:
         """The recognizer's speech-detection arguments for IBM's ``speech_detector_sensitivity``: 1.0
@@ -614,37 +575,63 @@ class RecognitionRequest:
 
 
 def recognize_audio(service: SpeechCustomService, request: RecognitionRequest, lm_id: str | None, am_id: str | None,
-                    audio: bytes) -> dict[str, Any]:
-    """IBM's recognition response for ``audio`` (runs the models: call it off the event loop)."""
+                    audio: Path) -> dict[str, Any]:
+    """IBM's recognition response for the audio file ``audio`` (runs the models: call it off the event loop)."""
+    from jupyter_speechcustom.io.probe import audio_seconds
+
+    def clean(exc: BaseException) -> str:  # the temporary file's name means nothing to the client
+        return one_line(exc).replace(str(audio), "the audio").replace(audio.name, "the audio")
+
+    try:
+        seconds = audio_seconds(audio)
+    except AudioError as exc:
+        raise IBMError(400, f"the audio could not be decoded: {clean(exc)}") from None
+    limit = service.max_recognize_seconds
+    if seconds is not None and seconds > limit:
+        raise IBMError(413, f"the audio lasts {seconds / 60:.1f} minutes, over this service's limit of "
+                            f"{limit / 60:g} minutes per request: split it into shorter parts")
     recognizer = service.recognizer(request.model, lm_id, am_id)
     try:
         transcript = recognizer.transcribe([audio], weights=customization_weights(request.weight, recognizer),
                                            alternatives=request.max_alternatives, **request.speech_options())[0]
     except AudioError as exc:
-        raise IBMError(400, f"the audio could not be decoded: {' '.join(str(exc).split())}") from None
-    return ibm_results(transcript, timestamps=request.timestamps, word_confidence=request.word_confidence)
+        raise IBMError(400, f"the audio could not be decoded: {clean(exc)}") from None
+    response = ibm_results(transcript, timestamps=request.timestamps, word_confidence=request.word_confidence)
+    if request.warnings:
+        response["warnings"] = [*request.warnings, *response.get("warnings", [])]
+    return response
 
 
 class RecognizeHandler(BaseHandler):
+    limit = "max_recognize_bytes"
+    what = "audio"
+    #: Query parameters a subclass handles itself.
+    also: frozenset[str] = frozenset()
+
     def recognition_request(self) -> RecognitionRequest:
         """The audio body's checks and the recognition parameters, IBM's way."""
         kind = self.content_type()
         if kind not in AUDIO_TYPES:
             raise IBMError(415, f"unsupported media type {kind or '(none)'}: send audio/wav, audio/flac, audio/ogg, "
                                 "audio/webm or audio/mpeg")
-        if not self.request.body:
+        if not self.body.size:
             raise IBMError(400, "no audio in the request body")
-        request = RecognitionRequest(
-            model=self.get_query_argument("model", None) or self.service.default_model,
-            lm_customization=self.get_query_argument("language_customization_id", None),
-            am_customization=self.get_query_argument("acoustic_customization_id", None),
-            weight=self.number("customization_weight", 0.0, 1.0),
-            timestamps=self.flag("timestamps"),
-            word_confidence=self.flag("word_confidence"),
-            speech_detector_sensitivity=self.number("speech_detector_sensitivity", 0.0, 1.0),
-            max_alternatives=max(1, int(self.number("max_alternatives", 0, MAX_ALTERNATIVES) or 1)),
+        query = {name: values[-1].decode("utf-8", "replace") for name, values in self.request.query_arguments.items()}
+        try:
+            params = parse_recognition(query, "http", also=self.also)
+        except ParameterError as exc:
+            raise IBMError(400, one_line(exc)) from None
+        return RecognitionRequest(
+            model=params.model or self.service.default_model,
+            lm_customization=params.lm_customization,
+            am_customization=params.am_customization,
+            weight=params.weight,
+            timestamps=params.timestamps,
+            word_confidence=params.word_confidence,
+            speech_detector_sensitivity=params.speech_detector_sensitivity,
+            max_alternatives=params.max_alternatives,
+            warnings=params.warnings,
         )
-        return request
 
     @web.authenticated
     async def post(self) -> None:
@@ -652,8 +639,53 @@ class RecognizeHandler(BaseHandler):
         service = self.service
         lm_id, am_id = await self.call(resolve_customizations, service, request.model, request.lm_customization,
                                        request.am_customization)
-        audio = bytes(self.request.body)
+        audio = self.body.path()
         self.reply(await self.call(recognize_audio, service, request, lm_id, am_id, audio, compute=True))
+
+
+class TokenHandler(BaseHandler):
+    """``POST /speechcustom/identity/token``: IBM IAM's API-key exchange, for ``IAMAuthenticator``."""
+
+    limit = "max_token_request_bytes"
+    what = "token request"
+    public = True
+
+    def check_xsrf_cookie(self) -> None:
+        """A form post that proves itself with the key it carries: no cookie is involved."""
+
+    async def post(self) -> None:
+        from urllib.parse import parse_qs
+
+        if self.content_type() != "application/x-www-form-urlencoded":
+            raise IBMError(400, "send grant_type and apikey as application/x-www-form-urlencoded")
+        form = parse_qs(self.body.bytes().decode("utf-8", "replace"))
+        grant = (form.get("grant_type") or [""])[0]
+        if grant != GRANT_TYPE:
+            raise IBMError(400, f"grant_type must be {GRANT_TYPE}, got {grant[:80]!r}")
+        secret = (form.get("apikey") or [""])[0]
+
+        def run() -> dict[str, Any] | None:
+            keys = self.service.ws().api_keys
+            key = keys.verify(secret)
+            return issue_token(keys, key.id) if key is not None else None
+
+        token = await self.call(run)
+        if token is None:
+            self.set_status(400)
+            self.finish({"errorCode": "BXNIM0415E", "errorMessage": "Provided API key could not be found.",
+                         "error": "Provided API key could not be found.", "code": 400,
+                         "code_description": "Bad Request"})
+            return
+        self.reply(token)
+
+
+class NotFoundHandler(BaseHandler):
+    """Any other path under the API: 404 in IBM's shape, for a known client or a probe alike."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        raise IBMError(404, f"no such API route: {self.request.path[:200]} (the API lives under "
+                            f"/{API_PREFIX}/; see the README)")
 
 
 class _HttpOnly(PathMatches):
@@ -693,6 +725,15 @@ def setup_handlers(serverapp: Any) -> SpeechCustomService:
     rules: list[Any] = [(base + pattern, handler) for pattern, handler in routes]
     # WebSocket upgrades of /v1/recognize go to the streaming handler (jupyter_speechcustom.server.live).
     rules.append(Rule(_HttpOnly(base + r"/recognize"), RecognizeHandler))
+    rules.append((url_path_join(web_app.settings.get("base_url", "/"), IDENTITY_PREFIX), TokenHandler))
     web_app.add_handlers(".*$", rules)
     serverapp.log.info("speechcustom: IBM Watson STT v1 API at %s (workspace %s)", base, service.workspace)
     return service
+
+
+def setup_not_found(serverapp: Any) -> None:
+    """Answer every other path under the API with IBM's 404 (added last: the routes above win)."""
+    base_url = serverapp.web_app.settings.get("base_url", "/")
+    serverapp.web_app.add_handlers(".*$", [
+        (url_path_join(base_url, "speechcustom") + r"(/.*)?", NotFoundHandler),
+    ])

@@ -16,13 +16,14 @@ import asyncio
 import collections
 import functools
 import json
-import math
+import logging
 import threading
 import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import ws_authenticated
@@ -33,19 +34,20 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
+from jupyter_speechcustom.server.auth import parse_authorization, verify_credential
+from jupyter_speechcustom.server.base import IBMError, status_of, write_ibm_error
 from jupyter_speechcustom.server.handlers import (
     API_PREFIX,
-    MAX_ALTERNATIVES,
-    IBMError,
     RecognitionRequest,
     RecognizeHandler,
     SpeechCustomService,
-    _status_of,
     customization_weights,
     recognize_audio,
     resolve_customizations,
-    write_ibm_error,
 )
+from jupyter_speechcustom.server.params import ParameterError, parse_recognition
+
+log = logging.getLogger(__name__)
 
 __all__ = ["RecognitionJobs", "RecognizeSocket", "setup_live_handlers"]
 
@@ -54,9 +56,13 @@ INACTIVITY_TIMEOUT = 30
 RESULTS_TTL_MINUTES = 10_080
 #: Jobs listed by ``GET /v1/recognitions`` (IBM lists the latest 100).
 JOBS_LISTED = 100
-#: Options of IBM's start message this service cannot honour when asked for.
-UNSUPPORTED_OPTIONS = ("speaker_labels", "keywords", "grammar_name", "word_alternatives_threshold", "redaction",
-                       "processing_metrics", "audio_metrics")
+#: Jobs that may wait for the recognition thread at once (their audio waits on disk).
+MAX_WAITING_JOBS = 16
+#: Query parameters of the WebSocket's URL (IBM's); the rest of the options come in the start message.
+URL_PARAMETERS = frozenset({"model", "language_customization_id", "customization_id", "acoustic_customization_id",
+                            "customization_weight"})
+#: URL parameters IBM's clients send that concern the transport, not recognition.
+URL_TRANSPORT = frozenset({"access_token", "x-watson-learning-opt-out", "x-watson-metadata", "watson-token"})
 
 
 def _now() -> str:
@@ -78,23 +84,6 @@ class _Refusal(Exception):
         self.code = code
 
 
-def _flag(options: dict[str, Any], name: str, default: bool = False) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise _Refusal(f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def _option_number(options: dict[str, Any], name: str, low: float, high: float, default: float | None) -> float | None:
-    value = options.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise _Refusal(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
-
-
 class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """``/v1/recognize`` over WebSocket, with IBM's protocol; the query takes ``model``,
     ``language_customization_id``, ``acoustic_customization_id``, ``customization_weight`` and
@@ -112,13 +101,34 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         options: dict[str, Any] | None = self.settings.get("websocket_compression_options", None)
         return options
 
+    @property
+    def max_message_size(self) -> int:
+        """What tornado reads of one message before it drops the connection: a margin over the
+        service's limit, so a message over the limit is answered with an error saying why."""
+        return int(self.service.max_stream_message_bytes) * 4
+
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         token = self.get_query_argument("access_token", None)
         if token and "Authorization" not in self.request.headers:
             self.request.headers["Authorization"] = f"Bearer {token}"
+        credential = parse_authorization(self.request.headers.get("Authorization"))
+        if credential is not None:
+            loop = asyncio.get_running_loop()
+            keys = self.service.ws().api_keys
+            key_id = await loop.run_in_executor(self.service.io, verify_credential, keys, credential)
+            if key_id is None:
+                raise IBMError(401, "Unauthorized: the API key or access token is not valid (revoked, expired or "
+                                    "mistyped)")
+            from jupyter_server.auth.identity import User
+
+            self.current_user = self._jupyter_current_user = User(username=f"apikey:{key_id}")
+            return
         result = super().prepare(*args, **kwargs)
         if result is not None:
             await result
+        if not self.current_user:
+            raise IBMError(401, "Unauthorized: send an API key or access token (access_token= in the query, or "
+                                "an Authorization header) or the server's token")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         write_ibm_error(self, status_code, **kwargs)
@@ -126,14 +136,18 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
         # The query is checked before the upgrade, so a wrong model or customization is an HTTP error.
-        self._model = self.get_query_argument("model", None) or self.service.default_model
-        self._lm_customization = self.get_query_argument("language_customization_id", None)
-        self._am_customization = self.get_query_argument("acoustic_customization_id", None)
-        weight = self.get_query_argument("customization_weight", None)
+        query = {name: values[-1].decode("utf-8", "replace") for name, values in self.request.query_arguments.items()}
+        other = sorted(set(query) - URL_PARAMETERS - URL_TRANSPORT)
         try:
-            self._weight = None if weight is None else _option_number({"w": float(weight)}, "w", 0.0, 1.0, None)
-        except (ValueError, _Refusal):
-            raise IBMError(400, f"customization_weight must be a number from 0 to 1, got {weight!r}") from None
+            params = parse_recognition({n: v for n, v in query.items() if n in URL_PARAMETERS}, "http")
+        except ParameterError as exc:
+            raise IBMError(400, _message(exc)) from None
+        self._url_warnings = [f"Unknown arguments: {', '.join(other)}. Recognition options go in the start "
+                              "message."] if other else []
+        self._model = params.model or self.service.default_model
+        self._lm_customization = params.lm_customization
+        self._am_customization = params.am_customization
+        self._weight = params.weight
         loop = asyncio.get_running_loop()
         try:
             self._lm_id, self._am_id = await loop.run_in_executor(
@@ -142,7 +156,7 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         except web.HTTPError:
             raise
         except Exception as exc:  # reported in IBM's shape
-            raise IBMError(_status_of(exc), _message(exc)) from exc
+            raise IBMError(status_of(exc), _message(exc)) from exc
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
@@ -155,6 +169,12 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._pump_task = asyncio.ensure_future(self._pump())
 
     def on_message(self, message: str | bytes) -> None:
+        limit = self.service.max_stream_message_bytes
+        if len(message) > limit:
+            self._send({"error": f"a message of {len(message) / 1024**2:.1f} MB is over this service's limit of "
+                                 f"{limit / 1024**2:g} MB: send the audio in smaller chunks"})
+            self.close(1009, "message too big")
+            return
         self._inbox.append(message)
         self._wake.set()
 
@@ -199,7 +219,7 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                     self.close(exc.code, str(exc)[:120])
                 return
             except Exception as exc:
-                status = _status_of(exc)
+                status = status_of(exc)
                 if status == 500:
                     self.log.exception("speechcustom: streaming recognition failed")
                 self._send({"error": _message(exc)})
@@ -219,6 +239,10 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             raise _Refusal(f"the audio could not be decoded: {_message(exc)}", 1007) from None
         for message in messages:
             self._send(message)
+        limit = self.service.max_stream_seconds
+        if stream.seconds > limit:
+            raise _Refusal(f"the stream is over this service's limit of {limit / 60:g} minutes of audio per "
+                           'recognition: send {"action": "stop"} and start another', 1009)
         if 0 < self._inactivity <= stream.silent_seconds:
             raise _Refusal(f"No speech detected for {self._inactivity:g}s.", 1000)
 
@@ -253,24 +277,25 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def _start(self, options: dict[str, Any]) -> Any:
         from jupyter_speechcustom.services.streaming import PAUSE_SECONDS, RecognitionStream, parse_content_type
 
-        for name in UNSUPPORTED_OPTIONS:
-            if options.get(name) not in (None, False, [], ""):
-                raise _Refusal(f"{name} is not supported by this service: leave it out", 1003)
-        content_type = options.get("content-type", options.get("content_type")) or "application/octet-stream"
-        if not isinstance(content_type, str):
-            raise _Refusal(f"content-type must be a string, got {content_type!r}")
+        try:
+            params = parse_recognition(options, "websocket", also=frozenset({"action"}))
+        except ParameterError as exc:
+            raise _Refusal(_message(exc), 1003) from None
+        warnings = [*getattr(self, "_url_warnings", []), *params.warnings]
+        self._url_warnings = []
+        if warnings:
+            self._send({"warnings": warnings})
+        content_type = params.content_type or "application/octet-stream"
         try:
             parse_content_type(content_type)
         except SpeechCustomError as exc:
             raise _Refusal(_message(exc), 1003) from None
-        interim = _flag(options, "interim_results")
-        timestamps = _flag(options, "timestamps")
-        word_confidence = _flag(options, "word_confidence")
-        alternatives = max(1, int(_option_number(options, "max_alternatives", 0, MAX_ALTERNATIVES, 1) or 1))
-        inactivity = _option_number(options, "inactivity_timeout", -1, 10_000, INACTIVITY_TIMEOUT)
-        self._inactivity = -1.0 if inactivity is None or inactivity < 0 else inactivity
-        pause = _option_number(options, "end_of_phrase_silence_time", 0.0, 120.0, PAUSE_SECONDS) or PAUSE_SECONDS
-        weight = _option_number(options, "customization_weight", 0.0, 1.0, self._weight)
+        interim, timestamps, word_confidence = params.interim_results, params.timestamps, params.word_confidence
+        alternatives = params.max_alternatives
+        inactivity = INACTIVITY_TIMEOUT if params.inactivity_timeout is None else params.inactivity_timeout
+        self._inactivity = -1.0 if inactivity < 0 else inactivity
+        pause = params.end_of_phrase_silence_time or PAUSE_SECONDS
+        weight = self._weight if params.weight is None else params.weight
         service, model, lm_id, am_id = self.service, self._model, self._lm_id, self._am_id
 
         def start() -> Any:
@@ -299,6 +324,7 @@ class RecognitionJob:
     warnings: list[str] = field(default_factory=list)
     finished_at: float | None = None
     future: Future[Any] | None = field(default=None, repr=False)
+    audio: Path | None = field(default=None, repr=False)  # the job's audio file until it has run
 
     def summary(self) -> dict[str, Any]:
         info = {"id": self.id, "created": self.created, "updated": self.updated, "status": self.status}
@@ -331,30 +357,42 @@ class RecognitionJobs:
                            if j.finished_at is not None and now > j.finished_at + 60 * j.results_ttl]:
                 del self._jobs[job_id]
 
-    def submit(self, request: RecognitionRequest, lm_id: str | None, am_id: str | None, audio: bytes, *,
+    def waiting(self) -> int:
+        """Jobs not yet finished."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.finished_at is None)
+
+    def submit(self, request: RecognitionRequest, lm_id: str | None, am_id: str | None, audio: Path, *,
                user_token: str | None = None, results_ttl: float = RESULTS_TTL_MINUTES) -> RecognitionJob:
         self._purge()
         now = _now()
-        job = RecognitionJob(str(uuid.uuid4()), now, now, user_token=user_token, results_ttl=results_ttl)
+        job = RecognitionJob(str(uuid.uuid4()), now, now, user_token=user_token, results_ttl=results_ttl, audio=audio)
         with self._lock:
             self._jobs[job.id] = job
         job.future = self.service.compute.submit(self._run, job, request, lm_id, am_id, audio)
         return job
 
     def _run(self, job: RecognitionJob, request: RecognitionRequest, lm_id: str | None, am_id: str | None,
-             audio: bytes) -> None:
-        with self._lock:
-            if job.id not in self._jobs:
-                return  # deleted while waiting
-            job.status, job.updated = "processing", _now()
+             audio: Path) -> None:
+        """Recognize the job's audio file, then delete it (the job owns it)."""
         try:
-            results = [recognize_audio(self.service, request, lm_id, am_id, audio)]
-        except Exception as exc:  # noqa: BLE001 - a failed job reports why
             with self._lock:
-                job.status, job.warnings = "failed", [_message(exc)]
-        else:
-            with self._lock:
-                job.status, job.results = "completed", results
+                if job.id not in self._jobs:
+                    return  # deleted while waiting
+                job.status, job.updated = "processing", _now()
+            try:
+                results = [recognize_audio(self.service, request, lm_id, am_id, audio)]
+            except Exception as exc:
+                if status_of(exc) == 500:
+                    log.exception("speechcustom: recognition job %s failed", job.id)
+                with self._lock:
+                    job.status, job.warnings = "failed", [_message(exc) if status_of(exc) != 500 else
+                                                          "the service failed on this job; its log has the details"]
+            else:
+                with self._lock:
+                    job.status, job.results = "completed", results
+        finally:
+            audio.unlink(missing_ok=True)
         with self._lock:
             job.updated, job.finished_at = _now(), time.monotonic()
 
@@ -379,12 +417,14 @@ class RecognitionJobs:
                 raise IBMError(400, f"recognition job {job_id} is being processed: delete it once it has "
                                     "completed or failed")
             self._jobs.pop(job_id, None)
-        if job.future is not None:
-            job.future.cancel()
+        if job.future is not None and job.future.cancel() and job.audio is not None:
+            job.audio.unlink(missing_ok=True)  # it never ran, so never deleted its audio
 
 
 class RecognitionsHandler(RecognizeHandler):
     """``POST /v1/recognitions`` (create_job) and ``GET /v1/recognitions`` (check_jobs)."""
+
+    also = frozenset({"callback_url", "events", "user_token", "results_ttl"})
 
     @property
     def jobs(self) -> RecognitionJobs:
@@ -403,11 +443,22 @@ class RecognitionsHandler(RecognizeHandler):
         if self.get_query_argument("events", None):
             raise IBMError(400, "events need a callback URL, which this service does not support: leave events out")
         request = self.recognition_request()
-        ttl = self.number("results_ttl", 1, 100_000_000)
+        ttl_text = self.get_query_argument("results_ttl", None)
+        try:
+            ttl = None if ttl_text is None else float(ttl_text)
+        except ValueError:
+            ttl = -1.0
+        if ttl is not None and not 1 <= ttl <= 100_000_000:
+            raise IBMError(400, f"results_ttl must be a number of minutes from 1 to 100000000, got {(ttl_text or '')[:40]!r}")
         user_token = self.get_query_argument("user_token", None)
+        if user_token is not None and len(user_token) > 256:
+            raise IBMError(400, "user_token must be at most 256 characters")
         lm_id, am_id = await self.call(resolve_customizations, self.service, request.model, request.lm_customization,
                                        request.am_customization)
-        job = self.jobs.submit(request, lm_id, am_id, bytes(self.request.body), user_token=user_token,
+        if self.jobs.waiting() >= MAX_WAITING_JOBS:
+            raise IBMError(503, f"{MAX_WAITING_JOBS} recognition jobs are already waiting: try again when some "
+                                "have completed (GET /v1/recognitions)")
+        job = self.jobs.submit(request, lm_id, am_id, self.body.detach(), user_token=user_token,
                                results_ttl=RESULTS_TTL_MINUTES if ttl is None else ttl)
         base_url = self.settings.get("base_url", "/")
         url = f"{self.request.protocol}://{self.request.host}" + url_path_join(base_url, API_PREFIX, "recognitions",

@@ -15,11 +15,14 @@ These plain functions are what the Watson-compatible HTTP API of
 
 from __future__ import annotations
 
+import fcntl
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.errors import CorpusError, check_list
 from jupyter_speechcustom.store.workspace import ModelInUseError, Record, RecordNotFoundError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -50,6 +53,33 @@ ARCHIVE_TYPES = frozenset({"application/zip", "application/x-tar", "application/
                            "application/x-zip-compressed"})
 _KINDS = {"language": "lm", "acoustic": "am"}
 _LOCK = threading.RLock()  # read-modify-write of a customization's info within this process
+_HELD = threading.local()  # how deep this thread is in _locked (the file lock is taken once)
+#: The file whose lock serializes customization changes across processes (servers, kernels).
+LOCK_FILE = ".customizations.lock"
+
+
+@contextmanager
+def _locked(ws: Workspace) -> Iterator[None]:
+    """Change customizations alone: across the threads of this process and across processes that
+    share the workspace (two servers, a server and a kernel), so that two trainings of one
+    customization never both start and two updates never lose each other."""
+    with _LOCK:
+        depth = getattr(_HELD, "depth", 0)
+        if depth:
+            _HELD.depth = depth + 1
+            try:
+                yield
+            finally:
+                _HELD.depth = depth
+            return
+        with (ws.path / LOCK_FILE).open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            _HELD.depth = 1
+            try:
+                yield
+            finally:
+                _HELD.depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _state(rec: Record) -> dict[str, Any]:
@@ -125,7 +155,7 @@ def _check_not_training(ws: Workspace, rec: Record) -> None:
 def add_customization_corpus(ws: Workspace, customization_id: str, name: str, data: bytes,
                              allow_overwrite: bool = False) -> Record:
     """Add (or with ``allow_overwrite`` replace) corpus ``name``; returns its workspace record."""
-    with _LOCK:
+    with _locked(ws):
         rec, state = customization(ws, customization_id, "language")
         _check_not_training(ws, rec)
         old = state["corpora"].get(name)
@@ -143,7 +173,7 @@ def add_customization_corpus(ws: Workspace, customization_id: str, name: str, da
 
 def _remove_resource(ws: Workspace, customization_id: str, kind: str, field: str, what: str, name: str) -> list[str]:
     """Take resource ``name`` out of a customization (it then needs training again); its record ids."""
-    with _LOCK:
+    with _locked(ws):
         rec, state = customization(ws, customization_id, kind)
         _check_not_training(ws, rec)
         if name not in state[field]:
@@ -163,16 +193,17 @@ def add_customization_words(ws: Workspace, customization_id: str, words: Sequenc
     """Add or replace custom words (``{"word", "sounds_like": [...], "display_as"}``); checked first."""
     from jupyter_speechcustom.text.words import CustomWord
 
+    check_list(words, "words", "word objects", fix='pass [{{"word": {}}}]')
     checked = {}
     for item in words:
         if not isinstance(item, dict) or not isinstance(item.get("word"), str):
-            raise ValueError(f"each word needs a 'word' string, got {item!r}")
+            raise CorpusError(f"each word needs a 'word' string, got {str(item)[:80]}")
         sounds = item.get("sounds_like") or []
         if isinstance(sounds, str) or not all(isinstance(s, str) for s in sounds):
-            raise ValueError(f"sounds_like of {item['word']!r} must be a list of strings")
+            raise CorpusError(f"sounds_like of {item['word']!r} must be a list of strings")
         CustomWord.create(item["word"], sounds, item.get("display_as"))  # raises CorpusError when unusable
         checked[item["word"]] = {"sounds_like": list(sounds), "display_as": item.get("display_as") or None}
-    with _LOCK:
+    with _locked(ws):
         rec, state = customization(ws, customization_id, "language")
         _check_not_training(ws, rec)
         state["words"].update(checked)
@@ -182,7 +213,7 @@ def add_customization_words(ws: Workspace, customization_id: str, words: Sequenc
 
 
 def delete_customization_word(ws: Workspace, customization_id: str, word: str) -> None:
-    with _LOCK:
+    with _locked(ws):
         rec, state = customization(ws, customization_id, "language")
         _check_not_training(ws, rec)
         if word not in state["words"]:
@@ -196,7 +227,7 @@ def add_customization_audio(ws: Workspace, customization_id: str, name: str, dat
                             archive: bool = False, transcript: str | None = None,
                             allow_overwrite: bool = False) -> list[Record]:
     """Add audio resource ``name``: one file, or with ``archive`` a zip/tar of them (transcripts beside)."""
-    with _LOCK:
+    with _locked(ws):
         rec, state = customization(ws, customization_id, "acoustic")
         _check_not_training(ws, rec)
         old = state["audio"].get(name)
@@ -228,7 +259,7 @@ def train_customization(ws: Workspace, customization_id: str, kind: str, base: B
     trained LM of ``language_customization_id`` when given, else supervised when every audio
     file has a transcript, else unsupervised. ``options`` go to the workspace's build or training.
     """
-    with _LOCK:
+    with _locked(ws):
         rec, state = customization(ws, customization_id, kind)
         _check_not_training(ws, rec)
         if kind == "language":
@@ -267,7 +298,7 @@ def train_customization(ws: Workspace, customization_id: str, kind: str, base: B
 
 def delete_customization(ws: Workspace, customization_id: str, kind: str) -> None:
     """Delete the customization, its trained model and its resources (refused while training)."""
-    with _LOCK:
+    with _locked(ws):
         rec, state = customization(ws, customization_id, kind)
         _check_not_training(ws, rec)
         owned = [state.get("trained"), *state.get("corpora", {}).values()]

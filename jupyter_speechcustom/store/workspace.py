@@ -38,6 +38,7 @@ Files are written atomically (temporary file, then ``os.replace``); the index is
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -108,6 +109,7 @@ from jupyter_speechcustom.store.index import (
     nemo_base_ref,
     sniff_audio_suffix,
 )
+from jupyter_speechcustom.store.keys import ApiKeys
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -357,6 +359,11 @@ class Store:
     def _one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = self._rows(sql, args)
         return rows[0] if rows else None
+
+    @functools.cached_property
+    def api_keys(self) -> ApiKeys:
+        """The workspace's API keys (the credentials of its speech service)."""
+        return ApiKeys(self)
 
     def close(self) -> None:
         """Close the index (it reopens on next use). Jobs still running keep saving their state."""
