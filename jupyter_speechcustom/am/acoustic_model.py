@@ -46,7 +46,7 @@ from jupyter_speechcustom.constants import (
     MAX_TRAIN_SECONDS,
     MIN_TRAIN_SECONDS,
 )
-from jupyter_speechcustom.errors import AudioError, InvalidOptionError, SpeechCustomError
+from jupyter_speechcustom.errors import AudioError, InvalidOptionError, SpeechCustomError, check_list
 from jupyter_speechcustom.evaluation.diffview import confidence_text
 from jupyter_speechcustom.io.audio import level_warnings, load_audio, split_on_pauses
 from jupyter_speechcustom.io.files import atomic_path, atomic_write, check_output_path
@@ -185,6 +185,7 @@ def pseudo_label(
     from jupyter_speechcustom.asr.decoding import Decoder
     from jupyter_speechcustom.asr.recognize import acoustic_outputs
 
+    check_list(entries, "entries", "manifest entries", fix="read a manifest with read_manifest({})")
     paths = [str(e["audio_filepath"]) for e in entries]
     report = progress or no_progress
     outputs = acoustic_outputs(model, paths, progress=scaled(report, 0.0, 0.5))

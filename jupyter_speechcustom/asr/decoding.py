@@ -20,7 +20,7 @@ from jupyter_speechcustom.asr.families import HEADS
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode, join_texts, utterances
 from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
-from jupyter_speechcustom.errors import InvalidOptionError
+from jupyter_speechcustom.errors import InvalidOptionError, check_list
 from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
 
@@ -110,6 +110,8 @@ class Decoder:
         boost_phrases: Sequence[str] | None = None,
         weights: DecodingWeights | None = None,
     ) -> None:
+        check_list(words, "words", "custom words", fix="read a words file with read_custom_words({})")
+        check_list(boost_phrases, "boost_phrases", "phrases")
         self.base = base
         self.lm = lm
         self.words = tuple(words if words is not None else (lm.words if lm else ()))

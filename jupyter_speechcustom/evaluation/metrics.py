@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from jupyter_speechcustom.errors import SpeechCustomError
+from jupyter_speechcustom.errors import SpeechCustomError, check_list
 
 Op = Literal["equal", "substitute", "delete", "insert"]
 
@@ -71,6 +71,8 @@ class Evaluation:
 
 
 def _check(references: Sequence[str], hypotheses: Sequence[str]) -> None:
+    check_list(references, "references", "transcripts, one per utterance")
+    check_list(hypotheses, "hypotheses", "transcripts, one per utterance")
     if len(references) != len(hypotheses):
         msg = f"{len(references)} references but {len(hypotheses)} hypotheses: pair them one to one"
         raise EvaluationError(msg)
@@ -151,6 +153,7 @@ def term_hit_rates(references: Sequence[str], hypotheses: Sequence[str], terms: 
     words, so a term that is recognized where it was not said earns nothing.
     """
     _check(references, hypotheses)
+    check_list(terms, "terms", "words or phrases")
     result = []
     for term in dict.fromkeys(t.strip() for t in terms if t.strip()):
         pattern = f" {term} "

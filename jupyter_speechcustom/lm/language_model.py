@@ -37,7 +37,13 @@ from jupyter_speechcustom.constants import (
     LM_ORDER_RANGE,
     NGRAM_TOKEN_OFFSET,
 )
-from jupyter_speechcustom.errors import BaseModelMismatchError, CorpusError, InvalidOptionError, SpeechCustomError
+from jupyter_speechcustom.errors import (
+    BaseModelMismatchError,
+    CorpusError,
+    InvalidOptionError,
+    SpeechCustomError,
+    check_list,
+)
 from jupyter_speechcustom.io.files import atomic_path
 from jupyter_speechcustom.jobs.progress import ProgressCallback, no_progress
 from jupyter_speechcustom.lm.builders import find_builder
@@ -456,6 +462,7 @@ def build_language_model(
         progress: called with (fraction done, stage).
     """
     start = time.perf_counter()
+    check_list(corpora, "corpora", "corpus files or Corpus objects")
     out_dir = check_output_folder(out_dir, overwrite)
     check_build_options(order=order, general_weight=general_weight)
     report = progress or no_progress

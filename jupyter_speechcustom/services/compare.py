@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, TuneResult
 from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
+from jupyter_speechcustom.errors import check_list
 from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
 from jupyter_speechcustom.jobs.progress import raise_if_cancelled, scaled
 
@@ -400,6 +401,7 @@ def tune_language_model(
     """
     from jupyter_speechcustom.asr.decoding import tune
 
+    check_list(dev, "dev", "TestItem objects")
     if dev is None:
         dev = dev_items(base)
         profile = base.profile
@@ -429,6 +431,7 @@ def cached_acoustic_outputs(
 ) -> list[AcousticOutput]:
     """``model``'s acoustic outputs for the audio files ``paths``: from ``cache`` when it has
     them, else computed once and kept there (keyed by the model's fingerprint and the files)."""
+    check_list(paths, "paths", "audio files")
     key = (model.fingerprint, tuple(paths))
     if key not in cache:
         cache[key] = acoustic_outputs(model, list(paths), progress=progress, cancel=cancel)
@@ -438,6 +441,8 @@ def cached_acoustic_outputs(
 
 def check_comparison(systems: Sequence[str], items: Sequence[TestItem], *, has_lm: bool, has_am: bool) -> None:
     """Raise ``ValueError`` saying what is missing before any work starts."""
+    check_list(systems, "systems", f"system names ({', '.join(SYSTEMS)})")
+    check_list(items, "items", "TestItem objects")
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         raise ValueError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from jupyter_speechcustom.constants import SAMPLE_RATE
-from jupyter_speechcustom.errors import InvalidOptionError, SpeechCustomError
+from jupyter_speechcustom.errors import InvalidOptionError, SpeechCustomError, check_list
 from jupyter_speechcustom.io.audio import Segment
 
 if TYPE_CHECKING:
@@ -129,6 +129,7 @@ class AudioSet:
         """The set with ``system``'s transcripts, each utterance with a reference scored (WER, CER)."""
         from jupyter_speechcustom.evaluation.metrics import evaluate
 
+        check_list(hypotheses, "hypotheses", "transcripts, one per utterance")
         if len(hypotheses) != len(self.utterances):
             raise InvalidOptionError(f"{len(hypotheses)} transcripts for {len(self.utterances)} utterances: "
                                      "give one per utterance")

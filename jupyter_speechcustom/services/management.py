@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_speechcustom.errors import OutputError
+from jupyter_speechcustom.errors import OutputError, check_list
 from jupyter_speechcustom.io.files import check_output_path, describe_os_error
 from jupyter_speechcustom.services.customization import KEY as CUSTOMIZATION_KEY
 from jupyter_speechcustom.store.workspace import (
@@ -470,6 +470,7 @@ def add_files(ws: Store, kind: str, paths: Sequence[str | Path], *, transcript: 
     kind = kind_of(kind)
     if kind not in ("corpus", "words", "audio"):
         raise WorkspaceError(f"only corpora, word lists and audio are added from files, not a {KINDS[kind]}")
+    check_list(paths, "paths", "files")
     if not paths:
         raise WorkspaceError("give at least one file to add")
     files = [Path(p).expanduser() for p in paths]
@@ -675,6 +676,7 @@ def export_bundle(
     unless ``overwrite``."""
     from jupyter_speechcustom.store.bundle import export_bundle as write_bundle
 
+    check_list(results, "results", "result names")
     if kind is None:
         found = [r for r in find(ws, ref) if r.kind in ("lm", "am")]
         if not found:

@@ -9,7 +9,7 @@ from jupyter_speechcustom.asr.decoding import Decoder
 from jupyter_speechcustom.asr.models import BaseModel, load_base_model
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, acoustic_outputs
 from jupyter_speechcustom.constants import SPEECH_DETECTION
-from jupyter_speechcustom.errors import BaseModelMismatchError
+from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.audio import AudioSource
 from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
@@ -67,6 +67,7 @@ class Recognizer:
         return " + ".join(parts)
 
     def acoustic_outputs(self, sources: Sequence[AudioSource], **kwargs: Any) -> list[AcousticOutput]:
+        check_list(sources, "sources", "audio files")
         kwargs.setdefault("speech_detection", self.speech_detection)
         return acoustic_outputs(self.acoustic_model, sources, **kwargs)
 

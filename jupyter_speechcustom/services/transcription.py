@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jupyter_speechcustom.asr.recognize import Transcript
-from jupyter_speechcustom.errors import InvalidOptionError, OutputError
+from jupyter_speechcustom.errors import InvalidOptionError, OutputError, check_list
 from jupyter_speechcustom.io.audio import SUPPORTED, Segment
 from jupyter_speechcustom.io.files import atomic_write, check_output_path
 from jupyter_speechcustom.io.manifest import audio_source, read_manifest
@@ -87,6 +87,7 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[TranscriptionInput]:
         InvalidOptionError: no inputs, a missing path, a folder without audio files, or a file
             that is neither audio (by its suffix) nor a manifest.
     """
+    check_list(inputs, "inputs", "audio files, folders or manifests")
     if not inputs:
         raise InvalidOptionError("nothing to transcribe: give audio files, folders or manifests")
     items: list[TranscriptionInput] = []

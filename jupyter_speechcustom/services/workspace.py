@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom.errors import BaseModelMismatchError
+from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
 from jupyter_speechcustom.jobs.runner import JobFunction, ProgressCallback, raise_if_cancelled
 from jupyter_speechcustom.store.workspace import Record, Store, WorkspaceError, check_json, register_job_kind
@@ -83,6 +83,7 @@ class Workspace(Store):
         ``options``: ``order``, ``general_text``, ``general_weight``. The job's result is the
         model's :class:`Record` (open it with :meth:`language_model`).
         """
+        check_list(corpus_ids, "corpus_ids", "corpus ids (ws.add_corpus)")
         unknown = sorted(set(options) - _LM_OPTIONS)
         if unknown:
             raise TypeError(f"unknown option(s) {unknown}; build_language_model takes {sorted(_LM_OPTIONS)}")
@@ -110,6 +111,7 @@ class Workspace(Store):
         """
         from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 
+        check_list(audio_ids, "audio_ids", "audio ids (ws.add_audio)")
         if not audio_ids:
             raise ValueError("nothing to label: pass audio ids (ws.add_audio or ws.add_audio_archive)")
         params = {"base": base_ref(base), "audio_ids": list(audio_ids), "lm_id": lm_id,
@@ -139,6 +141,7 @@ class Workspace(Store):
         job can be re-run. The job's result is the training's summary with its per-epoch
         history; the summary is also kept in the model's record.
         """
+        check_list(audio_ids, "audio_ids", "audio ids (ws.add_audio)")
         check_json(options, "acoustic model options")
         if not audio_ids:
             raise ValueError("nothing to train on: pass audio ids (ws.add_audio or ws.add_audio_archive)")

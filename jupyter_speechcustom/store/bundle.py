@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom import __version__
 from jupyter_speechcustom.constants import BUNDLE_FORMAT_VERSION
-from jupyter_speechcustom.errors import BaseModelMismatchError, SpeechCustomError
+from jupyter_speechcustom.errors import BaseModelMismatchError, SpeechCustomError, check_list
 from jupyter_speechcustom.io.files import atomic_writer, sha256_file
 from jupyter_speechcustom.io.safety import check_size, safe_extract, sanitize_filename, warn_untrusted_nemo
 from jupyter_speechcustom.jobs.runner import now_iso
@@ -59,6 +59,8 @@ def export_bundle(
     ``words_ids``: custom-word files to include; by default those the LM was built with.
     The LM and the AM must share a base model. The file is written atomically.
     """
+    check_list(result_ids, "result_ids", "result ids")
+    check_list(words_ids, "words_ids", "custom-word ids")
     if lm_id is None and am_id is None and not result_ids and not words_ids:
         raise BundleError("nothing to export: pass lm_id=, am_id=, result_ids= or words_ids=")
     lm = _available(ws, lm_id, "lm") if lm_id else None
