@@ -1,11 +1,14 @@
 """A Jupyter server extension: the IBM Watson Speech to Text v1 API for customization and recognition.
 
-Enabled by the package's install (``etc/jupyter/jupyter_server_config.d/jupyter_speechcustom.json``),
-it serves ``{base_url}speechcustom/api/v1/...`` behind the server's token and XSRF rules, so the
-official ``ibm-watson`` SDK works with ``service_url = {server}/speechcustom/api`` and a
-``BearerTokenAuthenticator(jupyter_token)``. It is a thin front end over
-:mod:`jupyter_speechcustom.services` (see :mod:`jupyter_speechcustom.server.handlers`; the WebSocket
-``/v1/recognize`` and the asynchronous ``/v1/recognitions`` are in :mod:`jupyter_speechcustom.server.live`).
+Enabled in the environment by the README's set-up, it serves ``{base_url}speechcustom/api/v1/...``.
+Requests carry a workspace API key (:mod:`jupyter_speechcustom.server.auth`: IBM's IAM exchange at
+``{base_url}speechcustom/identity/token``, ``Basic apikey:KEY`` or a bearer token), which grants this
+API and nothing else, or the Jupyter server's own token or login cookie. ``speechcustom serve``
+(:mod:`jupyter_speechcustom.server.app`) serves the API alone. Every handler checks credentials and its
+body limit on the headers and streams its body (:mod:`jupyter_speechcustom.server.base`); it is a thin
+front end over :mod:`jupyter_speechcustom.services` (see :mod:`jupyter_speechcustom.server.handlers`; the
+WebSocket ``/v1/recognize`` and the asynchronous ``/v1/recognitions`` are in
+:mod:`jupyter_speechcustom.server.live`).
 """
 
 from __future__ import annotations
