@@ -36,6 +36,10 @@ __all__ = ["BaseHandler", "IBMError", "RequestBody", "status_of", "write_ibm_err
 T = TypeVar("T")
 #: Bytes of a request body kept in memory; the rest of a larger body goes to a temporary file.
 SPOOL_BYTES = 1024**2
+#: Bytes of a refused request's body read and dropped before the connection is closed (an
+#: authenticated request: at least twice its route's limit), so clients that read the answer only
+#: after sending see it.
+DRAIN_BYTES = 64 * 1024**2
 
 
 class IBMError(web.HTTPError):
@@ -154,7 +158,7 @@ def _depth(value: Any, limit: int) -> bool:
 class BaseHandler(APIHandler):
     """Credentials and limits on the headers, a streamed body, IBM's error shape, and work off the event loop.
 
-    ``limit`` names the :class:`~jupyter_speechcustom.server.handlers.SpeechCustomService` trait
+    ``limit`` names the :class:`~jupyter_speechcustom.server.service.SpeechCustomService` trait
     that bounds this route's body (``max_json_bytes`` unless a route says otherwise).
     """
 
@@ -178,16 +182,25 @@ class BaseHandler(APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         self.body = RequestBody(getattr(self.service, self.limit), self.what)
-        if not self.public:
-            await self.authenticate()
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                raise IBMError(400, f"Content-Length must be a whole number, got {declared[:40]!r}") from None
-            if length > self.body.limit:
-                raise IBMError(413, too_large(self.what, self.body.limit))
+        self._authenticated = self.public
+        try:
+            if not self.public:
+                await self.authenticate()
+                self._authenticated = True
+            declared = self.request.headers.get("Content-Length")
+            if declared is not None:
+                try:
+                    length = int(declared)
+                except ValueError:
+                    raise IBMError(400, f"Content-Length must be a whole number, got {declared[:40]!r}") from None
+                if length > self.body.limit:
+                    raise IBMError(413, too_large(self.what, self.body.limit))
+        except web.HTTPError:
+            # The answer is written at once; the body that follows is read and dropped (never kept), up to a
+            # bound, so that a client that sends it all before reading gets the answer instead of a reset.
+            bound = max(DRAIN_BYTES, 2 * self.body.limit) if self._authenticated else DRAIN_BYTES
+            self.request.connection.set_max_body_size(bound)  # type: ignore[union-attr]
+            raise
         self.request.connection.set_max_body_size(self.body.limit)  # type: ignore[union-attr]
 
     async def authenticate(self) -> None:
@@ -213,7 +226,8 @@ class BaseHandler(APIHandler):
             raise IBMError(401, "Unauthorized: send an API key or the server's token")
 
     def data_received(self, chunk: bytes) -> None:
-        self.body.write(chunk)
+        if not self._finished:  # the rest of a refused request's body is dropped
+            self.body.write(chunk)
 
     def on_finish(self) -> None:
         body = getattr(self, "body", None)

@@ -9,148 +9,22 @@ writes IBM's response shape. Errors are IBM's ``{"error", "code", "code_descript
 from __future__ import annotations
 
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.routing import PathMatches, Rule
-from traitlets import Dict, Int, Unicode
-from traitlets.config import LoggingConfigurable
 
-from jupyter_speechcustom.constants import (
-    MAX_ARCHIVE_BYTES,
-    MAX_CUSTOMIZATION_NAME,
-    MAX_DESCRIPTION_CHARS,
-    MAX_JSON_BYTES,
-    MAX_RECOGNIZE_BYTES,
-    MAX_RECOGNIZE_SECONDS,
-    MAX_STREAM_MESSAGE_BYTES,
-    MAX_STREAM_SECONDS,
-    MAX_TOKEN_REQUEST_BYTES,
-    MAX_UPLOAD_BYTES,
-)
-from jupyter_speechcustom.errors import AudioError, ModelNotFoundError
+from jupyter_speechcustom.constants import MAX_CUSTOMIZATION_NAME, MAX_DESCRIPTION_CHARS
 from jupyter_speechcustom.server.auth import GRANT_TYPE, issue_token
-from jupyter_speechcustom.server.base import BaseHandler, IBMError, one_line
-from jupyter_speechcustom.server.params import ParameterError, parse_recognition
+from jupyter_speechcustom.server.base import BaseHandler, IBMError
+from jupyter_speechcustom.server.recognition import AUDIO_TYPES, RecognizeHandler
+from jupyter_speechcustom.server.service import API_PREFIX, IDENTITY_PREFIX, SpeechCustomService
 from jupyter_speechcustom.services import customization as cz
-from jupyter_speechcustom.store.workspace import ModelInUseError, Record, RecordNotFoundError
+from jupyter_speechcustom.store.workspace import Record, RecordNotFoundError
 
-__all__ = ["API_PREFIX", "IDENTITY_PREFIX", "SpeechCustomService", "setup_handlers"]
-
-API_PREFIX = "speechcustom/api/v1"
-#: Where IBM's IAM API-key exchange is served: ``IAMAuthenticator(key, url=server + "/speechcustom")``.
-IDENTITY_PREFIX = "speechcustom/identity/token"
-
-#: Content types ``/v1/recognize`` and ``.../audio/{name}`` accept (parameters such as ``;codecs=opus`` are ignored).
-AUDIO_TYPES = frozenset({
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac", "audio/ogg",
-    "audio/ogg;codecs=opus", "audio/ogg;codecs=vorbis", "audio/webm", "audio/mp3", "audio/mpeg", "audio/mp4",
-    "audio/m4a", "audio/x-m4a", "audio/aac", "application/octet-stream",
-})
-#: IBM's default customization weight; it stands for this toolkit's default LM weight.
-IBM_DEFAULT_WEIGHT = 0.3
-
-
-class SpeechCustomService(LoggingConfigurable):
-    """The service's state in one server: its workspace, loaded models and executors."""
-
-    workspace = Unicode("~/speechcustom-workspace", config=True,
-                        help="The workspace folder the service keeps customizations in (created when missing); "
-                             "empty: speechcustom-workspace in the server's root_dir.")
-    default_model = Unicode("demo", config=True, help="The base model when a request names none.")
-    threads = Int(4, config=True, help="Threads for workspace operations (uploads, listings).")
-    torch_threads = Int(0, config=True,
-                        help="Torch intra-op threads of the recognition thread (0: torch's default). 1 suits a small "
-                             "model on a busy machine; live streams always decode their steps on one.")
-    max_upload_bytes = Int(MAX_UPLOAD_BYTES, config=True,
-                           help="The largest corpus or audio file accepted (larger: 413); archives: max_archive_bytes.")
-    max_archive_bytes = Int(MAX_ARCHIVE_BYTES, config=True, help="The largest audio archive accepted, extracted.")
-    max_json_bytes = Int(MAX_JSON_BYTES, config=True, help="The largest JSON request body accepted (larger: 413).")
-    max_recognize_bytes = Int(MAX_RECOGNIZE_BYTES, config=True,
-                              help="The largest audio body of /v1/recognize and /v1/recognitions (larger: 413, "
-                                   "refused on its Content-Length before it is read).")
-    max_recognize_seconds = Int(MAX_RECOGNIZE_SECONDS, config=True,
-                                help="The longest audio one HTTP recognition request may hold, in seconds.")
-    max_stream_message_bytes = Int(MAX_STREAM_MESSAGE_BYTES, config=True,
-                                   help="The largest WebSocket message (an audio chunk) of a live recognition.")
-    max_stream_seconds = Int(MAX_STREAM_SECONDS, config=True,
-                             help="The most seconds of audio one WebSocket recognition may stream.")
-    max_token_request_bytes = Int(MAX_TOKEN_REQUEST_BYTES, config=True,
-                                  help="The largest body of an API-key token exchange.")
-    acoustic_training = Dict(config=True, help="Options of acoustic model training (e.g. {'epochs': 2}): "
-                                               "keyword arguments of Workspace.train_acoustic_model.")
-    language_training = Dict(config=True, help="Options of language model builds (order, general_text, "
-                                               "general_weight): keyword arguments of Workspace.build_language_model.")
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._ws: Any = None
-        self._lock = threading.RLock()
-        self._load_lock = threading.Lock()  # one model load at a time; listings go on meanwhile
-        self._bases: dict[str, Any] = {}
-        self._recognizers: dict[tuple[str, str | None, str | None], Any] = {}
-        self.io = ThreadPoolExecutor(self.threads, thread_name_prefix="speechcustom-io")
-        self.compute = ThreadPoolExecutor(1, thread_name_prefix="speechcustom-recognize",
-                                          initializer=self._init_compute_thread)
-
-    def _init_compute_thread(self) -> None:
-        if self.torch_threads > 0:
-            import torch
-
-            torch.set_num_threads(self.torch_threads)
-
-    def ws(self) -> Any:
-        """The workspace, opened on first use."""
-        with self._lock:
-            if self._ws is None:
-                from jupyter_speechcustom.services.workspace import Workspace
-
-                self._ws = Workspace(Path(self.workspace).expanduser(), max_upload_bytes=self.max_upload_bytes,
-                                     max_archive_bytes=self.max_archive_bytes)
-                self.log.info("speechcustom: workspace %s", self._ws.path)
-            return self._ws
-
-    def model_names(self) -> list[str]:
-        from jupyter_speechcustom.asr.profiles import profiles
-
-        names = [p.name for p in profiles()]
-        return names if self.default_model in names else [self.default_model, *names]
-
-    def base(self, name: str) -> Any:
-        """Base model ``name`` (a registered profile), loaded once and cached."""
-        if name not in self.model_names():
-            raise ModelNotFoundError(f"Model {name!r} not found: use one of {', '.join(self.model_names())}")
-        ws = self.ws()
-        with self._load_lock:
-            if name not in self._bases:
-                self._bases[name] = ws.load_base_model(name)
-            return self._bases[name]
-
-    def recognizer(self, model: str, lm_id: str | None, am_id: str | None) -> Any:
-        from jupyter_speechcustom.services.recognition import Recognizer
-
-        key = (model, lm_id, am_id)
-        with self._lock:
-            cached = self._recognizers.get(key)
-        if cached is not None:
-            return cached
-        ws = self.ws()
-        base = self.base(model)
-        with self._load_lock:
-            lm = ws.language_model(lm_id) if lm_id else None
-            am = ws.acoustic_model(am_id) if am_id else None
-            recognizer = Recognizer(base, lm=lm, am=am)
-        with self._lock:
-            if len(self._recognizers) > 8:
-                self._recognizers.clear()
-            self._recognizers[key] = recognizer
-        return recognizer
-
+__all__ = ["setup_handlers", "setup_not_found"]
 
 # --------------------------------------------------------------------------- presentation
 
@@ -242,25 +116,6 @@ def _audio(ws: Any, name: str, ids: list[str]) -> dict[str, Any]:
         compression = "zip" if name.lower().endswith(".zip") else "gzip" if name.lower().endswith(("gz", "tgz")) else "none"
         details = {"type": "archive", "compression": compression}
     return {"name": name, "duration": round(duration), "details": details, "status": "ok" if recs else "invalid"}
-
-
-#: IBM's ``warnings`` entry for audio in which no speech was found.
-NO_SPEECH_WARNING = ("No speech detected in the audio (silence, tones or noise only), so nothing was transcribed: "
-                     "pass speech_detector_sensitivity=1.0 to decode it anyway.")
-
-
-def ibm_results(transcript: Any, *, timestamps: bool = False, word_confidence: bool = False) -> dict[str, Any]:
-    """IBM's recognition response for one transcript; audio without speech has no results and a warning."""
-    from jupyter_speechcustom.services.streaming import ibm_alternative
-
-    alternative = ibm_alternative(transcript, timestamps=timestamps, word_confidence=word_confidence)
-    response: dict[str, Any] = {"results": [], "result_index": 0}
-    if alternative["transcript"].strip():
-        others = [{"transcript": text} for text in getattr(transcript, "alternatives", ())]
-        response["results"] = [{"alternatives": [alternative, *others], "final": True}]
-    if getattr(transcript, "note", None):
-        response["warnings"] = [NO_SPEECH_WARNING]
-    return response
 
 
 # --------------------------------------------------------------------------- handlers
@@ -509,138 +364,6 @@ class AudioHandler(BaseHandler):
     async def delete(self, customization_id: str, name: str) -> None:
         await self.call(lambda: cz.delete_customization_audio(self.service.ws(), customization_id, name))
         self.reply({})
-
-
-def resolve_customizations(service: SpeechCustomService, model: str, lm_customization: str | None,
-                           am_customization: str | None) -> tuple[str | None, str | None]:
-    """The trained custom LM and AM behind a request's customization ids (None where none is named);
-    refuses customizations that are not available or belong to another base model."""
-    ws = service.ws()
-    service.base(model)  # an unknown model is a 404 before any customization is looked at
-    ids: list[str | None] = []
-    for customization_id, kind in ((lm_customization, "language"), (am_customization, "acoustic")):
-        if not customization_id:
-            ids.append(None)
-            continue
-        rec, _ = cz.customization(ws, customization_id, kind)
-        status = cz.customization_status(ws, rec)
-        trained = cz.trained_model_id(ws, rec)
-        if status == "training":
-            raise ModelInUseError(f"{kind} customization {customization_id} is being trained")
-        if trained is None or ws.get(trained).status != "available":
-            raise IBMError(400, f"{kind} customization {customization_id} is {status}, not available: train it first")
-        if (rec.base or {}).get("name") != model:
-            raise IBMError(400, f"{kind} customization {customization_id} is for base model "
-                                f"{(rec.base or {}).get('name')!r}, not {model!r}: pass model=")
-        ids.append(trained)
-    return ids[0], ids[1]
-
-
-def customization_weights(weight: float | None, recognizer: Any) -> Any:
-    """Decoding weights for IBM's ``customization_weight`` (None: the recognizer's defaults, which
-    are the custom LM's tuned weights where it was tuned). IBM's default weight, 0.3, is the
-    recognizer's LM alpha; other values scale it."""
-    decoder = recognizer.decoder
-    if weight is None or decoder.lm is None:
-        return None
-    from dataclasses import replace
-
-    return replace(decoder.weights, lm_alpha=decoder.weights.lm_alpha * weight / IBM_DEFAULT_WEIGHT)
-
-
-@dataclass(frozen=True)
-class RecognitionRequest:
-    """What ``/v1/recognize`` and ``/v1/recognitions`` take from the query, parsed and checked."""
-
-    model: str
-    lm_customization: str | None
-    am_customization: str | None
-    weight: float | None
-    timestamps: bool
-    word_confidence: bool
-    speech_detector_sensitivity: float | None = None
-    max_alternatives: int = 1
-    warnings: tuple[str, ...] = ()
-
-    def speech_options(self) -> dict[str, Any]:
-        """The recognizer's speech-detection arguments for IBM's ``speech_detector_sensitivity``: 1.0
-        decodes all audio; lower values need more certainty that a window is speech (0.5, the
-        default, is the detector's own threshold)."""
-        sensitivity = self.speech_detector_sensitivity
-        if sensitivity is None:
-            return {}
-        if sensitivity >= 1.0:
-            return {"speech_detection": False}
-        return {"speech_detection": True, "speech_threshold": 1.0 - sensitivity}
-
-
-def recognize_audio(service: SpeechCustomService, request: RecognitionRequest, lm_id: str | None, am_id: str | None,
-                    audio: Path) -> dict[str, Any]:
-    """IBM's recognition response for the audio file ``audio`` (runs the models: call it off the event loop)."""
-    from jupyter_speechcustom.io.probe import audio_seconds
-
-    def clean(exc: BaseException) -> str:  # the temporary file's name means nothing to the client
-        return one_line(exc).replace(str(audio), "the audio").replace(audio.name, "the audio")
-
-    try:
-        seconds = audio_seconds(audio)
-    except AudioError as exc:
-        raise IBMError(400, f"the audio could not be decoded: {clean(exc)}") from None
-    limit = service.max_recognize_seconds
-    if seconds is not None and seconds > limit:
-        raise IBMError(413, f"the audio lasts {seconds / 60:.1f} minutes, over this service's limit of "
-                            f"{limit / 60:g} minutes per request: split it into shorter parts")
-    recognizer = service.recognizer(request.model, lm_id, am_id)
-    try:
-        transcript = recognizer.transcribe([audio], weights=customization_weights(request.weight, recognizer),
-                                           alternatives=request.max_alternatives, **request.speech_options())[0]
-    except AudioError as exc:
-        raise IBMError(400, f"the audio could not be decoded: {clean(exc)}") from None
-    response = ibm_results(transcript, timestamps=request.timestamps, word_confidence=request.word_confidence)
-    if request.warnings:
-        response["warnings"] = [*request.warnings, *response.get("warnings", [])]
-    return response
-
-
-class RecognizeHandler(BaseHandler):
-    limit = "max_recognize_bytes"
-    what = "audio"
-    #: Query parameters a subclass handles itself.
-    also: frozenset[str] = frozenset()
-
-    def recognition_request(self) -> RecognitionRequest:
-        """The audio body's checks and the recognition parameters, IBM's way."""
-        kind = self.content_type()
-        if kind not in AUDIO_TYPES:
-            raise IBMError(415, f"unsupported media type {kind or '(none)'}: send audio/wav, audio/flac, audio/ogg, "
-                                "audio/webm or audio/mpeg")
-        if not self.body.size:
-            raise IBMError(400, "no audio in the request body")
-        query = {name: values[-1].decode("utf-8", "replace") for name, values in self.request.query_arguments.items()}
-        try:
-            params = parse_recognition(query, "http", also=self.also)
-        except ParameterError as exc:
-            raise IBMError(400, one_line(exc)) from None
-        return RecognitionRequest(
-            model=params.model or self.service.default_model,
-            lm_customization=params.lm_customization,
-            am_customization=params.am_customization,
-            weight=params.weight,
-            timestamps=params.timestamps,
-            word_confidence=params.word_confidence,
-            speech_detector_sensitivity=params.speech_detector_sensitivity,
-            max_alternatives=params.max_alternatives,
-            warnings=params.warnings,
-        )
-
-    @web.authenticated
-    async def post(self) -> None:
-        request = self.recognition_request()
-        service = self.service
-        lm_id, am_id = await self.call(resolve_customizations, service, request.model, request.lm_customization,
-                                       request.am_customization)
-        audio = self.body.path()
-        self.reply(await self.call(recognize_audio, service, request, lm_id, am_id, audio, compute=True))
 
 
 class TokenHandler(BaseHandler):

@@ -36,16 +36,15 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.server.auth import parse_authorization, verify_credential
 from jupyter_speechcustom.server.base import IBMError, status_of, write_ibm_error
-from jupyter_speechcustom.server.handlers import (
-    API_PREFIX,
+from jupyter_speechcustom.server.params import ParameterError, parse_recognition
+from jupyter_speechcustom.server.recognition import (
     RecognitionRequest,
     RecognizeHandler,
-    SpeechCustomService,
     customization_weights,
     recognize_audio,
     resolve_customizations,
 )
-from jupyter_speechcustom.server.params import ParameterError, parse_recognition
+from jupyter_speechcustom.server.service import API_PREFIX, SpeechCustomService
 
 log = logging.getLogger(__name__)
 
