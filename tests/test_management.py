@@ -456,3 +456,15 @@ def test_a_comparison_saved_by_the_studio_depends_on_the_models_it_ran(built, de
     assert saved.sources == (ids["lm"],)
     with pytest.raises(m.HasDependantsError, match=re.escape(saved.label)):
         m.delete(ws, "lm", "ops-lm")
+
+
+def test_a_long_name_does_not_widen_every_line_of_a_listing() -> None:
+    """A 10,000-character name is cut in the listing's column (the item itself shows it whole)."""
+    from jupyter_speechcustom.services.management import LABEL_COLUMN, format_items
+
+    items = [{"kind": "lm", "label": "n" * 10_000, "id": "lm-00000001", "summary": "available", "used_by": []},
+             {"kind": "lm", "label": "ops", "id": "lm-00000002", "summary": "available", "used_by": []}]
+    lines = format_items(items).splitlines()
+    assert lines[0] == "Language models (2)"
+    assert lines[1].startswith("  " + "n" * (LABEL_COLUMN - 1) + "…  lm-00000001")
+    assert lines[2].startswith("  ops" + " " * (LABEL_COLUMN - 3) + "  lm-00000002")

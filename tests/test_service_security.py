@@ -527,6 +527,21 @@ def test_sdk_sees_401_for_a_revoked_key(serve: Serve) -> None:
     assert err.value.code == 401
 
 
+def test_an_interrupted_training_advises_an_http_client(serve: Serve, language_customization: str) -> None:
+    """The store's advice for an interrupted job is Python's (ws.rerun); the API tells its client to train again."""
+    import sqlite3
+
+    trained = Store(serve.workspace).get(language_customization).info["customization"]["trained"]
+    message = ("interrupted: job j-0 stopped before the model was finished (kernel restart or crash); nothing "
+               "half-written is kept. Re-run it with ws.rerun('j-0')")  # what the store's recovery writes
+    with sqlite3.connect(serve.workspace / "index.sqlite") as db:
+        db.execute("UPDATE records SET status = 'failed', message = ? WHERE id = ?", (message, trained))
+    status, body = _api(serve, "GET", f"customizations/{language_customization}")
+    assert status == 200 and body["status"] == "failed", body
+    assert "ws.rerun" not in body["error"], body
+    assert body["error"].endswith(f"Train it again: POST /v1/customizations/{language_customization}/train")
+
+
 def test_a_request_never_gets_a_server_error(serve: Serve) -> None:
     """The server's log holds no 5xx answer and no traceback after all the probes of this module."""
     text = serve.log.read_text(errors="replace")

@@ -711,6 +711,14 @@ _HEADINGS = {"corpus": "Corpora", "words": "Word lists", "audio": "Audio", "lm":
              "am": "Acoustic models", "result": "Results"}
 
 
+#: Longest label shown in a listing's column; longer ones end in "…" (``item`` shows them whole).
+LABEL_COLUMN = 48
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_COLUMN else label[: LABEL_COLUMN - 1] + "…"
+
+
 def format_items(items: Sequence[Mapping[str, Any]]) -> str:
     """Items (:func:`list_items`) as text: one block per kind, one line per item."""
     lines: list[str] = []
@@ -721,10 +729,11 @@ def format_items(items: Sequence[Mapping[str, Any]]) -> str:
         if lines:
             lines.append("")
         lines.append(f"{heading} ({len(rows)})")
-        width = max(len(r["label"]) for r in rows)
-        for r in rows:
+        labels = [_short(r["label"]) for r in rows]
+        width = max(len(label) for label in labels)
+        for r, label in zip(rows, labels):
             used = f"  [used by {_refs_text(r['used_by'])}]" if r["used_by"] else ""
-            lines.append(f"  {r['label']:<{width}}  {r['id']:<12}  {r['summary']}{used}")
+            lines.append(f"  {label:<{width}}  {r['id']:<12}  {r['summary']}{used}")
     return "\n".join(lines)
 
 
