@@ -715,10 +715,6 @@ _HEADINGS = {"corpus": "Corpora", "words": "Word lists", "audio": "Audio", "lm":
 LABEL_COLUMN = 48
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= LABEL_COLUMN else label[: LABEL_COLUMN - 1] + "…"
-
-
 def format_items(items: Sequence[Mapping[str, Any]]) -> str:
     """Items (:func:`list_items`) as text: one block per kind, one line per item."""
     lines: list[str] = []
@@ -729,7 +725,8 @@ def format_items(items: Sequence[Mapping[str, Any]]) -> str:
         if lines:
             lines.append("")
         lines.append(f"{heading} ({len(rows)})")
-        labels = [_short(r["label"]) for r in rows]
+        labels = [r["label"] if len(r["label"]) <= LABEL_COLUMN else r["label"][: LABEL_COLUMN - 1] + "…"
+                  for r in rows]
         width = max(len(label) for label in labels)
         for r, label in zip(rows, labels):
             used = f"  [used by {_refs_text(r['used_by'])}]" if r["used_by"] else ""
