@@ -11,7 +11,9 @@ now gone):
 Pseudo-labels form a reviewable :class:`PseudoLabel` table that can be edited before
 training. Training is NeMo's own (``setup_training_data`` … ``Trainer.fit``) through
 PyTorch Lightning, so GPUs and multi-node setups work through ``trainer_kwargs``.
-The result is a ``.nemo`` whose config records its base model.
+The result is a ``.nemo`` whose config records its base model: the weights of the epoch with
+the lowest dev WER (Lightning's ``ModelCheckpoint``), never silently a worse last epoch; the
+:class:`TrainingResult` says why training stopped and whether the base model is better.
 """
 
 from __future__ import annotations
@@ -220,9 +222,26 @@ class EpochRecord:
     dev_loss: float | None
 
 
+#: Why a fine-tuning stopped (``TrainingResult.stop_reason``); a cancelled one raises :class:`TrainingCancelled`.
+STOP_REASONS: tuple[str, ...] = ("completed", "early-stopping", "no-improvement", "diverged", "stopped")
+
+#: Where the dev WER that picks the saved epoch comes from (``TrainingResult.dev_source``).
+DEV_SOURCES: tuple[str, ...] = ("dev set", "held-out transcripts", "held-out pseudo-labels")
+
+#: Without a dev set, this many training utterances or more lend :data:`HOLD_OUT_SHARE` of themselves as one.
+HOLD_OUT_MIN_UTTERANCES = 20
+HOLD_OUT_SHARE = 0.1
+
+#: General-speech WER may rise this much (relative) before the base model is recommended instead: the
+#: forgetting guard's tolerance (a few points' rise is the usual price of a domain's large gain).
+FORGETTING_TOLERANCE = 0.10
+
+
 @dataclass
 class TrainingResult:
-    """What a fine-tuning produced, with the forgetting guard's figures."""
+    """What a fine-tuning produced: the saved epoch, why training stopped, the forgetting guard's
+    figures, and which model to use (``recommended``: ``"custom"``, or ``"base"`` when the custom
+    model is no better on the dev set or forgets general speech; it is saved either way)."""
 
     path: Path
     mode: str
@@ -240,6 +259,17 @@ class TrainingResult:
     train_seconds: float = 0.0
     world_size: int = 1  # training processes (devices x nodes)
     global_rank: int = 0  # this process's rank; only rank 0 writes the model and its report
+    epochs_planned: int = 0
+    saved_epoch: int = 0  # the epoch whose weights were saved: the best one by dev WER, else the last
+    best_epoch: int | None = None  # the epoch with the lowest dev WER (None without a dev set)
+    best_dev_wer: float | None = None  # its dev WER, as training measured it (the history's)
+    dev_source: str | None = None  # one of DEV_SOURCES, None without a dev set
+    dev_utterances: int = 0
+    patience: int = 0  # early stopping's patience in epochs (0: off)
+    stop_reason: str = "completed"  # one of STOP_REASONS
+    stop_message: str = ""
+    recommended: str = "custom"  # "custom" or "base"
+    recommended_reason: str = ""
 
     @property
     def throughput(self) -> float:
@@ -298,6 +328,7 @@ class _Monitor:
                 self.history = history
                 self.on_epoch = on_epoch
                 self.cancelled = False
+                self.cancelled_epoch = 0
                 self.audio_seconds = 0.0
                 self.validation_seconds = 0.0
                 self._validation_start = 0.0
@@ -321,11 +352,15 @@ class _Monitor:
                 cancelled = self.cancel is not None and self.cancel.is_set()
                 if self.world_size > 1:  # all processes stop together, or the others would wait for this one
                     cancelled = trainer.strategy.reduce_boolean_decision(cancelled, all=False)
-                if cancelled:
+                if cancelled and not self.cancelled:
                     self.cancelled = True
+                    self.cancelled_epoch = trainer.current_epoch + 1
+                if self.cancelled:
                     trainer.should_stop = True
 
             def on_train_epoch_end(self, trainer, module):
+                if self.cancelled:  # an epoch cut short: not an epoch of the history
+                    return
                 # Runs after the epoch's validation, so its val_wer is in callback_metrics.
                 metrics = trainer.callback_metrics
 
@@ -515,12 +550,16 @@ def train_acoustic_model(
         pseudo_labels: a reviewed table from :func:`pseudo_label`; only kept rows are used.
         confidence_threshold: keep pseudo-labels at or above this confidence.
         iterations: pseudo-label and train this many times, re-labelling with the improved model.
-        dev: transcribed dev audio for early stopping and the dev WER per epoch (default:
-            10% of the transcribed training data, or none).
+        dev: transcribed dev audio: its WER after each epoch picks the epoch saved (the best, not
+            the last) and drives early stopping. Without it, 10% of the training utterances are
+            held out when there are 20 or more (their transcripts, or their pseudo-labels), else
+            there is none and the last epoch is saved; ``dev_source`` in the result says which.
         general: general transcribed speech mixed in against forgetting: ``"auto"`` (the base
             model profile's ``general_speech``, if any), a manifest, or None.
         general_ratio: general utterances per domain utterance.
         general_test: transcribed general audio for the forgetting guard (``"auto"``: the profile's ``general_test``).
+        early_stopping_patience: stop after this many epochs in a row that do not lower the dev WER
+            below the best so far, the base model's included (0: never stop early).
         trainer_kwargs: extra ``lightning.pytorch.Trainer`` arguments, e.g.
             ``{"accelerator": "gpu", "devices": 4, "strategy": "ddp"}``. ``ddp`` starts the other
             processes by running the program again, so it works from a script or ``speechcustom am
@@ -528,6 +567,11 @@ def train_acoustic_model(
             writes the model and measures the forgetting guard (the other ranks return at once).
         progress: called with (fraction, message); ``on_epoch`` with each epoch's record.
         cancel: set it to stop; :class:`TrainingCancelled` is raised and nothing is saved.
+
+    The result says why training stopped (``stop_reason``, ``stop_message``), which epoch was
+    saved, and which model to use: ``recommended`` is ``"base"`` (with ``recommended_reason``,
+    and a log warning) when the saved model's greedy WER on the dev set is no lower than the
+    base model's, or its general-speech WER rose by more than :data:`FORGETTING_TOLERANCE`.
     """
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
@@ -612,16 +656,58 @@ def train_acoustic_model(
         if result.global_rank != 0:  # another node's process of a multi-process run: rank 0 writes and measures
             return result
         trained = _load_trained(out_path)
+        # The dev set the saved epoch was chosen on: the one given, or the last round's held-out utterances.
+        held_out = work / f"round{iterations - 1}" / "dev.json"
+        measured_dev = dev_entries or (read_manifest(held_out) if held_out.is_file() else [])
         # Measured by one process over the whole sets (the base model is unchanged by training).
         report(0.95, "measuring the forgetting guard")
         result.general_wer_before = _greedy_wer(base, general_test_entries) if general_test_entries else None
         result.general_wer_after = _greedy_wer(trained, general_test_entries) if general_test_entries else None
-        result.dev_wer_before = _greedy_wer(base, dev_entries) if dev_entries else None
-        result.dev_wer_after = _greedy_wer(trained, dev_entries) if dev_entries else None
+        result.dev_wer_before = _greedy_wer(base, measured_dev) if measured_dev else None
+        result.dev_wer_after = _greedy_wer(trained, measured_dev) if measured_dev else None
+        _recommend(result)
         result.train_seconds = time.perf_counter() - start
     _write_report(result)
-    report(1.0, "done")
+    if result.recommended == "base":
+        log.warning("the custom acoustic model is saved, but %s", result.recommended_reason)
+    report(1.0, f"done: {result.stop_message}" + ("; the base model is recommended" if result.recommended == "base"
+                                                  else ""))
     return result
+
+
+_DEV_WORDS = {"dev set": "the dev set", "held-out transcripts": "held-out transcribed audio",
+              "held-out pseudo-labels": "held-out pseudo-labelled audio (against its pseudo-labels)"}
+
+
+def _recommend(result: TrainingResult) -> None:
+    """Recommend the base model when the saved epoch is no better on the dev set, or forgets general speech."""
+    problems, notes = [], []
+    before, after = result.dev_wer_before, result.dev_wer_after
+    where = _DEV_WORDS.get(str(result.dev_source), "the dev set")
+    if before is not None and after is not None:
+        if after >= before:
+            problems.append(f"on {where} its WER is {after:.1%}, the base model's {before:.1%}: lower the learning "
+                            "rate, train fewer epochs or check the labels")
+        else:
+            notes.append(f"WER on {where} {before:.1%} -> {after:.1%}")
+    general_before, general_after = result.general_wer_before, result.general_wer_after
+    if general_before is not None and general_after is not None:
+        change = result.general_wer_change
+        shown = f"general speech WER {general_before:.1%} -> {general_after:.1%}"
+        if general_after > general_before and (change is None or change > FORGETTING_TOLERANCE):
+            worse = f" ({change:.0%} worse)" if change is not None else ""
+            problems.append(f"it forgets general speech: {shown}{worse}, more than the "
+                            f"{FORGETTING_TOLERANCE:.0%} the forgetting guard allows: mix in more general speech "
+                            "(general_ratio) or train fewer epochs")
+        else:
+            notes.append(f"{shown}, within the forgetting guard's {FORGETTING_TOLERANCE:.0%}")
+    if problems:
+        result.recommended = "base"
+        result.recommended_reason = ("the base model is better: " + "; ".join(problems)
+                                     + ". The custom model is saved so you can inspect it")
+    else:
+        result.recommended = "custom"
+        result.recommended_reason = "; ".join(notes) or "not checked: no dev set and no general test set"
 
 
 def _load_trained(path: Path) -> BaseModel:
@@ -665,7 +751,7 @@ def _fit(
 ) -> TrainingResult:
     import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from nemo.collections.asr.models import ASRModel
     from omegaconf import OmegaConf, open_dict
 
@@ -674,11 +760,13 @@ def _fit(
     mix = rng.sample(general_entries, min(len(general_entries), math.ceil(general_ratio * len(domain))))
     train = domain + mix
     dev = dev_entries
-    if not dev and len(domain) >= 20:  # hold out 10% of the domain data for early stopping
+    dev_source = DEV_SOURCES[0] if dev else None
+    if not dev and len(domain) >= HOLD_OUT_MIN_UTTERANCES:  # hold out part of the domain data as the dev set
         shuffled = domain[:]
         rng.shuffle(shuffled)
-        cut = max(2, len(shuffled) // 10)
+        cut = max(2, int(len(shuffled) * HOLD_OUT_SHARE + 1e-9))
         dev, train = shuffled[:cut], shuffled[cut:] + mix
+        dev_source = DEV_SOURCES[1] if mode == "supervised" else DEV_SOURCES[2]
     if joined:  # a process joining rank 0's ddp run: the manifests rank 0 wrote in its ``work``
         train = read_manifest(work / "train.json")
         dev = read_manifest(work / "dev.json") if (work / "dev.json").is_file() else []
@@ -710,8 +798,18 @@ def _fit(
     history: list[EpochRecord] = []
     monitor = _Monitor(total_steps, report, cancel, history, on_epoch, world_size)
     callbacks = [monitor]
-    if dev_manifest is not None and patience > 0:
-        callbacks.append(EarlyStopping(monitor="val_wer", mode="min", patience=patience))
+    best: Any = None
+    early: Any = None
+    if dev_manifest is not None:
+        # Each epoch that lowers the dev WER replaces the weights kept in the working folder; those
+        # are the ones saved, not the last epoch's.
+        best = ModelCheckpoint(dirpath=work / "best", filename="best", monitor="val_wer", mode="min", save_top_k=1,
+                               save_weights_only=True, auto_insert_metric_name=False, enable_version_counter=False)
+        callbacks.append(best)
+        trainer_args["enable_checkpointing"] = True
+        if patience > 0:
+            early = EarlyStopping(monitor="val_wer", mode="min", patience=patience)
+            callbacks.append(early)
     trainer = pl.Trainer(callbacks=callbacks, **trainer_args)
     model.set_trainer(trainer)
     model.setup_training_data(OmegaConf.create({**ds, "manifest_filepath": str(train_manifest),
@@ -739,6 +837,9 @@ def _fit(
             history.append(start)
             if on_epoch and trainer.is_global_zero:
                 on_epoch(start)
+            if early is not None and start.dev_wer is not None and math.isfinite(start.dev_wer):
+                # Epochs that do not beat the base model count toward the patience too.
+                early.best_score = torch.tensor(float(start.dev_wer))
         report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
         fit_start = time.perf_counter()
         validation_before = monitor.validation_seconds  # the dev check above is not part of the fit
@@ -753,7 +854,17 @@ def _fit(
         audio_seconds = float(trainer.strategy.reduce(torch.tensor(audio_seconds, dtype=torch.float64),
                                                       reduce_op="sum"))
     if monitor.cancelled:
-        raise TrainingCancelled("training was cancelled; no model was saved and the base model is unchanged")
+        msg = (f"training was cancelled in epoch {monitor.cancelled_epoch} of {epochs}; no model was saved and the "
+               "base model is unchanged")
+        raise TrainingCancelled(msg)
+    best_epoch = None
+    if best is not None and best.best_model_path and trainer.is_global_zero:
+        kept = torch.load(best.best_model_path, map_location="cpu", weights_only=False)  # written just now, by us
+        model.load_state_dict(kept["state_dict"])
+        best_epoch = int(kept["epoch"]) + 1
+    stop = _stop(history, epochs, best_epoch, patience if early is not None else 0,
+                 early is not None and early.wait_count >= early.patience)
+    log.info("%s; saved epoch %d", stop["stop_message"], stop["saved_epoch"])
     with open_dict(model.cfg):
         model.cfg[CUSTOM_AM_KEY] = {
             "base_model": {"name": (base.tied_base or {}).get("name", base.name), "fingerprint": base.family_fingerprint},
@@ -767,7 +878,37 @@ def _fit(
     return TrainingResult(path=out_path, mode=mode, base_model=dict(model.cfg[CUSTOM_AM_KEY]["base_model"]),
                           train_utterances=len(domain), general_utterances=len(mix), history=history,
                           audio_seconds=audio_seconds, fit_seconds=fit_seconds, world_size=world_size,
-                          global_rank=trainer.global_rank)
+                          global_rank=trainer.global_rank, epochs_planned=epochs, dev_source=dev_source,
+                          dev_utterances=len(dev), **stop)
+
+
+def _stop(history: list[EpochRecord], epochs: int, best_epoch: int | None, patience: int,
+          patience_ran_out: bool) -> dict[str, Any]:
+    """Why training stopped and which epoch is saved, as :class:`TrainingResult` fields."""
+    trained = [h for h in history if h.epoch > 0]
+    ran = len(trained)
+    base_wer = history[0].dev_wer if history and history[0].epoch == 0 else None
+    best_wer = next((h.dev_wer for h in trained if h.epoch == best_epoch), None)
+    last_wer = trained[-1].dev_wer if trained else None
+    after = f"stopped early after epoch {ran} of {epochs}"
+    if ran >= epochs:
+        reason, message = "completed", f"all {epochs} epochs done" if epochs != 1 else "its 1 epoch done"
+    elif last_wer is not None and not math.isfinite(last_wer):
+        reason = "diverged"
+        message = f"{after}: the dev WER was not a number (the training diverged): lower the learning rate"
+    elif patience_ran_out and base_wer is not None and (best_wer is None or best_wer >= base_wer):
+        reason = "no-improvement"
+        message = (f"{after}: no epoch improved on the base model's dev WER ({base_wer:.1%}) "
+                   f"(early stopping, patience {patience})")
+    elif patience_ran_out:
+        shown = f" ({best_wer:.1%})" if best_wer is not None else ""
+        reason = "early-stopping"
+        message = (f"{after}: the dev WER had not improved on epoch {best_epoch}'s{shown} for {patience} "
+                   f"epoch{'s' if patience != 1 else ''} (early stopping, patience {patience})")
+    else:
+        reason, message = "stopped", f"stopped after epoch {ran} of {epochs} by a limit of the trainer (trainer_kwargs)"
+    return {"stop_reason": reason, "stop_message": message, "patience": patience, "best_epoch": best_epoch,
+            "best_dev_wer": best_wer, "saved_epoch": best_epoch or ran}
 
 
 def _validate_whole_set(model: Any) -> None:

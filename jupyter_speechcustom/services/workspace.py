@@ -139,7 +139,10 @@ class Workspace(Store):
         :meth:`pseudo_label`) to train on instead of labelling again. ``on_epoch`` is called
         from the job's thread with each epoch's record. ``options`` must be JSON values, so the
         job can be re-run. The job's result is the training's summary with its per-epoch
-        history; the summary is also kept in the model's record.
+        history: why it stopped (``stop_reason``, ``stop_message``), the epoch saved (the best by
+        dev WER) and ``recommended`` (``"base"``, with ``recommended_reason``, when the custom
+        model is worse than the base model; it is available all the same, to inspect). The
+        summary is also kept in the model's record (``info["training"]``).
         """
         check_list(audio_ids, "audio_ids", "audio ids (ws.add_audio)")
         check_json(options, "acoustic model options")
