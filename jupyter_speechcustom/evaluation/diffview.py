@@ -64,6 +64,7 @@ CSS = """
 .sc-status { padding: 4px 10px; border-radius: 4px; border-left: 4px solid transparent; margin: 2px 0; }
 .sc-status-info { border-left-color: var(--jp-brand-color1, #1976d2); background: rgba(25, 118, 210, 0.08); }
 .sc-status-working { border-left-color: var(--jp-warn-color1, #f57c00); background: rgba(245, 124, 0, 0.08); }
+.sc-status-warning { border-left-color: var(--jp-warn-color1, #f57c00); background: rgba(245, 124, 0, 0.14); }
 .sc-status-success { border-left-color: var(--jp-success-color1, #388e3c); background: rgba(56, 142, 60, 0.10); }
 .sc-status-error { border-left-color: var(--jp-error-color1, #d32f2f); background: rgba(211, 47, 47, 0.10);
   white-space: pre-wrap; }
@@ -134,11 +135,12 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 # --------------------------------------------------------------------------- generic
 
 
-_STATUS_KINDS = ("info", "working", "success", "error")
+_STATUS_KINDS = ("info", "working", "success", "warning", "error")
 
 
 def status_html(message: str, kind: str = "info") -> str:
-    """A status line: ``kind`` is ``info``, ``working``, ``success`` or ``error``."""
+    """A status line: ``kind`` is ``info``, ``working``, ``success``, ``warning`` (done, but not as hoped) or
+    ``error``."""
     if kind not in _STATUS_KINDS:
         raise ValueError(f"kind must be one of {', '.join(_STATUS_KINDS)}, got {kind!r}")
     if not message:

@@ -61,6 +61,39 @@ _MODE_HINTS = {
 }
 
 
+_DEV_SOURCE_TEXT = {
+    "dev set": "the dev set",
+    "held-out transcripts": "10% of the transcribed training audio, held out",
+    "held-out pseudo-labels": "10% of the pseudo-labelled training audio, held out (scored against its labels)",
+}
+
+
+def outcome_html(summary: dict[str, Any]) -> str:
+    """Which model to use, why training stopped and which epoch was saved, from a training's summary.
+
+    A base model that did better is a warning, never a success: the custom model is saved, but
+    the user should know it is worse before choosing it.
+    """
+    reason = summary.get("recommended_reason") or ""
+    if summary.get("recommended") == "base":
+        verdict = diffview.status_html(f"Keep using the base model. {reason[:1].upper()}{reason[1:]}.", "warning")
+    else:
+        verdict = f'<div class="sc-root">Recommended: this custom model{f" ({reason})" if reason else ""}.</div>'
+    saved = summary.get("saved_epoch")
+    best = summary.get("best_epoch")
+    source = summary.get("dev_source")
+    if best is not None:
+        kept = (f"epoch {best}, the lowest dev WER ({diffview.percent(summary.get('best_dev_wer'))}), "
+                f"not necessarily the last")
+    else:
+        kept = f"epoch {saved}, the last (no dev set to choose the best one on)"
+    dev = (f"{_DEV_SOURCE_TEXT.get(str(source), source)} ({summary.get('dev_utterances', 0)} utterances)"
+           if source else "none: give a dev set, or train on 20 or more utterances so 10% can be held out")
+    facts = diffview.key_value_html([("stopped", summary.get("stop_message") or "—"), ("saved", kept),
+                                     ("dev set", dev)])
+    return f'<div class="sc-am-outcome">{verdict}{facts}</div>'
+
+
 # --------------------------------------------------------------------------- review table
 
 
@@ -396,9 +429,20 @@ class AcousticModelPanel(Panel):
             self.summary = summary
             self.am_id = model.id
             self.workspace.add_result(f"{model.label} training", summary)
-            self.result.value = diffview.training_summary_html(summary)
+            self.result.value = outcome_html(summary) + diffview.training_summary_html(summary)
             if summary.get("history"):
                 self.plot.value = diffview.training_plot_png(summary["history"])
-            self.show(f"Trained {model.label} ({model.id}): compare it in the Compare tab.", "success")
+            stopped = summary.get("stop_message") or "done"
+            if summary.get("recommended") == "base":
+                self.show(f"Trained {model.label} ({model.id}), {stopped}, but the base model is better: keep using "
+                          "it (the custom model is saved so you can inspect it; see below).", "warning")
+            else:
+                self.show(f"Trained {model.label} ({model.id}), {stopped}: compare it in the Compare tab.", "success")
 
-        return self.watch(job, self.train_progress, done, doing="Training")
+        def ended(j: Job) -> None:
+            if j.status == "cancelled":  # say when: the epochs the plot shows, and that nothing was kept
+                finished = sum(1 for h in self.history if h.epoch > 0)
+                self.show(f"Training was cancelled after {finished} of {options['epochs']} epochs; no model was "
+                          "saved and the base model is unchanged.", "info")
+
+        return self.watch(job, self.train_progress, done, doing="Training", always=ended)
