@@ -1,11 +1,15 @@
 """Custom acoustic models, fine-tuned for real (briefly) from the demo model."""
 
+import html
+import json
 import threading
+from pathlib import Path
 
 import pytest
 
 from jupyter_speechcustom import demo, read_manifest
 from jupyter_speechcustom.am.acoustic_model import (
+    PseudoLabel,
     TrainingCancelled,
     TrainingError,
     load_pseudo_labels,
@@ -16,8 +20,11 @@ from jupyter_speechcustom.am.acoustic_model import (
 )
 from jupyter_speechcustom.asr.models import load_base_model
 from jupyter_speechcustom.errors import AudioError, BaseModelMismatchError
+from jupyter_speechcustom.io.manifest import write_manifest
 from jupyter_speechcustom.lm.language_model import build_language_model
 from jupyter_speechcustom.services.recognition import Recognizer
+from jupyter_speechcustom.services.workspace import Workspace
+from jupyter_speechcustom.widgets import AcousticModelPanel
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +49,106 @@ def test_short_fine_tuning_lowers_dev_loss(supervised):
     # The dev check before training is not subtracted from the fit's time (it once made it negative).
     assert 0 < result.fit_seconds <= result.train_seconds and result.throughput > 0
     assert not list(result.path.parent.glob(".*speechcustom-am-*"))  # the working folder went with the run
+
+
+def test_a_training_that_helps_saves_its_best_epoch_and_is_recommended(supervised):
+    result, epochs = supervised
+    trained = [e for e in epochs if e.epoch > 0]
+    lowest = min(e.dev_wer for e in trained)
+    best = next(e for e in trained if e.dev_wer == lowest)  # the first of equals, as ModelCheckpoint keeps
+    assert result.best_epoch == result.saved_epoch == best.epoch and result.best_dev_wer == lowest
+    assert result.stop_reason == "completed" and result.stop_message == "all 3 epochs done"
+    assert result.epochs_planned == 3 and result.patience == 3
+    assert result.dev_source == "dev set" and result.dev_utterances == 16
+    assert result.recommended == "custom" and "WER on the dev set" in result.recommended_reason
+    report = json.loads(result.path.with_suffix(".json").read_text())
+    assert report["stop_reason"] == "completed" and report["best_epoch"] == best.epoch
+    assert report["recommended"] == "custom"
+
+
+def _nemo_dev_wer(base, path: Path, dev: list[dict], work: Path, batch_size: int) -> float:
+    """The dev WER of a saved model as training measures it (NeMo's validation), to compare with the history."""
+    import lightning.pytorch as pl
+    from nemo.collections.asr.models import ASRModel
+    from omegaconf import OmegaConf
+
+    from jupyter_speechcustom.am.tdt_loss import use_cpu_tdt_loss
+
+    model = ASRModel.restore_from(str(path), map_location="cpu")
+    use_cpu_tdt_loss(model)  # the demo is a hybrid TDT-CTC model; NeMo computes the TDT loss on CUDA only
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=32, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    model.set_trainer(trainer)
+    model.setup_multiple_validation_data(OmegaConf.create({
+        "manifest_filepath": str(write_manifest(work / "dev.json", dev)), "sample_rate": model.cfg.sample_rate,
+        "batch_size": batch_size, "shuffle": False, "use_lhotse": False, "num_workers": 0, "pin_memory": False,
+        "trim_silence": False, "max_duration": 21, **base.family.dataset_config(model)}))
+    return float(trainer.validate(model, verbose=False)[0]["val_wer"])
+
+
+def test_a_training_that_hurts_keeps_its_best_epoch_warns_and_recommends_the_base(tmp_path, demo_model):
+    """Transcripts that do not match their audio make every epoch worse than the base model (here, as in a
+    user's report, dev WER 59.9% -> 64.8% after epoch 1, then ~100%): the Studio's training stops early, saves
+    the least bad epoch (not the last), and says the base model is better, in a warning."""
+    entries = read_manifest(demo.manifest("domain/test"), require_text=True)[-12:]
+    ws = Workspace(tmp_path / "ws")
+    for n, entry in enumerate(entries):
+        wrong = entries[(n + 1) % len(entries)]["text"]
+        path = Path(entry["audio_filepath"])
+        ws.add_audio(path, name=path.name, transcript=wrong)
+    panel = AcousticModelPanel(ws, demo_model)
+    panel.mode = "supervised"
+    panel.select_all.click()
+    panel.epochs.value = 5
+    panel.learning_rate.value = 3e-3
+    panel.mix_general.value = False
+    assert panel.dev.value == str(demo.manifest("domain/dev"))  # the demo's dev set: the user's dev split
+    panel.train_button.click()
+    assert panel.job is not None and panel.job.wait(600) == "completed", panel.job.error
+
+    result = panel.job.result
+    history = result["history"]
+    trained = [h for h in history if h["epoch"] > 0]
+    base_wer = history[0]["dev_wer"]
+    assert all(h["dev_wer"] >= base_wer for h in trained)
+    # Early stopping counts the epochs that do not beat the base model: patience 3, so 3 of 5 epochs.
+    assert result["stop_reason"] == "no-improvement" and len(trained) == 3 == result["patience"]
+    assert result["stop_message"].startswith("stopped early after epoch 3 of 5: no epoch improved on the base")
+    lowest = min(h["dev_wer"] for h in trained)
+    best = next(h for h in trained if h["dev_wer"] == lowest)
+    assert result["best_epoch"] == result["saved_epoch"] == best["epoch"] < trained[-1]["epoch"]
+    assert trained[-1]["dev_wer"] > lowest  # the last epoch was worse: it is not the one saved
+    # The saved model is the best epoch's: its dev WER, measured as training measured it, is that epoch's.
+    (am,) = ws.acoustic_models()
+    dev = read_manifest(demo.manifest("domain/dev"), require_text=True)
+    saved_wer = _nemo_dev_wer(demo_model, am.path, dev, tmp_path, batch_size=16)
+    assert saved_wer == pytest.approx(lowest, abs=1e-6) and saved_wer != pytest.approx(trained[-1]["dev_wer"])
+    # Worse than the base on the dev set and on general speech (the forgetting guard): the base is recommended.
+    assert result["dev_wer_after"] >= result["dev_wer_before"]
+    assert result["general_wer_after"] > result["general_wer_before"]
+    assert result["recommended"] == "base"
+    assert result["recommended_reason"].startswith("the base model is better: on the dev set its WER is")
+    assert am.status == "available" and am.info["training"]["recommended"] == "base"  # kept, to inspect
+    assert am.info["training"]["stop_reason"] == "no-improvement"
+    # The Studio says so in a warning, not in green.
+    assert "sc-status-warning" in panel.status.value and "sc-status-success" not in panel.status.value
+    status = html.unescape(panel.status.value)
+    assert "Trained custom-am v1" in status and "the base model is better" in status
+    assert "stopped early after epoch 3 of 5" in status
+    shown = html.unescape(panel.result.value)
+    assert "sc-status-warning" in panel.result.value and "Keep using the base model" in shown
+    assert f"epoch {best['epoch']}, the lowest dev WER" in shown and "no epoch improved" in shown
+
+
+def test_without_a_dev_set_pseudo_labels_are_held_out(tmp_path, demo_model):
+    entries = read_manifest(demo.manifest("domain/dev"), require_text=True)[:24]
+    labels = [PseudoLabel(e["audio_filepath"], e["text"], 0.9, True, e["duration"]) for e in entries]
+    result = train_acoustic_model(demo_model, entries, tmp_path / "am.nemo", mode="unsupervised",
+                                  pseudo_labels=labels, epochs=1, batch_size=8, general=None, general_test=None)
+    assert result.dev_source == "held-out pseudo-labels" and result.dev_utterances == 2
+    assert result.train_utterances == 24 and result.dev_wer_before is not None and result.dev_wer_after is not None
+    assert result.best_epoch == result.saved_epoch == 1 and result.stop_message == "its 1 epoch done"
+    assert result.recommended in ("custom", "base") and result.recommended_reason
 
 
 def test_custom_am_is_tied_to_its_base(supervised, demo_model, demo_lm, other_model):
@@ -113,7 +220,7 @@ def test_cancel_saves_nothing(tmp_path, demo_model):
         if "step" in message:
             cancel.set()
 
-    with pytest.raises(TrainingCancelled):
+    with pytest.raises(TrainingCancelled, match="cancelled in epoch 1 of 5; no model was saved"):
         train_acoustic_model(demo_model, train, tmp_path / "am.nemo", epochs=5, batch_size=8, general_test=None,
                              progress=progress, cancel=cancel)
     assert not list(tmp_path.glob("*.nemo")) and not list(tmp_path.glob(".*part"))
