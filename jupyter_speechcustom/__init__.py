@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.constants import VERSION as __version__  # noqa: F401 - the package version
 from jupyter_speechcustom.errors import (
     AudioError,
     BaseModelMismatchError,
@@ -21,8 +22,6 @@ from jupyter_speechcustom.errors import (
     ModelNotFoundError,
     SpeechCustomError,
 )
-
-__version__ = "0.1.0"
 
 # Public name -> module that defines it; resolved on first access.
 _LAZY = {
@@ -87,9 +86,11 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     """The Jupyter server extension (the IBM Watson STT v1-compatible API): see ``jupyter_speechcustom.server``."""
-    return [{"module": "jupyter_speechcustom.server"}]
+    from jupyter_speechcustom.server import _jupyter_server_extension_points as points
+
+    return points()
 
 
 __all__ = [

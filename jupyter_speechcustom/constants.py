@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: This toolkit's version (``jupyter_speechcustom.__version__``); written into bundles.
+VERSION = "0.1.0"
+
 #: Sample rate every bundled model and the demo data use, in Hz.
 SAMPLE_RATE = 16_000
 
@@ -181,6 +184,8 @@ MAX_CUSTOMIZATION_NAME = 128
 MAX_DESCRIPTION_CHARS = 4096
 #: Longest name of a corpus, word or audio resource of a customization, in characters.
 MAX_RESOURCE_NAME = 128
+#: Recognizers (a base model with a custom LM and AM) the service keeps loaded.
+RECOGNIZER_POOL_SIZE = 8
 
 # --------------------------------------------------------------------------- long recordings
 

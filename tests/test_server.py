@@ -409,3 +409,5 @@ def test_speechcustom_serve(tmp_path: Path) -> None:
         assert f"{url}speechcustom/api" in log.read_text()
     finally:
         _stop(proc)
+    # The extension's stop closed what it opened.
+    assert "speechcustom: stopped (executors shut down" in log.read_text(), log.read_text()[-2000:]

@@ -18,16 +18,15 @@ from typing import Any
 __all__ = ["load_jupyter_server_extension"]
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "jupyter_speechcustom.server"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from jupyter_speechcustom.server.app import SpeechCustomApp
+
+    return [{"module": "jupyter_speechcustom.server", "app": SpeechCustomApp}]
 
 
-def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from jupyter_speechcustom.server.handlers import setup_handlers, setup_not_found
-    from jupyter_speechcustom.server.live import setup_live_handlers
+def load_jupyter_server_extension(serverapp: Any) -> None:
+    """Load the extension into ``serverapp`` (the classic entry point; the ``app`` above is the one
+    jupyter_server uses)."""
+    from jupyter_speechcustom.server.app import SpeechCustomApp
 
-    setup_live_handlers(serverapp, setup_handlers(serverapp))
-    setup_not_found(serverapp)
-
-
-load_jupyter_server_extension = _load_jupyter_server_extension
+    SpeechCustomApp._load_jupyter_server_extension(serverapp)

@@ -13,12 +13,40 @@ import secrets
 from typing import Any
 
 from jupyter_server.base.handlers import Template404
+from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from tornado.routing import RuleRouter
 
-__all__ = ["SpeechCustomServer", "serve"]
+__all__ = ["SpeechCustomApp", "SpeechCustomServer", "serve"]
 
 EXTENSION = "jupyter_speechcustom"
+
+
+class SpeechCustomApp(ExtensionApp):
+    """The extension as a jupyter_server ``ExtensionApp``: it adds the API's routes when the server
+    loads it, and its stop closes what it opened (executors, loaded models, the workspace)."""
+
+    name = EXTENSION
+    description = "The IBM Watson Speech to Text v1-compatible API of jupyter_speechcustom."
+
+    def initialize_handlers(self) -> None:
+        from jupyter_speechcustom.server.handlers import setup_handlers, setup_not_found
+        from jupyter_speechcustom.server.live import setup_live_handlers
+
+        # Added straight to the web app: the API routes WebSocket upgrades of /v1/recognize apart
+        # from its HTTP requests, and answers every other path under it last.
+        self.service = setup_handlers(self.serverapp)
+        self.jobs = setup_live_handlers(self.serverapp, self.service)
+        setup_not_found(self.serverapp)
+
+    async def stop_extension(self) -> None:
+        jobs = getattr(self, "jobs", None)
+        if jobs is not None:
+            jobs.close()
+        service = getattr(self, "service", None)
+        if service is not None:
+            service.close()
+            self.log.info("speechcustom: stopped (executors shut down, models dropped, workspace closed)")
 
 
 class SpeechCustomServer(ServerApp):

@@ -356,6 +356,14 @@ class RecognitionJobs:
                            if j.finished_at is not None and now > j.finished_at + 60 * j.results_ttl]:
                 del self._jobs[job_id]
 
+    def close(self) -> None:
+        """Forget every job; the audio of those that never ran is deleted."""
+        with self._lock:
+            jobs, self._jobs = list(self._jobs.values()), {}
+        for job in jobs:
+            if job.future is not None and job.future.cancel() and job.audio is not None:
+                job.audio.unlink(missing_ok=True)
+
     def waiting(self) -> int:
         """Jobs not yet finished."""
         with self._lock:

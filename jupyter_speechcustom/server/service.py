@@ -19,8 +19,10 @@ from jupyter_speechcustom.constants import (
     MAX_STREAM_SECONDS,
     MAX_TOKEN_REQUEST_BYTES,
     MAX_UPLOAD_BYTES,
+    RECOGNIZER_POOL_SIZE,
 )
 from jupyter_speechcustom.errors import ModelNotFoundError
+from jupyter_speechcustom.services.pool import RecognizerPool
 
 __all__ = ["API_PREFIX", "IDENTITY_PREFIX", "SpeechCustomService"]
 
@@ -36,6 +38,9 @@ class SpeechCustomService(LoggingConfigurable):
                              "empty: speechcustom-workspace in the server's root_dir.")
     default_model = Unicode("demo", config=True, help="The base model when a request names none.")
     threads = Int(4, config=True, help="Threads for workspace operations (uploads, listings).")
+    recognizer_pool = Int(RECOGNIZER_POOL_SIZE, config=True,
+                          help="Recognizers (a base model with a custom LM and AM) kept loaded; the least recently "
+                               "used is dropped first.")
     torch_threads = Int(0, config=True,
                         help="Torch intra-op threads of the recognition thread (0: torch's default). 1 suits a small "
                              "model on a busy machine; live streams always decode their steps on one.")
@@ -65,7 +70,7 @@ class SpeechCustomService(LoggingConfigurable):
         self._lock = threading.RLock()
         self._load_lock = threading.Lock()  # one model load at a time; listings go on meanwhile
         self._bases: dict[str, Any] = {}
-        self._recognizers: dict[tuple[str, str | None, str | None], Any] = {}
+        self.recognizers = RecognizerPool(self.recognizer_pool)
         self.io = ThreadPoolExecutor(self.threads, thread_name_prefix="speechcustom-io")
         self.compute = ThreadPoolExecutor(1, thread_name_prefix="speechcustom-recognize",
                                           initializer=self._init_compute_thread)
@@ -104,21 +109,27 @@ class SpeechCustomService(LoggingConfigurable):
             return self._bases[name]
 
     def recognizer(self, model: str, lm_id: str | None, am_id: str | None) -> Any:
+        """The recognizer of a base model with a custom LM and AM (workspace ids, or None), from the pool."""
+
         from jupyter_speechcustom.services.recognition import Recognizer
 
-        key = (model, lm_id, am_id)
+        def build() -> Recognizer:
+            ws = self.ws()
+            base = self.base(model)
+            with self._load_lock:
+                lm = ws.language_model(lm_id) if lm_id else None
+                am = ws.acoustic_model(am_id) if am_id else None
+                return Recognizer(base, lm=lm, am=am)
+
+        return self.recognizers.get((model, lm_id, am_id), build)
+
+    def close(self) -> None:
+        """Stop the executors (work not started is cancelled), drop the models and close the workspace."""
+        self.io.shutdown(wait=False, cancel_futures=True)
+        self.compute.shutdown(wait=False, cancel_futures=True)
+        self.recognizers.clear()
         with self._lock:
-            cached = self._recognizers.get(key)
-        if cached is not None:
-            return cached
-        ws = self.ws()
-        base = self.base(model)
-        with self._load_lock:
-            lm = ws.language_model(lm_id) if lm_id else None
-            am = ws.acoustic_model(am_id) if am_id else None
-            recognizer = Recognizer(base, lm=lm, am=am)
-        with self._lock:
-            if len(self._recognizers) > 8:
-                self._recognizers.clear()
-            self._recognizers[key] = recognizer
-        return recognizer
+            self._bases.clear()
+            if self._ws is not None:
+                self._ws.close()
+                self._ws = None

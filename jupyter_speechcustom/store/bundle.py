@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom import __version__
-from jupyter_speechcustom.constants import BUNDLE_FORMAT_VERSION
+from jupyter_speechcustom.constants import BUNDLE_FORMAT_VERSION, VERSION
 from jupyter_speechcustom.errors import BaseModelMismatchError, SpeechCustomError, check_list
 from jupyter_speechcustom.io.files import atomic_writer, sha256_file
 from jupyter_speechcustom.io.safety import check_size, safe_extract, sanitize_filename, warn_untrusted_nemo
@@ -84,7 +83,7 @@ def export_bundle(
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
         "created": now_iso(),
-        "toolkit_version": __version__,
+        "toolkit_version": VERSION,
         "base_model": bases[0] if bases else None,
         "language_model": None,
         "acoustic_model": None,

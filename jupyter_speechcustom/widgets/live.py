@@ -240,8 +240,10 @@ class LivePanel(Panel):
         self.no_audio_seconds = NO_AUDIO_SECONDS
         self.take: _Take | None = None
         self._takes = 0
-        self._recognizers: dict[Any, Any] = {}
-        self._recognizer_lock = threading.Lock()
+        from jupyter_speechcustom.services.pool import RecognizerPool
+
+        # The base recognizer and the latest customized one: models are large.
+        self._recognizers = RecognizerPool(2)
 
         self.lm = Choice(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
         self.words = Choice(description="Custom words", style=LABELLED, options=[("the LM's", None)], layout=wide())
@@ -353,21 +355,18 @@ class LivePanel(Panel):
         from jupyter_speechcustom.asr.decoding import DecodingWeights, tuned_weights
         from jupyter_speechcustom.services.recognition import Recognizer
 
-        with self._recognizer_lock:
-            if "base" not in self._recognizers:
-                self._recognizers["base"] = Recognizer(self.base)
-            if key not in self._recognizers:
-                lm_id, words_id, am_id, alpha, boost = key
-                ws = self.workspace
-                lm = ws.language_model(lm_id) if lm_id else None
-                am = ws.acoustic_model(am_id) if am_id else None
-                words = ws.custom_words(words_id) if words_id else (() if words_id == "" else None)
-                # The rest (LM beta, beam, a hybrid's head) as tuned for the LM, where it was.
-                weights = replace(tuned_weights(lm, self.base) or DecodingWeights(), lm_alpha=alpha, boost_alpha=boost)
-                for old in [k for k in self._recognizers if k != "base"]:
-                    del self._recognizers[old]  # one customization kept: models are large
-                self._recognizers[key] = Recognizer(self.base, lm=lm, am=am, words=words, weights=weights)
-            return self._recognizers["base"], self._recognizers[key]
+        def customized() -> Recognizer:
+            lm_id, words_id, am_id, alpha, boost = key
+            ws = self.workspace
+            lm = ws.language_model(lm_id) if lm_id else None
+            am = ws.acoustic_model(am_id) if am_id else None
+            words = ws.custom_words(words_id) if words_id else (() if words_id == "" else None)
+            # The rest (LM beta, beam, a hybrid's head) as tuned for the LM, where it was.
+            weights = replace(tuned_weights(lm, self.base) or DecodingWeights(), lm_alpha=alpha, boost_alpha=boost)
+            return Recognizer(self.base, lm=lm, am=am, words=words, weights=weights)
+
+        base = self._recognizers.get("base", lambda: Recognizer(self.base))
+        return base, self._recognizers.get(key, customized)
 
     # ------------------------------------------------------------------ takes
 
