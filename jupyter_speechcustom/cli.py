@@ -149,6 +149,10 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
         print(f"forgetting guard: general-set WER {result.general_wer_before:.1%} -> {result.general_wer_after:.1%}")
     if result.dev_wer_before is not None and result.dev_wer_after is not None:
         print(f"dev WER (greedy): {result.dev_wer_before:.1%} -> {result.dev_wer_after:.1%}")
+    if result.stop_message:
+        print(f"training: {result.stop_message}")
+    if result.recommended == "base":
+        print(f"recommended: the base model, not this one: {result.recommended_reason}")
     return 0
 
 
