@@ -160,3 +160,20 @@ def test_tabulated_fusion_decodes_exactly_as_nemos_advance(demo_model, demo_lm, 
     assert "advance" not in vars(plain._lm_model) and "advance" not in vars(plain._boost_model)
     for weights in (W0, W1):
         assert fast.decode_text(outputs, weights) == plain.decode_text(outputs, weights)
+
+
+def test_the_base_row_is_the_models_default_decoding_whatever_head_the_lm_uses(comparison, demo_model):
+    """Tuning may choose a hybrid's CTC head for the custom LM; the base row still decodes as the model
+    does by default (its transducer head), as the Explore tab, the CLI and the service do."""
+    from dataclasses import replace
+
+    from jupyter_speechcustom.asr.recognize import greedy_decode
+
+    c = comparison
+    ctc = replace(W1, head="ctc")
+    assert c.decode(ctc) is True
+    outputs = c.outputs[c.acoustic["base"]]
+    assert c.texts["base"] == greedy_decode(demo_model, outputs)
+    assert c.texts["base"] != greedy_decode(demo_model, outputs, head="ctc")  # the head matters on this model
+    assert c.texts["+LM"] == c.decoders["+LM"].decode_text(c.outputs[c.acoustic["+LM"]], ctc)
+    assert c.system_weights("base", ctc).head is None and c.system_weights("+LM", ctc) == ctc

@@ -192,7 +192,7 @@ class Comparison:
             if (stop is not None and stop.is_set()) or generation != self._generation:
                 return False
             texts = {name: self.decoders[name].decode_text([self.outputs[self.acoustic[name]][i] for i in indices],
-                                                           weights)
+                                                           self.system_weights(name, weights))
                      for name in self.systems}
             done += len(indices)
             if not self._publish(generation, weights, indices, texts, complete=done == len(todo)):
@@ -298,6 +298,14 @@ class Comparison:
     def summary(self) -> dict[str, Any]:
         """What a job keeps of a comparison: the test set and each system's WER."""
         return {"test_set": self.label, "wer": {name: e.wer for name, e in self.evaluations.items()}}
+
+    def system_weights(self, name: str, weights: DecodingWeights) -> DecodingWeights:
+        """The weights system ``name`` decodes with: ``weights`` where it fuses a custom LM; a system
+        without one (base, +AM) decodes as its model does by default (a hybrid's own head), so the
+        base row is the same base as everywhere else, whatever head tuning chose for the LM."""
+        if self.decoders[name].lm is None and weights.head is not None:
+            return replace(weights, head=None)
+        return weights
 
     def differs(self, index: int) -> bool:
         texts = self.texts
