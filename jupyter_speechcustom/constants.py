@@ -192,5 +192,5 @@ RECOGNIZER_POOL_SIZE = 8
 #: Recognition reads a file (or a segment of one) longer than this many seconds a block at a time:
 #: speech detection runs over the blocks, and only the speech is then read again, a stretch at a time,
 #: for the acoustic model. Memory then follows the block and batch sizes, not the file's length
-#: (a 2.6 h silent WAV: ~2.3 GB more held whole). Shorter audio is loaded whole.
+#: (a 2.6 h silent 16 kHz WAV: 9 MB more RSS instead of 2.3 GB). Shorter audio is loaded whole.
 LONG_AUDIO_SECONDS = 300.0

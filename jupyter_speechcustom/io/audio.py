@@ -2,6 +2,9 @@
 
 soundfile (libsndfile) reads WAV, FLAC, OGG/Vorbis, OGG/Opus and MP3; PyAV (FFmpeg)
 reads the rest, notably the WebM/Opus that browsers record. soxr resamples.
+
+Recordings too long to hold several times over are read a block at a time instead
+(:class:`AudioFile`): the same samples, without a float array of the whole file.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ import io
 import logging
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -100,17 +104,23 @@ def _decode_soundfile(
     with sf.SoundFile(handle) as f:
         name = str(segment) if segment is not None else _name(source)
         rate = _check_rate(f.samplerate, f"the sample rate in {name}'s header")
-        start, frames = 0, f.frames
-        if segment is not None:
-            start = round(segment.offset * rate)
-            if start >= f.frames:
-                msg = f"{name} starts after the end of the file (it lasts {f.frames / rate:.2f} s): check the offset"
-                raise _Refused(msg)
-            frames = f.frames - start if segment.duration is None else min(round(segment.duration * rate), f.frames - start)
+        start, frames = _segment_frames(segment, rate, f.frames)
+        if start:
             f.seek(start)
         _check_length(frames, rate, max_seconds, name)
         data = f.read(frames, dtype="float32", always_2d=True)
     return data, rate
+
+
+def _segment_frames(segment: Segment | None, rate: int, total: int) -> tuple[int, int]:
+    """The first frame and the number of frames of ``segment`` in a file of ``total`` frames at ``rate``."""
+    if segment is None:
+        return 0, total
+    start = round(segment.offset * rate)
+    if start >= total:
+        msg = f"{segment} starts after the end of the file (it lasts {total / rate:.2f} s): check the offset"
+        raise _Refused(msg)
+    return start, total - start if segment.duration is None else min(round(segment.duration * rate), total - start)
 
 
 def _decode_av(source: str | Path | bytes, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
@@ -192,17 +202,25 @@ def decode(
         except _Refused:
             raise
         except Exception as exc:  # noqa: BLE001 - each library raises its own types
-            errors.append(f"{decoder}: " + re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the audio", str(exc)))
+            errors.append(_decoder_error(decoder, exc))
             continue
         if data.size == 0:
             raise AudioError(f"{name} decodes to no samples: it holds no audio")
         _check_finite(data, name)
         return data, rate
+    raise _undecodable(name, errors)
+
+
+def _undecodable(name: str, errors: list[str]) -> AudioError:
     msg = (
         f"cannot decode {name}: not a supported audio file ({SUPPORTED}), or corrupt "
         f"({'; '.join(errors)}). Convert it, e.g. `ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.wav`."
     )
-    raise AudioError(msg)
+    return AudioError(msg)
+
+
+def _decoder_error(decoder: str, exc: Exception) -> str:
+    return f"{decoder}: " + re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the audio", str(exc))
 
 
 def _cut(data: np.ndarray, rate: int, segment: Segment, max_seconds: float | None) -> np.ndarray:
@@ -328,14 +346,10 @@ def split_on_pauses(audio: np.ndarray, rate: int, max_seconds: float, min_second
     max_len = int(max_seconds * rate)
     if len(audio) <= max_len:
         return [audio]
-    frame = max(1, int(0.02 * rate))
     segments = []
     start = 0
     while len(audio) - start > max_len:
-        window = audio[start : start + max_len]
-        lo = int(len(window) * 2 / 3) // frame
-        energies = [float(np.mean(np.square(window[i * frame : (i + 1) * frame]))) for i in range(lo, len(window) // frame)]
-        cut = start + (lo + int(np.argmin(energies))) * frame + frame // 2 if energies else start + max_len
+        cut = start + _pause_cut(audio[start : start + max_len], rate)
         segments.append(audio[start:cut])
         start = cut
     tail = audio[start:]
@@ -344,3 +358,280 @@ def split_on_pauses(audio: np.ndarray, rate: int, max_seconds: float, min_second
     else:
         segments[-1] = np.concatenate([segments[-1], tail])
     return segments
+
+
+def _pause_cut(window: np.ndarray, rate: int) -> int:
+    """Where in ``window`` to cut: the middle of its quietest 20 ms frame in its last third (its end without one)."""
+    frame = max(1, int(0.02 * rate))
+    lo = int(len(window) * 2 / 3) // frame
+    energies = [float(np.mean(np.square(window[i * frame : (i + 1) * frame]))) for i in range(lo, len(window) // frame)]
+    return (lo + int(np.argmin(energies))) * frame + frame // 2 if energies else len(window)
+
+
+def pause_cuts(blocks: Iterable[np.ndarray], rate: int, max_seconds: float, min_seconds: float = 1.0) -> list[int]:
+    """The lengths of the segments :func:`split_on_pauses` cuts audio into, from its samples in blocks.
+
+    Holds about ``max_seconds`` of audio at a time, never the whole.
+    """
+    max_len = int(max_seconds * rate)
+    lengths: list[int] = []
+    held: list[np.ndarray] = []  # the samples from the last cut on
+    count = 0
+    for block in blocks:
+        held.append(block)
+        count += len(block)
+        if count <= max_len:
+            continue
+        window = np.concatenate(held)
+        start = 0
+        while len(window) - start > max_len:
+            cut = _pause_cut(window[start : start + max_len], rate)
+            lengths.append(cut)
+            start += cut
+        held, count = [window[start:]], len(window) - start
+    if count >= min_seconds * rate or not lengths:
+        lengths.append(count)
+    else:
+        lengths[-1] += count
+    return lengths
+
+
+def resample_blocks(blocks: Iterable[np.ndarray], rate: int, target: int) -> Iterator[np.ndarray]:
+    """Mono float32 ``blocks`` at ``rate`` resampled to ``target``, one block at a time.
+
+    soxr's stream resampler carries its filter across block edges: the samples are those
+    :func:`resample` gives for the whole audio at once.
+    """
+    if rate == target:
+        for block in blocks:
+            yield block.astype(np.float32, copy=False)
+        return
+    import soxr
+
+    stream = soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ")
+    for block in blocks:
+        out = stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
+        if len(out):
+            yield out
+    out = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+    if len(out):
+        yield out
+
+
+#: Source frames read at a time from a long file (~33 s at 16 kHz, a few MB as float32 at any rate).
+_BLOCK_FRAMES = 1 << 19
+#: Seconds of audio resampled beyond each end of a stretch read from a long file, so the resampler's
+#: filter has settled where the stretch begins and ends.
+_RESAMPLE_MARGIN_SECONDS = 0.25
+#: PyAV seeks only to stretches at least this many seconds into a file, this many seconds early (for the
+#: codec's pre-roll); nearer ones are decoded from the start, sample-exact.
+_SEEK_SECONDS = 30.0
+_PREROLL_SECONDS = 1.0
+
+
+class AudioFile:
+    """An audio file, or a :class:`Segment` of one, read a block at a time rather than whole.
+
+    For recordings too long to hold in memory: :meth:`blocks` gives all of its samples in order and
+    :meth:`read` a stretch of them, both mono float32 at ``sample_rate``: the samples
+    :func:`load_audio` gives (a resampled stretch agrees within float rounding). soundfile reads the
+    formats it knows and seeks sample-exactly; PyAV decodes the others frame by frame and seeks by
+    the frames' timestamps. An AAC (M4A) stretch decoded from a seek point differs slightly from the
+    same stretch decoded from the start (by up to ~0.04 of full scale on a test file); WebM/Opus did not.
+
+    Opening reads the header only (PyAV: the first frame, and the packets' timestamps when the header
+    has no duration); the samples' checks (numbers, length where the header has none) are made
+    while they are read.
+
+    Args:
+        source: a file path or a :class:`Segment` of a file.
+        sample_rate: the rate of the samples given, normally the model's.
+        max_seconds: refuse longer audio (None: no limit).
+
+    Attributes:
+        name: the file, or the segment, as messages name it.
+        decoder: ``"soundfile"`` or ``"av"``.
+        rate: the file's own sample rate.
+        seconds: its length (of the segment, if one): from the header, or with PyAV where the header
+            has none, from the packets' timestamps.
+
+    Raises:
+        AudioError: missing, unreadable, empty, undecodable or too long, as :func:`load_audio` says.
+    """
+
+    def __init__(self, source: str | Path | Segment, sample_rate: int = SAMPLE_RATE, *,
+                 max_seconds: float | None = MAX_AUDIO_SECONDS) -> None:
+        self.segment = source if isinstance(source, Segment) else None
+        self.path = Path(source.path if isinstance(source, Segment) else source)
+        self.name = str(source)
+        self.sample_rate = _check_rate(sample_rate, "sample_rate")
+        self.max_seconds = max_seconds
+        _check_readable(self.path)
+        errors = []
+        for decoder in ("soundfile", "av"):
+            try:
+                self._open_soundfile() if decoder == "soundfile" else self._open_av()
+            except _Refused:
+                raise
+            except Exception as exc:  # noqa: BLE001 - each library raises its own types
+                errors.append(_decoder_error(decoder, exc))
+                continue
+            self.decoder = decoder
+            return
+        raise _undecodable(self.name, errors)
+
+    def _open_soundfile(self) -> None:
+        import soundfile as sf
+
+        with sf.SoundFile(str(self.path)) as f:
+            self.rate = _check_rate(f.samplerate, f"the sample rate in {self.name}'s header")
+            self._first, frames = _segment_frames(self.segment, self.rate, f.frames)
+        if frames == 0:
+            raise _Refused(f"{self.name} decodes to no samples: it holds no audio")
+        _check_length(frames, self.rate, self.max_seconds, self.name)
+        self._frames: int | None = frames
+        self.seconds = frames / self.rate
+
+    def _open_av(self) -> None:
+        import av
+
+        with av.open(str(self.path)) as container:
+            if not container.streams.audio:
+                raise AudioError("no audio stream")
+            stream = container.streams.audio[0]
+            first = next(iter(container.decode(stream)), None)
+            if first is None:
+                raise AudioError("no decodable audio frames")
+            self.rate = _check_rate(first.sample_rate, f"the sample rate in {self.name}'s header")
+            self._time_base = stream.time_base
+            self._origin = first.pts if self._time_base is not None else None
+            seconds = container.duration / 1_000_000 if container.duration else None
+        if seconds is None:  # a browser's recording: its length is where its last packet ends
+            seconds = self._av_packets_end()
+        offset = self.segment.offset if self.segment is not None else 0.0
+        self._first = round(offset * self.rate)
+        self._frames = None if self.segment is None or self.segment.duration is None \
+            else round(self.segment.duration * self.rate)
+        self.seconds = max(0.0, seconds - offset)
+        if self._frames is not None:
+            self.seconds = min(self.seconds, self._frames / self.rate)
+
+    def _av_packets_end(self) -> float:
+        import av
+
+        end = 0.0
+        with av.open(str(self.path)) as container:
+            stream = container.streams.audio[0]
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.time_base is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        return end
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """All of its samples, in order, a block at a time: mono float32 at ``sample_rate``."""
+        return resample_blocks(self._mono(0, None), self.rate, self.sample_rate)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` (at ``sample_rate``, from the start of the file or segment),
+        read from there: mono float32, fewer where the audio ends before ``stop``."""
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        if self.rate == self.sample_rate:
+            return _joined(self._mono(start, stop))
+        # Resample from a sample that falls on the output's grid, a margin early, as the whole file is.
+        step = math.gcd(self.rate, self.sample_rate)
+        step_in, step_out = self.rate // step, self.sample_rate // step
+        margin = round(_RESAMPLE_MARGIN_SECONDS * self.sample_rate)
+        first = max(0, start - margin) // step_out * step_out
+        last = math.ceil((stop + margin) * self.rate / self.sample_rate)
+        samples = _joined(resample_blocks(self._mono(first // step_out * step_in, last), self.rate, self.sample_rate))
+        return samples[start - first : stop - first]
+
+    def _mono(self, start: int, stop: int | None) -> Iterator[np.ndarray]:
+        """Its frames ``start`` to ``stop`` (the end when None) at its own rate, mono, a block at a time."""
+        if self._frames is not None:
+            stop = self._frames if stop is None else min(stop, self._frames)
+        if stop is not None and stop <= start:
+            return iter(())
+        return self._mono_soundfile(start, stop) if self.decoder == "soundfile" else self._mono_av(start, stop)
+
+    def _mono_soundfile(self, start: int, stop: int | None) -> Iterator[np.ndarray]:
+        import soundfile as sf
+
+        assert stop is not None  # the header gives the length
+        with sf.SoundFile(str(self.path)) as f:
+            f.seek(self._first + start)
+            position = start
+            while position < stop:
+                try:
+                    data = f.read(min(_BLOCK_FRAMES, stop - position), dtype="float32", always_2d=True)
+                except Exception as exc:  # noqa: BLE001 - libsndfile's errors
+                    raise self._damaged(position, exc) from None
+                if not len(data):
+                    break
+                _check_finite(data, self.name)
+                position += len(data)
+                yield to_mono(data)
+
+    def _mono_av(self, start: int, stop: int | None, *, seek: bool = True) -> Iterator[np.ndarray]:
+        import av
+
+        begin = self._first + start  # frames from the start of the file
+        end = None if stop is None else self._first + stop
+        with av.open(str(self.path)) as container:
+            stream = container.streams.audio[0]
+            # Resample every frame to planar float, as decode() does, so the samples are the same.
+            resampler = av.AudioResampler(format="fltp", layout="mono" if stream.channels == 1 else "stereo")
+            position: int | None = 0  # the frame index of the next sample decoded
+            seconds = begin / self.rate - _PREROLL_SECONDS
+            if seek and seconds >= _SEEK_SECONDS and self._origin is not None and self._time_base:
+                container.seek(self._origin + int(seconds / self._time_base), stream=stream, backward=True)
+                position = None
+            try:
+                for time, frame in self._frames_of(container, stream, resampler):
+                    if position is None:  # the first frame after seeking: where it is, from its timestamp
+                        if time is None or round(time * self.rate) > begin:
+                            break  # no timestamp, or past the stretch: decode from the start instead
+                        position = round(time * self.rate)
+                    if frame.sample_rate != self.rate:
+                        raise _Refused(f"{self.name} changes its sample rate midway: convert it with ffmpeg")
+                    samples = frame.to_ndarray()
+                    count = samples.shape[1]
+                    if position + count > begin and (end is None or position < end):
+                        _check_finite(samples, self.name)
+                        lo = max(0, begin - position)
+                        hi = count if end is None else min(count, end - position)
+                        yield to_mono(samples.T)[lo:hi]
+                    position += count
+                    _check_length(position - self._first, self.rate, self.max_seconds, self.name)
+                    if end is not None and position >= end:
+                        return
+            except AudioError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - FFmpeg's errors
+                raise self._damaged((position or begin) - self._first, exc) from None
+        if position is None:
+            yield from self._mono_av(start, stop, seek=False)
+
+    def _frames_of(self, container: Any, stream: Any, resampler: Any) -> Iterator[tuple[Any, Any]]:
+        """Decoded frames of ``stream`` in planar float, each with its time in seconds from the first
+        frame's when it has a timestamp of its own (None otherwise)."""
+        for frame in container.decode(stream):
+            time = None if frame.pts is None or self._origin is None or frame.time_base is None \
+                else (frame.pts - self._origin) * frame.time_base
+            for out in resampler.resample(frame):
+                yield time, out
+                time = None  # a second frame out of one in has no timestamp of its own
+        for out in resampler.resample(None):
+            yield None, out
+
+    def _damaged(self, frame: int, exc: Exception) -> AudioError:
+        return AudioError(f"cannot read {self.name} after {frame / self.rate:.1f} s: {exc}. It is damaged: "
+                          "re-export it, e.g. `ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.wav`.")
+
+
+def _joined(blocks: Iterable[np.ndarray]) -> np.ndarray:
+    parts = list(blocks)
+    if not parts:
+        return np.zeros(0, dtype=np.float32)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
