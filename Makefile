@@ -39,3 +39,4 @@ bench: setup
 	$(PYTHON) bench/bench_speech_detection.py
 	$(PYTHON) bench/bench_streaming.py
 	$(PYTHON) bench/bench_compare.py
+	$(PYTHON) bench/bench_service_limits.py

@@ -458,7 +458,7 @@ def test_a_websocket_message_over_the_limit_is_answered_then_closed(serve: Serve
     try:
         ws.send(json.dumps({"action": "start", "content-type": "audio/l16;rate=16000"}))
         assert json.loads(ws.recv()) == {"state": "listening"}
-        ws.send_binary(b"\0" * (6 * MB))
+        ws.send_binary(b"\0" * (20 * MB))
         message = json.loads(ws.recv())
         assert "over this service's limit of 4 MB" in message["error"], message
         opcode, data = ws.recv_data(control_frame=True)

@@ -104,7 +104,7 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def max_message_size(self) -> int:
         """What tornado reads of one message before it drops the connection: a margin over the
         service's limit, so a message over the limit is answered with an error saying why."""
-        return int(self.service.max_stream_message_bytes) * 4
+        return max(int(self.service.max_stream_message_bytes) * 4, 64 * 1024**2)
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         token = self.get_query_argument("access_token", None)
