@@ -267,6 +267,16 @@ def test_a_key_unlocks_only_the_speech_api_inside_jupyter(server: Server) -> Non
 # --------------------------------------------------------------------------- checked before the body is read
 
 
+def test_a_foreign_host_header_is_refused_whatever_the_credential(serve: Serve) -> None:
+    """Jupyter's guard against DNS rebinding holds for API keys too, and says what is wrong."""
+    for auth in (f"Bearer {serve.token}", _basic(serve.key)):
+        answer = _headers_only(serve.port, "GET /speechcustom/api/v1/models HTTP/1.1\r\nHost: evil.example\r\n"
+                                           f"Authorization: {auth}")
+        assert answer.startswith(b"HTTP/1.1 403"), answer[:300]
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert body["code"] == 403 and "evil.example" in body["error"]
+
+
 def test_an_unauthenticated_huge_body_is_refused_on_its_headers(serve: Serve) -> None:
     answer = _headers_only(serve.port, f"POST /speechcustom/api/v1/recognize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                        f"Content-Type: audio/wav\r\nContent-Length: {300 * MB}")

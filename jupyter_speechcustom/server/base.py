@@ -184,6 +184,9 @@ class BaseHandler(APIHandler):
         self.body = RequestBody(getattr(self.service, self.limit), self.what)
         self._authenticated = self.public
         try:
+            if not self.check_host():  # Jupyter's guard against DNS rebinding, for every credential
+                raise IBMError(403, f"requests for host {self.request.host[:100]!r} are not served here: use the "
+                                    "server's own address, or start it with --ServerApp.allow_remote_access=True")
             if not self.public:
                 await self.authenticate()
                 self._authenticated = True

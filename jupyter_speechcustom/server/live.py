@@ -110,6 +110,9 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         token = self.get_query_argument("access_token", None)
         if token and "Authorization" not in self.request.headers:
             self.request.headers["Authorization"] = f"Bearer {token}"
+        if not self.check_host():
+            raise IBMError(403, f"requests for host {self.request.host[:100]!r} are not served here: use the "
+                                "server's own address, or start it with --ServerApp.allow_remote_access=True")
         credential = parse_authorization(self.request.headers.get("Authorization"))
         if credential is not None:
             loop = asyncio.get_running_loop()
