@@ -567,3 +567,23 @@ def test_supervised_training_of_untranscribed_audio_is_refused_before_the_job(ws
     assert all(ws.get(a, "audio").name in str(info.value) for a in untranscribed)
     assert ws.get(transcribed[0], "audio").name not in str(info.value)
     assert ws.jobs() == [] and ws.acoustic_models() == []
+
+
+def test_audio_uploaded_with_txt_transcripts_of_the_same_name(ws, demo_model):
+    """Audio files uploaded with `name.txt` beside them get those transcripts; a .txt is never taken
+    for audio, and one without its audio file, or not UTF-8, is reported."""
+    entries = read_manifest(demo.manifest("domain/test"), require_text=True)[:2]
+    first, second = (Path(e["audio_filepath"]) for e in entries)
+    panel = DataPanel(ws, demo_model)
+    panel.audio_upload.value = upload(
+        (first.name, first.read_bytes()), (f"{first.stem}.txt", f"\ufeff{entries[0]['text']}\n".encode()),
+        (second.name, second.read_bytes()),
+        ("orphan.txt", b"no audio came with this"), (f"{second.stem}.TXT", b"\xff\xfe not utf-8 \x80"),
+    )
+    by_name = {r.name: r.info.get("transcript") for r in ws.audio()}
+    assert by_name == {first.name: entries[0]["text"], second.name: None}
+    status = status_of(panel)
+    assert "Added 2 audio file(s), 1 with their .txt transcript." in status
+    assert "orphan.txt: a transcript, but no audio file named orphan.* came with it" in status
+    assert f"{second.stem}.TXT: not UTF-8 text" in status
+    assert "decode" not in status  # no .txt was tried as audio

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["DataPanel"]
 
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-_AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac," + ",".join(_ARCHIVE_SUFFIXES)
+_AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac,.txt," + ",".join(_ARCHIVE_SUFFIXES)
 _TEXT_ACCEPT = ".txt,.text,.md,text/plain"
 _WORDS_ACCEPT = ".csv,.json,.txt"
 _MIN_RECORDING_SECONDS = 0.1  # shorter holds no speech: the microphone gave nothing, or recording stopped at once
@@ -66,6 +66,22 @@ def recording_level(samples: np.ndarray) -> str:
         return "-inf" if x <= 0 else f"{20 * np.log10(x):.0f}"
 
     return f"peak {db(peak)} dBFS, speech level {db(loud)} dBFS"
+
+
+def _is_transcript(name: str) -> bool:
+    return Path(name).suffix.lower() == ".txt"
+
+
+def _transcript_text(name: str, data: bytes) -> str:
+    """The transcript a ``.txt`` upload holds: UTF-8 text on one or more lines, joined by spaces."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text: save the transcript as UTF-8 and upload it again") from None
+    text = " ".join(text.split())
+    if not text:
+        raise ValueError("the transcript is empty: write what is said in the audio, or leave the .txt out")
+    return text
 
 
 def _is_archive(name: str) -> bool:
@@ -208,8 +224,9 @@ class DataPanel(Panel):
             self.word_rows,
             widgets.HBox([self.add_word_button, self.words_name, self.save_words_button]),
             heading("Audio"),
-            hint("Files (WAV, FLAC, MP3, OGG, WebM, M4A) or archives (zip, tar) where a .txt beside an audio file is "
-                 "its transcript. Untranscribed audio is for lightly supervised or unsupervised training."),
+            hint("Files (WAV, FLAC, MP3, OGG, WebM, M4A), each with its transcript as a .txt of the same name if you "
+                 "have one (upload them together), or archives (zip, tar) where a .txt beside an audio file is its "
+                 "transcript. Untranscribed audio is for lightly supervised or unsupervised training."),
             widgets.HBox([self.audio_upload]),
             demo_row,
             heading("Record"),
@@ -388,21 +405,43 @@ class DataPanel(Panel):
     # ------------------------------------------------------------------ audio
 
     def add_audio_files(self, files: list[tuple[str, bytes]]) -> list[str]:
-        """Store audio files and archives (name, bytes); returns the new audio ids."""
+        """Store audio files and archives (name, bytes); a ``name.txt`` among them is the transcript of
+        the audio file ``name.*`` (as beside an audio file in an archive). Returns the new audio ids."""
         added: list[str] = []
         failed: list[str] = []
+        audio_stems = {Path(name).stem for name, _ in files
+                       if not _is_transcript(name) and not _is_archive(name)}
+        transcripts: dict[str, str] = {}
+        paired = 0
         for name, data in files:
+            if not _is_transcript(name):
+                continue
+            stem = Path(name).stem
+            if stem not in audio_stems:
+                failed.append(f"{name}: a transcript, but no audio file named {stem}.* came with it; upload "
+                              "them together")
+                continue
+            try:
+                transcripts[stem] = _transcript_text(name, data)
+            except ValueError as exc:
+                failed.append(f"{name}: {exc}")
+        for name, data in files:
+            if _is_transcript(name):
+                continue
             try:
                 if _is_archive(name):
                     left_out: list[str] = []
                     added.extend(r.id for r in self.workspace.add_audio_archive(data, name=name, skipped=left_out))
                     failed.extend(f"{name}: {line}" for line in left_out)
                 else:
-                    added.append(self.workspace.add_audio(data, name=name).id)
+                    transcript = transcripts.get(Path(name).stem)
+                    added.append(self.workspace.add_audio(data, name=name, transcript=transcript).id)
+                    paired += transcript is not None
             except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
                 failed.append(f"{name}: {exc}")
         self.refresh()
-        parts = [f"Added {len(added)} audio file(s)."] if added else []
+        parts = [f"Added {len(added)} audio file(s)" + (f", {paired} with their .txt transcript." if paired else ".")
+                 ] if added else []
         if failed:
             parts.append("Not added: " + "; ".join(failed))
         self.show(" ".join(parts), "error" if failed else "success")
