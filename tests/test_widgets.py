@@ -587,3 +587,22 @@ def test_audio_uploaded_with_txt_transcripts_of_the_same_name(ws, demo_model):
     assert "orphan.txt: a transcript, but no audio file named orphan.* came with it" in status
     assert f"{second.stem}.TXT: not UTF-8 text" in status
     assert "decode" not in status  # no .txt was tried as audio
+
+
+def test_a_transcript_is_added_and_corrected_after_the_upload(ws, demo_model):
+    entry = read_manifest(demo.manifest("domain/test"), require_text=True)[0]
+    path = Path(entry["audio_filepath"])
+    panel = DataPanel(ws, demo_model)
+    panel.add_audio_files([(path.name, path.read_bytes())])
+    audio_id = ws.audio()[0].id
+    assert panel.save_transcript_button.disabled and panel.transcript_edit.disabled  # no audio chosen yet
+    panel.play_choice.value = audio_id
+    assert panel.transcript_edit.value == "" and not panel.save_transcript_button.disabled
+    panel.transcript_edit.value = f"  {entry['text']}\n"
+    panel.save_transcript_button.click()
+    assert ws.get(audio_id).info["transcript"] == entry["text"]
+    assert "Saved the transcript of" in status_of(panel) and entry["text"] in panel.audio_table.value
+    panel.transcript_edit.value = ""
+    panel.save_transcript_button.click()
+    assert ws.get(audio_id).info["transcript"] is None and "untranscribed now" in status_of(panel)
+    assert [e["event"] for e in ws.events(audio_id)][-2:] == ["transcript", "transcript"]

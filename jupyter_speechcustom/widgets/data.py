@@ -208,6 +208,14 @@ class DataPanel(Panel):
         self.player = AudioSlot()
         self.player.add_class("sc-listen-player")
         self.observe_value(self.play_choice, self._play, doing="Loading the audio")
+        # The chosen audio's transcript, to add or correct after the upload.
+        self.transcript_edit = widgets.Textarea("", placeholder="its transcript (empty: untranscribed)",
+                                                description="Transcript", style=LABELLED, layout=wide(height="60px"),
+                                                disabled=True)
+        self.transcript_edit.add_class("sc-transcript-edit")
+        self.save_transcript_button = button("Save transcript", icon="save", css="sc-save-transcript")
+        self.save_transcript_button.disabled = True
+        self.on(self.save_transcript_button, self.save_transcript, "Saving the transcript")
 
         self.children = [
             widgets.HTML(diffview.style_tag()),
@@ -235,6 +243,7 @@ class DataPanel(Panel):
                                                        widgets.HBox([self.save_recording_button])])]),
             self.audio_table,
             widgets.HBox([self.play_choice, self.player]),
+            widgets.HBox([self.transcript_edit, self.save_transcript_button]),
         ]
         for _ in range(3):
             self.add_word_row()
@@ -532,9 +541,23 @@ class DataPanel(Panel):
         return rec.id
 
     def _play(self, audio_id: str | None) -> None:
+        self.transcript_edit.disabled = self.save_transcript_button.disabled = audio_id is None
         if audio_id is None:
             self.player.clear()
+            self.transcript_edit.value = ""
             return
         rec = self.workspace.get(audio_id, "audio")
         assert rec.path is not None
+        self.transcript_edit.value = rec.info.get("transcript") or ""
         self.player.load(*player_audio(rec.path))
+
+    def save_transcript(self) -> None:
+        """Set the chosen audio's transcript to the text in ``transcript_edit`` (empty: none)."""
+        audio_id = self.play_choice.value
+        if audio_id is None:
+            self.show("Choose the audio to transcribe under Listen first.", "error")
+            return
+        rec = self.workspace.set_transcript(audio_id, self.transcript_edit.value)
+        self.refresh()
+        text = rec.info.get("transcript")
+        self.show(f"Saved the transcript of {rec.name}." if text else f"{rec.name} is untranscribed now.", "success")
