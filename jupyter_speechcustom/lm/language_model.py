@@ -407,6 +407,11 @@ def _piece_writer(base: BaseModel) -> Callable[[str], str]:
     return write
 
 
+def corpus_fingerprint(base: BaseModel, source: CorpusSource) -> str:
+    """The fingerprint ``source`` has in the ``corpora`` of an LM built on ``base`` from it."""
+    return _to_corpus(source, Normalizer.for_vocabulary(base.vocabulary)).fingerprint
+
+
 def _to_corpus(source: CorpusSource, normalizer: Normalizer) -> Corpus:
     if isinstance(source, Corpus):
         return source
@@ -522,8 +527,8 @@ def build_language_model(
             "name": name or out_dir.name,
             "base_model": {"name": (base.tied_base or {}).get("name", base.name), "fingerprint": base.family_fingerprint},
             "order": order,
-            "corpora": [{"name": c.name, "sentences": c.sentence_count, "words": c.word_count}
-                        for c in corpus_objects],
+            "corpora": [{"name": c.name, "sentences": c.sentence_count, "words": c.word_count,
+                         "fingerprint": c.fingerprint} for c in corpus_objects],
             "custom_words": len(words),
             "general_text": general_label,
             "general_weight": general_weight if general else 0.0,

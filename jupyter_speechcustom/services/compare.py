@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import InitVar, asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, TuneResult
 from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
-from jupyter_speechcustom.errors import check_list
+from jupyter_speechcustom.errors import InvalidOptionError, check_list
 from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
 from jupyter_speechcustom.jobs.progress import raise_if_cancelled, scaled
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
-__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "cached_acoustic_outputs", "check_comparison", "dev_items", "run_comparison"]
+__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "borrowed_dev_set", "cached_acoustic_outputs", "check_comparison", "dev_items", "run_comparison"]
 
 #: Acoustic outputs kept across comparisons, by (model fingerprint, audio files).
 AcousticCache = dict[tuple[str, tuple[str, ...]], list[AcousticOutput]]
@@ -390,6 +391,34 @@ def dev_items(base: BaseModel) -> list[TestItem]:
     return [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
 
 
+_EXAMPLE_FINGERPRINTS: dict[tuple[str, str], str] = {}  # (base fingerprint, corpus path) -> corpus fingerprint
+
+
+def _example_fingerprint(base: BaseModel, corpus: str) -> str:
+    from jupyter_speechcustom.lm.language_model import corpus_fingerprint
+
+    key = (base.family_fingerprint, corpus)
+    if key not in _EXAMPLE_FINGERPRINTS:
+        _EXAMPLE_FINGERPRINTS[key] = corpus_fingerprint(base, corpus)
+    return _EXAMPLE_FINGERPRINTS[key]
+
+
+def borrowed_dev_set(base: BaseModel, lm: CustomLanguageModel) -> str | None:
+    """Why ``base``'s profile dev set is another domain than ``lm``'s, or None when it is the LM's own
+    (the LM was built from the profile's example corpus alone) or there is none. Weights tuned on
+    another domain's audio are never saved into an LM: they would follow it everywhere it is used."""
+    profile = base.profile
+    if profile is None or not profile.dev_set:
+        return None
+    corpus = profile.example_corpus
+    if corpus is not None and Path(corpus).is_file():
+        theirs = {c.get("fingerprint") for c in lm.corpora}
+        if theirs == {_example_fingerprint(base, str(corpus))}:
+            return None
+    return (f"the {profile.name} dev set ({profile.dev_set}) is the {profile.name} example domain, and the "
+            f"custom LM {lm.name!r} was built from other text")
+
+
 def tune_language_model(
     base: BaseModel,
     lm: CustomLanguageModel,
@@ -411,6 +440,11 @@ def tune_language_model(
 
     check_list(dev, "dev", "TestItem objects")
     if dev is None:
+        borrowed = borrowed_dev_set(base, lm)
+        if borrowed is not None:
+            raise InvalidOptionError(f"{borrowed}: weights tuned there would fit that domain, not this LM's. "
+                                     "Tune on transcribed audio of your own domain (dev=..., or "
+                                     "`speechcustom lm tune --dev MANIFEST`); untuned, the LM decodes with defaults")
         dev = dev_items(base)
         profile = base.profile
         label = label or (f"{profile.name} {profile.dev_set}" if profile else None)

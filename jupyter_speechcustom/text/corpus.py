@@ -193,6 +193,13 @@ class Corpus:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sentences", tuple(self.sentences))
 
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the normalized sentences: the same text gives the same fingerprint, whatever its file."""
+        import hashlib
+
+        return hashlib.sha256("\n".join(self.sentences).encode("utf-8")).hexdigest()[:16]
+
     @classmethod
     def from_text(cls, text: str, name: str = "text", normalizer: Normalizer | None = None) -> Corpus:
         """Split ``text`` into sentences and normalize them for ``normalizer``'s alphabet."""

@@ -32,7 +32,7 @@ from jupyter_speechcustom.constants import (
 )
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
-from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, dev_items
+from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, borrowed_dev_set, dev_items
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -305,8 +305,9 @@ class ComparePanel(Panel):
         """Run the chosen systems on the test set (a workspace job).
 
         An LM system starts from the weights tuned for its LM and acoustic model when the panel
-        has them; otherwise, with :attr:`auto_tune` and a profile dev set, it tunes them when
-        the comparison is done (:meth:`tune`).
+        has them; otherwise, with :attr:`auto_tune` and a dev set of the LM's own domain
+        (:meth:`dev_set`), it tunes them when the comparison is done (:meth:`tune`); without one
+        it keeps the defaults.
         """
         label, items = self.items()
         systems = self.systems()
@@ -329,7 +330,7 @@ class ComparePanel(Panel):
 
         def ended(j: Job) -> None:  # after the comparison's busy state ends, so the tuning's holds
             if (j.status == "completed" and self.auto_tune and tuned is None
-                    and any("LM" in s for s in systems) and dev_items(self.base)):
+                    and any("LM" in s for s in systems) and self._has_own_dev_set()):
                 self.tune()
 
         return self.watch(job, self.progress, done, doing="Comparing", always=ended)
@@ -357,19 +358,33 @@ class ComparePanel(Panel):
             self._quiet = False
 
     def dev_set(self) -> tuple[str, list[TestItem]]:
-        """What :meth:`tune` tunes on: the profile's dev set, else the transcribed workspace audio
-        that is not in the current comparison's test set."""
+        """What :meth:`tune` tunes on: data of the chosen LM's own domain, never another's. The
+        profile's dev set when the LM was built from the profile's example corpus; else the
+        transcribed workspace audio that is not in the current comparison's test set."""
         items = dev_items(self.base)
         profile = self.base.profile
-        if items and profile is not None:
+        lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
+        borrowed = borrowed_dev_set(self.base, lm) if lm is not None and items else None
+        if items and profile is not None and borrowed is None:
             return f"{profile.name} {profile.dev_set}", items
         tested = {item.audio for item in self.comparison.items} if self.comparison is not None else set()
         recs = [r for r in self.workspace.audio() if r.info.get("transcript") and str(r.path) not in tested]
-        if not recs:
-            raise InvalidOptionError("tuning needs a dev set: this base model's profile has none, so add "
-                                     "transcribed audio other than the test set in the Data tab")
-        return f"{len(recs)} transcribed workspace audio files", [
-            TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
+        if recs:
+            return f"{len(recs)} transcribed workspace audio files", [
+                TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
+        if borrowed is not None:
+            raise InvalidOptionError(f"no dev set of this LM's domain: {borrowed}, and weights tuned on another "
+                                     "domain would not fit yours. Add transcribed audio of your domain (other than "
+                                     "the test set) in the Data tab, then tune; meanwhile the defaults apply")
+        raise InvalidOptionError("tuning needs a dev set: this base model's profile has none, so add "
+                                 "transcribed audio other than the test set in the Data tab")
+
+    def _has_own_dev_set(self) -> bool:
+        try:
+            self.dev_set()
+        except InvalidOptionError:
+            return False
+        return True
 
     def tune(self) -> Job | None:
         """Tune the LM systems' weights on the dev set (a light job), set the sliders to the best and
