@@ -111,22 +111,25 @@ def test_a_long_file_is_recognized_as_when_held_whole(tmp_path, demo_model, spee
 # --------------------------------------------------------------------------- memory
 
 #: Run in a fresh process: load the model and warm it on a short file, then transcribe each file given,
-#: printing per file the transcript and how far the process's peak RSS rose over its RSS before.
+#: printing per file the transcript and how far the process's peak RSS rose over its RSS before (the
+#: peak is reset before each file, so loading the model and earlier files do not count).
 CHILD = """
-import gc, json, resource, sys
+import gc, json, sys
 from jupyter_speechcustom.services.recognition import Recognizer
 
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def status_mb(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 recognizer = Recognizer("demo")
 recognizer.transcribe([sys.argv[1]])
 for path in sys.argv[2:]:
     gc.collect()
-    before = rss_mb()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak (VmHWM) starts again from the current RSS: this file's own peak follows
+    before = status_mb("VmRSS")
     (result,) = recognizer.transcribe([path])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mb("VmHWM")
     words = [(w["word"], w["start"]) for w in result.words]
     print(json.dumps({"text": result.text, "note": result.note, "words": words, "growth_mb": peak - before}))
 """
