@@ -16,20 +16,25 @@ the public Python API only:
 each on the domain's 40-utterance test set and on the demo's general test set (the forgetting guard),
 with the pseudo-labels' kept / total, WER against the true transcripts and the ROC-AUC of their
 confidence. The demo's own domain (``cloud``: the bundled data, cut to the same sizes) runs beside
-them for reference; ``cloud-voices`` speaks the same cloud sentences with this bench's voices.
+them for reference; ``cloud-300`` cuts its LM corpus to 300 sentences, and ``cloud-voices`` speaks
+its sentences with this bench's voices.
 
 A domain is a JSON file of templates, slot fillers and custom words; its text is generated from a seed
 (spoken form: lowercase a-z, apostrophes, numbers spelled out) and split into an LM corpus (~300
 sentences) and train/dev/test sentences that are not in the corpus but whose words all are. The speech
 comes from voices the demo models never trained on (the held-out voices of espeak-ng and Flite, and
-Festival, the engine held out altogether: ``jupyter_speechcustom.demo.voices``), with light noise,
-reverberation and telephone channels. Audio goes to a cache folder, made once per domain and seed:
+Festival, the engine held out altogether: ``jupyter_speechcustom.demo.voices``; ``--voices espeak``:
+espeak-ng's held-out voices only), with light noise, reverberation and telephone channels. Audio goes to a cache folder, made once per domain and seed:
 
     python bench/bench_domains.py [--domain legal ...] [--model demo ...] [--epochs 8] [--no-am]
-        [--data DIR] [--seed 0] [--out results.json] [--make-data]
+        [--voices unseen|espeak] [--threshold 0.94] [--data DIR] [--seed 0] [--out results.json] [--make-data]
+    python bench/bench_domains.py --report results.json [more.json ...]
 
-``--make-data`` only writes the text and audio. Needs Debian's sox, espeak-ng, flite, festival and
-its voices (``jupyter_speechcustom.demo.voices.DEBIAN_PACKAGES``).
+``--make-data`` only writes the text and audio; ``--report`` prints the tables of earlier runs again,
+with diagnostics: the default weights on each head of a hybrid, weights tuned on a wider grid than
+``tune``'s, the best grid point on the test set, deletions, and errors on numbers, jargon and other
+words. Needs Debian's sox, espeak-ng, flite, festival and its voices
+(``jupyter_speechcustom.demo.voices.DEBIAN_PACKAGES``).
 
 Targets: with no dev set the custom LM cuts WER by >= 70% against base greedy (median over the new
 domains); with the dev set, >= 80%; the lightly supervised AM with the LM cuts a further >= 15% against
@@ -70,6 +75,7 @@ from jupyter_speechcustom import (
     tune,
     write_manifest,
 )
+from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 from jupyter_speechcustom.demo.domain_text import spell_number
 from jupyter_speechcustom.demo.recipe import HELD_OUT_VOICES
 from jupyter_speechcustom.demo.voices import (
@@ -447,7 +453,7 @@ def _weights(w: DecodingWeights | None) -> dict[str, Any] | None:
 
 
 def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: bool, log: Any,
-          cache: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+          cache: dict[str, list[Any]] | None = None, threshold: float = CONFIDENCE_THRESHOLD) -> dict[str, Any]:
     """The chain on one domain and base model, through the public API; WERs and the labels' figures.
     ``cache`` keeps the base model's acoustic outputs of the general test set from one domain to the next."""
     started = time.perf_counter()
@@ -460,7 +466,7 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     refs = {k: [e["text"] for e in v] for k, v in sets.items()}
     audio = {k: [e["audio_filepath"] for e in v] for k, v in sets.items()}
     result: dict[str, Any] = {"domain": data.name, "model": model, "family": type(base.family).__name__,
-                              "epochs": epochs, "sizes": {k: len(v) for k, v in sets.items()}}
+                              "epochs": epochs, "threshold": threshold, "sizes": {k: len(v) for k, v in sets.items()}}
 
     # (a) base, (b) + custom LM at the default weights: what a user without a dev set gets.
     lm = build_language_model(base, [data.corpus], work / "lm", words=data.words, overwrite=True)
@@ -514,7 +520,7 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     rows = {}
     labels = {}
     for name, w in (("default", DecodingWeights()), ("tuned", best)):
-        rows[name] = pseudo_label(base, train, lm=lm, weights=w)
+        rows[name] = pseudo_label(base, train, lm=lm, weights=w, threshold=threshold)
         labels[name] = label_stats(rows[name], truth)
         lab = labels[name]
         log(f"labels at the {name} weights: kept {lab['kept']} of {lab['total']} ({lab['good_kept']} right), "
@@ -525,7 +531,8 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
         am_path = work / "custom_am.nemo"
         try:
             training = train_acoustic_model(base, data.train, am_path, mode="lightly-supervised", lm=lm, weights=best,
-                                            pseudo_labels=rows["tuned"], dev=data.dev, epochs=epochs)
+                                            pseudo_labels=rows["tuned"], dev=data.dev, epochs=epochs,
+                                            confidence_threshold=threshold)
         except Exception as exc:  # e.g. no label above the threshold: what a user would meet
             result["am_error"] = f"{type(exc).__name__}: {exc}"
             log(f"custom AM failed: {result['am_error']}")
@@ -549,6 +556,8 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
                 f"(LM's saved weights {wer['test']['both_saved']:.1%}); recommended: {summary.get('recommended')}")
     result["wer"] = wer
     result["test_by_engine"] = by_engine(sets["test"], hyps)
+    hyps["lm_tuned_wide"] = fused.decoder.decode_text(outputs["test"], wide) if "lm_tuned_wide" not in hyps else \
+        hyps["lm_tuned_wide"]
     result["test_transcripts"] = [{"reference": e["text"], "engine": _engine(e), **{k: v[i] for k, v in hyps.items()}}
                                   for i, e in enumerate(sets["test"])]
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -562,7 +571,13 @@ COLUMNS = (("base", "base"), ("+LM no dev", "lm_default"), ("+LM dev", "lm_tuned
 
 def _label(r: dict[str, Any]) -> str:
     """The domain, with the voice set when it is not the default one."""
-    return r["domain"] + ("/espeak" if r.get("voice_set") == "espeak" else "")
+    threshold = r.get("threshold", CONFIDENCE_THRESHOLD)
+    return (r["domain"] + ("/espeak" if r.get("voice_set") == "espeak" else "")
+            + (f"@{threshold:g}" if threshold != CONFIDENCE_THRESHOLD else ""))
+
+
+def _group(r: dict[str, Any]) -> tuple[str, str, float]:
+    return r["model"], str(r.get("voice_set")), float(r.get("threshold", CONFIDENCE_THRESHOLD))
 
 
 def _pct(value: float | None) -> str:
@@ -578,7 +593,7 @@ def _rise(before: float | None, after: float | None) -> float | None:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = (f"{'domain':<15} {'model':<10}" + "".join(f" {c:>10}" for c, _ in COLUMNS)
+    head = (f"{'domain':<23} {'model':<10}" + "".join(f" {c:>10}" for c, _ in COLUMNS)
             + f" | {'general: base':>13} {'+LM no dev':>10} {'+LM dev':>8} {'both':>6} | {'labels kept':>11}"
             f" {'kept WER':>8} {'all WER':>7} {'AUC':>5}")
     lines = [head, "-" * len(head)]
@@ -586,7 +601,7 @@ def table(results: list[dict[str, Any]]) -> str:
         t, g, lab = r["wer"]["test"], r["wer"]["general"], r["pseudo_labels"]["tuned"]
         auc = lab["roc_auc"]
         lines.append(
-            f"{_label(r):<15} {r['model']:<10}" + "".join(f" {_pct(t.get(k)):>10}" for _, k in COLUMNS)
+            f"{_label(r):<23} {r['model']:<10}" + "".join(f" {_pct(t.get(k)):>10}" for _, k in COLUMNS)
             + f" | {_pct(g['base']):>13} {_pct(g['lm_default']):>10} {_pct(g['lm_tuned']):>8} {_pct(g.get('both')):>6} |"
             f" {lab['kept']:>4} / {lab['total']:<4} {_pct(lab['kept_wer']):>8} {_pct(lab['label_wer']):>7}"
             f" {'-' if auc is None else f'{auc:.2f}':>5}")
@@ -600,7 +615,7 @@ def engine_table(results: list[dict[str, Any]]) -> str:
         cells = []
         for engine, w in r["test_by_engine"].items():
             cells.append(f"{engine} ({w['utterances']}): {_pct(w['base'])} / {_pct(w['lm_tuned'])} / {_pct(w.get('both'))}")
-        lines.append(f"{_label(r):<15} {r['model']:<10} " + "; ".join(cells))
+        lines.append(f"{_label(r):<23} {r['model']:<10} " + "; ".join(cells))
     return "\n".join(lines)
 
 
@@ -608,7 +623,7 @@ def diagnostics(results: list[dict[str, Any]]) -> str:
     """Where the custom LM's gain goes: the default weights with each head, the dev-tuned weights on
     tune's grid and on a wider one, the best grid point on the test set itself, and the deletions
     (the LM's way of failing on audio it cannot hear well)."""
-    lines = [f"{'domain':<15} {'model':<10} {'+LM default':>11} {'default, ctc':>12} {'dev-tuned':>9} {'wider grid':>10}"
+    lines = [f"{'domain':<23} {'model':<10} {'+LM default':>11} {'default, ctc':>12} {'dev-tuned':>9} {'wider grid':>10}"
              f" {'test-best':>9}  deletions: base -> +LM dev-tuned (of words)  wider grid's weights"]
     for r in results:
         t = r["wer"]["test"]
@@ -617,18 +632,56 @@ def diagnostics(results: list[dict[str, Any]]) -> str:
         wide = r["weights"].get("tuned_wide") or {}
         weights = (f"alpha {wide.get('lm_alpha')}, beta {wide.get('lm_beta')}, boost {wide.get('boost_alpha')}"
                    + (f", {wide['head']}" if wide.get("head") else "")) if wide else "-"
-        lines.append(f"{_label(r):<15} {r['model']:<10} {_pct(t['lm_default']):>11} {_pct(t.get('lm_default_ctc')):>12}"
+        lines.append(f"{_label(r):<23} {r['model']:<10} {_pct(t['lm_default']):>11} {_pct(t.get('lm_default_ctc')):>12}"
                      f" {_pct(t['lm_tuned']):>9} {_pct(t.get('lm_tuned_wide')):>10} {_pct(t.get('lm_oracle')):>9}"
                      f"  {dels['base']:>4} -> {dels['lm_tuned']:<4} (of {sum(len(x.split()) for x in refs)})"
                      f"{'':>14} {weights}")
     return "\n".join(lines)
 
 
+NUMBER_WORDS = frozenset((
+    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "niner", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty",
+    "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "point"))
+
+
+def word_classes(results: list[dict[str, Any]]) -> str:
+    """Errors by kind of reference word: numbers (spelled out, digit by digit in ATC), jargon (not in the
+    base model's training text) and the rest; a custom LM can predict jargon from the corpus, but not
+    which digits a call sign or a price has."""
+    known = _known_words()
+
+    def kind(word: str) -> str:
+        return "number" if word in NUMBER_WORDS else "other" if word in known else "jargon"
+
+    lines = [f"{'domain':<23} {'model':<10} share of words: number/jargon/other | word error rate by kind, "
+             "base -> +LM dev-tuned (-> wider grid)"]
+    for r in results:
+        counts: Counter[str] = Counter()
+        errors: dict[str, Counter[str]] = {k: Counter() for k in ("base", "lm_tuned", "lm_tuned_wide")}
+        for x in r["test_transcripts"]:
+            counts.update(kind(w) for w in x["reference"].split())
+            for system, errs in errors.items():
+                if system in x:
+                    for step in evaluate([x["reference"]], [x[system]]).utterances[0].alignment:
+                        if step.ref is not None and step.op != "equal":
+                            errs[kind(step.ref)] += 1
+        total = sum(counts.values())
+        share = "/".join(f"{counts[k] / total:.0%}" for k in ("number", "jargon", "other"))
+        cells = []
+        for k in ("number", "jargon", "other"):
+            rates = [f"{errors[s][k] / counts[k]:.0%}" for s in errors if counts[k] and
+                     any(s in x for x in r["test_transcripts"])]
+            cells.append(f"{k} {' -> '.join(rates)}")
+        lines.append(f"{_label(r):<23} {r['model']:<10} {share:>14} | " + "; ".join(cells))
+    return "\n".join(lines)
+
+
 def targets(results: list[dict[str, Any]]) -> str:
     """The targets, as medians over the new domains, per model."""
     lines = []
-    for model, voices in dict.fromkeys((r["model"], r.get("voice_set")) for r in results):
-        mine = [r for r in results if (r["model"], r.get("voice_set")) == (model, voices) and r["domain"] in NEW_DOMAINS]
+    for model, voices, threshold in dict.fromkeys(_group(r) for r in results):
+        mine = [r for r in results if _group(r) == (model, voices, threshold) and r["domain"] in NEW_DOMAINS]
         if not mine:
             continue
 
@@ -649,7 +702,7 @@ def targets(results: list[dict[str, Any]]) -> str:
             ("general WER, +LM no dev vs base (<= +5%)", median([_rise(x["base"], x["lm_default"]) for x in g]), 0.05, -1),
             ("general WER, both vs base (<= +5%)", median([_rise(x["base"], x.get("both")) for x in g]), 0.05, -1),
         ]
-        lines.append(f"{model}, {voices} voices (median over {', '.join(r['domain'] for r in mine)}):")
+        lines.append(f"{model}, {voices} voices, threshold {threshold:g} (median over {', '.join(r['domain'] for r in mine)}):")
         for label, value, goal, sign in rows:
             met = "-" if value is None else ("met" if sign * value >= sign * goal else "MISSED")
             lines.append(f"  {label:<52} {'-' if value is None else f'{value:+.1%}':>8}  {met}")
@@ -660,8 +713,8 @@ def best_defaults(results: list[dict[str, Any]]) -> str:
     """Which single weight point would have been the best default on the new domains (median test-WER
     cut against base), against the toolkit's default and the dev-tuned weights."""
     lines = []
-    for model, voices in dict.fromkeys((r["model"], r.get("voice_set")) for r in results):
-        mine = [r for r in results if (r["model"], r.get("voice_set")) == (model, voices) and r["domain"] in NEW_DOMAINS]
+    for model, voices, threshold in dict.fromkeys(_group(r) for r in results):
+        mine = [r for r in results if _group(r) == (model, voices, threshold) and r["domain"] in NEW_DOMAINS]
         if not mine:
             continue
         points: dict[tuple[Any, ...], list[float]] = {}
@@ -684,6 +737,8 @@ def main() -> None:
     parser.add_argument("--model", action="append", help=f"base model (repeatable); default: {', '.join(MODELS)}")
     parser.add_argument("--epochs", type=int, default=8, help="custom AM fine-tuning epochs (default 8)")
     parser.add_argument("--no-am", action="store_true", help="skip the custom AM (base and + custom LM only)")
+    parser.add_argument("--threshold", type=float, default=CONFIDENCE_THRESHOLD,
+                        help=f"pseudo-label confidence threshold (default {CONFIDENCE_THRESHOLD}, the toolkit's)")
     parser.add_argument("--data", type=Path, default=cache_dir() / "bench-domains",
                         help="where the domains' text and audio are made (default: the toolkit's cache)")
     parser.add_argument("--seed", type=int, default=0, help="the domains' text and speech seed")
@@ -697,10 +752,10 @@ def main() -> None:
                         help="only print the tables of earlier runs' --out files (merged)")
     args = parser.parse_args()
     if args.report:
-        merged: dict[tuple[str, str, str], dict[str, Any]] = {}  # the first file's run of a domain, model and voices
+        merged: dict[tuple[str, str], dict[str, Any]] = {}  # the first file's run of a domain, model and voices
         for path in args.report:
             for r in json.loads(path.read_text(encoding="utf-8"))["results"]:
-                merged.setdefault((r["domain"], r["model"], str(r.get("voice_set"))), r)
+                merged.setdefault((_label(r), r["model"]), r)
         report(list(merged.values()))
         return
     domains = args.domain or [*NEW_DOMAINS, "cloud"]
@@ -729,7 +784,7 @@ def main() -> None:
                 def log(line: str, name: str = name, model: str = model, started: float = started) -> None:
                     print(f"[{name} / {model} +{time.perf_counter() - started:.0f} s] {line}", flush=True)
 
-                results.append(bench(data[name], base, work, args.epochs, not args.no_am, log, cache))
+                results.append(bench(data[name], base, work, args.epochs, not args.no_am, log, cache, args.threshold))
                 results[-1]["data"] = data[name].info
                 results[-1]["voice_set"] = data[name].info.get("voice_set")
                 if args.out:
@@ -739,13 +794,15 @@ def main() -> None:
 
 
 def report(results: list[dict[str, Any]]) -> None:
-    print("\ntest WER (40 utterances per domain) | general test WER (100 utterances) | pseudo-labels at the tuned "
-          "weights (150 utterances), default threshold")
+    print(f"\ntest WER ({SIZES['test']} utterances per domain) | general test WER | pseudo-labels of the {SIZES['train']} "
+          f"untranscribed utterances at the tuned weights, threshold {CONFIDENCE_THRESHOLD:g} (or the domain's @)")
     print(table(results))
     print("\ntest WER per synthesizer (utterances): base / + LM dev-tuned / both")
     print(engine_table(results))
     print("\n+ custom LM, test WER:")
     print(diagnostics(results))
+    print("\nerrors by kind of word (substitutions and deletions of reference words):")
+    print(word_classes(results))
     print("\ntargets:")
     print(targets(results))
     print()
