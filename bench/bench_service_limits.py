@@ -138,6 +138,18 @@ def _post(port: int, path: Path | None, size: int, headers: dict[str, str]) -> t
     return status, seconds, answer.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")[:300]
 
 
+def _parallel(proc: subprocess.Popen[bytes], port: int, wav: Path, auth: dict[str, str],
+              ) -> tuple[list[tuple[int, float, str]], float, float]:
+    """:data:`PARALLEL` POSTs of ``wav`` at once: their answers, the seconds for all, and the server's
+    peak RSS growth over its RSS before them, in MB."""
+    baseline = _proc_kb(proc.pid, "VmRSS")
+    _reset_peak(proc.pid)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
+        answers = list(pool.map(lambda _: _post(port, wav, BODY_BYTES, auth), range(PARALLEL)))
+    return answers, time.monotonic() - started, (_proc_kb(proc.pid, "VmHWM") - baseline) / 1024
+
+
 def _length(answer: bytes) -> int:
     for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
         if line.lower().startswith(b"content-length:"):
@@ -179,13 +191,7 @@ def main() -> int:
             print(f"unauthenticated 300 MB POST: {status} in {seconds:.3f} s, peak RSS +{growth:.1f} MB "
                   "(target <= 1 s, <= 50 MB)", flush=True)
 
-            baseline = _proc_kb(proc.pid, "VmRSS")
-            _reset_peak(proc.pid)
-            started = time.monotonic()
-            with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
-                answers = list(pool.map(lambda _: _post(port, wav, BODY_BYTES, auth), range(PARALLEL)))
-            wall = time.monotonic() - started
-            growth = (_proc_kb(proc.pid, "VmHWM") - baseline) / 1024
+            answers, wall, growth = _parallel(proc, port, wav, auth)
             statuses += [a[0] for a in answers]
             results["6 x 300 MB, default limits"] = {"statuses": [a[0] for a in answers], "seconds": round(wall, 2),
                                                      "peak_rss_growth_mb": round(growth, 1)}
@@ -198,13 +204,7 @@ def main() -> int:
         try:
             auth = {"Authorization": f"Basic {_basic(key)}"}
             _post(port, SPEECH, SPEECH.stat().st_size, auth)  # loads the model first, so the growth below is the requests' own
-            baseline = _proc_kb(proc.pid, "VmRSS")
-            _reset_peak(proc.pid)
-            started = time.monotonic()
-            with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
-                answers = list(pool.map(lambda _: _post(port, wav, BODY_BYTES, auth), range(PARALLEL)))
-            wall = time.monotonic() - started
-            growth = (_proc_kb(proc.pid, "VmHWM") - baseline) / 1024
+            answers, wall, growth = _parallel(proc, port, wav, auth)
             statuses += [a[0] for a in answers]
             no_speech = sum("No speech detected" in json.dumps(a[2]) for a in answers)
             results["6 x 300 MB, accepted"] = {"statuses": [a[0] for a in answers], "seconds": round(wall, 1),
