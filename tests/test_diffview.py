@@ -136,3 +136,26 @@ def test_lm_summary_shows_the_tuned_weights_where_there_are_some():
     tuned = {**meta, "tuning": {"weights": {"lm_alpha": 1.0, "lm_beta": 1.5, "boost_alpha": 0.0, "head": "ctc"},
                                 "dev_wer": 0.18, "dev_set": "demo domain/dev", "utterances": 40}}
     assert "LM alpha 1.00, beta 1.5, boost 0.0, CTC head (dev WER 18.0% on demo domain/dev)" in diffview.lm_summary_html(tuned)
+
+
+def test_a_long_diff_is_cut_into_lines_that_each_have_the_row_labels():
+    """The browser wrapped a long diff with one row of labels at its start: a last word wrapped
+    alone onto a new line had no labels. Lines are cut here, each with its labels, none an orphan."""
+    reference = " ".join(f"word{i}" for i in range(40))
+    hypothesis = reference.replace("word39", "wort39").replace("word7 ", "")
+    score = evaluate([reference], [hypothesis]).utterances[0]
+    html = diffview.diff_html(reference, {"base": score, "+LM": score}, line_chars=60)
+    lines = re.findall(r'<div class="sc-diff-line">(.*?)</div>', html)
+    assert len(lines) > 1
+    for line in lines:
+        labels = re.search(r'<span class="sc-col sc-labels">(.*?</span>)</span>', line).group(1)
+        assert re.findall(r"<span>([^<]*)</span>", labels) == ["reference", "base", "+LM"]
+    words = [_cells(line, "sc-ref") for line in lines]
+    assert [w for line in words for w in line] == reference.split()  # every word once, in order
+    assert min(len(line) for line in words) >= len(words[0]) // 2  # even lines: the last is no orphan word
+    assert "wort39" in lines[-1] and "sc-sub" in lines[-1]
+    # A short diff is one line.
+    short = diffview.diff_html(REFS[0], {"base": evaluate(REFS, BASE).utterances[0]})
+    assert short.count('class="sc-diff-line"') == 1 and short.count("sc-labels") == 1
+    # Lines never wrap in the browser (they scroll): a wrapped line would lose its labels again.
+    assert re.search(r"\.sc-diff-line \{[^}]*flex-wrap: nowrap", diffview.CSS)

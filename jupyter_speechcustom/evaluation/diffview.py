@@ -84,8 +84,9 @@ CSS = """
 .sc-utt { border-top: 1px solid var(--jp-border-color2, #ddd); padding: 6px 0 2px 0; }
 .sc-utt-head { font-weight: 600; margin-bottom: 2px; }
 .sc-utt-head .sc-chip { font-weight: normal; }
-.sc-diff { display: flex; flex-wrap: wrap; align-items: flex-start; row-gap: 6px;
+.sc-diff { display: flex; flex-direction: column; row-gap: 6px;
   font-family: var(--jp-code-font-family, monospace); font-size: 95%; }
+.sc-diff-line { display: flex; flex-wrap: nowrap; align-items: flex-start; overflow-x: auto; }
 .sc-col { display: inline-flex; flex-direction: column; margin-right: 6px; }
 .sc-col > span { display: block; min-height: 1.45em; white-space: nowrap; padding: 0 2px; border-radius: 3px; }
 .sc-labels > span { font-family: var(--jp-ui-font-family, sans-serif); color: var(--jp-ui-font-color2, #666);
@@ -242,12 +243,14 @@ def audio_table_html(rows: Sequence[Mapping[str, Any]], *, max_height: str = "16
 
 
 def oov_summary_html(oov: Sequence[tuple[str, int]], custom_words: Sequence[str], *, limit: int = 24) -> str:
-    """A language model's out-of-vocabulary words that no custom word covers, and its custom words."""
+    """A language model's out-of-vocabulary words (``oov``: the words of its corpora the base model does
+    not know, as every OOV count of the toolkit), those no custom word covers first, and its custom words."""
     custom = set(custom_words)
     missing = [(w, n) for w, n in oov if w not in custom]
-    covered = sum(1 for w, _ in oov if w in custom)
-    return (f'<div class="sc-root" style="margin-bottom:6px"><b>OOV words</b> of its corpora that are not custom '
-            f"words ({len(missing)}): {chips_html(missing, limit)}</div>"
+    covered = len(oov) - len(missing)
+    return (f'<div class="sc-root" style="margin-bottom:6px"><b>OOV words</b> of its corpora ({len(oov)}, '
+            f"{covered} of them custom words); the {len(missing)} that are not custom words: "
+            f"{chips_html(missing, limit)}</div>"
             f'<div class="sc-root"><b>Custom words</b> ({len(custom_words)}, {covered} of them OOV in the corpora): '
             f"{chips_html(list(custom_words), limit)}</div>")
 
@@ -336,11 +339,16 @@ def align_columns(reference: str, alignments: Sequence[Sequence[Any]]) -> list[D
     return columns
 
 
+#: Characters of a diff's line (the longest word of each column, and a space), before it is cut.
+DIFF_LINE_CHARS = 72
+
 _OP_CLASS = {"equal": "sc-eq", "substitute": "sc-sub", "delete": "sc-del", "insert": "sc-ins", "gap": "sc-gap"}
 
 
-def diff_html(reference: str, systems: Mapping[str, Sequence[Any]], *, reference_label: str = "reference") -> str:
-    """A word-aligned diff: the reference, then one row per system, columns aligned.
+def diff_html(reference: str, systems: Mapping[str, Sequence[Any]], *, reference_label: str = "reference",
+              line_chars: int = DIFF_LINE_CHARS) -> str:
+    """A word-aligned diff: the reference, then one row per system, columns aligned, in lines of
+    about ``line_chars`` characters, each with the row labels.
 
     ``systems`` maps a system's name to its alignment against ``reference`` (an
     :class:`~jupyter_speechcustom.evaluation.metrics.UtteranceScore`'s ``alignment``, or the score
@@ -350,22 +358,48 @@ def diff_html(reference: str, systems: Mapping[str, Sequence[Any]], *, reference
     names = list(systems)
     alignments = [_get(v, "alignment", v) for v in systems.values()]
     labels = "".join(f"<span>{escape(label)}</span>" for label in [reference_label, *names])
-    parts = [f'<span class="sc-col sc-labels">{labels}</span>']
-    for column in align_columns(reference, alignments):
-        ref = (f'<span class="sc-ref">{escape(column.reference)}</span>' if column.reference is not None
-               else '<span class="sc-gap">·</span>')
-        cells = []
-        for name, (op, text) in zip(names, column.cells):
-            title = ""
-            if op == "substitute":
-                title = f' title="{escape(name)}: {escape(column.reference)} → {escape(text)}"'
-            elif op == "delete":
-                title = f' title="{escape(name)}: missed {escape(text)}"'
-            elif op == "insert":
-                title = f' title="{escape(name)}: inserted {escape(text)}"'
-            cells.append(f'<span class="{_OP_CLASS[op]}"{title}>{escape(text) if op != "gap" else "·"}</span>')
-        parts.append(f'<span class="sc-col">{ref}{"".join(cells)}</span>')
-    return f'<div class="sc-root sc-diff">{"".join(parts)}</div>'
+    columns = align_columns(reference, alignments)
+    # Lines cut here, each with the row labels, rather than wrapped by the browser: a wrapped line
+    # would have no labels. A line too long for the page scrolls sideways.
+    lines = []
+    for line in _diff_lines(columns, line_chars):
+        lines.append(f'<div class="sc-diff-line"><span class="sc-col sc-labels">{labels}</span>'
+                     f'{"".join(_diff_column(column, names) for column in line)}</div>')
+    return f'<div class="sc-root sc-diff">{"".join(lines)}</div>'
+
+
+def _diff_lines(columns: Sequence[DiffColumn], line_chars: int) -> list[list[DiffColumn]]:
+    """``columns`` cut into lines of about ``line_chars`` characters, of even lengths, so that the
+    last line is never one orphan word."""
+    if not columns:
+        return [[]]
+    widths = [max(len(c.reference or ""), *(len(text) for _, text in c.cells), 1) + 1 for c in columns]
+    count = max(1, math.ceil(sum(widths) / max(line_chars, 1)))
+    target = sum(widths) / count
+    lines: list[list[DiffColumn]] = [[]]
+    used = 0.0
+    for column, width in zip(columns, widths):
+        if lines[-1] and used + width / 2 > target * len(lines) and len(lines) < count:
+            lines.append([])
+        lines[-1].append(column)
+        used += width
+    return lines
+
+
+def _diff_column(column: DiffColumn, names: Sequence[str]) -> str:
+    ref = (f'<span class="sc-ref">{escape(column.reference)}</span>' if column.reference is not None
+           else '<span class="sc-gap">·</span>')
+    cells = []
+    for name, (op, text) in zip(names, column.cells):
+        title = ""
+        if op == "substitute":
+            title = f' title="{escape(name)}: {escape(column.reference)} → {escape(text)}"'
+        elif op == "delete":
+            title = f' title="{escape(name)}: missed {escape(text)}"'
+        elif op == "insert":
+            title = f' title="{escape(name)}: inserted {escape(text)}"'
+        cells.append(f'<span class="{_OP_CLASS[op]}"{title}>{escape(text) if op != "gap" else "·"}</span>')
+    return f'<span class="sc-col">{ref}{"".join(cells)}</span>'
 
 
 def legend_html() -> str:
