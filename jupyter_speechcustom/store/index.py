@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_speechcustom.constants import CUSTOM_AM_KEY
-from jupyter_speechcustom.errors import SpeechCustomError
+from jupyter_speechcustom.errors import InvalidOptionError, SpeechCustomError
 
 
 class WorkspaceError(SpeechCustomError, RuntimeError):
@@ -125,13 +125,24 @@ TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
     "BEGIN SELECT RAISE(ABORT, 'the workspace event log is append-only'); END",
 )
-#: Version 2 added the ``events`` table (the history of every record); version-1 indexes are
-#: migrated when opened (:data:`MIGRATIONS`).
-SCHEMA_VERSION = "2"
+#: Version 2 added the ``events`` table (the history of every record); version 3 gave every audio
+#: record a role (``info["role"]``, :data:`AUDIO_ROLES`), so that a toolkit that does not know roles
+#: refuses the workspace rather than train on its test audio. Older indexes are migrated when
+#: opened (:data:`MIGRATIONS`).
+SCHEMA_VERSION = "3"
 #: Index schema versions this code upgrades in place, each to the next: ``{from: to}``.
-MIGRATIONS = {"1": "2"}
+MIGRATIONS = {"1": "2", "2": "3"}
 #: Events of the history: what happened to a record.
-EVENTS = ("created", "training", "built", "failed", "renamed", "transcript", "source-deleted", "deleted")
+EVENTS = ("created", "training", "built", "failed", "renamed", "transcript", "role", "replaced", "source-deleted",
+          "deleted")
+
+#: What an audio file is for: training, choosing epochs and tuning weights (dev), or scoring (test).
+AUDIO_ROLES = ("train", "dev", "test")
+#: The role of audio added without one, and of audio stored before roles existed.
+DEFAULT_AUDIO_ROLE = "train"
+#: What an ``add_*`` call does with a file whose name a record of its kind already has: refuse the
+#: call, replace that record's file, keep both (the new one under a numbered name), or leave it out.
+ON_DUPLICATE = ("error", "replace", "keep", "skip")
 
 
 class NameInUseError(WorkspaceError):
@@ -140,6 +151,45 @@ class NameInUseError(WorkspaceError):
 
 class InvalidNameError(WorkspaceError, ValueError):
     """A name the workspace cannot give a record (empty, a path, control characters, another file type)."""
+
+
+class DuplicateNameError(NameInUseError):
+    """An upload whose file name a record of the same kind already has, with ``on_duplicate="error"``.
+
+    ``names``: the names already taken. Nothing of the call was stored.
+    """
+
+    def __init__(self, message: str, names: list[str]) -> None:
+        super().__init__(message)
+        self.names = names
+
+
+class AudioRoleError(WorkspaceError, ValueError):
+    """Audio used against its role: test audio given to train a model."""
+
+
+def check_role(role: object) -> str:
+    """``role`` if it is one of :data:`AUDIO_ROLES`, else an :class:`InvalidOptionError` naming them."""
+    if isinstance(role, str) and role.strip().lower() in AUDIO_ROLES:
+        return role.strip().lower()
+    shown = repr(role) if isinstance(role, str) else type(role).__name__
+    raise InvalidOptionError(f"unknown audio role {shown}: the roles are {', '.join(AUDIO_ROLES)} (train: to "
+                             "train on; dev: to choose epochs and tune weights; test: to score, never trained on)")
+
+
+def check_on_duplicate(choice: object) -> str:
+    """``choice`` if it is one of :data:`ON_DUPLICATE`, else an :class:`InvalidOptionError` naming them."""
+    if isinstance(choice, str) and choice in ON_DUPLICATE:
+        return choice
+    raise InvalidOptionError(f"on_duplicate={choice!r} is not a choice: use 'error' (refuse), 'replace' (replace "
+                             "the stored file), 'keep' (keep both, the new one under a numbered name) or 'skip'")
+
+
+def audio_role(rec: Record | dict[str, Any]) -> str:
+    """The role of an audio record (or of its ``info``): :data:`DEFAULT_AUDIO_ROLE` when it has none."""
+    info = rec.info if isinstance(rec, Record) else rec
+    role = info.get("role")
+    return role if role in AUDIO_ROLES else DEFAULT_AUDIO_ROLE
 
 
 @dataclass(frozen=True)

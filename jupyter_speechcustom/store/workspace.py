@@ -59,7 +59,7 @@ from jupyter_speechcustom.constants import (
     MAX_UPLOAD_BYTES,
     SQLITE_BUSY_TIMEOUT,
 )
-from jupyter_speechcustom.errors import AudioError, CorpusError
+from jupyter_speechcustom.errors import AudioError, CorpusError, check_list
 from jupyter_speechcustom.io import safety as _safety
 from jupyter_speechcustom.io.files import atomic_write, is_disk_full
 from jupyter_speechcustom.io.safety import (
@@ -85,7 +85,9 @@ from jupyter_speechcustom.jobs.runner import (
     process_identity,
 )
 from jupyter_speechcustom.store.index import (
+    AUDIO_ROLES,
     AUDIO_SUFFIXES,
+    DEFAULT_AUDIO_ROLE,
     FILE_KINDS,
     FOLDERS,
     ID_PREFIX,
@@ -93,18 +95,24 @@ from jupyter_speechcustom.store.index import (
     MAX_NAME_LENGTH,
     MIGRATIONS,
     MODEL_KINDS,
+    ON_DUPLICATE,
     SCHEMA,
     SCHEMA_VERSION,
     TRIGGERS,
+    AudioRoleError,
     DiskFullError,
+    DuplicateNameError,
     InvalidNameError,
     ModelInUseError,
     NameInUseError,
     Record,
     RecordNotFoundError,
     WorkspaceError,
+    audio_role,
     check_json,
     check_nemo_archive,
+    check_on_duplicate,
+    check_role,
     json_or_none,
     nemo_base_ref,
     sniff_audio_suffix,
@@ -122,8 +130,12 @@ if TYPE_CHECKING:
     BaseRef = BaseModel | Mapping[str, Any]
 
 __all__ = [
+    "AUDIO_ROLES",
+    "ON_DUPLICATE",
     "ArchiveLimitError",
+    "AudioRoleError",
     "DiskFullError",
+    "DuplicateNameError",
     "InvalidNameError",
     "JobFactory",
     "MissingUploadError",
@@ -135,6 +147,7 @@ __all__ = [
     "UnsafeArchiveError",
     "UploadTooLargeError",
     "WorkspaceError",
+    "audio_role",
     "register_job_kind",
 ]
 
@@ -312,6 +325,12 @@ class Store:
     def _migrate(self, conn: sqlite3.Connection, version: str) -> None:
         """Upgrade an index of an older schema ``version`` to :data:`SCHEMA_VERSION`, in ``conn``'s transaction."""
         while version in MIGRATIONS:
+            if version == "2":  # 2 -> 3: audio stored before roles existed is training audio
+                for row in conn.execute("SELECT id, info FROM records WHERE kind = 'audio'").fetchall():
+                    info = json.loads(row["info"])
+                    if info.get("role") not in AUDIO_ROLES:
+                        info["role"] = DEFAULT_AUDIO_ROLE
+                        conn.execute("UPDATE records SET info = ? WHERE id = ?", (json.dumps(info), row["id"]))
             if version == "1":  # 1 -> 2: the event log, started from what the records themselves say
                 for row in conn.execute("SELECT * FROM records WHERE id NOT IN (SELECT record_id FROM events) "
                                         "ORDER BY created, rowid").fetchall():
@@ -428,8 +447,13 @@ class Store:
     def word_lists(self) -> list[Record]:
         return self.records("words")
 
-    def audio(self) -> list[Record]:
-        return self.records("audio")
+    def audio(self, role: str | None = None) -> list[Record]:
+        """Audio records, oldest first; with ``role``, those of that role (:data:`AUDIO_ROLES`)."""
+        records = self.records("audio")
+        if role is None:
+            return records
+        role = check_role(role)
+        return [r for r in records if audio_role(r) == role]
 
     def language_models(self, name: str | None = None, status: str | None = None) -> list[Record]:
         """Custom LMs (every version), optionally of one name or status (``"available"``)."""
@@ -500,36 +524,149 @@ class Store:
                         at=stamp)
         return record_id
 
-    def _store_files(self, kind: str, items: Sequence[tuple[str, bytes | Path, dict[str, Any]]]) -> list[Record]:
+    def _store_files(
+        self,
+        kind: str,
+        items: Sequence[tuple[str, bytes | Path, dict[str, Any]]],
+        on_duplicate: str = "keep",
+        *,
+        label: str | None = None,
+    ) -> list[tuple[str, Record]]:
         """Store files (content or a file to move) under ``kind``'s folder, then index them in one
-        transaction. A file is written before its row, so a crash leaves at most an orphan file."""
+        transaction. A file is written before its row, so a crash leaves at most an orphan file.
+
+        An item whose name a record of ``kind`` already has follows ``on_duplicate``
+        (:data:`ON_DUPLICATE`), decided for every item before anything is written: ``"error"``
+        raises a :class:`DuplicateNameError` naming them all; ``"replace"`` is refused
+        (:class:`ModelInUseError`) if a model was made from, or a running job reads, a record it
+        would replace. Two items of one call with the same name are both kept, the later ones
+        numbered. Returns ``(what, record)`` for each item, in order: ``"added"``, ``"kept"``
+        (added under a numbered name), ``"replaced"`` (the record, same id, with the new file) or
+        ``"skipped"`` (the record already there).
+        """
+        on_duplicate = check_on_duplicate(on_duplicate)
         folder = self.path / FOLDERS[kind]
-        written: list[tuple[Path, dict[str, Any]]] = []
+        existing = {r.name: r for r in self.records(kind)}
+        plan: list[tuple[str, bytes | Path, dict[str, Any], str, Record | None]] = []
+        replacing: set[str] = set()
+        for filename, content, info in items:
+            old = existing.get(filename)
+            action = "added" if old is None else {"replace": "replaced", "keep": "kept", "skip": "skipped"}.get(
+                on_duplicate, "error")
+            if action == "replaced" and filename in replacing:  # one file replaces it; the next is kept beside
+                action, old = "kept", None
+            replacing.add(filename)
+            if kind == "audio":
+                keep_role = old is not None and action in ("replaced", "skipped")
+                info["role"] = info.get("role") or (audio_role(old) if keep_role and old else DEFAULT_AUDIO_ROLE)
+            plan.append((filename, content, info, action, old))
+        taken = list(dict.fromkeys(filename for filename, _, _, action, _ in plan if action == "error"))
+        if taken:
+            shown = ", ".join(taken[:10]) + (f" and {len(taken) - 10} more" if len(taken) > 10 else "")
+            where = f" (from {label})" if label else ""
+            msg = (f"{len(taken)} {kind} file(s){where} already in the workspace under the same name: {shown}. "
+                   "Choose on_duplicate='replace' (replace the stored file), 'keep' (keep both, the new one "
+                   "under a numbered name) or 'skip' (leave the new one out)")
+            raise DuplicateNameError(msg, taken)
+        self._check_replaceable(kind, [old for *_, action, old in plan if action == "replaced" and old])
+        written: list[tuple[int, Path, dict[str, Any], str, Record | None]] = []
+        results: dict[int, tuple[str, Record]] = {}
         try:
-            for filename, content, info in items:
+            for n, (filename, content, info, action, old) in enumerate(plan):
+                if action == "skipped":
+                    assert old is not None
+                    results[n] = (action, old)
+                    continue
                 target = reserve_path(folder, filename)
-                written.append((target, info))
+                written.append((n, target, info, action, old))
                 if isinstance(content, Path):
                     os.replace(content, target)
                 else:
                     atomic_write(target, content)
-            ids = []
+            ids: dict[int, str] = {}
             with self._write() as conn:
-                for target, info in written:
-                    ids.append(self._insert(conn, kind, target.name, target.relative_to(self.path).as_posix(), info=info))
+                for n, target, info, action, old in written:
+                    rel = target.relative_to(self.path).as_posix()
+                    if action == "replaced":
+                        assert old is not None
+                        row = conn.execute("SELECT * FROM records WHERE id = ?", (old.id,)).fetchone()
+                        if row is None:
+                            raise RecordNotFoundError(f"{kind} {old.name!r} ({old.id}) was deleted meanwhile: add the "
+                                                      "file again")
+                        conn.execute("UPDATE records SET path = ?, info = ?, updated = ? WHERE id = ?",
+                                     (rel, json.dumps(info), now_iso(), old.id))
+                        self._log_event(conn, row, "replaced", {"path": rel, "from_path": row["path"],
+                                                               "original_name": info.get("original_name")})
+                        ids[n] = old.id
+                        continue
+                    if action == "added" and on_duplicate == "error" and conn.execute(
+                            "SELECT 1 FROM records WHERE kind = ? AND name = ?", (kind, target.name)).fetchone():
+                        raise DuplicateNameError(f"{kind} {target.name!r} was added meanwhile by another process: "
+                                                 "choose what to do with the duplicate (on_duplicate)", [target.name])
+                    ids[n] = self._insert(conn, kind, target.name, rel, info=info)
         except BaseException as exc:
-            for target, _ in written:
+            for _, target, *_ in written:
                 target.unlink(missing_ok=True)
             if is_disk_full(exc) and not isinstance(exc, DiskFullError):
                 raise DiskFullError(self.path) from exc
             raise
-        return [self.get(i) for i in ids]
+        for n, target, _, action, old in written:
+            if action == "replaced" and old is not None:
+                self._settle_replacement(old, target)
+            results[n] = (action, self.get(ids[n]))
+            if action == "kept":
+                log.info("%s %r was already in the workspace: the new file is kept too, as %r", kind,
+                         plan[n][0], results[n][1].name)
+        return [results[n] for n in range(len(plan))]
 
-    def add_corpus(self, source: Source, name: str | None = None) -> Record:
+    def _check_replaceable(self, kind: str, olds: Sequence[Record]) -> None:
+        """Refuse to replace records a model was made from or a running job reads: the model's
+        history would name a file it never saw."""
+        problems = []
+        for old in olds:
+            users = [f"{r['kind']} {r['name']!r} v{r['version']} ({r['id']})" for r in self._rows(
+                "SELECT id, kind, name, version FROM records WHERE kind IN ('lm', 'am') AND sources LIKE ?",
+                (f'%"{old.id}"%',))]
+            users += [f"running job {j}" for j in self._active_users(old.id)]
+            if users:
+                problems.append(f"{old.name} (used by {', '.join(users)})")
+        if problems:
+            raise ModelInUseError(f"cannot replace {kind} {'; '.join(problems)}: a model or job made from it must "
+                                  "keep its data. Keep both (on_duplicate='keep'), skip the new file, or delete what "
+                                  "uses it first")
+
+    def _settle_replacement(self, old: Record, target: Path) -> None:
+        """Put a replaced record's new file (``target``, committed) under the record's old file name.
+
+        The old path gets the new content atomically, the index follows, and only then is
+        ``target`` removed: a failure at any step leaves the record pointing at a whole file."""
+        if old.path is None or old.path == target or old.path.parent != target.parent:
+            return
+        try:
+            _link_or_copy(target, old.path)
+            with self._write() as conn:
+                conn.execute("UPDATE records SET path = ? WHERE id = ? AND path = ?",
+                             (old.path.relative_to(self.path).as_posix(), old.id,
+                              target.relative_to(self.path).as_posix()))
+        except (OSError, WorkspaceError) as exc:
+            log.warning("the new file of %s stays at %s (could not move it to %s: %s)", old.id, target, old.path, exc)
+            return
+        target.unlink(missing_ok=True)
+
+    def duplicates(self, kind: str, names: Sequence[str]) -> list[str]:
+        """Those of ``names`` (file names, cleaned as the ``add_*`` methods clean them) that a record
+        of ``kind`` already has: the uploads an ``on_duplicate`` choice is needed for."""
+        check_list(names, "names", "file names")
+        taken = {r.name for r in self.records(kind)}
+        return [n for n in (sanitize_filename(name, default="") for name in names) if n and n in taken]
+
+    def add_corpus(self, source: Source, name: str | None = None, *, on_duplicate: str = "keep") -> Record:
         """Store a text corpus (a path or uploaded bytes) as given, with its statistics.
 
         The text is checked first (encoding, not binary, not empty), and the record's ``info``
-        has its sentence and word counts and the top out-of-vocabulary words.
+        has its sentence and word counts and the top out-of-vocabulary words. ``on_duplicate``:
+        what to do when a corpus of that name exists (see :meth:`add_audio`); by default both are
+        kept, the new one numbered.
         """
         from jupyter_speechcustom.text.corpus import Corpus, known_words
 
@@ -548,10 +685,11 @@ class Store:
             "oov_count": summary["oov_count"],
             "top_oov": [list(item) for item in summary["top_oov"]],
         }
-        return self._store_files("corpus", [(filename, data, info)])[0]
+        return self._store_files("corpus", [(filename, data, info)], on_duplicate)[0][1]
 
-    def add_words(self, source: Source, name: str | None = None) -> Record:
-        """Store a custom-words file (CSV, JSON or one word a line; path or bytes), checked first."""
+    def add_words(self, source: Source, name: str | None = None, *, on_duplicate: str = "keep") -> Record:
+        """Store a custom-words file (CSV, JSON or one word a line; path or bytes), checked first.
+        ``on_duplicate`` as for :meth:`add_corpus`."""
         from jupyter_speechcustom.text.words import read_custom_words
 
         data, given = _safety.read_upload(source, name, self.max_upload_bytes, "custom words")
@@ -563,7 +701,7 @@ class Store:
             "count": len(words),
             "words": [w.word for w in words[:50]],
         }
-        return self._store_files("words", [(filename, data, info)])[0]
+        return self._store_files("words", [(filename, data, info)], on_duplicate)[0][1]
 
     def _audio_info(self, source: bytes | Path, label: str) -> dict[str, Any]:
         from jupyter_speechcustom.io.audio import audio_info
@@ -574,22 +712,41 @@ class Store:
             raise AudioError(f"{label}: {exc}") from None
         return {"duration": round(info.duration, 4), "sample_rate": info.sample_rate, "channels": info.channels}
 
-    def add_audio(self, source: Source, name: str | None = None, transcript: str | None = None) -> Record:
+    def add_audio(
+        self,
+        source: Source,
+        name: str | None = None,
+        transcript: str | None = None,
+        *,
+        role: str | None = None,
+        on_duplicate: str = "error",
+    ) -> Record:
         """Store one audio file (a path, or bytes such as a browser's WebM/Opus recording) as given.
 
         It is decoded first, so a corrupt or unsupported file is refused; the record's ``info``
-        has its duration, sample rate, channels and the ``transcript``, if any.
+        has its duration, sample rate, channels, the ``transcript``, if any, and its ``role``
+        (:data:`AUDIO_ROLES`: ``"train"`` unless given; ``"test"`` audio is never trained on).
+
+        ``on_duplicate``, when audio of the same file name is already stored: ``"error"``
+        (a :class:`DuplicateNameError`, nothing stored), ``"replace"`` (the record keeps its id and
+        takes the new file and transcript, and its role unless ``role`` is given; refused with
+        :class:`ModelInUseError` if a model was made from it or a running job reads it),
+        ``"keep"`` (both kept: the new one under a numbered name, e.g. ``clip-2.wav``) or
+        ``"skip"`` (nothing stored; the stored record is returned).
         """
         if transcript is not None and not isinstance(transcript, str):
             raise TypeError(f"transcript must be text or None, got {type(transcript).__name__}")
+        role = check_role(role) if role is not None else None
+        on_duplicate = check_on_duplicate(on_duplicate)
         data, given = _safety.read_upload(source, name, self.max_upload_bytes, "audio")
         suffix = sniff_audio_suffix(data)
         filename = sanitize_filename(given or f"recording{suffix}", default="recording")
         if "." not in filename:
             filename += suffix
         info = self._audio_info(data, given or "the uploaded audio")
-        info.update(original_name=given or None, bytes=len(data), transcript=(transcript or "").strip() or None)
-        return self._store_files("audio", [(filename, data, info)])[0]
+        info.update(original_name=given or None, bytes=len(data), transcript=(transcript or "").strip() or None,
+                    role=role)
+        return self._store_files("audio", [(filename, data, info)], on_duplicate)[0][1]
 
     def add_audio_archive(
         self,
@@ -599,6 +756,8 @@ class Store:
         max_files: int | None = None,
         max_bytes: int | None = None,
         skipped: list[str] | None = None,
+        role: str | None = None,
+        on_duplicate: str = "error",
     ) -> list[Record]:
         """Store the audio files of a zip or tar archive (path or bytes), extracted safely.
 
@@ -607,7 +766,40 @@ class Store:
         (both with a logged warning, and a line each, "file (why)", appended to ``skipped`` when
         given). Entries that climb out of the archive, links, devices, and archives beyond
         ``max_files`` entries or ``max_bytes`` extracted are refused.
+
+        ``role``: the role of every file; without it, a file under a folder named ``train``,
+        ``dev`` or ``test`` (at any depth, the nearest one) has that role, others ``"train"``.
+        ``on_duplicate`` as for :meth:`add_audio`, for every file whose name is already stored
+        (files of the same name in different folders of the archive are all kept, the later
+        ones numbered); skipped files are named in ``skipped`` and not returned.
         """
+        role = check_role(role) if role is not None else None
+        on_duplicate = check_on_duplicate(on_duplicate)
+        with self._archive_audio(source, name, max_files, max_bytes, skipped, role) as (label, items):
+            stored = self._store_files("audio", items, on_duplicate, label=label)
+            if skipped is not None:
+                skipped.extend(f"{info.get('original_name')} (already in the workspace as {rec.name}: skipped)"
+                               for (_, _, info), (action, rec) in zip(items, stored) if action == "skipped")
+        return [rec for action, rec in stored if action != "skipped"]
+
+    def archive_audio_names(self, source: Source, *, name: str | None = None) -> list[str]:
+        """The names :meth:`add_audio_archive` would store the archive's audio files under
+        before numbering, read without storing anything (to ask about duplicates first)."""
+        with self._archive_audio(source, name, None, None, None, None) as (_, items):
+            return [filename for filename, _, _ in items]
+
+    @contextmanager
+    def _archive_audio(
+        self,
+        source: Source,
+        name: str | None,
+        max_files: int | None,
+        max_bytes: int | None,
+        skipped: list[str] | None,
+        role: str | None,
+    ) -> Iterator[tuple[str, list[tuple[str, bytes | Path, dict[str, Any]]]]]:
+        """An archive extracted into a hidden folder of ``audio/`` (removed afterwards): its label and
+        its usable audio as ``(file name, path, info)``; an :class:`AudioError` if it has none."""
         label = name or ("the uploaded archive" if isinstance(source, (bytes, bytearray, memoryview)) else str(source))
         if isinstance(source, (bytes, bytearray, memoryview)):
             _safety.check_size(len(source), self.max_archive_bytes, label, "max_archive_bytes")
@@ -646,7 +838,9 @@ class Store:
                         transcript = " ".join(read_text(root.joinpath(*pair.parts), name=str(pair)).split()) or None
                     except CorpusError as exc:
                         left_out.append(f"{pair} (transcript not used: {exc})")
-                info.update(original_name=str(rel), archive=label, bytes=path.stat().st_size, transcript=transcript)
+                folder_role = next((p.lower() for p in reversed(rel.parts[:-1]) if p.lower() in AUDIO_ROLES), None)
+                info.update(original_name=str(rel), archive=label, bytes=path.stat().st_size, transcript=transcript,
+                            role=role or folder_role)
                 items.append((sanitize_filename(rel.name, default="audio"), path, info))
             if left_out:
                 log.warning("%s: skipped %d file(s): %s", label, len(left_out), "; ".join(left_out[:20]))
@@ -658,7 +852,7 @@ class Store:
                     more = f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
                     msg += f" (left out: {'; '.join(left_out[:3])}{more})"
                 raise AudioError(msg)
-            return self._store_files("audio", items)
+            yield label, items
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -1356,6 +1550,37 @@ class Store:
                              (json.dumps(info), now_iso(), audio_id))
                 self._log_event(conn, row, "transcript", {"from": old, "to": text})
         return self.get(audio_id)
+
+    def set_role(self, audio_ids: Sequence[str], role: str) -> list[Record]:
+        """Give stored audio ``audio_ids`` the role ``role`` (:data:`AUDIO_ROLES`), in one transaction.
+
+        Each change is an event of the record's history. Refused while a job reads any of them
+        (a training must not see its audio become test audio halfway).
+        """
+        check_list(audio_ids, "audio_ids", "audio ids", fix="pass [{}]")
+        role = check_role(role)
+        ids = list(dict.fromkeys(audio_ids))
+        for audio_id in ids:
+            self.get(audio_id, "audio")
+        users = sorted({u for audio_id in ids for u in self._active_users(audio_id)})
+        if users:
+            raise ModelInUseError(f"the audio is used by running job(s) {', '.join(users)}: wait for them or cancel "
+                                  "them first")
+        with self._write() as conn:
+            stamp = now_iso()
+            for audio_id in ids:
+                row = conn.execute("SELECT * FROM records WHERE id = ? AND kind = 'audio'", (audio_id,)).fetchone()
+                if row is None:
+                    raise RecordNotFoundError(f"no audio record {audio_id!r} in the workspace {self.path}")
+                info = json.loads(row["info"])
+                old = audio_role(info)
+                if old != role or info.get("role") != role:
+                    info["role"] = role
+                    conn.execute("UPDATE records SET info = ?, updated = ? WHERE id = ?",
+                                 (json.dumps(info), stamp, audio_id))
+                    if old != role:
+                        self._log_event(conn, row, "role", {"from": old, "to": role}, at=stamp)
+        return [self.get(audio_id) for audio_id in ids]
 
     # ------------------------------------------------------------------ deleting
 
