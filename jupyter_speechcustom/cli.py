@@ -266,6 +266,20 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_audio(ws: Any, args: argparse.Namespace) -> list[Any]:
+    """``workspace add audio``: a name already stored is refused unless --on-duplicate says what to do."""
+    from jupyter_speechcustom.store.workspace import DuplicateNameError
+
+    try:
+        return list(ws.add_audio_files(args.files, transcript=args.transcript, role=args.role,
+                                       on_duplicate=args.on_duplicate or "error"))
+    except DuplicateNameError as exc:
+        shown = ", ".join(exc.names[:10]) + (f" and {len(exc.names) - 10} more" if len(exc.names) > 10 else "")
+        raise DuplicateNameError(f"already in the workspace under the same name: {shown}; nothing was added. Add "
+                                 "--on-duplicate replace (replace the stored files), keep (keep both, the new ones "
+                                 "numbered) or skip (leave them out)", exc.names) from None
+
+
 def _cmd_workspace(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.services import management as m
     from jupyter_speechcustom.services.workspace import Workspace
@@ -301,9 +315,16 @@ def _cmd_workspace(args: argparse.Namespace) -> int:
         text = f"{rec.name}: " + (f"transcript set to {rec.info['transcript']!r}" if rec.info.get("transcript")
                                   else "transcript removed")
     elif args.ws_command == "add":
-        records = m.add_files(ws, args.kind, args.files, transcript=args.transcript)
+        if args.kind != "audio" and (args.role or args.on_duplicate):
+            raise SpeechCustomError("--role and --on-duplicate go with audio: `workspace add audio FILE...`")
+        records = (_add_audio(ws, args) if args.kind == "audio"
+                   else m.add_files(ws, args.kind, args.files, transcript=args.transcript))
         out = [m.item(ws, rec) for rec in records]
         text = "\n".join(f"added {m.KINDS[rec.kind]} {rec.name} ({rec.id}): {m.describe(rec)}" for rec in records)
+    elif args.ws_command == "set-role":
+        records = ws.set_role([rec.id for ref in args.audio for rec in m.find(ws, ref, "audio")], args.role)
+        out = [m.item(ws, rec) for rec in records]
+        text = "\n".join(f"{rec.name} ({rec.id}): role {args.role}" for rec in records)
     elif args.export_what == "result":
         path = m.export_result(ws, args.name, args.out, args.format, overwrite=args.overwrite)
         out, text = {"path": str(path)}, f"wrote {path}"
@@ -466,6 +487,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["corpus", "words", "audio"])
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--transcript", help="the transcript of one audio file")
+    p.add_argument("--role", choices=["train", "dev", "test"],
+                   help="audio: what it is for (default train; in an archive, its train/, dev/ or test/ folder)")
+    p.add_argument("--on-duplicate", choices=["replace", "keep", "skip"],
+                   help="audio whose name is already stored: replace the stored file, keep both (the new one "
+                        "numbered) or skip it (default: refuse, adding nothing)")
+    p = wsub.add_parser("set-role", parents=[common],
+                        help="set audio items' role: train, dev or test (test audio is never trained on)")
+    p.add_argument("role", choices=["train", "dev", "test"])
+    p.add_argument("audio", nargs="+", help="the audio items' names or ids")
     export = wsub.add_parser("export", help="export a result or a customization bundle")
     exports = export.add_subparsers(dest="export_what", required=True)
     p = exports.add_parser("result", parents=[common], help="a result as CSV, JSON or the HTML report")
