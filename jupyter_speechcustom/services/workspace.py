@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
 from jupyter_speechcustom.jobs.runner import JobFunction, ProgressCallback, raise_if_cancelled
-from jupyter_speechcustom.store.workspace import Record, Store, WorkspaceError, check_json, register_job_kind
+from jupyter_speechcustom.store.workspace import (
+    AudioRoleError,
+    Record,
+    Store,
+    WorkspaceError,
+    audio_role,
+    check_json,
+    register_job_kind,
+)
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.am.acoustic_model import EpochRecord
@@ -35,6 +43,11 @@ __all__ = ["JOB_KINDS", "Workspace", "base_ref", "load_base_from_ref"]
 JOB_KINDS = ("build_language_model", "pseudo_label", "train_acoustic_model", "compare")
 
 _LM_OPTIONS = frozenset({"order", "general_text", "general_weight"})
+_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(_ARCHIVE_SUFFIXES)
 
 
 def base_ref(base: BaseModel) -> dict[str, str]:
@@ -65,6 +78,67 @@ class Workspace(Store):
     Besides storing things, a workspace runs the long work on them as jobs: each method here
     returns a :class:`~jupyter_speechcustom.jobs.runner.Job` at once.
     """
+
+    def add_audio_files(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        transcript: str | None = None,
+        role: str | None = None,
+        on_duplicate: str = "error",
+    ) -> list[Record]:
+        """Add audio files and zip/tar archives of them from ``paths`` (checked first), as the Studio
+        adds an upload: :meth:`add_audio` for a file (``transcript`` only with one file),
+        :meth:`add_audio_archive` for an archive. ``role`` and ``on_duplicate`` apply to each.
+
+        Duplicate names are looked for across every path before anything is stored, so with
+        ``on_duplicate="error"`` a clash stores nothing.
+        """
+        from jupyter_speechcustom.store.index import DuplicateNameError, check_on_duplicate, check_role
+
+        check_list(paths, "paths", "audio files")
+        if role is not None:
+            check_role(role)
+        check_on_duplicate(on_duplicate)
+        files = [Path(p).expanduser() for p in paths]
+        if not files:
+            raise WorkspaceError("give at least one audio file to add")
+        for path in files:
+            if not path.is_file():
+                raise WorkspaceError(f"{path} is not a file: check the path")
+        archives = [_is_archive(path) for path in files]
+        if transcript is not None and (len(files) != 1 or archives[0]):
+            raise WorkspaceError("a transcript goes with one audio file: add the files one at a time")
+        if on_duplicate == "error":
+            names = [n for path, archive in zip(files, archives)
+                     for n in (self.archive_audio_names(path) if archive else [path.name])]
+            taken = list(dict.fromkeys(self.duplicates("audio", names)))
+            if taken:
+                shown = ", ".join(taken[:10]) + (f" and {len(taken) - 10} more" if len(taken) > 10 else "")
+                raise DuplicateNameError(
+                    f"{len(taken)} audio file(s) already in the workspace under the same name: {shown}. Choose "
+                    "on_duplicate='replace' (replace the stored file), 'keep' (keep both, the new one under a "
+                    "numbered name) or 'skip' (leave the new one out)", taken)
+        added: list[Record] = []
+        for path, archive in zip(files, archives):
+            if archive:
+                added.extend(self.add_audio_archive(path, role=role, on_duplicate=on_duplicate))
+            else:
+                added.append(self.add_audio(path, transcript=transcript, role=role, on_duplicate=on_duplicate))
+        return added
+
+    def audio_manifest(self, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """NeMo manifest entries (``audio_filepath``, ``duration``, ``text`` where transcribed) of stored audio."""
+        check_list(audio_ids, "audio_ids", "audio ids")
+        return _audio_entries(self, audio_ids)
+
+    def _refuse_test_audio(self, audio_ids: Sequence[str], doing: str) -> None:
+        test = [rec.name for rec in (self.get(a, "audio") for a in audio_ids) if audio_role(rec) == "test"]
+        if test:
+            shown = ", ".join(test[:5]) + (f" and {len(test) - 5} more" if len(test) > 5 else "")
+            raise AudioRoleError(f"{len(test)} of the {len(audio_ids)} audio files chosen for {doing} are test audio "
+                                 f"({shown}): test audio scores models and is never trained on. Leave them out, or "
+                                 "give them the train role first (ws.set_role(ids, 'train'))")
 
     def build_language_model(
         self,
@@ -108,12 +182,14 @@ class Workspace(Store):
         The audio is converted and cut into training segments first (kept in a hidden folder
         of ``jobs/``, so a reviewed table can be trained on after a restart). The job's result
         is ``{"labels": [PseudoLabel as dict], "names": {segment: audio name}, "skipped": [...]}``.
+        Test audio is refused, as for :meth:`train_acoustic_model`.
         """
         from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 
         check_list(audio_ids, "audio_ids", "audio ids (ws.add_audio)")
         if not audio_ids:
             raise ValueError("nothing to label: pass audio ids (ws.add_audio or ws.add_audio_archive)")
+        self._refuse_test_audio(audio_ids, "pseudo-labelling (to train on)")
         params = {"base": base_ref(base), "audio_ids": list(audio_ids), "lm_id": lm_id,
                   "threshold": float(CONFIDENCE_THRESHOLD if threshold is None else threshold)}
         return self.submit(_label_job(self, params, None, base=base), kind="pseudo_label", params=params,
@@ -143,11 +219,21 @@ class Workspace(Store):
         dev WER) and ``recommended`` (``"base"``, with ``recommended_reason``, when the custom
         model is worse than the base model; it is available all the same, to inspect). The
         summary is also kept in the model's record (``info["training"]``).
+
+        Test audio (role ``"test"``) is refused (:class:`AudioRoleError`): it scores models and is
+        never trained on. Without a ``dev`` option, the workspace's transcribed ``"dev"`` audio
+        (other than ``audio_ids``) is the dev set, when it has some.
         """
         check_list(audio_ids, "audio_ids", "audio ids (ws.add_audio)")
         check_json(options, "acoustic model options")
         if not audio_ids:
             raise ValueError("nothing to train on: pass audio ids (ws.add_audio or ws.add_audio_archive)")
+        self._refuse_test_audio(audio_ids, "training")
+        if "dev" not in options:  # the workspace's own dev audio picks the epoch, when it has some
+            chosen = set(audio_ids)
+            dev = [r.id for r in self.audio("dev") if r.info.get("transcript") and r.id not in chosen]
+            if dev:
+                options = {**options, "dev": _audio_entries(self, dev)}
         if mode == "supervised":  # refused now, not once the job has started
             untranscribed = [rec.name for rec in (self.get(a, "audio") for a in audio_ids)
                              if not rec.info.get("transcript")]
