@@ -26,6 +26,7 @@ from jupyter_speechcustom.constants import (
 )
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
+from jupyter_speechcustom.store.index import audio_role
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -60,6 +61,9 @@ _MODE_HINTS = {
                     "labels rarely teach it anything new: prefer lightly supervised.",
 }
 
+
+#: The dev-set choice that stands for the workspace's transcribed dev audio (read when training starts).
+WORKSPACE_DEV = "workspace:dev"
 
 _DEV_SOURCE_TEXT = {
     "dev set": "the dev set",
@@ -120,7 +124,8 @@ class AcousticModelPanel(Panel):
         workspace: a :class:`~jupyter_speechcustom.services.workspace.Workspace` or its folder.
         base: the base model (or its name or ``.nemo`` path) to fine-tune.
 
-    Children of note: ``audio`` (SelectMultiple), ``mode_buttons``, ``lm``, ``threshold``,
+    Children of note: ``audio`` (SelectMultiple: train audio only; ``held_back`` says how many dev
+    and test files are left out), ``mode_buttons``, ``lm``, ``threshold``,
     ``name``, ``epochs``, ``learning_rate``, ``dev``, ``mix_general``, ``label_button``,
     ``label_rows`` (the review table's rows on the current page), ``train_button``,
     ``train_progress`` (with its cancel button), ``plot`` (Image), ``result``.
@@ -152,6 +157,8 @@ class AcousticModelPanel(Panel):
         self.on(self.select_all, lambda: self._select_audio(lambda r: True))
         self.on(self.select_untranscribed, lambda: self._select_audio(lambda r: not r.info.get("transcript")))
         self.on(self.select_transcribed, lambda: self._select_audio(lambda r: bool(r.info.get("transcript"))))
+        self.held_back = widgets.HTML()
+        self.held_back.add_class("sc-am-held-back")
 
         self.mode_buttons = widgets.ToggleButtons(options=MODES, value=self.mode,
                                                   tooltips=["audio with transcripts",
@@ -173,12 +180,9 @@ class AcousticModelPanel(Panel):
         self.learning_rate = widgets.BoundedFloatText(FINETUNE_LR, min=1e-6, max=1.0, step=1e-4,
                                                       description="Learning rate", style={"description_width": "90px"},
                                                       layout=widgets.Layout(width="210px"))
-        dev_options: list[tuple[str, str | None]] = [("hold out 10% of the training audio", None)]
         profile = self.base.profile
-        if profile is not None and profile.dev_set is not None:
-            dev_options.insert(0, (f"the {profile.name}'s {profile.dev_set} set",
-                                   str(profile.example_set(profile.dev_set))))
-        self.dev = Choice(description="Dev set", style=LABELLED, options=dev_options, layout=wide())
+        self.dev = Choice(description="Dev set", style=LABELLED, options=self._dev_options(), layout=wide())
+        self._dev_default: str | None = self.dev.value  # moved to the workspace's dev audio until the user chooses
         has_general = profile is not None and profile.general_speech is not None
         self.mix_general = widgets.Checkbox(has_general, description="mix in general speech (against "
                                             "forgetting)", indent=False, disabled=not has_general)
@@ -233,6 +237,7 @@ class AcousticModelPanel(Panel):
             heading("Training audio"),
             widgets.HBox([self.audio, widgets.VBox([widgets.Label("select:"), self.select_all,
                                                     self.select_untranscribed, self.select_transcribed])]),
+            self.held_back,
             heading("Mode"),
             self.mode_buttons,
             self.mode_hint,
@@ -254,16 +259,40 @@ class AcousticModelPanel(Panel):
     # ------------------------------------------------------------------ listing
 
     def refresh(self) -> None:
-        """Re-read audio and LMs from the workspace."""
+        """Re-read audio and LMs from the workspace: only train audio is offered for training."""
         audio = self.workspace.audio()
-        set_options(self.audio, [(audio_label(r), r.id) for r in audio])
+        set_options(self.audio, [(audio_label(r), r.id) for r in audio if audio_role(r) == "train"])
+        roles = [audio_role(r) for r in audio]
+        dev, test = roles.count("dev"), roles.count("test")
+        dev_ready = len(self._workspace_dev())
+        self.held_back.value = hint_html(
+            f"Held back from training: {dev} dev and {test} test audio file(s) (set roles in the Data tab). "
+            + (f"The {dev_ready} transcribed dev file(s) are the dev set that picks the epoch saved."
+               if dev_ready else "Dev audio with transcripts would pick the epoch saved.")
+            + (" Test audio is for the Compare tab." if test else "")) if dev or test else ""
+        set_options(self.dev, self._dev_options(), keep=True)
+        if dev_ready and self.dev.value == self._dev_default:  # not chosen by the user: the workspace's own
+            self.dev.value = self._dev_default = WORKSPACE_DEV
         lms = self.usable_language_models()
         set_options(self.lm, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in lms]], keep=True)
         if self.lm.value is None and lms:
             self.lm.value = lms[0].id
 
+    def _workspace_dev(self) -> list[Record]:
+        return [r for r in self.workspace.audio("dev") if r.info.get("transcript")]
+
+    def _dev_options(self) -> list[tuple[str, str | None]]:
+        options: list[tuple[str, str | None]] = [("hold out 10% of the training audio", None)]
+        profile = self.base.profile
+        if profile is not None and profile.dev_set is not None:
+            options.insert(0, (f"the {profile.name}'s {profile.dev_set} set", str(profile.example_set(profile.dev_set))))
+        dev = self._workspace_dev()
+        if dev:
+            options.insert(0, (f"the workspace's dev audio ({len(dev)} transcribed files)", WORKSPACE_DEV))
+        return options
+
     def _select_audio(self, keep: Callable[[Record], bool]) -> None:
-        ids = {r.id for r in self.workspace.audio() if keep(r)}
+        ids = {r.id for r in self.workspace.audio("train") if keep(r)}
         self.audio.value = tuple(v for _, v in self.audio.options if v in ids)
 
     def _mode_changed(self) -> None:
@@ -399,7 +428,8 @@ class AcousticModelPanel(Panel):
             "epochs": int(self.epochs.value),
             "learning_rate": float(self.learning_rate.value),
             "confidence_threshold": float(self.threshold.value),
-            "dev": self.dev.value,
+            "dev": self.dev.value if self.dev.value != WORKSPACE_DEV else self.workspace.audio_manifest(
+                [r.id for r in self._workspace_dev() if r.id not in params["audio_ids"]]) or None,
             "general": "auto" if self.mix_general.value else None,
         }
         name = self.name.value.strip() or "custom-am"

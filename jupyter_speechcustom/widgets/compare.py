@@ -33,6 +33,7 @@ from jupyter_speechcustom.constants import (
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, borrowed_dev_set, dev_items
+from jupyter_speechcustom.store.index import audio_role
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -43,6 +44,7 @@ from jupyter_speechcustom.widgets._common import (
     button,
     heading,
     hint,
+    hint_html,
     player_audio,
     set_options,
     wide,
@@ -92,7 +94,10 @@ class ComparePanel(Panel):
         base: the base model (or its name or ``.nemo`` path).
 
     Children of note: ``system_boxes`` (a Checkbox per system in :data:`SYSTEMS`), ``lm``,
-    ``am``, ``test_set``, ``limit``, ``audio`` (workspace audio), ``recording``,
+    ``am``, ``test_set`` (the workspace's audio when it has some, its transcribed test audio
+    selected; the profile's sets only when chosen or when the workspace has no audio: ``test_note``
+    says so), ``limit``, ``audio`` (transcribed workspace audio; ``select_all_audio``,
+    ``select_no_audio``, ``audio_count``), ``recording``,
     ``run_button``, ``wer_table``, ``chart`` (Image), ``hits``, ``lm_alpha``, ``lm_beta``,
     ``boost_alpha`` (sliders), ``tune_button``, ``tune_view`` (its progress), ``rows`` (the
     utterances on the current page).
@@ -130,13 +135,31 @@ class ComparePanel(Panel):
         profile = self.base.profile
         sets: list[tuple[str, str]] = [(f"{profile.name} {s}", f"profile:{s}") for s in profile.test_sets] if profile else []
         sets += [("workspace audio", "workspace"), ("one recording", "one")]
-        self.test_set = widgets.Dropdown(description="Test set", style=LABELLED, options=sets, value=sets[0][1],
-                                         layout=wide())
+        own = bool(self.workspace.audio())  # the workspace's own data first; the demo's only when it has none
+        self.test_set = widgets.Dropdown(description="Test set", style=LABELLED, options=sets,
+                                         value="workspace" if own or not profile else sets[0][1], layout=wide())
+        self.test_note = widgets.HTML()
+        self.test_note.add_class("sc-compare-test-note")
         self.limit = widgets.BoundedIntText(0, min=0, max=100_000, description="First N (0: all)",
                                             style={"description_width": "initial"},
                                             layout=widgets.Layout(width="190px"))
         self.limit.add_class("sc-compare-limit")
         self.audio = widgets.SelectMultiple(description="Audio", style=LABELLED, options=[], rows=6, layout=wide())
+        self.audio.add_class("sc-compare-audio")
+        self._auto_audio = True  # the selection follows the workspace's test audio until the user changes it
+        self._setting_audio = False
+        self.select_all_audio = button("all", tooltip="select all the transcribed audio", css="sc-compare-all")
+        self.select_no_audio = button("none", tooltip="select none", css="sc-compare-none")
+        self.select_test_audio = button("test", tooltip="select the test audio", css="sc-compare-test")
+        self.on(self.select_all_audio, lambda: self._pick_audio([v for _, v in self.audio.options]))
+        self.on(self.select_no_audio, lambda: self._pick_audio([]))
+        self.on(self.select_test_audio, lambda: self._pick_audio(self._test_ids()))
+        self.audio_count = widgets.HTML()
+        self.audio_count.add_class("sc-compare-audio-count")
+        self.observe_value(self.audio, lambda _: self._audio_picked())
+        self.audio_box = widgets.VBox([widgets.HBox([self.audio, widgets.VBox([
+            widgets.Label("select:"), self.select_all_audio, self.select_no_audio, self.select_test_audio])]),
+            self.audio_count])
         self.recording = Choice(description="Recording", style=LABELLED, options=[("—", None)], layout=wide())
         self.observe_value(self.test_set, lambda _: self._test_set_changed())
         self.run_button = button("Compare", icon="balance-scale", style="primary", css="sc-compare-run")
@@ -219,7 +242,8 @@ class ComparePanel(Panel):
             widgets.HBox([self.lm, self.am]),
             heading("Test set"),
             widgets.HBox([self.test_set, self.limit]),
-            self.audio,
+            self.test_note,
+            self.audio_box,
             self.recording,
             widgets.HBox([self.run_button]),
             self.progress,
@@ -247,12 +271,54 @@ class ComparePanel(Panel):
             self.system_boxes["+AM"].value = True
             self.system_boxes["+AM+LM"].value = self.lm.value is not None
         audio = ws.audio()
-        set_options(self.audio, [(audio_label(r), r.id) for r in audio if r.info.get("transcript")])
+        self._setting_audio = True
+        try:
+            set_options(self.audio, [(f"{audio_label(r)} · {audio_role(r)}", r.id) for r in audio
+                                     if r.info.get("transcript")])
+            if self._auto_audio:
+                self.audio.value = tuple(self._test_ids())
+        finally:
+            self._setting_audio = False
         set_options(self.recording, [("—", None), *[(audio_label(r), r.id) for r in reversed(audio)]])
+        self._count_audio()
+        self._note_test_set()
+
+    def _test_ids(self) -> list[str]:
+        return [r.id for r in self.workspace.audio("test") if r.info.get("transcript")]
+
+    def _pick_audio(self, ids: list[str]) -> None:
+        self.audio.value = tuple(v for _, v in self.audio.options if v in set(ids))
+
+    def _audio_picked(self) -> None:
+        if not self._setting_audio:
+            self._auto_audio = False
+        self._count_audio()
+
+    def _count_audio(self) -> None:
+        chosen = set(self.audio.value)
+        test = set(self._test_ids())
+        self.audio_count.value = (f'<div class="sc-root sc-muted">{len(chosen)} of {len(self.audio.options)} '
+                                  f"transcribed files selected ({len(chosen & test)} of the {len(test)} test "
+                                  "files)</div>")
+
+    def _note_test_set(self) -> None:
+        """Say where the test set comes from when it is not the workspace's own test audio."""
+        kind = self.test_set.value
+        profile = self.base.profile
+        note = ""
+        if kind.startswith("profile:") and not self.workspace.audio():
+            note = (f"The workspace has no audio yet, so the test set is the {profile.name if profile else 'example'}"
+                    f" {kind.split(':', 1)[1]} set, not your data: add audio in the Data tab (role test) to compare "
+                    "on your own.")
+        elif kind == "workspace" and not self._test_ids():
+            note = ("No transcribed test audio in the workspace: give transcribed audio the test role in the Data tab, "
+                    "or select audio here.")
+        self.test_note.value = hint_html(note) if note else ""
 
     def _test_set_changed(self) -> None:
         kind = self.test_set.value
-        self.audio.layout.display = "" if kind == "workspace" else "none"
+        self._note_test_set()
+        self.audio_box.layout.display = "" if kind == "workspace" else "none"
         self.recording.layout.display = "" if kind == "one" else "none"
         self.limit.layout.display = "" if kind.startswith("profile:") or kind == "workspace" else "none"
 
@@ -359,16 +425,22 @@ class ComparePanel(Panel):
 
     def dev_set(self) -> tuple[str, list[TestItem]]:
         """What :meth:`tune` tunes on: data of the chosen LM's own domain, never another's. The
-        profile's dev set when the LM was built from the profile's example corpus; else the
-        transcribed workspace audio that is not in the current comparison's test set."""
+        workspace's transcribed dev audio when it has some; else the profile's dev set when the LM
+        was built from the profile's example corpus; else the transcribed workspace audio that is
+        neither test audio nor in the current comparison's test set."""
+        tested = {item.audio for item in self.comparison.items} if self.comparison is not None else set()
+        own_dev = [r for r in self.workspace.audio("dev") if r.info.get("transcript") and str(r.path) not in tested]
+        if own_dev:  # the workspace's own dev audio first: the user's domain
+            return f"{len(own_dev)} workspace dev audio files", [
+                TestItem(r.name, str(r.path), r.info.get("transcript")) for r in own_dev]
         items = dev_items(self.base)
         profile = self.base.profile
         lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
         borrowed = borrowed_dev_set(self.base, lm) if lm is not None and items else None
         if items and profile is not None and borrowed is None:
             return f"{profile.name} {profile.dev_set}", items
-        tested = {item.audio for item in self.comparison.items} if self.comparison is not None else set()
-        recs = [r for r in self.workspace.audio() if r.info.get("transcript") and str(r.path) not in tested]
+        recs = [r for r in self.workspace.audio() if r.info.get("transcript") and str(r.path) not in tested
+                and audio_role(r) != "test"]  # test audio scores, never tunes
         if recs:
             return f"{len(recs)} transcribed workspace audio files", [
                 TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]

@@ -73,7 +73,8 @@ class ExplorerPanel(Panel):
         base: the base model (or its name or ``.nemo`` path): OOV words are words it does not know,
             and it transcribes the set.
 
-    Children of note: ``source`` (the set chooser), ``manifest_path`` and ``open_button`` (for a
+    Children of note: ``source`` (the set chooser: the workspace's audio when it has some, else the
+    profile's first example set, said so in the status), ``manifest_path`` and ``open_button`` (for a
     manifest), ``stats`` (HTML), ``histogram`` (Image), ``oov``, ``transcribe_button``,
     ``progress`` (its job), ``search``, ``regex``, ``search_in``, ``wer_range``,
     ``duration_range``, ``sort``, ``table`` (the current page), ``prev_page``, ``next_page``,
@@ -103,8 +104,10 @@ class ExplorerPanel(Panel):
             if profile else []
         sets += [("workspace audio (all)", "workspace"), ("workspace audio (transcribed)", "workspace:transcribed"),
                  ("a NeMo manifest…", "manifest")]
-        self.source = widgets.Dropdown(description="Audio set", style=LABELLED, options=sets, value=sets[0][1],
-                                       layout=wide())
+        # The workspace's own audio first; a profile's example set only when chosen, or when the workspace has none.
+        own = bool(self.workspace.audio()) or not profile
+        self.source = widgets.Dropdown(description="Audio set", style=LABELLED, options=sets,
+                                       value="workspace" if own else sets[0][1], layout=wide())
         self.source.add_class("sc-explore-source")
         self.manifest_path = widgets.Text("", placeholder="path/to/manifest.json", description="Manifest",
                                           style=LABELLED, layout=wide())
@@ -223,6 +226,9 @@ class ExplorerPanel(Panel):
         audio_set = self.load_set()
         self.show_set(audio_set)
         note = "" if len(audio_set) else " It has no audio: add some in the Data tab, or choose another set."
+        if self.source.value.startswith("profile:") and not self.workspace.audio():
+            note += (" The workspace has no audio yet, so this is the base model's example set, not your data: add "
+                     "your audio in the Data tab.")
         self.show(f"Opened {audio_set.label}: {len(audio_set)} utterances.{note}",
                   "success" if len(audio_set) else "info")
         return audio_set
