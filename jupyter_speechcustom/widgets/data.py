@@ -16,6 +16,7 @@ from jupyter_speechcustom.asr.models import known_words_for
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME, SAMPLE_RATE, STUDIO_DEMO_AUDIO_FILES
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.evaluation import diffview
+from jupyter_speechcustom.store.index import AUDIO_ROLES, DuplicateNameError, audio_role
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -43,6 +44,10 @@ _AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac,.txt,"
 _TEXT_ACCEPT = ".txt,.text,.md,text/plain"
 _WORDS_ACCEPT = ".csv,.json,.txt"
 _MIN_RECORDING_SECONDS = 0.1  # shorter holds no speech: the microphone gave nothing, or recording stopped at once
+#: The Data tab's answers when an upload's name is already stored: button label, ``on_duplicate``.
+_DUPLICATE_CHOICES = (("Replace", "replace"), ("Keep both", "keep"), ("Skip", "skip"))
+_ROLE_HINTS = {"train": "to train on", "dev": "to choose epochs and tune weights",
+               "test": "to score models, never trained on"}
 
 
 def _clock_html(seconds: float) -> str:
@@ -88,6 +93,21 @@ def _is_archive(name: str) -> bool:
     return name.lower().endswith(_ARCHIVE_SUFFIXES)
 
 
+def _audio_table_html(audio: list[Any], max_height: str = "16em") -> str:
+    """The workspace's audio, newest first: name, duration, role, transcript and id, with counts by role."""
+    total = sum(float(r.info.get("duration") or 0) for r in audio)
+    length = f"{total / 60:.1f} min" if total >= 60 else f"{total:.1f} s"
+    roles = [audio_role(r) for r in audio]
+    by_role = ", ".join(f"{roles.count(role)} {role}" for role in AUDIO_ROLES if role in roles)
+    files = "1 audio file" if len(audio) == 1 else f"{len(audio)} audio files"
+    rows = [(r.name, f"{r.info['duration']:.1f} s" if isinstance(r.info.get("duration"), (int, float)) else "?",
+             audio_role(r), r.info.get("transcript") or "—", r.id) for r in reversed(audio)]
+    body = diffview.table_html(("audio", "duration", "role", "transcript", "id"), rows, numeric=(1,),
+                               classes="sc-audio", empty="no audio yet")
+    return (f'<div class="sc-root sc-muted">{files}, {length}{f" ({by_role})" if by_role else ""}</div>'
+            f'<div style="max-height:{diffview.escape(max_height)};overflow-y:auto">{body}</div>')
+
+
 class _WordRow(widgets.HBox):
     """One editable custom word: word, sounds-like spellings (``;``-separated), display form."""
 
@@ -116,7 +136,11 @@ class DataPanel(Panel):
     Children of note (for scripts and tests): ``corpus_upload``, ``words_upload``,
     ``audio_upload`` (``FileUpload``), ``word_rows`` (the editor's rows), ``save_words_button``,
     ``recorder`` (ipywebrtc ``AudioRecorder``, started and stopped by ``record_button``; the take
-    plays in ``take_player``), ``save_recording_button``, ``corpus_table``, ``audio_table``.
+    plays in ``take_player``), ``save_recording_button``, ``corpus_table``, ``audio_table``;
+    ``upload_role`` (the role of uploaded audio), ``role_audio`` (SelectMultiple), ``new_role`` and
+    ``set_role_button`` (change the selected audio's role); ``duplicate_box`` (shown when an upload's
+    names are already stored: ``duplicate_names`` and ``duplicate_buttons``, Replace / Keep both /
+    Skip, plus ``duplicate_cancel``).
 
     Traits:
         recording (Bytes, default b""): the latest microphone recording (WebM/Opus) not yet saved.
@@ -164,6 +188,24 @@ class DataPanel(Panel):
         self.audio_upload = widgets.FileUpload(accept=_AUDIO_ACCEPT, multiple=True, description="Upload audio")
         self.audio_upload.add_class("sc-audio-upload")
         self.observe_value(self.audio_upload, self._audio_uploaded, doing="Adding the audio")
+        self.upload_role = widgets.Dropdown(
+            options=[("train (an archive: its train/, dev/, test/ folders)", None),
+                     *[(f"{r} ({_ROLE_HINTS[r]})", r) for r in AUDIO_ROLES]],
+            value=None, description="Role", style=LABELLED, layout=wide())
+        self.upload_role.add_class("sc-upload-role")
+        self._pending: list[tuple[str, bytes]] | None = None  # an upload waiting for a duplicate-name answer
+        self.duplicate_names = widgets.HTML()
+        self.duplicate_buttons = {
+            choice: button(label, css=f"sc-duplicate-{choice}", style="warning" if choice == "replace" else "")
+            for label, choice in _DUPLICATE_CHOICES}
+        for choice, choice_button in self.duplicate_buttons.items():
+            self.on(choice_button, lambda c=choice: self.resolve_duplicates(c), "Adding the audio")
+        self.duplicate_cancel = button("Cancel", css="sc-duplicate-cancel")
+        self.on(self.duplicate_cancel, lambda: self.resolve_duplicates(None))
+        self.duplicate_box = widgets.VBox([self.duplicate_names,
+                                           widgets.HBox([*self.duplicate_buttons.values(), self.duplicate_cancel])])
+        self.duplicate_box.add_class("sc-duplicate-box")
+        self.duplicate_box.layout.display = "none"
         splits = list(profile.example_sets) if profile else []
         self.demo_split = widgets.Dropdown(options=splits, value=splits[0] if splits else None,
                                            layout=widgets.Layout(width="150px"))
@@ -216,6 +258,14 @@ class DataPanel(Panel):
         self.save_transcript_button = button("Save transcript", icon="save", css="sc-save-transcript")
         self.save_transcript_button.disabled = True
         self.on(self.save_transcript_button, self.save_transcript, "Saving the transcript")
+        self.role_audio = widgets.SelectMultiple(description="Audio", style=LABELLED, options=[], rows=5,
+                                                 layout=wide())
+        self.role_audio.add_class("sc-role-audio")
+        self.new_role = widgets.ToggleButtons(options=list(AUDIO_ROLES), value="train",
+                                              tooltips=[_ROLE_HINTS[r] for r in AUDIO_ROLES])
+        self.new_role.add_class("sc-new-role")
+        self.set_role_button = button("Set role", icon="tag", css="sc-set-role")
+        self.on(self.set_role_button, self.set_role, "Setting the role")
 
         self.children = [
             widgets.HTML(diffview.style_tag()),
@@ -235,7 +285,8 @@ class DataPanel(Panel):
             hint("Files (WAV, FLAC, MP3, OGG, WebM, M4A), each with its transcript as a .txt of the same name if you "
                  "have one (upload them together), or archives (zip, tar) where a .txt beside an audio file is its "
                  "transcript. Untranscribed audio is for lightly supervised or unsupervised training."),
-            widgets.HBox([self.audio_upload]),
+            widgets.HBox([self.audio_upload, self.upload_role]),
+            self.duplicate_box,
             demo_row,
             heading("Record"),
             widgets.HBox([widgets.VBox([widgets.HBox([self.record_button, self.record_clock]), self.take_player]),
@@ -244,6 +295,10 @@ class DataPanel(Panel):
             self.audio_table,
             widgets.HBox([self.play_choice, self.player]),
             widgets.HBox([self.transcript_edit, self.save_transcript_button]),
+            heading("Roles"),
+            hint("Train audio is trained on; dev audio chooses the training epochs and tunes the weights; test audio "
+                 "scores models in the Compare tab and is never offered for training."),
+            widgets.HBox([self.role_audio, widgets.VBox([self.new_role, self.set_role_button])]),
         ]
         for _ in range(3):
             self.add_word_row()
@@ -273,10 +328,9 @@ class DataPanel(Panel):
         if self.word_lists.value is not None and self.word_lists.value not in dict(lists).values():
             self.word_lists.value = None
         audio = ws.audio()
-        self.audio_table.value = diffview.audio_table_html([
-            {"name": r.name, "duration": r.info.get("duration"), "transcript": r.info.get("transcript"), "id": r.id}
-            for r in reversed(audio)])
+        self.audio_table.value = _audio_table_html(audio)
         set_options(self.play_choice, [("—", None), *[(audio_label(r), r.id) for r in reversed(audio)]])
+        set_options(self.role_audio, [(f"{audio_label(r)} · {audio_role(r)}", r.id) for r in reversed(audio)])
 
     # ------------------------------------------------------------------ corpora
 
@@ -413,11 +467,25 @@ class DataPanel(Panel):
 
     # ------------------------------------------------------------------ audio
 
-    def add_audio_files(self, files: list[tuple[str, bytes]]) -> list[str]:
+    def add_audio_files(self, files: list[tuple[str, bytes]], on_duplicate: str | None = None) -> list[str]:
         """Store audio files and archives (name, bytes); a ``name.txt`` among them is the transcript of
-        the audio file ``name.*`` (as beside an audio file in an archive). Returns the new audio ids."""
+        the audio file ``name.*`` (as beside an audio file in an archive). Returns the new audio ids.
+
+        Each gets the role chosen in ``upload_role`` (none: train, or an archive's folders). When
+        names (of files or of an archive's audio) are already stored and ``on_duplicate`` is None,
+        nothing is stored: ``duplicate_box`` shows them and asks (:meth:`resolve_duplicates`).
+        """
+        if on_duplicate is None:
+            taken = self._taken_names(files)
+            if taken:
+                self._ask_duplicates(files, taken)
+                return []
+        role = self.upload_role.value
         added: list[str] = []
         failed: list[str] = []
+        renamed: list[str] = []
+        replaced = skipped = 0
+        before = {r.id for r in self.workspace.audio()}
         audio_stems = {Path(name).stem for name, _ in files
                        if not _is_transcript(name) and not _is_archive(name)}
         transcripts: dict[str, str] = {}
@@ -440,21 +508,84 @@ class DataPanel(Panel):
             try:
                 if _is_archive(name):
                     left_out: list[str] = []
-                    added.extend(r.id for r in self.workspace.add_audio_archive(data, name=name, skipped=left_out))
-                    failed.extend(f"{name}: {line}" for line in left_out)
+                    records = self.workspace.add_audio_archive(data, name=name, skipped=left_out, role=role,
+                                                               on_duplicate=on_duplicate or "error")
+                    skipped += sum(line.endswith(": skipped)") for line in left_out)
+                    failed.extend(f"{name}: {line}" for line in left_out if not line.endswith(": skipped)"))
                 else:
                     transcript = transcripts.get(Path(name).stem)
-                    added.append(self.workspace.add_audio(data, name=name, transcript=transcript).id)
+                    records = [self.workspace.add_audio(data, name=name, transcript=transcript, role=role,
+                                                        on_duplicate=on_duplicate or "error")]
+                    if records[0].id in before and on_duplicate == "skip":
+                        skipped += 1
+                        continue
                     paired += transcript is not None
             except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
                 failed.append(f"{name}: {exc}")
+                continue
+            for rec in records:
+                if rec.id in before:
+                    replaced += 1
+                    continue
+                added.append(rec.id)
+                wanted = Path(str(rec.info.get("original_name") or name)).name
+                if on_duplicate == "keep" and rec.name != wanted:
+                    renamed.append(f"{wanted} as {rec.name}")
         self.refresh()
         parts = [f"Added {len(added)} audio file(s)" + (f", {paired} with their .txt transcript." if paired else ".")
                  ] if added else []
+        if renamed:
+            parts.append(f"Kept both: stored {', '.join(renamed)}.")
+        if replaced:
+            parts.append(f"Replaced {replaced} stored audio file(s).")
+        if skipped:
+            parts.append(f"Skipped {skipped} file(s) already in the workspace.")
         if failed:
             parts.append("Not added: " + "; ".join(failed))
-        self.show(" ".join(parts), "error" if failed else "success")
+        self.show(" ".join(parts) or "Nothing was added.", "error" if failed else "success")
         return added
+
+    def _taken_names(self, files: list[tuple[str, bytes]]) -> list[str]:
+        """The names of the upload's audio (an archive's too) that the workspace already has."""
+        if not self.workspace.audio():
+            return []
+        names: list[str] = []
+        for name, data in files:
+            if _is_transcript(name):
+                continue
+            if _is_archive(name):
+                try:
+                    names.extend(self.workspace.archive_audio_names(data, name=name))
+                except Exception:  # noqa: BLE001 - an unusable archive is reported when it is added
+                    continue
+            else:
+                names.append(name)
+        return list(dict.fromkeys(self.workspace.duplicates("audio", names)))
+
+    def _ask_duplicates(self, files: list[tuple[str, bytes]], taken: list[str]) -> None:
+        self._pending = files
+        shown = ", ".join(taken[:12]) + (f" and {len(taken) - 12} more" if len(taken) > 12 else "")
+        self.duplicate_names.value = (
+            f'<div class="sc-root"><b>Already in the workspace</b> ({len(taken)}): {diffview.escape(shown)}. '
+            "Replace them with the new files, keep both (the new ones under numbered names), or skip them "
+            "(the other files are added either way)?</div>")
+        self.duplicate_box.layout.display = ""
+        self.show(f"Nothing added yet: {len(taken)} of the uploaded names are already in the workspace ({shown}). "
+                  "Choose Replace, Keep both or Skip below.", "warning")
+
+    def resolve_duplicates(self, choice: str | None) -> list[str]:
+        """Answer the duplicate-name question: store the waiting upload with ``choice`` (``"replace"``,
+        ``"keep"`` or ``"skip"``), or with None store nothing. Returns the new audio ids."""
+        files, self._pending = self._pending, None
+        self.duplicate_box.layout.display = "none"
+        self.duplicate_names.value = ""
+        if not files:
+            self.show("No upload is waiting for an answer: upload the files again.", "error")
+            return []
+        if choice is None:
+            self.show(f"Nothing was added ({len(files)} uploaded file(s) left out).", "info")
+            return []
+        return self.add_audio_files(files, on_duplicate=choice)
 
     def _audio_uploaded(self, value: Any) -> None:
         files = upload_items(value)
@@ -462,6 +593,19 @@ class DataPanel(Panel):
             return
         self.audio_upload.value = ()
         self.add_audio_files(files)
+
+    def set_role(self) -> None:
+        """Give the audio selected in ``role_audio`` the role chosen in ``new_role``."""
+        ids = list(self.role_audio.value)
+        if not ids:
+            self.show("Choose the audio whose role to set first (under Roles).", "error")
+            return
+        role = self.new_role.value
+        records = self.workspace.set_role(ids, role)
+        self.refresh()
+        self.role_audio.value = tuple(i for i in ids if i in dict(self.role_audio.options).values())
+        names = ", ".join(r.name for r in records[:5]) + (f" and {len(records) - 5} more" if len(records) > 5 else "")
+        self.show(f"{len(records)} audio file(s) are {role} audio now ({_ROLE_HINTS[role]}): {names}.", "success")
 
     def _add_demo_audio(self) -> None:
         from jupyter_speechcustom.io.manifest import read_manifest
@@ -473,12 +617,19 @@ class DataPanel(Panel):
         entries = read_manifest(profile.example_set(split))[: self.demo_count.value]
         self.show(f"Adding {len(entries)} files of the example set {split}…", "working")
         prefix = split.replace("/", "-")
+        last = split.rsplit("/", 1)[-1].lower()
+        role = last if last in AUDIO_ROLES else "train"  # the example test set is test audio
+        before = {r.id for r in self.workspace.audio()}
         for entry in entries:
             path = Path(entry["audio_filepath"])
-            self.workspace.add_audio(path, name=f"{prefix}-{path.name}", transcript=entry.get("text"))
+            self.workspace.add_audio(path, name=f"{prefix}-{path.name}", transcript=entry.get("text"), role=role,
+                                     on_duplicate="skip")
         self.refresh()
+        new = len({r.id for r in self.workspace.audio()} - before)
         with_text = "with" if entries and entries[0].get("text") else "without"
-        self.show(f"Added {len(entries)} audio files of the example set {split} ({with_text} transcripts).", "success")
+        there = f" ({len(entries) - new} were already in the workspace)" if new < len(entries) else ""
+        self.show(f"Added {new} audio files of the example set {split} as {role} audio ({with_text} transcripts)"
+                  f"{there}.", "success")
 
     def _recorded(self, value: Any) -> None:
         data = bytes(value or b"")
@@ -531,7 +682,13 @@ class DataPanel(Panel):
             return None
         name = self.recording_name.value.strip() or time.strftime("recording-%Y%m%d-%H%M%S")
         transcript = self.recording_transcript.value.strip() or None
-        rec = self.workspace.add_audio(self.recording, name=f"{Path(name).stem}.webm", transcript=transcript)
+        try:
+            rec = self.workspace.add_audio(self.recording, name=f"{Path(name).stem}.webm", transcript=transcript,
+                                           role=self.upload_role.value)
+        except DuplicateNameError:
+            self.show(f"There is already a recording named {Path(name).stem}.webm: type another name, then save "
+                      "again.", "error")
+            return None
         self.recording = b""
         self.save_recording_button.disabled = True
         self.recording_name.value = ""
