@@ -12,7 +12,7 @@ import functools
 import logging
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,7 +28,7 @@ from jupyter_speechcustom.constants import (
 from jupyter_speechcustom.errors import CorpusError
 from jupyter_speechcustom.text.normalize import Normalizer, default_normalizer
 
-__all__ = ["Corpus", "known_words", "read_text"]
+__all__ = ["Corpus", "known_words", "oov_words", "read_text"]
 
 log = logging.getLogger(__name__)
 
@@ -255,10 +255,9 @@ class Corpus:
         return Counter(self._counts)
 
     def oov(self, known: Collection[str]) -> list[tuple[str, int]]:
-        """Words not in ``known`` with their counts, most frequent first, ties alphabetical."""
-        known_set = known if isinstance(known, (set, frozenset)) else set(known)
-        unknown = [(word, n) for word, n in self._counts.items() if word not in known_set]
-        return sorted(unknown, key=lambda item: (-item[1], item[0]))
+        """Words not in ``known`` with their counts, most frequent first, ties alphabetical
+        (:func:`oov_words` of the corpus's words)."""
+        return oov_words(self._counts, known)
 
     def preview(self, n: int = 10) -> list[str]:
         """The first ``n`` normalized sentences: what the language model will see."""
@@ -276,6 +275,19 @@ class Corpus:
             "oov_occurrences": sum(n for _, n in oov),
             "top_oov": oov[:SUMMARY_TOP_OOV],
         }
+
+
+def oov_words(words: Mapping[str, int] | Iterable[str], known: Collection[str]) -> list[tuple[str, int]]:
+    """The toolkit's one notion of out-of-vocabulary: the distinct words of ``words`` (a corpus's
+    word counts, or the words of a word list) that are not in ``known`` (the base model's known
+    words, :func:`known_words`), with their counts, most frequent first, ties alphabetical.
+
+    Every report (the Data and Language model tabs, Manage, the CLI) counts OOV words with it.
+    """
+    counts = words if isinstance(words, Mapping) else Counter(words)
+    known_set = known if isinstance(known, (set, frozenset)) else set(known)
+    unknown = [(word, int(n)) for word, n in counts.items() if word not in known_set]
+    return sorted(unknown, key=lambda item: (-item[1], item[0]))
 
 
 def _words_of(lines: list[str], normalizer: Normalizer) -> frozenset[str]:

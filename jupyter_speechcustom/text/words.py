@@ -16,14 +16,14 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jupyter_speechcustom.errors import CorpusError
 from jupyter_speechcustom.io.files import atomic_writer
-from jupyter_speechcustom.text.corpus import read_text
+from jupyter_speechcustom.text.corpus import oov_words, read_text
 from jupyter_speechcustom.text.normalize import Normalizer, default_normalizer
 
 __all__ = [
@@ -31,7 +31,9 @@ __all__ = [
     "CustomWord",
     "apply_display_as",
     "apply_sounds_like",
+    "oov_words",
     "read_custom_words",
+    "word_list_oov",
     "words_text",
     "write_custom_words",
 ]
@@ -406,3 +408,9 @@ def apply_display_as(text: str, words: Sequence[CustomWord]) -> str:
 def words_text(words: Iterable[CustomWord]) -> list[str]:
     """Lines for language-model training text: each word alone on a line, once."""
     return list(dict.fromkeys(cw.word for cw in words))
+
+
+def word_list_oov(words: Iterable[CustomWord], known: Collection[str]) -> list[tuple[str, int]]:
+    """The words of a custom word list the base model does not know (``known``): :func:`oov_words`
+    (the one notion of OOV) of the words the list's entries are made of."""
+    return oov_words([token for cw in words for token in cw.word.split()], known)
