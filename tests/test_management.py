@@ -426,8 +426,10 @@ def test_the_studios_manage_area_renames_refuses_deletes_and_exports(built, demo
     panel.export_path.value = str(tmp_path / "report.html")
     panel.export_button.click()
     assert "Wrote" in panel.status.value and "<table" in (tmp_path / "report.html").read_text(encoding="utf-8")
-    panel.export_button.click()  # a second time: the file exists
-    assert "sc-status-error" in panel.status.value and "already exists" in panel.status.value
+    panel.export_button.click()  # a second time: the file exists, and the panel asks
+    assert "sc-status-warning" in panel.status.value and "already exists. Replace it?" in panel.status.value
+    panel.confirm.answers["Cancel"].click()
+    assert "nothing was changed" in panel.status.value and not panel.confirm.asking
 
     panel.kind.value = "audio"
     panel.items.value = ids["audio"][0]
@@ -437,6 +439,8 @@ def test_the_studios_manage_area_renames_refuses_deletes_and_exports(built, demo
     panel.kind.value = "lm"
     panel.force.value = True
     panel.delete_button.click()
+    assert "Delete language model" in panel.status.value and ws.get(ids["lm"])  # asked first
+    panel.confirm.answers["Delete"].click()
     assert "kept ops-am v1" in panel.status.value and ids["lm"] not in {r.id for r in ws.records()}
 
 

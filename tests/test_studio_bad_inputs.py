@@ -312,9 +312,8 @@ CASES: dict[str, Case] = {
     "fixed-export-into-a-folder-that-cannot-be-made": Case(
         "manage", export(lambda s: "/proc/no-such-folder/wer.csv"),
         r"^Exporting failed: cannot create the folder to write into: /proc/no-such-folder: "),
-    "fixed-export-over-a-file-names-the-checkbox": Case(
-        "manage", export(_existing, overwrite=False),
-        r"kept\.csv already exists: choose another path, or tick 'replace an existing file' to replace it"),
+    "fixed-export-over-a-file-asks-first": Case(
+        "manage", export(_existing), r"/kept\.csv already exists\. Replace it\?", "warning"),
     "ok-export-into-a-new-folder": Case("manage", export(lambda s: str(s.out / "new" / "folder" / "wer.csv")),
                                         r"Wrote .*/new/folder/wer\.csv\.", "success"),
 }
@@ -354,8 +353,10 @@ def test_studio_bad_input(case_id, studio, caplog):
 def test_studio_bad_input_side_effects(studio):
     """The checks the status text cannot show: what is left on disk and in the panels."""
     s = studio
-    CASES["fixed-export-over-a-file-names-the-checkbox"].act(s)
-    assert (s.out / "kept.csv").read_text() == "a file the user had\n"  # not replaced
+    CASES["fixed-export-over-a-file-asks-first"].act(s)
+    assert (s.out / "kept.csv").read_text() == "a file the user had\n"  # not replaced before the answer
+    s.manage.confirm.answers["Cancel"].click()
+    assert (s.out / "kept.csv").read_text() == "a file the user had\n"
     assert not Path("/proc/no-such-folder").exists() and not Path("/tmp/evil.wav").exists()
     good = encode_av(tone(1.0), 16_000, "webm", "libopus")
     s.data.recorder.audio.value = good

@@ -30,8 +30,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.constants import DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import OutputError, check_list
 from jupyter_speechcustom.io.files import check_output_path, describe_os_error
 from jupyter_speechcustom.services.customization import KEY as CUSTOMIZATION_KEY
@@ -43,11 +44,16 @@ from jupyter_speechcustom.store.workspace import (
     WorkspaceError,
 )
 
+if TYPE_CHECKING:
+    from jupyter_speechcustom.asr.models import BaseModel
+
 __all__ = [
     "EXPORT_FORMATS",
+    "IF_EXISTS",
     "KINDS",
     "Deletion",
     "HasDependantsError",
+    "ResultExistsError",
     "add_files",
     "default_workspace_path",
     "delete",
@@ -55,6 +61,7 @@ __all__ = [
     "dependencies",
     "describe",
     "export_bundle",
+    "export_path",
     "export_result",
     "find",
     "format_history",
@@ -63,9 +70,15 @@ __all__ = [
     "history",
     "item",
     "kind_of",
+    "known_words_of",
+    "language_model_path",
     "list_items",
+    "oov_of",
     "rename",
+    "save_result",
     "set_transcript",
+    "suggest_export_name",
+    "with_format_suffix",
 ]
 
 #: The kinds of item, as the workspace names them, with what they are called in messages.
@@ -235,17 +248,59 @@ def dependants(ws: Store, records: Iterable[Record], graph: Mapping[str, set[str
     return out
 
 
+# --------------------------------------------------------------------------- out-of-vocabulary words
+
+
+def known_words_of(base: BaseModel | str | Path = DEMO_MODEL_NAME) -> frozenset[str]:
+    """The words base model ``base`` knows (a loaded model, or its name or path, not loaded for
+    this): its profile's general text, else common English, as
+    :func:`~jupyter_speechcustom.asr.models.known_words_for` gives them."""
+    from jupyter_speechcustom.asr.models import BaseModel, known_words_for
+    from jupyter_speechcustom.asr.profiles import get_profile
+    from jupyter_speechcustom.text.corpus import known_words
+
+    if isinstance(base, BaseModel):
+        return known_words_for(base)
+    profile = get_profile(str(base))
+    if profile is not None and profile.general_text is not None:
+        return known_words(profile.general_text)
+    return known_words()
+
+
+_OOV_CACHE: dict[tuple[str, str, str, int], list[tuple[str, int]]] = {}
+
+
+def oov_of(ws: Store, rec: Record, known: frozenset[str] | None = None) -> list[tuple[str, int]] | None:
+    """The out-of-vocabulary words of a corpus or word list (None for other kinds): its words that
+    base model's known words (``known``, default: :func:`known_words_of` the demo) do not hold,
+    with their counts, most frequent first (:func:`~jupyter_speechcustom.text.corpus.oov_words`,
+    the one notion of OOV of the Data and Language model tabs too)."""
+    from jupyter_speechcustom.text.words import word_list_oov
+
+    if rec.kind not in ("corpus", "words"):
+        return None
+    known = known_words_of() if known is None else known
+    key = (rec.id, rec.kind, rec.updated, id(known))
+    if key not in _OOV_CACHE:
+        if len(_OOV_CACHE) > 256:
+            _OOV_CACHE.clear()
+        oov = ws.corpus(rec.id).oov(known) if rec.kind == "corpus" else word_list_oov(ws.custom_words(rec.id), known)
+        _OOV_CACHE[key] = oov
+    return list(_OOV_CACHE[key])
+
+
 # --------------------------------------------------------------------------- listing
 
 
-def describe(rec: Record) -> str:
-    """One line of what the Studio shows about an item."""
+def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None) -> str:
+    """One line of what the Studio shows about an item; ``oov``: a corpus's or word list's
+    out-of-vocabulary words (:func:`oov_of`)."""
     info = rec.info
+    unknown = f", {len(oov)} out-of-vocabulary" if oov is not None else ""
     if rec.kind == "corpus":
-        return (f"{info.get('sentences', '?')} sentences, {info.get('words', '?')} words, "
-                f"{info.get('oov_count', '?')} out-of-vocabulary")
+        return f"{info.get('sentences', '?')} sentences, {info.get('words', '?')} words{unknown}"
     if rec.kind == "words":
-        return f"{info.get('count', '?')} custom words"
+        return f"{info.get('count', '?')} custom words{unknown}"
     if rec.kind == "audio":
         duration = info.get("duration")
         seconds = f"{duration:.1f} s" if isinstance(duration, (int, float)) else "? s"
@@ -290,17 +345,21 @@ def _short(text: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def item(ws: Store, rec: Record, graph: Mapping[str, set[str]] | None = None) -> dict[str, Any]:
-    """An item as JSON: its record, a one-line summary, what it was made from and what uses it."""
+def item(ws: Store, rec: Record, graph: Mapping[str, set[str]] | None = None, *,
+         known: frozenset[str] | None = None) -> dict[str, Any]:
+    """An item as JSON: its record, a one-line summary, what it was made from and what uses it; a
+    corpus's or word list's ``oov`` words are those the base model does not know (``known``, see
+    :func:`oov_of`)."""
     graph = _graph(ws) if graph is None else graph
-    return {
+    oov = oov_of(ws, rec, known)
+    entry = {
         "id": rec.id,
         "kind": rec.kind,
         "name": rec.name,
         "version": rec.version,
         "label": rec.label,
         "status": rec.status,
-        "summary": describe(rec),
+        "summary": describe(rec, oov),
         "path": str(rec.path) if rec.path else None,
         "base": rec.base,
         "sources": [_ref(r) for r in dependencies(ws, rec)],
@@ -310,6 +369,9 @@ def item(ws: Store, rec: Record, graph: Mapping[str, set[str]] | None = None) ->
         "updated": rec.updated,
         "info": rec.info,
     }
+    if oov is not None:
+        entry["oov"] = [list(w) for w in oov]
+    return entry
 
 
 def _ref(rec: Record) -> dict[str, Any]:
@@ -320,11 +382,12 @@ def _refs_text(refs: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{KINDS.get(r['kind'], r['kind'])} {r['label']} ({r['id']})" for r in refs)
 
 
-def list_items(ws: Store, kind: str | None = None) -> list[dict[str, Any]]:
+def list_items(ws: Store, kind: str | None = None, *, known: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """Every item (of ``kind``), grouped by kind and oldest first, as :func:`item` gives them."""
     kinds = [kind_of(kind)] if kind else list(KINDS)
     graph = _graph(ws)
-    return [item(ws, rec, graph) for k in kinds for rec in ws.records(k)]
+    known = known_words_of() if known is None and kinds != ["result"] else known
+    return [item(ws, rec, graph, known=known) for k in kinds for rec in ws.records(k)]
 
 
 # --------------------------------------------------------------------------- renaming and deleting
@@ -334,7 +397,30 @@ def rename(ws: Store, kind: str, old: str, new: str) -> list[Record]:
     """Rename item ``old`` of ``kind`` (every version of it) to ``new``; see :meth:`Store.rename`."""
     kind = kind_of(kind)
     name = find(ws, old, kind)[0].name
-    return ws.rename(kind, name, new)
+    renamed = ws.rename(kind, name, new)
+    if kind == "lm":
+        for rec in renamed:
+            _name_lm_folder(rec)
+    return renamed
+
+
+def _name_lm_folder(rec: Record) -> None:
+    """Write a renamed LM's name into its folder's ``lm.json``, so that the folder, and a bundle of
+    it, carry the name the workspace shows (the LM loaded from the folder shows it too)."""
+    from jupyter_speechcustom.io.files import atomic_path
+
+    meta_path = rec.path / "lm.json" if rec.path else None
+    if meta_path is None or not meta_path.is_file():
+        return
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a damaged lm.json is reported when the LM is loaded
+    if not isinstance(meta, dict) or meta.get("name") == rec.name:
+        return
+    meta["name"] = rec.name
+    with atomic_path(meta_path) as part:
+        part.write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -459,6 +545,71 @@ def set_transcript(ws: Store, audio: str, text: str | None) -> Record:
     return ws.set_transcript(_one(ws, audio, "audio").id, text)
 
 
+# --------------------------------------------------------------------------- language models by name
+
+
+def language_model_path(ref: str | Path, workspace: str | Path | None = None) -> Path:
+    """The folder of custom LM ``ref``: a folder holding ``lm.json``, else a language model of the
+    workspace (default :func:`default_workspace_path`) by name (its latest available version),
+    ``"name vN"`` or id. When neither matches, the error lists the workspace's language models."""
+    path = Path(ref).expanduser()
+    if (path / "lm.json").is_file():
+        return path
+    folder = Path(workspace).expanduser() if workspace else default_workspace_path()
+    given = f"{str(ref)!r} is not a custom language model folder (one holding lm.json)"
+    if not (folder / "index.sqlite").is_file():
+        raise WorkspaceError(f"{given}, and there is no workspace at {folder} to look it up in by name: give the "
+                             "folder, or the workspace (--workspace DIR) that holds it")
+    with Store(folder) as ws:
+        try:
+            rec = _one(ws, str(ref), "lm", available=True)
+        except WorkspaceError:
+            models = ws.language_models()
+            shown = ", ".join(f"{r.label} ({r.status})" if r.status != "available" else r.label for r in models)
+            listing = f"its language models: {shown}" if models else "it has no language models yet"
+            raise WorkspaceError(f"{given}, nor the name of one in the workspace {folder} ({listing}): give a "
+                                 "folder, or a name, 'name vN' or id from that list") from None
+        if rec.path is None or not (rec.path / "lm.json").is_file():
+            raise WorkspaceError(f"language model {rec.label} of the workspace {folder} has no folder: build it again")
+        return rec.path
+
+
+# --------------------------------------------------------------------------- saving results
+
+
+class ResultExistsError(WorkspaceError):
+    """Saving a result under a name the workspace already has, without saying what to do
+    (``if_exists``); ``existing`` are the results of that name."""
+
+    def __init__(self, message: str, existing: Sequence[Record] = ()) -> None:
+        super().__init__(message)
+        self.existing = list(existing)
+
+
+#: What :func:`save_result` does when a result of the name exists.
+IF_EXISTS = ("replace", "keep")
+
+
+def save_result(ws: Store, name: str, data: Mapping[str, Any], *, sources: Sequence[str] = (),
+                if_exists: str | None = None) -> Record:
+    """Save ``data`` as the result ``name``; a name in use is refused (:class:`ResultExistsError`)
+    unless ``if_exists`` says what to do: ``"replace"`` (the earlier results of that name are
+    deleted, once the new one is saved) or ``"keep"`` (both kept: the new one is the name's next
+    version, which ``"name v2"`` names and the Manage area shows)."""
+    if if_exists is not None and if_exists not in IF_EXISTS:
+        raise WorkspaceError(f"if_exists must be one of {', '.join(IF_EXISTS)} or None, got {if_exists!r}")
+    existing = ws.records("result", name=name.strip()) if isinstance(name, str) else []
+    if existing and if_exists is None:
+        labels = ", ".join(f"{r.name} v{r.version}" for r in existing)
+        raise ResultExistsError(f"a result named {name.strip()!r} exists ({labels}): replace it "
+                                "(if_exists='replace') or keep both (if_exists='keep')", existing)
+    rec = ws.add_result(name, data, sources=sources)
+    if existing and if_exists == "replace":
+        for old in existing:
+            ws.delete(old.id)
+    return rec
+
+
 # --------------------------------------------------------------------------- adding files
 
 
@@ -545,13 +696,45 @@ def _publish(path: Path, data: bytes | Path, overwrite: bool) -> Path:
     return path
 
 
+def export_path(path: str | Path, fmt: str | None = None) -> Path:
+    """The absolute path an export of ``fmt`` to ``path`` writes: a bundle's ends in ``.zip``
+    (added when missing), a result's as given. Relative paths are taken from the current folder
+    (a notebook kernel's), so messages name the file wherever it is."""
+    out = Path(path).expanduser().absolute()
+    if fmt == "bundle" and out.suffix.lower() != ".zip":
+        out = out.with_name(out.name + ".zip")
+    return out
+
+
+def suggest_export_name(name: str, fmt: str) -> str:
+    """A file name for exporting the item called ``name`` as ``fmt`` (``csv``, ``json``, ``html`` or
+    ``bundle``): the name made safe, with the format's extension (``.zip`` for a bundle)."""
+    from jupyter_speechcustom.io.safety import sanitize_filename
+
+    stem = re.sub(r"\s+", "-", sanitize_filename(str(name), default="export").strip()) or "export"
+    return f"{stem}.{'zip' if fmt == 'bundle' else fmt}"
+
+
+def with_format_suffix(path: str, fmt: str) -> str:
+    """``path`` with its export extension (``.csv``, ``.json``, ``.html``, ``.zip``) changed to
+    ``fmt``'s; a path without one is returned as it is. ``report.html`` as a bundle is ``report.zip``,
+    never ``report.html.zip``."""
+    suffixes = (*(f".{f}" for f in EXPORT_FORMATS), ".zip")
+    text = path.rstrip()
+    for suffix in suffixes:
+        if text.lower().endswith(suffix) and len(text) > len(suffix):
+            return text[: -len(suffix)] + (".zip" if fmt == "bundle" else f".{fmt}")
+    return path
+
+
 def export_result(ws: Store, ref: str, path: str | Path, fmt: str | None = None, *, overwrite: bool = False) -> Path:
     """Write result ``ref`` (its latest version, or ``"name vN"``/an id) to ``path`` as ``fmt``.
 
     ``fmt`` (default: from the suffix): ``json`` (the result as stored), ``csv`` (a comparison:
     one row per utterance and system with its reference, hypothesis and errors; any other result:
     one row per field) or ``html`` (a comparison: the report with the WER table, chart and
-    word-aligned transcripts; any other result: a table of its fields).
+    word-aligned transcripts; any other result: a table of its fields). Returns the file's
+    absolute path.
     """
     rec = _one(ws, ref, "result")
     fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
@@ -566,7 +749,7 @@ def export_result(ws: Store, ref: str, path: str | Path, fmt: str | None = None,
         text = result_csv(data)
     else:
         text = result_html(rec.label, data)
-    return _publish(Path(path).expanduser(), text.encode("utf-8"), overwrite)
+    return _publish(export_path(path), text.encode("utf-8"), overwrite)
 
 
 def _is_comparison(data: Mapping[str, Any]) -> bool:
@@ -673,7 +856,7 @@ def export_bundle(
     """Write a customization bundle (``.zip``, see :mod:`~jupyter_speechcustom.store.bundle`) of
     the custom LM or AM ``ref`` (its latest available version), with its custom words and the
     ``results`` named; ``.zip`` is added to ``path`` when missing. Never over an existing file
-    unless ``overwrite``."""
+    unless ``overwrite``. Returns the bundle's absolute path."""
     from jupyter_speechcustom.store.bundle import export_bundle as write_bundle
 
     check_list(results, "results", "result names")
@@ -687,10 +870,7 @@ def export_bundle(
         raise WorkspaceError(f"a bundle holds a custom language or acoustic model, not a {KINDS[kind]}")
     model = _one(ws, ref, kind, available=True)
     result_ids = [_one(ws, r, "result").id for r in results]
-    out = Path(path).expanduser()
-    if out.suffix.lower() != ".zip":
-        out = out.with_name(out.name + ".zip")
-    out = check_output_path(out, "bundle")
+    out = check_output_path(export_path(path, "bundle"), "bundle")
     if out.exists() and not overwrite:
         raise OutputError(f"{out} already exists: choose another path, or pass overwrite=True (--overwrite) "
                           "to replace it")

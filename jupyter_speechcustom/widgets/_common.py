@@ -241,6 +241,62 @@ class AudioSlot(widgets.Box):
         self.children = []
 
 
+class Confirm(widgets.HBox):
+    """The answers to a question as buttons, shown until one is clicked: the Studio asks before it
+    replaces or deletes anything. Place it just below the panel's status area.
+
+    :meth:`ask` shows the question in the panel's status area and one button per answer (each
+    calls its function); "Cancel" always closes it. ``answers`` holds the buttons shown, by label
+    (tests click them).
+    """
+
+    def __init__(self, panel: Panel) -> None:
+        self._panel = panel
+        self.answers: dict[str, widgets.Button] = {}
+        super().__init__()
+        self.layout.display = "none"
+        self.layout.align_items = "center"
+        self.layout.flex_flow = "row wrap"
+        self.add_class("sc-confirm")
+
+    @property
+    def asking(self) -> bool:
+        """Whether a question waits for its answer."""
+        return self.layout.display != "none"
+
+    def ask(self, question: str, answers: dict[str, Callable[[], Any]], *, doing: str = "",
+            danger: bool = False) -> None:
+        """Show ``question`` with a button per answer; clicking one closes the question, then calls it
+        (errors shown in the panel's status area)."""
+        self._panel.show(question, "warning")
+        self.answers = {}
+        for i, (label, fn) in enumerate(answers.items()):
+            b = button(label, style="danger" if danger and i == 0 else ("primary" if i == 0 else ""),
+                       css=f"sc-confirm-{i}")
+            b.on_click(self._answer(fn, doing))
+            self.answers[label] = b
+        cancel = button("Cancel", css="sc-confirm-cancel")
+        cancel.on_click(lambda _: self.close_question("Cancelled: nothing was changed."))
+        self.answers["Cancel"] = cancel
+        self.children = list(self.answers.values())
+        self.layout.display = ""
+
+    def _answer(self, fn: Callable[[], Any], doing: str) -> Callable[[Any], None]:
+        def clicked(_: Any) -> None:
+            self.close_question()
+            self._panel.guard(fn, doing)()
+        return clicked
+
+    def close_question(self, message: str = "") -> None:
+        """Hide the answers (``message``: shown in the panel's status area instead of the question)."""
+        if not self.asking:
+            return
+        self.layout.display = "none"
+        self.children = []
+        self.answers = {}
+        self._panel.show(message, "info")  # the question goes too
+
+
 # --------------------------------------------------------------------------- job progress
 
 
@@ -314,7 +370,9 @@ class Panel(widgets.VBox):
         self._main = MainThread()
         self.workspace = resolve_workspace(workspace)
         self.base = resolve_base(self.workspace, base)
-        self.status = widgets.HTML("")
+        # A fixed width, and long words broken: a longer message must not widen the panel and move
+        # the form beside it.
+        self.status = widgets.HTML("", layout=widgets.Layout(width="100%", min_height="30px", overflow="hidden"))
         self.status.add_class("sc-status-area")
         self.job: Job | None = None
         self._light_log: Path | None = None
