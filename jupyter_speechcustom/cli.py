@@ -98,8 +98,9 @@ def _cmd_lm_tune(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.io.manifest import read_manifest
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
     from jupyter_speechcustom.services.compare import TestItem, tune_language_model
+    from jupyter_speechcustom.services.management import language_model_path
 
-    lm = CustomLanguageModel.load(args.lm)
+    lm = CustomLanguageModel.load(language_model_path(args.lm, args.workspace))
     dev = None
     if args.dev:
         entries = read_manifest(args.dev, require_text=True)
@@ -126,14 +127,16 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.am.acoustic_model import train_acoustic_model
     from jupyter_speechcustom.asr.models import load_base_model
     from jupyter_speechcustom.io.files import check_output_path
+    from jupyter_speechcustom.services.management import language_model_path
 
     check_output_path(args.out, "--out model")  # before the base model is loaded
+    lm = language_model_path(args.lm, args.workspace) if args.lm else None
 
     trainer_kwargs = {k: v for k, v in (("accelerator", args.accelerator), ("devices", args.devices),
                                         ("num_nodes", args.num_nodes), ("strategy", args.strategy)) if v}
     general = None if args.general == "none" else args.general
     result = train_acoustic_model(
-        load_base_model(args.base), args.audio, args.out, mode=args.mode, lm=args.lm, dev=args.dev,
+        load_base_model(args.base), args.audio, args.out, mode=args.mode, lm=lm, dev=args.dev,
         general=general, epochs=args.epochs, learning_rate=args.lr, confidence_threshold=args.threshold,
         iterations=args.iterations, freeze_encoder=args.freeze_encoder, trainer_kwargs=trainer_kwargs,
         progress=(lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)) if args.verbose else None,
@@ -159,6 +162,7 @@ def _cmd_am_train(args: argparse.Namespace) -> int:
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from jupyter_speechcustom.services.management import language_model_path
     from jupyter_speechcustom.services.recognition import Recognizer
     from jupyter_speechcustom.services.transcription import (
         check_output,
@@ -173,7 +177,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     items = expand_inputs([*args.inputs, *([args.manifest] if args.manifest else [])])
     check_output(args.out, args.format, len(items))
     words = read_custom_words(args.words) if args.words else None
-    recognizer = Recognizer(args.base, lm=args.lm, am=args.am, words=words, speech_detection=args.speech_detection)
+    lm = language_model_path(args.lm, args.workspace) if args.lm else None
+    recognizer = Recognizer(args.base, lm=lm, am=args.am, words=words, speech_detection=args.speech_detection)
     # The weights tuned for the LM (else the defaults), with those given here instead.
     given = {k: v for k, v in (("lm_alpha", args.lm_alpha), ("lm_beta", args.lm_beta), ("boost_alpha", args.boost_alpha),
                                ("beam_size", args.beam_size), ("head", args.head)) if v is not None}
@@ -289,12 +294,14 @@ def _cmd_workspace(args: argparse.Namespace) -> int:
         raise SpeechCustomError(f"no workspace at {folder}: give --workspace DIR (the folder the Studio or "
                                 "`speechcustom serve` uses), or add files with `speechcustom workspace add`")
     ws = Workspace(folder)
+    # OOV words of corpora and word lists: those this base model does not know, as in the Studio.
+    known = m.known_words_of(args.base) if args.ws_command in ("list", "show", "add") else None
     out: Any
     if args.ws_command == "list":
-        out = m.list_items(ws, args.kind)
+        out = m.list_items(ws, args.kind, known=known)
         text = m.format_items(out) or f"nothing in the workspace {ws.path} yet"
     elif args.ws_command == "show":
-        out = [m.item(ws, rec) for rec in m.find(ws, args.name, args.kind)]
+        out = [m.item(ws, rec, known=known) for rec in m.find(ws, args.name, args.kind)]
         text = "\n\n".join(m.format_item(entry) for entry in out)
     elif args.ws_command == "rename":
         records = m.rename(ws, args.kind, args.old, args.new)
@@ -319,8 +326,9 @@ def _cmd_workspace(args: argparse.Namespace) -> int:
             raise SpeechCustomError("--role and --on-duplicate go with audio: `workspace add audio FILE...`")
         records = (_add_audio(ws, args) if args.kind == "audio"
                    else m.add_files(ws, args.kind, args.files, transcript=args.transcript))
-        out = [m.item(ws, rec) for rec in records]
-        text = "\n".join(f"added {m.KINDS[rec.kind]} {rec.name} ({rec.id}): {m.describe(rec)}" for rec in records)
+        out = [m.item(ws, rec, known=known) for rec in records]
+        text = "\n".join(f"added {m.KINDS[rec.kind]} {rec.name} ({rec.id}): {entry['summary']}"
+                         for rec, entry in zip(records, out))
     elif args.ws_command == "set-role":
         records = ws.set_role([rec.id for ref in args.audio for rec in m.find(ws, ref, "audio")], args.role)
         out = [m.item(ws, rec) for rec in records]
@@ -371,7 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also export a word-level ARPA and KenLM binary (words.arpa, words.binary)")
     p.set_defaults(func=_cmd_lm_build)
     p = lm.add_parser("tune", help="tune a custom LM's decoding weights on transcribed audio and save them with it")
-    p.add_argument("lm", metavar="LM", help="the custom language model folder")
+    p.add_argument("lm", metavar="LM", help="the custom language model: its folder, or its name ('name vN', or an "
+                                             "id) in the --workspace")
+    p.add_argument("--workspace", help="workspace whose language models LM may name (default ~/speechcustom-workspace)")
     p.add_argument("--base", required=True, help="the base model it was built on")
     p.add_argument("--dev", help="NeMo manifest of transcribed audio of the LM's domain "
                                  "(default: the base model's own dev set, where it has one)")
@@ -382,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", required=True, help="'demo', a .nemo path or a NeMo pretrained name")
     p.add_argument("--audio", required=True, help="NeMo manifest; \"text\" may be absent except in supervised mode")
     p.add_argument("--mode", choices=["supervised", "lightly-supervised", "unsupervised"], default="supervised")
-    p.add_argument("--lm", help="custom LM folder that labels the audio (lightly-supervised)")
+    p.add_argument("--lm", help="custom LM that labels the audio (lightly-supervised): its folder, or its name "
+                                "('name vN', or an id) in the --workspace")
+    p.add_argument("--workspace", help="workspace whose language models --lm may name (default ~/speechcustom-workspace)")
     p.add_argument("--out", required=True, help="the custom acoustic model to write (.nemo)")
     p.add_argument("--dev", help="transcribed dev manifest for early stopping (default: 10%% of the data)")
     p.add_argument("--general", default="auto", help="general manifest mixed in against forgetting ('auto', 'none')")
@@ -402,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transcribe", help="transcribe audio files, folders or NeMo manifests")
     p.add_argument("--base", default="demo", help="'demo', a .nemo path or a NeMo pretrained name")
-    p.add_argument("--lm", help="a custom language model folder (built on --base)")
+    p.add_argument("--lm", help="a custom language model (built on --base): its folder, or its name ('name vN', or "
+                                "an id) in the --workspace")
+    p.add_argument("--workspace", help="workspace whose language models --lm may name (default ~/speechcustom-workspace)")
     p.add_argument("--am", help="a custom acoustic model .nemo (fine-tuned from --base)")
     p.add_argument("--words", help="custom words file (default: the custom LM's)")
     p.add_argument("--lm-alpha", type=_number(0), help="custom LM weight, 0 or more (0 turns it off)")
@@ -461,9 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)  # also accepted after the action
     common.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    common.add_argument("--base", default=argparse.SUPPRESS, help="base model whose unknown words are counted as OOV")
     ws = sub.add_parser("workspace", help="list, rename, delete, version and export what a workspace holds")
     ws.add_argument("--workspace", help="workspace folder (default ~/speechcustom-workspace, as the service)")
     ws.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ws.add_argument("--base", default="demo", help="the base model whose vocabulary OOV words of corpora and word "
+                                                   "lists are counted against (default: demo, as the Studio)")
     ws.set_defaults(func=_cmd_workspace)
     wsub = ws.add_subparsers(dest="ws_command", required=True)
     p = wsub.add_parser("list", parents=[common], help="list items, with what the Studio shows about them")
