@@ -61,7 +61,11 @@ CSS = """
   color: var(--jp-ui-font-color1, #222); line-height: 1.45; }
 .sc-muted { color: var(--jp-ui-font-color2, #666); }
 .sc-ellipsis { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.sc-status { padding: 4px 10px; border-radius: 4px; border-left: 4px solid transparent; margin: 2px 0; }
+.sc-status { padding: 4px 10px; border-radius: 4px; border-left: 4px solid transparent; margin: 2px 0;
+  overflow-wrap: anywhere; }
+.sc-status-area { width: 100%; box-sizing: border-box; }
+/* The recording clock's text changes length on Stop: a fixed width keeps the form beside it in place. */
+.sc-record-clock { width: 300px !important; flex: 0 0 300px !important; white-space: normal; }
 .sc-status-info { border-left-color: var(--jp-brand-color1, #1976d2); background: rgba(25, 118, 210, 0.08); }
 .sc-status-working { border-left-color: var(--jp-warn-color1, #f57c00); background: rgba(245, 124, 0, 0.08); }
 .sc-status-warning { border-left-color: var(--jp-warn-color1, #f57c00); background: rgba(245, 124, 0, 0.14); }

@@ -331,10 +331,24 @@ def level_warnings(audio: np.ndarray, rate: int) -> list[str]:
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
     if rms < 1e-3:
         warnings.append(f"nearly silent (RMS {rms:.1e}): check the microphone or the file")
-    clipped = float(np.mean(np.abs(audio) >= 0.999))
-    if clipped > 1e-3:
-        warnings.append(f"{clipped:.1%} of samples are clipped: record with lower input gain")
+    peak = float(np.max(np.abs(audio)))
+    clipped = float(np.mean(np.abs(audio) >= CLIPPING_PEAK))
+    if peak >= CLIPPING_PEAK:
+        # A peak at full scale is clipped, or was about to be: a codec (Opus) or a resampler smooths
+        # clipped samples to just under it, so counting samples at exactly 1.0 finds too few.
+        share = f" ({clipped:.1%} of samples)" if clipped >= 1e-3 else ""
+        warnings.append(f"the recording clips: its peak is {_dbfs(peak)} dBFS, at full scale{share}, so its loudest "
+                        "parts are distorted; move back from the microphone or lower its input gain, then record "
+                        "again")
     return warnings
+
+
+#: A peak at or above this (-0.1 dBFS) counts as clipping.
+CLIPPING_PEAK = 10 ** (-0.1 / 20)
+
+
+def _dbfs(x: float) -> str:
+    return "-inf" if x <= 0 else f"{20 * np.log10(x):.1f}".replace("-0.0", "0.0")
 
 
 def split_on_pauses(audio: np.ndarray, rate: int, max_seconds: float, min_seconds: float = 1.0) -> list[np.ndarray]:
