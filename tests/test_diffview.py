@@ -159,3 +159,21 @@ def test_a_long_diff_is_cut_into_lines_that_each_have_the_row_labels():
     assert short.count('class="sc-diff-line"') == 1 and short.count("sc-labels") == 1
     # Lines never wrap in the browser (they scroll): a wrapped line would lose its labels again.
     assert re.search(r"\.sc-diff-line \{[^}]*flex-wrap: nowrap", diffview.CSS)
+
+
+def test_term_hits_chart_has_a_bar_per_word_and_system():
+    refs = ["restart kubectl now", "kubectl and grafana", "grafana terraform", "terraform"]
+    hyps = {"base": ["restart cube now", "cube and grafana", "grafana tera", "tera"],
+            "+LM": ["restart kubectl now", "kubectl and grafana", "grafana terraform", "tera"]}
+    hits = {name: term_hit_rates(refs, h, ["kubectl", "grafana", "terraform", "helm"]) for name, h in hyps.items()}
+    fig = diffview.term_hits_figure(hits)
+    ax = fig.axes[0]
+    # most frequent at the top (matplotlib lists y labels bottom up); counts in the references
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["terraform (2)", "kubectl (2)", "grafana (2)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["base", "+LM"]
+    widths = {c.get_label(): [round(p.get_width()) for p in c.patches] for c in ax.containers}
+    assert widths == {"base": [100, 0, 0], "+LM": [100, 100, 50]}  # grafana, kubectl, terraform: top down
+    assert ax.get_xlabel() == "occurrences recognized (%)" and "Custom words recognized" in ax.get_title()
+    assert diffview.term_hits_chart_png(hits).startswith(b"\x89PNG")
+    assert len(diffview.term_hits_figure(hits, top=1).axes[0].get_yticklabels()) == 1
+    assert diffview.term_hits_chart_png({"base": []}).startswith(b"\x89PNG")  # nothing to show, still a figure

@@ -46,6 +46,8 @@ __all__ = [
     "status_html",
     "style_tag",
     "table_html",
+    "term_hits_chart_png",
+    "term_hits_figure",
     "term_hits_html",
     "training_plot_figure",
     "training_plot_png",
@@ -618,6 +620,56 @@ def wer_chart_png(evaluations: Mapping[str, Any], *, width: float = 4.6, height:
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=8, frameon=False, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return _png(fig)
+
+
+def term_hits_chart_png(hits: Mapping[str, Sequence[Any]], *, top: int = 12, width: float = 6.0,
+                        height: float | None = None) -> bytes:
+    """Per custom word, the share of its occurrences each system recognized, as a PNG (see
+    :func:`term_hits_figure`)."""
+    return _png(term_hits_figure(hits, top=top, width=width, height=height))
+
+
+def term_hits_figure(hits: Mapping[str, Sequence[Any]], *, top: int = 12, width: float = 6.0,
+                     height: float | None = None) -> Figure:
+    """Horizontal bars per custom word (the ``top`` most frequent in the references, most frequent
+    at the top), one bar per system: the share of the word's occurrences it recognized.
+
+    ``hits`` maps system names to :func:`~jupyter_speechcustom.evaluation.metrics.term_hit_rates`
+    results (``TermHits`` or mappings with ``term``, ``occurrences``, ``recognized``), as
+    :func:`term_hits_html` takes them.
+    """
+    from matplotlib.figure import Figure
+
+    names = list(hits)
+    table: dict[str, dict[str, tuple[int, int]]] = {}
+    for name in names:
+        for h in hits[name]:
+            table.setdefault(str(_get(h, "term")), {})[name] = (int(_get(h, "recognized")), int(_get(h, "occurrences")))
+    occurrences = {t: max(o for _, o in counts.values()) for t, counts in table.items()}
+    terms = sorted(table, key=lambda t: (-occurrences[t], t))[:top]
+    fig = Figure(figsize=(width, height or max(1.6, 0.5 + 0.22 * len(terms) * max(len(names), 1))))
+    ax = fig.add_subplot()
+    colours = ("#9e9e9e", "#1976d2", "#ffa000", "#43a047", "#8e24aa", "#e53935")
+    bar = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        rates = []
+        for t in terms:
+            got, total = table[t].get(name, (0, occurrences[t]))
+            rates.append(100 * got / total if total else 0.0)
+        rows = [len(terms) - 1 - j + (len(names) - 1 - i - (len(names) - 1) / 2) * bar for j in range(len(terms))]
+        ax.barh(rows, rates, height=bar, label=name, color=colours[i % len(colours)])
+    ax.set_yticks(range(len(terms)), [f"{t} ({occurrences[t]})" for t in reversed(terms)], fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("occurrences recognized (%)")
+    ax.spines[["top", "right"]].set_visible(False)
+    shown = f", the {len(terms)} most frequent" if len(table) > len(terms) else ""
+    ax.set_title(f"Custom words recognized{shown} (occurrences in the references)", fontsize=10)
+    if not terms:
+        ax.text(50, 0, "no custom words occur in the references", ha="center", va="center", color="#888")
+    else:
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
 
 
 def training_plot_png(history: Sequence[Any], *, width: float = 6.0, height: float = 2.8) -> bytes:
