@@ -253,6 +253,6 @@ def test_data_tab_demo_audio_takes_the_role_of_its_example_set(ws, demo_model):
     panel.demo_count.value = 2
     panel.demo_audio_button.click()
     assert set(_roles(ws).values()) == {"test"}
-    assert "Added 2 audio files of the example set domain/test as test audio" in status_of(panel)
+    assert "Added 2 audio files of the example set domain/test (with transcripts), as test audio" in status_of(panel)
     panel.demo_audio_button.click()  # again: nothing new, nothing renamed
     assert len(ws.audio()) == 2 and "(2 were already in the workspace)" in status_of(panel)

@@ -188,7 +188,7 @@ class DataPanel(Panel):
         self.audio_upload = widgets.FileUpload(accept=_AUDIO_ACCEPT, multiple=True, description="Upload audio")
         self.audio_upload.add_class("sc-audio-upload")
         self.observe_value(self.audio_upload, self._audio_uploaded, doing="Adding the audio")
-        self.upload_role = widgets.Dropdown(
+        self.upload_role = Choice(
             options=[("train (an archive: its train/, dev/, test/ folders)", None),
                      *[(f"{r} ({_ROLE_HINTS[r]})", r) for r in AUDIO_ROLES]],
             value=None, description="Role", style=LABELLED, layout=wide())
@@ -628,7 +628,7 @@ class DataPanel(Panel):
         new = len({r.id for r in self.workspace.audio()} - before)
         with_text = "with" if entries and entries[0].get("text") else "without"
         there = f" ({len(entries) - new} were already in the workspace)" if new < len(entries) else ""
-        self.show(f"Added {new} audio files of the example set {split} as {role} audio ({with_text} transcripts)"
+        self.show(f"Added {new} audio files of the example set {split} ({with_text} transcripts), as {role} audio"
                   f"{there}.", "success")
 
     def _recorded(self, value: Any) -> None:
