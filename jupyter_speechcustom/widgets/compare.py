@@ -356,7 +356,8 @@ class ComparePanel(Panel):
         if kind == "workspace":
             ids = list(self.audio.value)[:limit]
             if not ids:
-                raise InvalidOptionError("choose transcribed workspace audio to compare on (or another test set)")
+                raise InvalidOptionError("choose transcribed workspace audio to compare on (its test audio is "
+                                         "selected by default: set roles in the Data tab), or another test set")
             recs = [self.workspace.get(i, "audio") for i in ids]
             return f"{len(recs)} workspace audio files", [
                 TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
