@@ -202,22 +202,39 @@ def test_compare_defaults_to_the_workspace_test_audio_and_tunes_on_its_dev_audio
     assert not {str(r.path) for r in ws.audio("test")} & {i.audio for i in dev_items}
 
 
-def test_compare_and_explore_use_the_demo_sets_only_for_an_empty_workspace(ws, wav, demo_model):
+def test_compare_and_explore_use_the_demo_sets_only_without_workspace_audio(ws, wav, demo_model):
     compare = ComparePanel(ws, demo_model)
     assert compare.test_set.value == "profile:domain/test"
-    assert "The workspace has no audio yet, so the test set is the demo domain/test set" in html.unescape(
-        compare.test_note.value)
+    assert "The workspace has no transcribed audio yet, so the test set is the demo domain/test set" in \
+        html.unescape(compare.test_note.value)
     explore = ExplorerPanel(ws, demo_model)
     assert explore.source.value == "profile:domain/test"
     assert "The workspace has no audio yet, so this is the base model's example set" in status_of(explore)
 
-    ws.add_audio(wav(), name="mine.wav", transcript="restart the pod")
-    compare = ComparePanel(ws, demo_model)
-    assert compare.test_set.value == "workspace" and compare.audio.value == ()
-    assert "No transcribed test audio in the workspace" in html.unescape(compare.test_note.value)
+    # Untranscribed audio: Explore shows it; Compare has nothing to score on yet.
+    ws.add_audio(wav(0.4), name="heard.wav")
+    compare.refresh()
+    explore.refresh()  # as when the tab is opened again
+    assert compare.test_set.value == "profile:domain/test" and explore.source.value == "workspace"
+    assert len(explore.audio_set) == 1 and "example set" not in status_of(explore)
+
+    test = ws.add_audio(wav(), name="mine.wav", transcript="restart the pod", role="test")
+    compare.refresh()
+    assert compare.test_set.value == "workspace" and compare.audio.value == (test.id,)
+    assert compare.test_note.value == ""
+    compare.test_set.value = "profile:domain/dev"  # the user's pick stays, without a note
+    compare.refresh()
+    assert compare.test_set.value == "profile:domain/dev" and compare.test_note.value == ""
+
+    ws.set_role([test.id], "train")
+    fresh = ComparePanel(ws, demo_model)
+    assert fresh.test_set.value == "workspace" and fresh.audio.value == ()
+    assert "No transcribed test audio in the workspace" in html.unescape(fresh.test_note.value)
     explore = ExplorerPanel(ws, demo_model)
-    assert explore.source.value == "workspace" and len(explore.audio_set) == 1
-    assert "example set" not in status_of(explore)
+    assert explore.source.value == "workspace" and len(explore.audio_set) == 2
+    explore.source.value = "profile:domain/dev"
+    explore.refresh()
+    assert explore.source.value == "profile:domain/dev" and "example set" not in status_of(explore)
 
 
 # ------------------------------------------------------------------------------------------ the Data tab

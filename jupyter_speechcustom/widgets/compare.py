@@ -94,9 +94,9 @@ class ComparePanel(Panel):
         base: the base model (or its name or ``.nemo`` path).
 
     Children of note: ``system_boxes`` (a Checkbox per system in :data:`SYSTEMS`), ``lm``,
-    ``am``, ``test_set`` (the workspace's audio when it has some, its transcribed test audio
-    selected; the profile's sets only when chosen or when the workspace has no audio: ``test_note``
-    says so), ``limit``, ``audio`` (transcribed workspace audio; ``select_all_audio``,
+    ``am``, ``test_set`` (the workspace's audio, its transcribed test audio selected; the profile's
+    sets only when chosen or while the workspace has no transcribed audio: ``test_note`` says so),
+    ``limit``, ``audio`` (transcribed workspace audio; ``select_all_audio``,
     ``select_no_audio``, ``audio_count``), ``recording``,
     ``run_button``, ``wer_table``, ``chart`` (Image), ``hits``, ``lm_alpha``, ``lm_beta``,
     ``boost_alpha`` (sliders), ``tune_button``, ``tune_view`` (its progress), ``rows`` (the
@@ -135,9 +135,10 @@ class ComparePanel(Panel):
         profile = self.base.profile
         sets: list[tuple[str, str]] = [(f"{profile.name} {s}", f"profile:{s}") for s in profile.test_sets] if profile else []
         sets += [("workspace audio", "workspace"), ("one recording", "one")]
-        own = bool(self.workspace.audio())  # the workspace's own data first; the demo's only when it has none
         self.test_set = widgets.Dropdown(description="Test set", style=LABELLED, options=sets,
-                                         value="workspace" if own or not profile else sets[0][1], layout=wide())
+                                         value=self._default_test_set(sets[0][1]), layout=wide())
+        self._auto_test_set = True  # follows the workspace's data until the user picks a set
+        self._setting_test_set = False
         self.test_note = widgets.HTML()
         self.test_note.add_class("sc-compare-test-note")
         self.limit = widgets.BoundedIntText(0, min=0, max=100_000, description="First N (0: all)",
@@ -250,7 +251,11 @@ class ComparePanel(Panel):
             self.results,
         ]
         self.refresh()
-        self._test_set_changed()
+        self._setting_test_set = True
+        try:
+            self._test_set_changed()
+        finally:
+            self._setting_test_set = False
 
     # ------------------------------------------------------------------ listing
 
@@ -281,7 +286,21 @@ class ComparePanel(Panel):
             self._setting_audio = False
         set_options(self.recording, [("—", None), *[(audio_label(r), r.id) for r in reversed(audio)]])
         self._count_audio()
+        if self._auto_test_set and self.test_set.value != self._default_test_set():
+            self._setting_test_set = True
+            try:
+                self.test_set.value = self._default_test_set()
+            finally:
+                self._setting_test_set = False
         self._note_test_set()
+
+    def _default_test_set(self, first: str | None = None) -> str:
+        """The workspace's own audio, unless it has nothing transcribed to score on: then the profile's
+        first test set (``first``)."""
+        first = first if first is not None else str(self.test_set.options[0][1])
+        if not first.startswith("profile:") or any(r.info.get("transcript") for r in self.workspace.audio()):
+            return "workspace"
+        return first
 
     def _test_ids(self) -> list[str]:
         return [r.id for r in self.workspace.audio("test") if r.info.get("transcript")]
@@ -306,16 +325,18 @@ class ComparePanel(Panel):
         kind = self.test_set.value
         profile = self.base.profile
         note = ""
-        if kind.startswith("profile:") and not self.workspace.audio():
-            note = (f"The workspace has no audio yet, so the test set is the {profile.name if profile else 'example'}"
-                    f" {kind.split(':', 1)[1]} set, not your data: add audio in the Data tab (role test) to compare "
-                    "on your own.")
+        if kind.startswith("profile:") and self._auto_test_set:
+            note = (f"The workspace has no transcribed audio yet, so the test set is the "
+                    f"{profile.name if profile else 'example'} {kind.split(':', 1)[1]} set, not your data: add "
+                    "transcribed audio in the Data tab (role test) to compare on your own.")
         elif kind == "workspace" and not self._test_ids():
             note = ("No transcribed test audio in the workspace: give transcribed audio the test role in the Data tab, "
                     "or select audio here.")
         self.test_note.value = hint_html(note) if note else ""
 
     def _test_set_changed(self) -> None:
+        if not self._setting_test_set:
+            self._auto_test_set = False
         kind = self.test_set.value
         self._note_test_set()
         self.audio_box.layout.display = "" if kind == "workspace" else "none"

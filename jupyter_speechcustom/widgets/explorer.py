@@ -108,6 +108,8 @@ class ExplorerPanel(Panel):
         own = bool(self.workspace.audio()) or not profile
         self.source = widgets.Dropdown(description="Audio set", style=LABELLED, options=sets,
                                        value="workspace" if own else sets[0][1], layout=wide())
+        self._auto_source = True  # follows the workspace's audio until the user picks a set
+        self._setting_source = False
         self.source.add_class("sc-explore-source")
         self.manifest_path = widgets.Text("", placeholder="path/to/manifest.json", description="Manifest",
                                           style=LABELLED, layout=wide())
@@ -194,11 +196,17 @@ class ExplorerPanel(Panel):
             self.plot,
             self.player,
         ]
-        self.guard(self._source_changed, "Opening the audio set")(self.source.value)  # errors shown, not raised
+        self._setting_source = True
+        try:
+            self.guard(self._source_changed, "Opening the audio set")(self.source.value)  # errors shown, not raised
+        finally:
+            self._setting_source = False
 
     # ------------------------------------------------------------------ choosing a set
 
     def _source_changed(self, kind: str) -> None:
+        if not self._setting_source:
+            self._auto_source = False
         self.manifest_row.layout.display = "" if kind == "manifest" else "none"
         if kind == "manifest":
             if self.manifest_path.value.strip():
@@ -226,7 +234,7 @@ class ExplorerPanel(Panel):
         audio_set = self.load_set()
         self.show_set(audio_set)
         note = "" if len(audio_set) else " It has no audio: add some in the Data tab, or choose another set."
-        if self.source.value.startswith("profile:") and not self.workspace.audio():
+        if self.source.value.startswith("profile:") and self._auto_source:
             note += (" The workspace has no audio yet, so this is the base model's example set, not your data: add "
                      "your audio in the Data tab.")
         self.show(f"Opened {audio_set.label}: {len(audio_set)} utterances.{note}",
@@ -432,7 +440,16 @@ class ExplorerPanel(Panel):
     def refresh(self) -> None:
         """Re-read workspace audio when the tab is shown again and its files have changed."""
         audio_set = self.audio_set
-        if not self.source.value.startswith("workspace") or self.busy:
+        if self.busy:
+            return
+        if self._auto_source and self.source.value.startswith("profile:") and self.workspace.audio():
+            self._setting_source = True  # audio was added since: the workspace's own, as for a new panel
+            try:
+                self.source.value = "workspace"
+            finally:
+                self._setting_source = False
+            return
+        if not self.source.value.startswith("workspace"):
             return
         fresh = self.load_set()
         if audio_set is None or [u.audio for u in fresh.utterances] != [u.audio for u in audio_set.utterances] or \
