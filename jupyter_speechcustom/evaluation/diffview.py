@@ -647,7 +647,7 @@ def term_hits_figure(hits: Mapping[str, Sequence[Any]], *, top: int = 12, width:
             table.setdefault(str(_get(h, "term")), {})[name] = (int(_get(h, "recognized")), int(_get(h, "occurrences")))
     occurrences = {t: max(o for _, o in counts.values()) for t, counts in table.items()}
     terms = sorted(table, key=lambda t: (-occurrences[t], t))[:top]
-    fig = Figure(figsize=(width, height or max(1.6, 0.5 + 0.22 * len(terms) * max(len(names), 1))))
+    fig = Figure(figsize=(width, height or max(1.6, 0.6 + len(terms) * (0.12 + 0.1 * max(len(names), 1)))))
     ax = fig.add_subplot()
     colours = ("#9e9e9e", "#1976d2", "#ffa000", "#43a047", "#8e24aa", "#e53935")
     bar = 0.8 / max(len(names), 1)
