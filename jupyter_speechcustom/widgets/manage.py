@@ -259,7 +259,7 @@ class ManagePanel(Panel):
             raise SpeechCustomError("type the path of the file to write")
         fmt = self.export_format.value
         target = management.export_path(self.export_path.value.strip(), "bundle" if rec.kind != "result" else fmt)
-        if target.exists() and not target.is_dir():
+        if target.is_file():  # a folder or a device is refused by the export itself, not asked about
             self.confirm.ask(f"{target} already exists. Replace it?",
                              {"Replace": lambda: self._export(rec.id, target, overwrite=True)}, doing="Exporting",
                              danger=True)
