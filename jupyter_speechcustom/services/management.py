@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME
-from jupyter_speechcustom.errors import OutputError, check_list
+from jupyter_speechcustom.errors import OutputError, SpeechCustomError, check_list
 from jupyter_speechcustom.io.files import check_output_path, describe_os_error
 from jupyter_speechcustom.services.customization import KEY as CUSTOMIZATION_KEY
 from jupyter_speechcustom.store.workspace import (
@@ -274,7 +274,8 @@ def oov_of(ws: Store, rec: Record, known: frozenset[str] | None = None) -> list[
     """The out-of-vocabulary words of a corpus or word list (None for other kinds): its words that
     base model's known words (``known``, default: :func:`known_words_of` the demo) do not hold,
     with their counts, most frequent first (:func:`~jupyter_speechcustom.text.corpus.oov_words`,
-    the one notion of OOV of the Data and Language model tabs too)."""
+    the one notion of OOV of the Data and Language model tabs too); None too for a file that
+    cannot be read now."""
     from jupyter_speechcustom.text.words import word_list_oov
 
     if rec.kind not in ("corpus", "words"):
@@ -284,7 +285,11 @@ def oov_of(ws: Store, rec: Record, known: frozenset[str] | None = None) -> list[
     if key not in _OOV_CACHE:
         if len(_OOV_CACHE) > 256:
             _OOV_CACHE.clear()
-        oov = ws.corpus(rec.id).oov(known) if rec.kind == "corpus" else word_list_oov(ws.custom_words(rec.id), known)
+        try:
+            oov = (ws.corpus(rec.id).oov(known) if rec.kind == "corpus"
+                   else word_list_oov(ws.custom_words(rec.id), known))
+        except (SpeechCustomError, OSError):
+            return None  # a file unreadable now: the listing still shows the item, without the count
         _OOV_CACHE[key] = oov
     return list(_OOV_CACHE[key])
 
