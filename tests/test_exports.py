@@ -99,6 +99,13 @@ def test_a_renamed_lms_bundle_carries_its_new_name(ws, panel, demo_lm, tmp_path)
     import_bundle(other, tmp_path / "bundle.zip")
     assert [r.name for r in other.language_models()] == ["support-lm"]
 
+    # Renamed in the store alone (as before lm.json followed renames): the bundle still carries the name.
+    ws.rename("lm", "support-lm", "ops-lm")
+    assert json.loads((rec.path / "lm.json").read_text())["name"] == "support-lm"
+    m.export_bundle(ws, "ops-lm", tmp_path / "again.zip")
+    with zipfile.ZipFile(tmp_path / "again.zip") as zf:
+        assert json.loads(zf.read("lm/lm.json"))["name"] == "ops-lm"
+
 
 def test_results_of_one_name_are_told_apart_and_saving_one_asks(ws, panel):
     long = "compare base, base + custom LM ops v1, custom AM, custom AM + custom LM on domain/test"

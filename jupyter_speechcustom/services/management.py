@@ -874,6 +874,8 @@ def export_bundle(
     if kind not in ("lm", "am"):
         raise WorkspaceError(f"a bundle holds a custom language or acoustic model, not a {KINDS[kind]}")
     model = _one(ws, ref, kind, available=True)
+    if kind == "lm":
+        _name_lm_folder(model)  # renamed before its lm.json followed renames
     result_ids = [_one(ws, r, "result").id for r in results]
     out = check_output_path(export_path(path, "bundle"), "bundle")
     if out.exists() and not overwrite:
