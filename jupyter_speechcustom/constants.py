@@ -43,11 +43,23 @@ CUSTOM_WORD_REPEATS = 3
 #: Share of general text when a custom LM is mixed with general sentences.
 GENERAL_TEXT_WEIGHT = 0.3
 
-#: Beam search defaults for LM-fused decoding (NeMo ``beam_batch``); ``tune`` refines them.
+#: Beam search defaults for LM-fused decoding (NeMo ``beam_batch``); ``tune`` refines them. With a
+#: custom LM and no tuning, a hybrid decodes with its CTC head at LM_ALPHA and LM_BETA, a transducer
+#: head at TRANSDUCER_LM_ALPHA (no length bonus there). Chosen leave-one-domain-out over four
+#: domains, none the one reported (``bench/bench_default_weights.py``); a transducer's alpha is the
+#: highest that keeps general speech within 5% of the base.
 BEAM_SIZE = 8
-LM_ALPHA = 0.6
-LM_BETA = 1.0
+LM_ALPHA = 1.4
+LM_BETA = 5.0
+TRANSDUCER_LM_ALPHA = 0.7
 BOOST_ALPHA = 0.0
+LM_HEAD = "ctc"
+
+#: ``tune``'s default grid (LM alpha, and beta where the head has a length bonus).
+TUNE_LM_ALPHAS = (0.5, 0.7, 1.0, 1.4, 2.0)
+TUNE_LM_BETAS = (1.5, 3.5, 5.0, 7.0)
+#: Dev WERs within this of the lowest are ties for ``tune``, won by the point nearest the defaults.
+TUNE_TOLERANCE = 0.005
 
 #: Characters the demo character model writes; the default text normalization target.
 DEFAULT_ALPHABET = frozenset(" abcdefghijklmnopqrstuvwxyz'")

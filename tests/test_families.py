@@ -221,14 +221,18 @@ def test_tuned_weights_are_saved_with_the_lm_and_decoders_start_from_them(family
                                                                          tmp_path):
     import shutil
 
-    from jupyter_speechcustom.asr.decoding import tuned_weights
+    from jupyter_speechcustom.asr.decoding import default_weights, tuned_weights
+    from jupyter_speechcustom.constants import LM_ALPHA, LM_BETA, TRANSDUCER_LM_ALPHA
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
     from jupyter_speechcustom.services.compare import tune_language_model
 
     base = load_base_model(family_models["hybrid_tdt_ctc"])
     shutil.copytree(family_lms["hybrid_tdt_ctc"].path, tmp_path / "lm")
     lm = CustomLanguageModel.load(tmp_path / "lm")
-    assert lm.tuning is None and Decoder(base, lm).weights == DecodingWeights()
+    # Untuned, a hybrid fuses the LM on its CTC head (length bonus); without an LM it is the base as loaded.
+    untuned = DecodingWeights(lm_alpha=LM_ALPHA, lm_beta=LM_BETA, head="ctc")
+    assert lm.tuning is None and Decoder(base, lm).weights == default_weights(base, lm) == untuned
+    assert Decoder(base).weights == default_weights(base) and Decoder(base).weights.head is None
     items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test_audio]
     assert tune_language_model(base, lm, [TestItem("x", items[0].audio, None)]) is None  # nothing transcribed
     tuned = tune_language_model(base, lm, items, label="three utterances")
@@ -241,9 +245,10 @@ def test_tuned_weights_are_saved_with_the_lm_and_decoders_start_from_them(family
     # A model with one decoder takes the weights but not the head.
     tdt = load_base_model(family_models["tdt"])
     assert tuned_weights(reloaded, tdt) == DecodingWeights(**{**tuned.tuning["weights"], "head": None})
-    # Damaged saved weights are left out, not fatal.
+    assert default_weights(tdt, reloaded) == DecodingWeights(lm_alpha=TRANSDUCER_LM_ALPHA)
+    # Damaged saved weights are left out, not fatal: decoding starts from the defaults.
     broken = reloaded.save_tuning({"lm_alpha": -1, "beam_size": 8}, 0.5, "x", 1)
-    assert tuned_weights(broken, base) is None and Decoder(base, broken).weights == DecodingWeights()
+    assert tuned_weights(broken, base) is None and Decoder(base, broken).weights == untuned
 
 
 @pytest.mark.parametrize("family", ["tdt", "rnnt"])

@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Any
 from jupyter_speechcustom.asr.families import HEADS
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode, join_texts, utterances
 from jupyter_speechcustom.asr.threads import torch_threads
-from jupyter_speechcustom.constants import BEAM_SIZE, BOOST_ALPHA, LM_ALPHA, LM_BETA
+from jupyter_speechcustom.constants import (
+    BEAM_SIZE,
+    BOOST_ALPHA,
+    LM_ALPHA,
+    LM_BETA,
+    LM_HEAD,
+    TRANSDUCER_LM_ALPHA,
+    TUNE_LM_ALPHAS,
+    TUNE_LM_BETAS,
+    TUNE_TOLERANCE,
+)
 from jupyter_speechcustom.errors import InvalidOptionError, check_list
 from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
@@ -98,7 +108,7 @@ class Decoder:
             their display-as forms fill :attr:`Transcript.display_text`.
         boost_phrases: phrases to boost; by default the custom words' spellings.
         weights: default weights for :meth:`decode`; by default those tuned for ``lm``
-            (:func:`tuned_weights`), else :class:`DecodingWeights`' defaults.
+            (:func:`tuned_weights`), else :func:`default_weights`.
     """
 
     def __init__(
@@ -115,7 +125,7 @@ class Decoder:
         self.base = base
         self.lm = lm
         self.words = tuple(words if words is not None else (lm.words if lm else ()))
-        self.weights = weights or tuned_weights(lm, base) or DecodingWeights()
+        self.weights = weights or start_weights(lm, base)
         self._lm_model = None
         self._boost_model = None
         if lm is not None:
@@ -247,6 +257,27 @@ class Decoder:
         return transcripts
 
 
+def default_weights(base: BaseModel, lm: CustomLanguageModel | None = None) -> DecodingWeights:
+    """The weights to decode ``base`` with when nothing was tuned: the model as it is without a
+    custom LM (its own head: base is base); with one, the defaults that held across domains none
+    of which tuned them (``bench/bench_default_weights.py``): a hybrid's CTC head, whose beam search
+    has a length bonus against the deletions an LM pulls towards, at :data:`LM_ALPHA` and
+    :data:`LM_BETA`; a transducer head at :data:`TRANSDUCER_LM_ALPHA`."""
+    if lm is None:
+        return DecodingWeights()
+    family = base.family
+    head = LM_HEAD if LM_HEAD in family.heads else None
+    if family.with_head(head).length_bonus:
+        return DecodingWeights(head=head)
+    return DecodingWeights(lm_alpha=TRANSDUCER_LM_ALPHA, head=head)
+
+
+def start_weights(lm: CustomLanguageModel | None, base: BaseModel) -> DecodingWeights:
+    """The weights decoding starts from: those tuned for ``lm`` where it has them, else
+    :func:`default_weights`."""
+    return tuned_weights(lm, base) or default_weights(base, lm)
+
+
 def tuned_weights(lm: CustomLanguageModel | None, base: BaseModel) -> DecodingWeights | None:
     """The weights saved with ``lm`` by tuning (:meth:`CustomLanguageModel.save_tuning`), for
     decoding with ``base``; None when it has none. A head applies only where ``base`` has it
@@ -375,13 +406,19 @@ def tune(
     outputs: Sequence[AcousticOutput],
     references: Sequence[str],
     *,
-    lm_alphas: Sequence[float] = (0.4, 0.7, 1.0),
-    lm_betas: Sequence[float] = (0.5, 1.5),
+    lm_alphas: Sequence[float] = TUNE_LM_ALPHAS,
+    lm_betas: Sequence[float] = TUNE_LM_BETAS,
     boost_alphas: Sequence[float] | None = None,
     heads: Sequence[str | None] | None = None,
     progress: ProgressCallback | None = None,
 ) -> TuneResult:
     """Grid search of customization weights on a dev set, re-decoding cached log-probs.
+
+    Points within :data:`TUNE_TOLERANCE` of the lowest dev WER are ties (a dev set of a few dozen
+    utterances cannot tell them apart), won by the one nearest :func:`default_weights`: weights
+    that held across domains, where the extreme corners of a grid fit the dev set's noise and
+    cost general speech (on the demo's domain: beta 7 instead of 5 won by one dev word and raised
+    general WER by a quarter).
 
     ``lm_alphas`` and ``lm_betas`` are tried only with a custom LM, ``lm_betas`` only where the
     head's beam search has a length bonus (CTC). ``heads``: for a hybrid model, the heads to try;
@@ -410,5 +447,22 @@ def tune(
         grid.append((weights, wer))
         if progress:
             progress(n / len(points), f"weights {n} of {len(points)}: WER {wer:.1%}")
-    best, best_wer = min(grid, key=lambda item: item[1])
+    lowest = min(wer for _, wer in grid)
+    prior = default_weights(decoder.base, decoder.lm)
+    best, best_wer = min(((w, wer) for w, wer in grid if wer <= lowest + TUNE_TOLERANCE),
+                         key=lambda item: (_distance(item[0], prior, decoder.base), item[1]))
     return TuneResult(best, best_wer, tuple(grid))
+
+
+def _distance(weights: DecodingWeights, prior: DecodingWeights, base: BaseModel) -> float:
+    """How far ``weights`` are from ``prior``: relative steps of each weight, and another head
+    further than any weights (measured from that head's own defaults)."""
+    far = 0.0
+    if (weights.head or base.family.head) != (prior.head or base.family.head):
+        far = 10.0
+        bonus = base.family.with_head(weights.head).length_bonus
+        prior = DecodingWeights(head=weights.head) if bonus else \
+            DecodingWeights(lm_alpha=TRANSDUCER_LM_ALPHA, head=weights.head)
+    return (far + abs(weights.lm_alpha - prior.lm_alpha) / max(prior.lm_alpha, 0.1)
+            + abs(weights.lm_beta - prior.lm_beta) / max(abs(prior.lm_beta), 1.0)
+            + abs(weights.boost_alpha - prior.boost_alpha))

@@ -14,7 +14,7 @@ from dataclasses import InitVar, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, TuneResult
+from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, TuneResult, start_weights
 from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
 from jupyter_speechcustom.errors import InvalidOptionError, check_list
 from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
@@ -518,7 +518,7 @@ def run_comparison(
     across runs. ``cancel``: set it to stop between steps (:class:`JobCancelled`).
     """
     check_comparison(systems, items, has_lm=lm is not None, has_am=am is not None)
-    weights = weights or DecodingWeights()
+    weights = weights or start_weights(lm, base)
     cache = cache if cache is not None else {}
     report = progress or (lambda fraction, message: None)
     stop = cancel or threading.Event()
