@@ -341,18 +341,17 @@ class LivePanel(Panel):
 
     def _start_from_tuning(self) -> None:
         """Move the sliders to the weights tuned for the chosen LM (in the Compare tab, or with
-        ``speechcustom lm tune``), where it has them."""
-        from jupyter_speechcustom.asr.decoding import tuned_weights
+        ``speechcustom lm tune``), where it has them, else to the defaults for decoding with it."""
+        from jupyter_speechcustom.asr.decoding import start_weights
 
         lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
-        tuned = tuned_weights(lm, self.base)
-        if tuned is not None:
-            self.lm_alpha.value = tuned.lm_alpha
-            self.boost_alpha.value = tuned.boost_alpha
+        start = start_weights(lm, self.base)
+        self.lm_alpha.value = start.lm_alpha
+        self.boost_alpha.value = start.boost_alpha
 
     def _recognizer_pair(self, key: tuple[Any, ...]) -> tuple[Any, Any]:
         """The base and the customized recognizer for ``key`` (LM id, words choice, AM id, alpha, boost)."""
-        from jupyter_speechcustom.asr.decoding import DecodingWeights, tuned_weights
+        from jupyter_speechcustom.asr.decoding import start_weights
         from jupyter_speechcustom.services.recognition import Recognizer
 
         def customized() -> Recognizer:
@@ -362,7 +361,7 @@ class LivePanel(Panel):
             am = ws.acoustic_model(am_id) if am_id else None
             words = ws.custom_words(words_id) if words_id else (() if words_id == "" else None)
             # The rest (LM beta, beam, a hybrid's head) as tuned for the LM, where it was.
-            weights = replace(tuned_weights(lm, self.base) or DecodingWeights(), lm_alpha=alpha, boost_alpha=boost)
+            weights = replace(start_weights(lm, self.base), lm_alpha=alpha, boost_alpha=boost)
             return Recognizer(self.base, lm=lm, am=am, words=words, weights=weights)
 
         base = self._recognizers.get("base", lambda: Recognizer(self.base))
@@ -439,7 +438,7 @@ class LivePanel(Panel):
         buffer = io.BytesIO()
         soundfile.write(buffer, np.concatenate(take.audio), SAMPLE_RATE, format="WAV", subtype="PCM_16")
         name = time.strftime("live-%Y%m%d-%H%M%S.wav")
-        rec = self.workspace.add_audio(buffer.getvalue(), name=name)
+        rec = self.workspace.add_audio(buffer.getvalue(), name=name, on_duplicate="keep")
         self.save_button.disabled = True
         self.show(f"Saved the take as {rec.name} ({rec.info.get('duration', 0):.1f} s, {rec.id}): give it a "
                   "transcript under Manage the workspace to use it for supervised training or scoring.", "success")
