@@ -260,7 +260,7 @@ def test_an_index_of_version_1_is_upgraded_with_its_history_started(built):
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     ws = Workspace(ws.path)
     with sqlite3.connect(ws.index_path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
     assert [e["event"] for e in m.history(ws, "ops-lm")] == ["created", "built"]
     assert "recorded before the history was kept" in m.history(ws, "ops-lm")[0]["text"]
     m.rename(ws, "lm", "ops-lm", "after-upgrade")
@@ -449,6 +449,7 @@ def test_a_comparison_saved_by_the_studio_depends_on_the_models_it_ran(built, de
 
     ws, ids = built
     panel = ComparePanel(ws, demo_model)
+    panel.test_set.value = "profile:domain/test"
     panel.auto_tune = False
     panel.lm.value = ids["lm"]
     panel.limit.value = 2

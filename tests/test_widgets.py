@@ -61,7 +61,8 @@ def _demo_audio(ws: Workspace, split: str, n: int, transcripts: bool = True) -> 
     ids = []
     for entry in read_manifest(demo.manifest(split))[:n]:
         path = Path(entry["audio_filepath"])
-        ids.append(ws.add_audio(path, name=path.name, transcript=entry.get("text") if transcripts else None).id)
+        ids.append(ws.add_audio(path, name=path.name, transcript=entry.get("text") if transcripts else None,
+                                on_duplicate="keep").id)
     return ids
 
 
@@ -215,12 +216,14 @@ def test_compare_panel_tunes_on_the_dev_set_then_starts_from_tuned_weights(ws, d
     panel.tune_button.click()
     assert "run a comparison with a +LM system first" in status_of(panel)
 
-    panel.auto_tune = False  # first with the default weights, to compare with
+    panel.auto_tune = False  # first with weights of the user's own, to compare with
+    assert "never tuned" in panel.weights_note.value and panel.lm_alpha.value == pytest.approx(LM_ALPHA)
+    panel.lm_alpha.value = 0.5
     panel.limit.value = 6
     panel.run_button.click()
     assert finish(panel) == "completed"
     c = panel.comparison
-    assert c is not None and c.weights.lm_alpha == pytest.approx(LM_ALPHA)
+    assert c is not None and c.weights.lm_alpha == pytest.approx(0.5)
 
     panel.tune_button.click()  # a light job on the profile's dev set, shown in the panel
     assert panel.job is not None and panel.job.kind == "tune"
@@ -228,7 +231,7 @@ def test_compare_panel_tunes_on_the_dev_set_then_starts_from_tuned_weights(ws, d
     best = panel._tuned[("+LM", lm.id, None)].best
     sliders = (panel.lm_alpha.value, panel.lm_beta.value, panel.boost_alpha.value)
     assert sliders == pytest.approx((best.lm_alpha, best.lm_beta, best.boost_alpha))
-    assert sliders != pytest.approx((LM_ALPHA, LM_BETA, BOOST_ALPHA))
+    assert sliders != pytest.approx((0.5, LM_BETA, BOOST_ALPHA))
     assert not panel.lm_alpha.disabled and "completed" in panel.tune_view.message.value
     # The demo is a hybrid: tuning tried both heads and the panel decodes with the better one; a
     # transducer's beam search has no length bonus to slide.
@@ -280,6 +283,8 @@ def test_compare_panel_tunes_on_transcribed_workspace_audio_when_the_profile_has
 
 
 def test_compare_panel_diffs_scores_and_redecodes_from_cache(ws, demo_model, demo_lm):
+    from jupyter_speechcustom.constants import LM_ALPHA
+
     lm = ws.add_language_model(demo_lm.path, name="support")
     panel = ComparePanel(ws, demo_model)
     panel.auto_tune = False  # the default weights here; tuning has a test of its own
@@ -296,7 +301,7 @@ def test_compare_panel_diffs_scores_and_redecodes_from_cache(ws, demo_model, dem
     assert c is not None and c.systems == ["base", "+LM"] and len(c.items) == 4
     assert status_of(panel).count("%") == 2 and "WER on demo domain/test (first 4)" in status_of(panel)
     table = panel.wer_table.value
-    assert "base" in table and "+LM" in table and "CER" in table and "LM alpha 0.60" in table
+    assert "base" in table and "+LM" in table and "CER" in table and f"LM alpha {LM_ALPHA:.2f}" in table
     assert panel.chart.value[:4] == b"\x89PNG" and panel.chart.layout.display == ""
     assert "sc-hits" in panel.hits.value or "no custom words occur" in panel.hits.value
     shown = [r for r in panel.rows if r.layout.display != "none"]

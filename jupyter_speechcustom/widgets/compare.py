@@ -14,6 +14,7 @@ acoustic model, kept in the panel).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,16 +29,18 @@ from jupyter_speechcustom.constants import (
     DEMO_MODEL_NAME,
     LM_ALPHA,
     LM_BETA,
+    LM_HEAD,
     STUDIO_UTTERANCES_PER_PAGE,
 )
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, borrowed_dev_set, dev_items
-from jupyter_speechcustom.store.index import audio_role
+from jupyter_speechcustom.store.index import RecordNotFoundError, audio_role
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
     Choice,
+    Confirm,
     JobView,
     Panel,
     audio_label,
@@ -170,7 +173,7 @@ class ComparePanel(Panel):
         self.lm_alpha = widgets.FloatSlider(LM_ALPHA, min=0.0, max=2.0, step=0.05, description="LM alpha",
                                             style=LABELLED,
                                             continuous_update=False, layout=wide())
-        self.lm_beta = widgets.FloatSlider(LM_BETA, min=-1.0, max=4.0, step=0.1, description="LM beta", style=LABELLED,
+        self.lm_beta = widgets.FloatSlider(LM_BETA, min=-1.0, max=10.0, step=0.1, description="LM beta", style=LABELLED,
                                            continuous_update=False, layout=wide())
         self.boost_alpha = widgets.FloatSlider(BOOST_ALPHA, min=0.0, max=4.0, step=0.1, description="Boost",
                                                style=LABELLED,
@@ -178,7 +181,8 @@ class ComparePanel(Panel):
         # A hybrid transducer + CTC model decodes with either head: tuning tries both.
         family = self.base.family
         heads: list[tuple[str, str | None]] = [("CTC" if h == "ctc" else h, h) for h in family.heads]
-        self.head = widgets.Dropdown(options=heads or [("the model's", None)], value=family.head,
+        self.head = widgets.Dropdown(options=heads or [("the model's", None)],
+                                     value=LM_HEAD if LM_HEAD in family.heads else family.head,
                                      description="Head", style=LABELLED, layout=wide())
         self.head.layout.display = "" if family.heads else "none"
         for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha, self.head):
@@ -186,6 +190,9 @@ class ComparePanel(Panel):
             self.observe_value(slider, lambda _: None if self._quiet else self.redecode(), doing="Re-decoding")
         self.observe_value(self.head, lambda _: self._enable_weights(True))
         self._enable_weights(True)
+        self.weights_note = widgets.HTML()  # where the sliders' weights come from
+        self.weights_note.add_class("sc-compare-weights-from")
+        self.observe_value(self.lm, lambda _: self._start_weights())
         self.decode_view = JobView(cancellable=False)
         self.tune_button = button("Tune on the dev set", icon="sliders", css="sc-compare-tune",
                                   tooltip="grid-search LM alpha, beta and boost on a transcribed dev set, "
@@ -194,7 +201,9 @@ class ComparePanel(Panel):
         self.on(self.tune_button, self.tune, "Tuning")
         self.save_button = button("Save as result", icon="save", css="sc-compare-save")
         self.save_button.disabled = True
-        self.on(self.save_button, self.save, "Saving the comparison")
+        self.on(self.save_button, self.save_now, "Saving the comparison")
+        self.confirm = Confirm(self)
+        self._saved: str | None = None  # the result this panel saved last (its run's, or the button's)
 
         self.wer_table = widgets.HTML()
         self.wer_table.add_class("sc-compare-wer")
@@ -222,7 +231,7 @@ class ComparePanel(Panel):
                  "bonus), Boost favours the custom words; a hybrid model decodes with either head. Tune on the dev "
                  "set searches them on transcribed audio other than the test set (the profile's dev set) and "
                  "sets them to the best."),
-            self.head, self.lm_alpha, self.lm_beta, self.boost_alpha,
+            self.head, self.lm_alpha, self.lm_beta, self.boost_alpha, self.weights_note,
             widgets.HBox([self.tune_button, self.save_button]),
             self.tune_view,
             self.decode_view,
@@ -238,6 +247,7 @@ class ComparePanel(Panel):
         self.children = [
             widgets.HTML(diffview.style_tag() + _UPDATING_CSS),
             self.status,
+            self.confirm,
             heading("Systems"),
             widgets.HBox(list(self.system_boxes.values())),
             widgets.HBox([self.lm, self.am]),
@@ -413,8 +423,8 @@ class ComparePanel(Panel):
             self._models = models
             self.comparison = j.result
             self._render()
-            self.save()
-            self.show(self._headline(), "success")
+            saved = self.save()
+            self.show(f"{self._headline()} Saved as result {saved}.", "success")
 
         def ended(j: Job) -> None:  # after the comparison's busy state ends, so the tuning's holds
             if (j.status == "completed" and self.auto_tune and tuned is None
@@ -432,6 +442,26 @@ class ComparePanel(Panel):
         """The cached tuning of the first LM system in ``systems`` (the one the sliders follow)."""
         lm_systems = [s for s in systems if "LM" in s]
         return self._tuned.get(self._tune_key(lm_systems[0])) if lm_systems else None
+
+    def _start_weights(self) -> None:
+        """Move the sliders to where decoding with the chosen LM starts everywhere else (the
+        weights tuned for it and saved with it, else the defaults) and say which."""
+        from jupyter_speechcustom.asr.decoding import start_weights, tuned_weights
+
+        lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
+        self._set_sliders(start_weights(lm, self.base))
+        tuning = lm.tuning if lm is not None and tuned_weights(lm, self.base) is not None else None
+        if lm is None:
+            self.weights_note.value = ""
+        elif tuning is None:
+            self.weights_note.value = hint_html(
+                "Default weights (this LM was never tuned): a hybrid's CTC head, LM alpha and beta that held "
+                "across domains none of which chose them. Tune on the dev set to fit them to this domain.")
+        else:
+            self.weights_note.value = hint_html(
+                f"Weights tuned for this LM on {tuning.get('dev_set')!s} ({tuning.get('utterances')} utterances, dev "
+                f"WER {diffview.percent(float(tuning.get('dev_wer') or 0))}), as transcribe, the service and Live "
+                "use them.")
 
     def _set_sliders(self, weights: DecodingWeights) -> None:
         """Move the sliders without a re-decode per slider."""
@@ -585,15 +615,45 @@ class ComparePanel(Panel):
 
         return self.watch(job, self.decode_view, done, doing="Re-decoding", busy=False, always=ended)
 
-    def save(self) -> str | None:
-        """Store the current comparison (with its weights) as a workspace result; returns its id."""
+    def save(self, replace: str | None = None) -> str | None:
+        """Store the current comparison (with its weights) as a new version of the workspace result
+        ``compare <test set>`` (``replace``: the id of a result it replaces, deleted once the new one
+        is saved); returns its label (``name vN (id)``)."""
         if self.comparison is None:
             self.show("Nothing to save yet: run a comparison first", "error")
             return None
         rec = self.workspace.add_result(f"compare {self.comparison.label}", self.comparison.to_dict(),
                                         sources=self._models)
+        if replace is not None:
+            with contextlib.suppress(RecordNotFoundError):
+                self.workspace.delete(replace)
+        self._saved = rec.id
         self.save_button.disabled = False
-        return rec.id
+        return f"{rec.name!r} v{rec.version} ({rec.id})"
+
+    def save_now(self) -> None:
+        """The Save button: the comparison as it is now (after re-decoding, with the weights of the
+        sliders), asking whether it replaces the result saved last or is kept beside it."""
+        if self.comparison is None:
+            self.show("Nothing to save yet: run a comparison first", "error")
+            return
+        try:
+            last = self.workspace.get(self._saved) if self._saved else None
+        except RecordNotFoundError:
+            last = None
+        if last is None:
+            self.show(f"Saved as result {self.save()}: see Manage the workspace.", "success")
+            return
+
+        def saved(replace: str | None) -> None:
+            label = self.save(replace)
+            what = f"replaced {last.name!r} v{last.version}" if replace else "kept beside the earlier one"
+            self.show(f"Saved as result {label} ({what}): see Manage the workspace.", "success")
+
+        self.confirm.ask(f"Result {last.name!r} v{last.version} ({last.id}) holds this comparison as it was saved "
+                         f"last: replace it with the comparison at {_weights_text(self.weights())}, or keep both?",
+                         {"Replace": lambda: saved(last.id), "Keep both": lambda: saved(None)},
+                         doing="Saving the comparison")
 
     # ------------------------------------------------------------------ rendering
 
