@@ -22,6 +22,7 @@ from jupyter_speechcustom.server.base import BaseHandler, IBMError
 from jupyter_speechcustom.server.recognition import AUDIO_TYPES, RecognizeHandler
 from jupyter_speechcustom.server.service import API_PREFIX, IDENTITY_PREFIX, SpeechCustomService
 from jupyter_speechcustom.services import customization as cz
+from jupyter_speechcustom.services import management
 from jupyter_speechcustom.store.workspace import Record, RecordNotFoundError
 
 __all__ = ["setup_handlers", "setup_not_found"]
@@ -86,13 +87,20 @@ def _customization(ws: Any, rec: Record, kind: str) -> dict[str, Any]:
     return info
 
 
-def _corpus(ws: Any, name: str, corpus_id: str) -> dict[str, Any]:
+def _corpus(ws: Any, customization: Record, name: str, corpus_id: str) -> dict[str, Any]:
+    """IBM's corpus resource; its out-of-vocabulary words are those the customization's base model
+    does not know, as everywhere else (:func:`management.oov_of`)."""
     try:
-        info = ws.get(corpus_id, "corpus").info
+        rec = ws.get(corpus_id, "corpus")
     except RecordNotFoundError:
         return {"name": name, "total_words": 0, "out_of_vocabulary_words": 0, "status": "undetermined",
                 "error": "the corpus file is missing from the workspace"}
-    return {"name": name, "total_words": info.get("words", 0), "out_of_vocabulary_words": info.get("oov_count", 0),
+    known = management.known_words_of((customization.base or {}).get("name") or "demo")
+    oov = management.oov_of(ws, rec, known)
+    if oov is None:
+        return {"name": name, "total_words": rec.info.get("words", 0), "out_of_vocabulary_words": 0,
+                "status": "undetermined", "error": "the corpus file cannot be read: add it again"}
+    return {"name": name, "total_words": rec.info.get("words", 0), "out_of_vocabulary_words": len(oov),
             "status": "analyzed"}
 
 
@@ -231,8 +239,8 @@ class CorporaHandler(BaseHandler):
     async def get(self, customization_id: str) -> None:
         def run() -> list[dict[str, Any]]:
             ws = self.service.ws()
-            _, state = cz.customization(ws, customization_id, "language")
-            return [_corpus(ws, n, c) for n, c in state["corpora"].items()]
+            rec, state = cz.customization(ws, customization_id, "language")
+            return [_corpus(ws, rec, n, c) for n, c in state["corpora"].items()]
 
         self.reply({"corpora": await self.call(run)})
 
@@ -244,10 +252,10 @@ class CorpusHandler(BaseHandler):
     async def get(self, customization_id: str, name: str) -> None:
         def run() -> dict[str, Any]:
             ws = self.service.ws()
-            _, state = cz.customization(ws, customization_id, "language")
+            rec, state = cz.customization(ws, customization_id, "language")
             if name not in state["corpora"]:
                 raise RecordNotFoundError(f"no corpus {name!r} in customization {customization_id}")
-            return _corpus(ws, name, state["corpora"][name])
+            return _corpus(ws, rec, name, state["corpora"][name])
 
         self.reply(await self.call(run))
 

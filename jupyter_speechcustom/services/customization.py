@@ -235,9 +235,9 @@ def add_customization_audio(ws: Workspace, customization_id: str, name: str, dat
             raise ModelInUseError(f"audio {name!r} already exists in customization {rec.id}: "
                                   "pass allow_overwrite=true to replace it")
         if archive:
-            records = ws.add_audio_archive(bytes(data), name=name)
+            records = ws.add_audio_archive(bytes(data), name=name, on_duplicate="keep")
         else:
-            records = [ws.add_audio(bytes(data), name=name, transcript=transcript)]
+            records = [ws.add_audio(bytes(data), name=name, transcript=transcript, on_duplicate="keep")]
         state["audio"][name] = [r.id for r in records]
         state["dirty"] = True
         _save(ws, rec, state)
