@@ -45,13 +45,16 @@ GENERAL_TEXT_WEIGHT = 0.3
 
 #: Beam search defaults for LM-fused decoding (NeMo ``beam_batch``); ``tune`` refines them. With a
 #: custom LM and no tuning, a hybrid decodes with its CTC head at LM_ALPHA and LM_BETA, a transducer
-#: head at TRANSDUCER_LM_ALPHA (no length bonus there). Chosen leave-one-domain-out over four
-#: domains, none the one reported (``bench/bench_default_weights.py``); a transducer's alpha is the
-#: highest that keeps general speech within 5% of the base.
+#: head at TRANSDUCER_LM_ALPHA (no length bonus there), a character CTC model (a bonus per letter,
+#: not per word piece) at CHARACTER_LM_ALPHA and CHARACTER_LM_BETA. Chosen leave-one-domain-out over
+#: four domains, none the one reported (``bench/bench_default_weights.py``); a transducer's alpha is
+#: the highest that keeps general speech within 5% of the base.
 BEAM_SIZE = 8
 LM_ALPHA = 1.4
 LM_BETA = 5.0
 TRANSDUCER_LM_ALPHA = 0.7
+CHARACTER_LM_ALPHA = 2.0
+CHARACTER_LM_BETA = 3.5
 BOOST_ALPHA = 0.0
 LM_HEAD = "ctc"
 

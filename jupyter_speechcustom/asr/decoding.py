@@ -22,6 +22,8 @@ from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import (
     BEAM_SIZE,
     BOOST_ALPHA,
+    CHARACTER_LM_ALPHA,
+    CHARACTER_LM_BETA,
     LM_ALPHA,
     LM_BETA,
     LM_HEAD,
@@ -262,12 +264,16 @@ def default_weights(base: BaseModel, lm: CustomLanguageModel | None = None) -> D
     custom LM (its own head: base is base); with one, the defaults that held across domains none
     of which tuned them (``bench/bench_default_weights.py``): a hybrid's CTC head, whose beam search
     has a length bonus against the deletions an LM pulls towards, at :data:`LM_ALPHA` and
-    :data:`LM_BETA`; a transducer head at :data:`TRANSDUCER_LM_ALPHA`."""
+    :data:`LM_BETA`; a character CTC model at :data:`CHARACTER_LM_ALPHA` and
+    :data:`CHARACTER_LM_BETA` (its bonus is per letter: the word-piece beta inserts words); a
+    transducer head at :data:`TRANSDUCER_LM_ALPHA`."""
     if lm is None:
         return DecodingWeights()
     family = base.family
     head = LM_HEAD if LM_HEAD in family.heads else None
     if family.with_head(head).length_bonus:
+        if base.is_character_model:
+            return DecodingWeights(lm_alpha=CHARACTER_LM_ALPHA, lm_beta=CHARACTER_LM_BETA, head=head)
         return DecodingWeights(head=head)
     return DecodingWeights(lm_alpha=TRANSDUCER_LM_ALPHA, head=head)
 
