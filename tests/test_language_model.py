@@ -301,3 +301,34 @@ def test_bpe_lines_are_tokenized_word_by_word_exactly_as_whole_lines(demo_model)
     joined = JoinsWords()
     write = _piece_writer(joined)
     assert [write(line) for line in lines] == [whole(joined, line) for line in lines]
+
+
+def test_untuned_decoding_starts_from_defaults_that_follow_the_model(demo_model, other_model, demo_lm):
+    """Without tuning: the model as loaded when there is no LM (base is base); with one, a hybrid's
+    CTC head at the word-piece weights, a character model at its own (its bonus is per letter)."""
+    from jupyter_speechcustom.asr.decoding import default_weights, start_weights
+    from jupyter_speechcustom.constants import CHARACTER_LM_ALPHA, CHARACTER_LM_BETA, LM_ALPHA, LM_BETA
+
+    assert default_weights(demo_model) == DecodingWeights() and DecodingWeights().head is None
+    assert default_weights(demo_model, demo_lm) == DecodingWeights(lm_alpha=LM_ALPHA, lm_beta=LM_BETA, head="ctc")
+    assert other_model.is_character_model and not demo_model.is_character_model
+    assert default_weights(other_model, demo_lm) == DecodingWeights(lm_alpha=CHARACTER_LM_ALPHA,
+                                                                    lm_beta=CHARACTER_LM_BETA)
+    assert demo_lm.tuning is None and start_weights(demo_lm, demo_model) == default_weights(demo_model, demo_lm)
+
+
+def test_tuning_breaks_near_ties_towards_the_defaults(demo_model, demo_lm, dev_set):
+    """A dev set of a few dozen utterances cannot tell a word's difference from noise: of the points
+    within the tolerance of the lowest dev WER, tuning keeps the one nearest the defaults."""
+    from jupyter_speechcustom.asr.decoding import _distance, default_weights
+    from jupyter_speechcustom.constants import TUNE_TOLERANCE
+
+    decoder = Decoder(demo_model, demo_lm)
+    result = tune(decoder, *dev_set, lm_alphas=(0.7, 1.4), lm_betas=(3.5, 5.0, 7.0), heads=("ctc",))
+    lowest = min(wer for _, wer in result.grid)
+    ties = [w for w, wer in result.grid if wer <= lowest + TUNE_TOLERANCE]
+    prior = default_weights(demo_model, demo_lm)
+    assert result.best in ties and dict(result.grid)[result.best] == result.best_wer
+    assert _distance(result.best, prior, demo_model) == min(_distance(w, prior, demo_model) for w in ties)
+    if prior in ties:
+        assert result.best == prior
