@@ -252,6 +252,17 @@ def test_set_transcript_is_kept_and_recorded(built):
         m.set_transcript(ws, "nothing.wav", "x")
 
 
+def test_role_changes_and_replaced_files_read_plainly_in_the_history(built):
+    ws, ids = built
+    data = ws.file_of(ids["audio"][0], "audio")
+    audio = ws.add_audio(data.read_bytes(), name=f"take{data.suffix}")  # no model was made from this one
+    ws.set_role([audio.id], "test")
+    ws.add_audio(data.read_bytes(), name=audio.name, on_duplicate="replace")
+    lines = [m.event_text(e) for e in m.history(ws, audio.id)]
+    assert f"{audio.name}: role train -> test" in lines
+    assert f"{audio.name}: file replaced by an upload of the same name" in lines
+
+
 def test_an_index_of_version_1_is_upgraded_with_its_history_started(built):
     ws, _ = built
     ws.close()

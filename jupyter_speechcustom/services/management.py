@@ -538,6 +538,10 @@ def event_text(event: Mapping[str, Any]) -> str:
         return f"{label}: renamed from {d.get('from')!r} to {d.get('to')!r}"
     if name == "transcript":
         return f"{label}: transcript {_short(d.get('from') or '(none)', 40)!r} -> {_short(d.get('to') or '(none)', 40)!r}"
+    if name == "role":
+        return f"{label}: role {d.get('from')} -> {d.get('to')}"
+    if name == "replaced":
+        return f"{label}: file replaced by an upload of the same name"
     if name == "source-deleted":
         return f"{label}: its source {d.get('kind')} {d.get('name')!r} ({d.get('id')}) was deleted"
     if name == "deleted":
