@@ -75,6 +75,7 @@ from jupyter_speechcustom import (
     tune,
     write_manifest,
 )
+from jupyter_speechcustom.asr.decoding import default_weights
 from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 from jupyter_speechcustom.demo.domain_text import spell_number
 from jupyter_speechcustom.demo.recipe import HELD_OUT_VOICES
@@ -114,10 +115,10 @@ VOICE_SETS = {
 }
 
 ROUND = 4
-#: A wider weight grid than ``tune``'s default (alpha 0.4-1.0, beta 0.5-1.5), tried on the dev set as a
-#: diagnostic: tuning picked the default grid's corner on every new domain.
+#: A wider weight grid than ``tune``'s default (alpha 0.5-2.0, beta 1.5-7.0), tried on the dev set as a
+#: diagnostic: whether tuning's grid still cuts off the best weights.
 WIDE_ALPHAS = (0.4, 0.7, 1.0, 1.4, 2.0, 2.8)
-WIDE_BETAS = (0.5, 1.5, 2.5, 3.5, 5.0)
+WIDE_BETAS = (0.5, 1.5, 2.5, 3.5, 5.0, 7.0, 10.0)
 
 
 # --------------------------------------------------------------------------- text
@@ -502,9 +503,9 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     result["grid"] = [{**asdict(w), "dev": round(d, ROUND), "test": round(t, ROUND)}
                       for (w, d), (_, t) in zip(tuning.grid, oracle.grid)]
     for head in base.family.heads or ():
-        w = replace(DecodingWeights(), head=head)
+        w = replace(default_weights(base, lm), head=head)
         wer["test"][f"lm_default_{head}"] = _wer(refs["test"], fused.decoder.decode_text(outputs["test"], w))
-    result["weights"] = {"default": _weights(DecodingWeights()),
+    result["weights"] = {"default": _weights(default_weights(base, lm)),
                          "tuned": _weights(best), "test_oracle": _weights(oracle.best)}
     wer["test"]["lm_oracle"] = round(oracle.best_wer, ROUND)
     log(f"+ LM tuned on dev {wer['test']['lm_tuned']:.1%} ({best}); best on test {oracle.best_wer:.1%}")
@@ -519,7 +520,7 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     truth = {e["audio_filepath"]: e["text"] for e in read_manifest(data.train_references)}
     rows = {}
     labels = {}
-    for name, w in (("default", DecodingWeights()), ("tuned", best)):
+    for name, w in (("default", default_weights(base, lm)), ("tuned", best)):
         rows[name] = pseudo_label(base, train, lm=lm, weights=w, threshold=threshold)
         labels[name] = label_stats(rows[name], truth)
         lab = labels[name]
