@@ -1,10 +1,18 @@
+"""Fixtures the whole suite shares. Plain helpers (audio, archives, model stand-ins, clients) live in
+``helpers/``; import them from there, not from other test modules."""
+
 from __future__ import annotations
 
-import io
+import secrets
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import audio as audio_helpers
+from helpers.audio import encode_av, tone  # noqa: F401 - test_widgets.py imports them from here
+from helpers.server import Server, free_port, jupyter_env, start_server, stop_server
 
 
 @pytest.fixture(scope="session")
@@ -14,57 +22,32 @@ def demo_model():
     return load_base_model("demo")
 
 
-def tone(seconds: float = 1.0, rate: int = 16_000, channels: int = 1, freq: float = 440.0) -> np.ndarray:
-    """A (samples, channels) float32 sine: a real signal with a known length."""
-    t = np.arange(int(seconds * rate)) / rate
-    mono = (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return np.repeat(mono[:, None], channels, axis=1)
-
-
-def encode_av(audio: np.ndarray, rate: int, fmt: str, codec: str) -> bytes:
-    """Encode (samples, channels) float audio with FFmpeg through PyAV."""
-    import av
-
-    layout = "mono" if audio.shape[1] == 1 else "stereo"
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.layout = layout
-        frame_size = stream.codec_context.frame_size or 1024
-        planar = np.ascontiguousarray(audio.T)
-        for start in range(0, planar.shape[1], frame_size):
-            frame = av.AudioFrame.from_ndarray(planar[:, start : start + frame_size], format="fltp", layout=layout)
-            frame.sample_rate = rate
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buf.getvalue()
-
-
 @pytest.fixture
 def write_audio(tmp_path: Path):
     """Write ``audio`` (samples, channels) at ``rate`` as ``name``; the suffix picks the format."""
-    import soundfile as sf
 
     def write(name: str, audio: np.ndarray, rate: int) -> Path:
-        path = tmp_path / name
-        suffix = path.suffix.lower()
-        if suffix in (".wav", ".flac"):
-            sf.write(path, audio, rate)
-        elif suffix == ".ogg":
-            sf.write(path, audio, rate, format="OGG", subtype="OPUS")
-        elif suffix == ".mp3":
-            path.write_bytes(encode_av(audio, rate, "mp3", "libmp3lame"))
-        elif suffix == ".webm":
-            path.write_bytes(encode_av(audio, rate, "webm", "libopus"))
-        elif suffix == ".m4a":
-            path.write_bytes(encode_av(audio, rate, "mp4", "aac"))
-        else:
-            raise ValueError(suffix)
-        return path
+        return audio_helpers.write_audio(tmp_path / name, audio, rate)
 
     return write
+
+
+@pytest.fixture
+def wav():
+    """WAV bytes of a tone: ``wav(seconds, freq)``."""
+
+    def make(seconds: float = 0.5, freq: float = 440.0) -> bytes:
+        return audio_helpers.wav_bytes(seconds, freq=freq)
+
+    return make
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    """An empty workspace of the test's own."""
+    from jupyter_speechcustom.services.workspace import Workspace
+
+    return Workspace(tmp_path / "ws")
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +88,24 @@ def domain_test_outputs(demo_model, domain_test):
     from jupyter_speechcustom.asr.recognize import acoustic_outputs
 
     return acoustic_outputs(demo_model, [e["audio_filepath"] for e in domain_test])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real ``jupyter server`` with the extension enabled by its enable file (one per test module)."""
+    folder = tmp_path_factory.mktemp("jupyter-server")
+    root = folder / "root"
+    root.mkdir()
+    workspace = folder / "speech-workspace"
+    token = secrets.token_hex(16)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = folder / "server.log"
+    cmd = [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+           f"--IdentityProvider.token={token}", f"--SpeechCustomService.workspace={workspace}"]
+    proc = start_server(cmd, jupyter_env(folder / "jupyter"), root, log, url, token)
+    try:
+        yield Server(url=url, token=token, workspace=workspace, log=log)
+    finally:
+        stop_server(proc)

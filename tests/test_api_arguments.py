@@ -12,13 +12,6 @@ from jupyter_speechcustom import demo
 from jupyter_speechcustom.errors import NotAListError, SpeechCustomError, check_list
 
 
-@pytest.fixture
-def ws(tmp_path):
-    from jupyter_speechcustom.services.workspace import Workspace
-
-    return Workspace(tmp_path / "ws")
-
-
 def refused(call, message: str) -> None:
     with pytest.raises(NotAListError) as caught:
         call()

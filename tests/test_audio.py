@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import tone
+from helpers.audio import tone
 
 from jupyter_speechcustom.errors import AudioError
 from jupyter_speechcustom.io.audio import audio_info, load_audio

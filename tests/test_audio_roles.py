@@ -6,15 +6,12 @@ Real workspaces, real widgets driven from Python (as ``test_widgets.py`` does), 
 from __future__ import annotations
 
 import html
-import io
 import json
 import sqlite3
-import zipfile
-from pathlib import Path
 
 import pytest
-from conftest import tone
-from test_widgets import status_of, upload
+from helpers.archives import zip_bytes
+from helpers.widgets import status_of, upload
 
 from jupyter_speechcustom.cli import main
 from jupyter_speechcustom.errors import InvalidOptionError, NotAListError
@@ -22,27 +19,6 @@ from jupyter_speechcustom.services.workspace import Workspace
 from jupyter_speechcustom.store.workspace import AudioRoleError, ModelInUseError
 from jupyter_speechcustom.widgets import AcousticModelPanel, ComparePanel, DataPanel, ExplorerPanel
 from jupyter_speechcustom.widgets.acoustic_model import WORKSPACE_DEV
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
-
-
-@pytest.fixture
-def wav(write_audio):
-    """WAV bytes of a tone: ``wav(seconds, freq)``."""
-    def make(seconds: float = 0.5, freq: float = 440.0) -> bytes:
-        return write_audio(f"tone-{seconds}-{freq}.wav", tone(seconds, freq=freq), 16_000).read_bytes()
-    return make
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _roles(ws: Workspace) -> dict[str, str]:
@@ -75,7 +51,7 @@ def test_audio_has_a_role_given_or_train_and_set_role_logs_it(ws, wav):
 
 
 def test_an_archive_takes_its_folders_roles_unless_one_is_given(ws, wav):
-    data = _zip({"calls/train/a.wav": wav(0.5), "calls/dev/b.wav": wav(0.6), "calls/dev/b.txt": b"scale it\n",
+    data = zip_bytes({"calls/train/a.wav": wav(0.5), "calls/dev/b.wav": wav(0.6), "calls/dev/b.txt": b"scale it\n",
                  "Test/c.wav": wav(0.7), "loose.wav": wav(0.8)})
     ws.add_audio_archive(data, name="calls.zip")
     assert _roles(ws) == {"a.wav": "train", "b.wav": "dev", "c.wav": "test", "loose.wav": "train"}
@@ -246,7 +222,7 @@ def test_data_tab_shows_roles_uploads_with_one_and_changes_them(ws, wav, demo_mo
     panel.audio_upload.value = upload(("held.wav", wav(0.5)), ("held.txt", b"restart the pod\n"))
     assert _roles(ws) == {"held.wav": "test"} and "Added 1 audio file(s), 1 with their .txt" in status_of(panel)
     panel.upload_role.value = None  # an archive's folders then give the roles
-    panel.audio_upload.value = upload(("set.zip", _zip({"train/a.wav": wav(0.6), "dev/b.wav": wav(0.7)})))
+    panel.audio_upload.value = upload(("set.zip", zip_bytes({"train/a.wav": wav(0.6), "dev/b.wav": wav(0.7)})))
     assert _roles(ws) == {"held.wav": "test", "a.wav": "train", "b.wav": "dev"}
     table = html.unescape(panel.audio_table.value)
     assert "3 audio files" in table and "(1 train, 1 dev, 1 test)" in table and "<th>role</th>" in table

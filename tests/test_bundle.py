@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
+from helpers.archives import zip_bytes
+from helpers.models import BASE, fake_nemo
 
 from jupyter_speechcustom.demo import model_path as demo_model_path
 from jupyter_speechcustom.errors import BaseModelMismatchError
@@ -21,7 +20,6 @@ from jupyter_speechcustom.store.bundle import BundleError, export_bundle, import
 
 WAIT = 120
 STANDIN_ENV = "SPEECHCUSTOM_TEST_NEMO"
-BASE = {"name": "demo", "fingerprint": "00aa11bb22cc33dd"}
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +32,6 @@ def lm_base(request):
 
         return load_base_model(os.environ[STANDIN_ENV])
     pytest.skip(f"no base model: the demo model is missing and {STANDIN_ENV} is not set")
-
-
-def fake_nemo(path: Path, base: dict[str, str] | None) -> Path:
-    """A tar laid out like a .nemo (config + weights file); the workspace never unpickles it."""
-    config = {"sample_rate": 16000}
-    if base:
-        config["speechcustom"] = {"base_model": base}
-    with tarfile.open(path, "w:") as tf:
-        for name, data in (("./model_config.yaml", yaml.safe_dump(config).encode()), ("./model_weights.ckpt", b"\0" * 64)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
 
 
 def counts(ws: Workspace) -> dict[str, int]:
@@ -91,7 +76,7 @@ def test_language_model_round_trip(tmp_path, lm_base):
 def test_acoustic_model_words_and_results_round_trip(tmp_path, caplog):
     source = Workspace(tmp_path / "source")
     with caplog.at_level(logging.WARNING):
-        am = source.add_acoustic_model(fake_nemo(tmp_path / "custom.nemo", BASE), name="tuned")
+        am = source.add_acoustic_model(fake_nemo(tmp_path / "custom.nemo"), name="tuned")
     assert "pickled" in caplog.text  # from outside the workspace
     assert (am.status, am.base, am.name) == ("available", BASE, "tuned")
     words = source.add_words(b"kubectl\nterraform\n", name="terms.txt")
@@ -113,13 +98,13 @@ def test_acoustic_model_words_and_results_round_trip(tmp_path, caplog):
 def test_acoustic_model_without_a_base_reference_is_refused(tmp_path):
     ws = Workspace(tmp_path / "ws")
     with pytest.raises(Exception, match="base="):
-        ws.add_acoustic_model(fake_nemo(tmp_path / "anon.nemo", None))
+        ws.add_acoustic_model(fake_nemo(tmp_path / "anon.nemo", {"sample_rate": 16000}))
     assert ws.acoustic_models() == []
 
 
 def test_models_of_different_bases_are_not_bundled_together(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    am = ws.add_acoustic_model(fake_nemo(tmp_path / "a.nemo", BASE))
+    am = ws.add_acoustic_model(fake_nemo(tmp_path / "a.nemo"))
     model = ws.create_language_model({"name": "other", "fingerprint": "ffffffffffffffff"}, "lm")
     job = ws.submit(_write_staging(ws, model.id), kind="custom", model_id=model.id)
     assert job.wait(WAIT) == "completed"
@@ -205,17 +190,9 @@ def test_a_valid_words_bundle_imports(tmp_path):
     assert [w.word for w in ws.custom_words(new["custom_words"][0])] == ["kubectl"]
 
 
-def zipfile_bytes(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_not_a_bundle(tmp_path):
     ws = Workspace(tmp_path / "ws")
     with pytest.raises(BundleError, match="no bundle.json"):
-        import_bundle(ws, zipfile_bytes({"readme.txt": b"just a zip"}))
+        import_bundle(ws, zip_bytes({"readme.txt": b"just a zip"}))
     with pytest.raises(BundleError, match="no bundle at"):
         import_bundle(ws, tmp_path / "missing.zip")

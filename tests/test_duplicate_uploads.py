@@ -6,41 +6,17 @@ Real workspaces and the real Data tab driven from Python (as ``test_widgets.py``
 from __future__ import annotations
 
 import html
-import io
 import threading
-import zipfile
-from pathlib import Path
 
 import pytest
-from conftest import tone
-from test_widgets import status_of, upload
+from helpers.archives import zip_bytes
+from helpers.widgets import status_of, upload
 
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.services.workspace import Workspace
 from jupyter_speechcustom.store import workspace as store_module
 from jupyter_speechcustom.store.workspace import DuplicateNameError, ModelInUseError, Store
 from jupyter_speechcustom.widgets import DataPanel
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
-
-
-@pytest.fixture
-def wav(write_audio):
-    """WAV bytes of a tone: ``wav(seconds, freq)``."""
-    def make(seconds: float = 0.5, freq: float = 440.0) -> bytes:
-        return write_audio(f"tone-{seconds}-{freq}.wav", tone(seconds, freq=freq), 16_000).read_bytes()
-    return make
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _snapshot(ws: Workspace) -> dict[str, tuple]:
@@ -100,7 +76,7 @@ def test_replace_is_refused_for_audio_a_model_or_a_running_job_uses(ws, wav):
                            rf"\({model.id}\)\).*Keep both \(on_duplicate='keep'\)"):
             ws.add_audio(wav(1.0), name="used.wav", on_duplicate="replace")
         with pytest.raises(ModelInUseError, match=f"read.wav \\(used by running job {job.id}\\)"):
-            ws.add_audio_archive(_zip({"read.wav": wav(1.0), "fresh.wav": wav(1.1)}), name="b.zip",
+            ws.add_audio_archive(zip_bytes({"read.wav": wav(1.0), "fresh.wav": wav(1.1)}), name="b.zip",
                                  on_duplicate="replace")
         assert _snapshot(ws) == before and _files(ws) == ["read.wav", "used.wav"]  # nothing of either call stored
     finally:
@@ -136,7 +112,7 @@ def test_a_replace_that_fails_midway_loses_nothing(ws, wav, monkeypatch):
 
 def test_archives_ask_for_every_duplicate_and_report_skipped_files(ws, wav):
     ws.add_audio(wav(0.5), name="a.wav")
-    data = _zip({"train/a.wav": wav(0.6), "test/a.wav": wav(0.7), "b.wav": wav(0.8)})
+    data = zip_bytes({"train/a.wav": wav(0.6), "test/a.wav": wav(0.7), "b.wav": wav(0.8)})
     assert ws.archive_audio_names(data, name="calls.zip") == ["a.wav", "a.wav", "b.wav"]
     with pytest.raises(DuplicateNameError, match=r"1 audio file\(s\) \(from calls\.zip\) already in the workspace.*a\.wav"):
         ws.add_audio_archive(data, name="calls.zip")
@@ -151,7 +127,7 @@ def test_archives_ask_for_every_duplicate_and_report_skipped_files(ws, wav):
 def test_add_audio_files_looks_for_duplicates_before_storing_anything(ws, wav, tmp_path):
     ws.add_audio(wav(0.5), name="taken.wav")
     (tmp_path / "new.wav").write_bytes(wav(0.6))
-    (tmp_path / "set.zip").write_bytes(_zip({"taken.wav": wav(0.7)}))
+    (tmp_path / "set.zip").write_bytes(zip_bytes({"taken.wav": wav(0.7)}))
     with pytest.raises(DuplicateNameError, match="taken.wav"):
         ws.add_audio_files([tmp_path / "new.wav", tmp_path / "set.zip"])
     assert [r.name for r in ws.audio()] == ["taken.wav"]  # new.wav, before the archive, was not stored either
@@ -195,7 +171,7 @@ def test_data_tab_asks_before_storing_a_duplicate_upload(ws, wav, demo_model):
     assert ws.get(first.id).info["duration"] == 1.2 and "fresh.wav" in {r.name for r in ws.audio()}
     assert "Added 1 audio file(s). Skipped 1 file(s) already in the workspace." in status_of(panel)
     before = _snapshot(ws)
-    panel.audio_upload.value = upload(("set.zip", _zip({"calls/fresh.wav": wav(0.3), "calls/new.wav": wav(0.4)})))
+    panel.audio_upload.value = upload(("set.zip", zip_bytes({"calls/fresh.wav": wav(0.3), "calls/new.wav": wav(0.4)})))
     assert "fresh.wav" in panel.duplicate_names.value and _snapshot(ws) == before
     panel.duplicate_cancel.click()
     assert _snapshot(ws) == before and "Nothing was added (1 uploaded file(s) left out)." in status_of(panel)
@@ -204,7 +180,7 @@ def test_data_tab_asks_before_storing_a_duplicate_upload(ws, wav, demo_model):
 
 
 def test_data_tab_recording_with_a_taken_name_asks_for_another(ws, wav, demo_model):
-    from conftest import encode_av
+    from helpers.audio import encode_av, tone
 
     panel = DataPanel(ws, demo_model)
     take = encode_av(tone(1.0), 16_000, "webm", "libopus")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import tone
+from helpers.audio import tone
 
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.asr.models import known_words_for
@@ -26,11 +26,6 @@ from jupyter_speechcustom.widgets import ExplorerPanel, Studio
 pytestmark = pytest.mark.slow
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
 
 
 @pytest.fixture(scope="module")

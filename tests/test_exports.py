@@ -9,21 +9,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.widgets import status_of
 
 from jupyter_speechcustom.errors import OutputError
 from jupyter_speechcustom.services import management as m
 from jupyter_speechcustom.services.workspace import Workspace
 
 pytestmark = pytest.mark.slow
-
-
-def status_of(panel) -> str:
-    return html.unescape(panel.status.value)
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import encode_av
+from helpers.audio import encode_av
 
 import jupyter_speechcustom
 from jupyter_speechcustom.asr.recognize import acoustic_outputs

@@ -6,7 +6,7 @@ import html
 
 import numpy as np
 import pytest
-from conftest import encode_av, tone
+from helpers.audio import encode_av, tone
 
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.io.audio import CLIPPING_PEAK, level_warnings

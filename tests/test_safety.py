@@ -8,9 +8,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
+from helpers.archives import tar_bytes, zip_bytes
+from helpers.audio import wav_bytes
 
 from jupyter_speechcustom.errors import ModelLoadError
 from jupyter_speechcustom.io.safety import (
@@ -22,37 +22,6 @@ from jupyter_speechcustom.io.safety import (
     sanitize_filename,
 )
 from jupyter_speechcustom.services.workspace import Workspace
-
-
-def wav_bytes(seconds: float = 0.5, rate: int = 16_000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    buf = io.BytesIO()
-    sf.write(buf, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, format="WAV")
-    return buf.getvalue()
-
-
-def zip_bytes(entries: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
-        for name, target in (symlinks or {}).items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)  # a symlink, as Info-ZIP stores one
-            zf.writestr(info, target)
-    return buf.getvalue()
-
-
-def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-            else:
-                tf.addfile(info)
-    return buf.getvalue()
 
 
 def files_under(root: Path) -> set[Path]:
@@ -143,7 +112,7 @@ def test_upload_size_limit(tmp_path):
 )
 def test_zip_slip_is_refused(sandbox, entry):
     root, ws = sandbox
-    archive = zip_bytes({"ok.wav": wav_bytes(), entry: wav_bytes()})
+    archive = zip_bytes({"ok.wav": wav_bytes(0.5), entry: wav_bytes(0.5)})
     with pytest.raises(UnsafeArchiveError, match="refusing"):
         ws.add_audio_archive(archive)
     assert ws.audio() == []
@@ -154,7 +123,7 @@ def test_zip_slip_is_refused(sandbox, entry):
 def test_zip_symlink_entry_is_refused(sandbox):
     root, ws = sandbox
     with pytest.raises(UnsafeArchiveError, match="symbolic link"):
-        ws.add_audio_archive(zip_bytes({"a.wav": wav_bytes()}, symlinks={"link.wav": "/etc/passwd"}))
+        ws.add_audio_archive(zip_bytes({"a.wav": wav_bytes(0.5)}, symlinks={"link.wav": "/etc/passwd"}))
     assert ws.audio() == [] and list((ws.path / "audio").iterdir()) == []
     assert_nothing_outside(root, ws)
 
@@ -174,7 +143,7 @@ def test_tar_links_devices_and_traversal_are_refused(sandbox, kind):
         bad.type = tarfile.FIFOTYPE
     else:
         bad = tarfile.TarInfo("../../outside.wav")
-    data = tar_bytes([(good, wav_bytes()), (bad, wav_bytes() if kind == "traversal" else None)])
+    data = tar_bytes([(good, wav_bytes(0.5)), (bad, wav_bytes(0.5) if kind == "traversal" else None)])
     with pytest.raises(UnsafeArchiveError):
         ws.add_audio_archive(data)
     assert ws.audio() == [] and list((ws.path / "audio").iterdir()) == []
@@ -183,7 +152,7 @@ def test_tar_links_devices_and_traversal_are_refused(sandbox, kind):
 
 def test_zip_bomb_stops_at_the_byte_limit(sandbox):
     root, ws = sandbox
-    bomb = zip_bytes({"zeros.wav": bytes(8 * 1024**2)})
+    bomb = zip_bytes({"zeros.wav": bytes(8 * 1024**2)}, compression=zipfile.ZIP_DEFLATED)
     assert len(bomb) < 100_000  # tiny archive, large content
     with pytest.raises(ArchiveLimitError, match="more than"):
         ws.add_audio_archive(bomb, max_bytes=1024**2)

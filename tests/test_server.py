@@ -10,27 +10,30 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("ibm_watson", reason="the official IBM Watson SDK: pip install -e '.[test]'")
 
+from helpers.server import (
+    DOMAIN,
+    REPO,
+    UPLOAD_LIMIT,
+    Server,
+    api_request,
+    domain_test_items,
+    free_port,
+    jupyter_env,
+    start_server,
+    stop_server,
+    wait_status,
+)
 from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator
 from ibm_watson import ApiException, SpeechToTextV1
 
@@ -38,144 +41,14 @@ from jupyter_speechcustom.evaluation.metrics import evaluate
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-ENABLE_FILE = REPO / "jupyter-config" / "jupyter_server_config.d" / "jupyter_speechcustom.json"
-DOMAIN = REPO / "jupyter_speechcustom" / "demo" / "data" / "domain"
-START_TIMEOUT = 90.0
-TRAIN_TIMEOUT = 300.0
-UPLOAD_LIMIT = 3 * 1024**2  # the server's max_upload_bytes in these tests
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str  # ends with "/"
-    token: str
-    workspace: Path
-    log: Path
-
-    def client(self) -> SpeechToTextV1:
-        stt = SpeechToTextV1(authenticator=BearerTokenAuthenticator(self.token))
-        stt.set_service_url(self.url + "speechcustom/api")
-        return stt
-
-
-def _jupyter_env(folder: Path) -> dict[str, str]:
-    """Per-test JUPYTER_* folders; the working tree's package first on the path."""
-    config = folder / "config"
-    (config / "jupyter_server_config.d").mkdir(parents=True, exist_ok=True)
-    shutil.copy(ENABLE_FILE, config / "jupyter_server_config.d" / ENABLE_FILE.name)
-    # Acoustic training via the API: 2 epochs keep it to seconds on a CPU; at 0.5 some of the six
-    # pseudo-labels of the demo model are kept.
-    (config / "jupyter_server_config.json").write_text(json.dumps(
-        {"SpeechCustomService": {"acoustic_training": {"epochs": 2, "confidence_threshold": 0.5},
-                                 "max_upload_bytes": UPLOAD_LIMIT}}))
-    return {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_CONFIG_PATH": str(config),
-        "JUPYTER_DATA_DIR": str(folder / "data"),
-        "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
-        "IPYTHONDIR": str(folder / "ipython"),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def _start(cmd: list[str], env: dict[str, str], cwd: Path, log: Path, url: str, token: str) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"{cmd[2:4]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            request = urllib.request.Request(f"{url}speechcustom/api/v1/models",
-                                             headers={"Authorization": f"token {token}"})
-            with urllib.request.urlopen(request, timeout=5) as response:
-                if response.status == 200:
-                    return proc
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            _stop(proc)
-            pytest.fail(f"the server did not start in {START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real ``jupyter server`` with the extension enabled by its enable file."""
-    folder = tmp_path_factory.mktemp("jupyter-server")
-    root = folder / "root"
-    root.mkdir()
-    workspace = folder / "speech-workspace"
-    token = secrets.token_hex(16)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log = folder / "server.log"
-    cmd = [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
-           f"--IdentityProvider.token={token}", f"--SpeechCustomService.workspace={workspace}"]
-    proc = _start(cmd, _jupyter_env(folder / "jupyter"), root, log, url, token)
-    try:
-        yield Server(url=url, token=token, workspace=workspace, log=log)
-    finally:
-        _stop(proc)
-
-
 @pytest.fixture(scope="module")
 def stt(server: Server) -> SpeechToTextV1:
     return server.client()
 
 
-def _wait_status(get: Any, customization_id: str, timeout: float = TRAIN_TIMEOUT) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        model: dict[str, Any] = get(customization_id).get_result()
-        if model["status"] in ("available", "failed") or time.monotonic() > deadline:
-            return model
-        time.sleep(0.5)
-
-
-def _test_items(n: int = 4) -> list[tuple[Path, str]]:
-    lines = (DOMAIN / "test" / "manifest.json").read_text(encoding="utf-8").splitlines()[:n]
-    entries = [json.loads(line) for line in lines]
-    return [(DOMAIN / "test" / e["audio_filepath"], e["text"]) for e in entries]
-
-
-def _raw(server: Server, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         token: bool = True) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(server.url + "speechcustom/api/v1/" + path, data=body, method=method,
-                                     headers={**({"Authorization": f"Bearer {server.token}"} if token else {}),
-                                              **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 def test_enable_file_enables_the_extension(tmp_path: Path) -> None:
     """`jupyter server extension list` finds the extension enabled and valid through the shipped enable file."""
-    env = _jupyter_env(tmp_path)
+    env = jupyter_env(tmp_path)
     out = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"], env=env,
                          capture_output=True, text=True, timeout=120, check=True)
     text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)  # no colours
@@ -217,10 +90,10 @@ def test_audio_without_speech_gets_no_words_and_a_warning(stt: SpeechToTextV1) -
 
 def test_authentication_and_errors(server: Server, stt: SpeechToTextV1) -> None:
     # No token: refused (jupyter_server's rules: 403 for API handlers), for reads and writes.
-    status, body = _raw(server, "GET", "models", token=False)
+    status, body = api_request(server, "GET", "models", token=False)
     assert status in (401, 403)
     assert body["code"] == status and "error" in body
-    status, _ = _raw(server, "POST", "customizations", json.dumps({"name": "x"}).encode(),
+    status, _ = api_request(server, "POST", "customizations", json.dumps({"name": "x"}).encode(),
                      {"Content-Type": "application/json"}, token=False)
     assert status in (401, 403)
     wrong = SpeechToTextV1(authenticator=BearerTokenAuthenticator("not-the-token"))
@@ -231,20 +104,20 @@ def test_authentication_and_errors(server: Server, stt: SpeechToTextV1) -> None:
     # Unknown ids: 404 in IBM's shape.
     for path in ("customizations/lm-00000000", "acoustic_customizations/am-00000000",
                  "customizations/lm-00000000/corpora"):
-        status, body = _raw(server, "GET", path)
+        status, body = api_request(server, "GET", path)
         assert status == 404, (path, body)
         assert body["code"] == 404 and body["code_description"] == "Not Found" and body["error"]
     with pytest.raises(ApiException) as err:
         stt.get_language_model("lm-12345678")
     assert err.value.code == 404
     # Bad requests: 400; unsupported media: 415.
-    status, body = _raw(server, "POST", "customizations", b"{not json", {"Content-Type": "application/json"})
+    status, body = api_request(server, "POST", "customizations", b"{not json", {"Content-Type": "application/json"})
     assert (status, body["code"], body["code_description"]) == (400, 400, "Bad Request")
-    status, body = _raw(server, "POST", "recognize", b"hello", {"Content-Type": "text/plain"})
+    status, body = api_request(server, "POST", "recognize", b"hello", {"Content-Type": "text/plain"})
     assert status == 415 and body["code"] == 415
-    status, body = _raw(server, "POST", "recognize?customization_weight=7", b"RIFF", {"Content-Type": "audio/wav"})
+    status, body = api_request(server, "POST", "recognize?customization_weight=7", b"RIFF", {"Content-Type": "audio/wav"})
     assert status == 400 and "customization_weight" in body["error"]
-    status, body = _raw(server, "POST", "recognize", b"not audio at all", {"Content-Type": "audio/wav"})
+    status, body = api_request(server, "POST", "recognize", b"not audio at all", {"Content-Type": "audio/wav"})
     assert status == 400 and body["code"] == 400
     # Over the workspace's upload limit: 413.
     cid = stt.create_language_model("too-big", "demo").get_result()["customization_id"]
@@ -288,11 +161,11 @@ def test_language_customization(server: Server, stt: SpeechToTextV1) -> None:
     assert err.value.code == 404
 
     stt.train_language_model(cid)
-    model = _wait_status(stt.get_language_model, cid)
+    model = wait_status(stt.get_language_model, cid)
     assert model["status"] == "available", model
     assert model["progress"] == 100
 
-    items = _test_items()
+    items = domain_test_items()
     refs = [text for _, text in items]
     base_hyps, custom_hyps = [], []
     for audio, _ in items:
@@ -340,7 +213,7 @@ def test_acoustic_customization(server: Server, stt: SpeechToTextV1) -> None:
     lm = stt.create_language_model("ops-for-am", "demo").get_result()["customization_id"]
     stt.add_corpus(lm, "ops", io.BytesIO((DOMAIN / "corpus.txt").read_bytes()))
     stt.train_language_model(lm)
-    assert _wait_status(stt.get_language_model, lm)["status"] == "available"
+    assert wait_status(stt.get_language_model, lm)["status"] == "available"
 
     aid = stt.create_acoustic_model("ops-am", "demo", description="untranscribed calls").get_result()[
         "customization_id"]
@@ -373,9 +246,9 @@ def test_acoustic_customization(server: Server, stt: SpeechToTextV1) -> None:
     with pytest.raises(ApiException) as err:
         stt.delete_acoustic_model(aid)
     assert err.value.code == 409
-    model = _wait_status(stt.get_acoustic_model, aid)
+    model = wait_status(stt.get_acoustic_model, aid)
     assert model["status"] == "available", model
-    audio, text = _test_items(1)[0]
+    audio, text = domain_test_items(1)[0]
     response = stt.recognize(audio.read_bytes(), content_type="audio/ogg", model="demo",
                              acoustic_customization_id=aid, language_customization_id=lm).get_result()
     transcript = response["results"][0]["alternatives"][0]["transcript"]
@@ -393,21 +266,21 @@ def test_acoustic_customization(server: Server, stt: SpeechToTextV1) -> None:
 def test_speechcustom_serve(tmp_path: Path) -> None:
     """`speechcustom serve` runs a Jupyter server with this extension, prints its URL and needs the token."""
     token = secrets.token_hex(16)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = tmp_path / "serve.log"
-    env = _jupyter_env(tmp_path / "jupyter")
+    env = jupyter_env(tmp_path / "jupyter")
     cmd = [sys.executable, "-m", "jupyter_speechcustom.cli", "serve", "--port", str(port), "--token", token,
            "--workspace", str(tmp_path / "ws"), "--allow-root"]
-    proc = _start(cmd, env, tmp_path, log, url, token)
+    proc = start_server(cmd, env, tmp_path, log, url, token)
     try:
         server = Server(url=url, token=token, workspace=tmp_path / "ws", log=log)
         assert "demo" in [m["name"] for m in server.client().list_models().get_result()["models"]]
-        assert _raw(server, "GET", "models", token=False)[0] in (401, 403)
+        assert api_request(server, "GET", "models", token=False)[0] in (401, 403)
         cid = server.client().create_language_model("x", "demo").get_result()["customization_id"]
         assert (tmp_path / "ws" / "index.sqlite").is_file() and cid.startswith("lm-")
         assert f"{url}speechcustom/api" in log.read_text()
     finally:
-        _stop(proc)
+        stop_server(proc)
     # The extension's stop closed what it opened.
     assert "speechcustom: stopped (executors shut down" in log.read_text(), log.read_text()[-2000:]

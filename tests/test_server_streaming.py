@@ -1,7 +1,6 @@
 """Live recognition: the streaming service on its own, then the WebSocket ``/v1/recognize`` and the
 asynchronous ``/v1/recognitions`` of the IBM Watson STT v1-compatible API, driven by the official
-``ibm-watson`` SDK against a real ``jupyter server`` (the fixture of ``test_server.py``)."""
-# ruff: noqa: F811 - tests take the imported `server` fixture as an argument of the same name
+``ibm-watson`` SDK against a real ``jupyter server`` (the ``server`` fixture of ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -19,9 +18,10 @@ import soundfile as sf
 pytest.importorskip("ibm_watson", reason="the official IBM Watson SDK: pip install -e '.[test]'")
 
 import websocket
+from helpers.audio import wav_of
+from helpers.server import DOMAIN, Server, api_request, domain_test_items, wait_status
 from ibm_watson import ApiException, SpeechToTextV1
 from ibm_watson.websocket import AudioSource, RecognizeCallback
-from test_server import DOMAIN, Server, _raw, _test_items, _wait_status, server  # noqa: F401 - the server fixture
 
 from jupyter_speechcustom.evaluation.metrics import evaluate
 
@@ -29,12 +29,6 @@ pytestmark = pytest.mark.slow
 
 CHUNK_SECONDS = 0.1
 RATE = 16_000
-
-
-def _wav(samples: np.ndarray, rate: int = RATE) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, samples, rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
 
 
 def _samples(path: Path) -> np.ndarray:
@@ -69,8 +63,8 @@ def test_stream_gives_interim_results_then_the_offline_transcript(recognizer) ->
     transcribing the whole file, with timestamps and word confidences."""
     from jupyter_speechcustom.services.streaming import RecognitionStream
 
-    path, _ = _test_items(1)[0]
-    wav = _wav(_samples(path))
+    path, _ = domain_test_items(1)[0]
+    wav = wav_of(_samples(path))
     stream = RecognitionStream(recognizer, "audio/wav", interim_results=True, timestamps=True, word_confidence=True)
     messages = _feed(stream, wav, int(CHUNK_SECONDS * RATE * 2))
     finals = [m for m in messages if m["results"][0]["final"]]
@@ -93,7 +87,7 @@ def test_a_pause_splits_the_stream_into_two_final_results(recognizer) -> None:
     result_index 0 then 1, the second's timestamps counted from the start of the stream."""
     from jupyter_speechcustom.services.streaming import RecognitionStream
 
-    (first, _), (second, _) = _test_items(2)
+    (first, _), (second, _) = domain_test_items(2)
     a, b = _samples(first), _samples(second)
     audio = np.concatenate([a, np.zeros(int(1.5 * RATE), np.float32), b])
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
@@ -114,7 +108,7 @@ def test_other_rates_and_compressed_streams(recognizer) -> None:
     """l16 at 8 kHz (resampled as it arrives) and an OGG/Opus stream give the offline transcript of the same audio."""
     from jupyter_speechcustom.services.streaming import RecognitionStream
 
-    path, _ = _test_items(1)[0]
+    path, _ = domain_test_items(1)[0]
     ogg = path.read_bytes()
     stream = RecognitionStream(recognizer, "audio/ogg;codecs=opus")
     finals = _feed(stream, ogg, 1024)
@@ -193,13 +187,13 @@ def language_customization(server: Server) -> str:
     stt.add_corpus(cid, "ops", io.BytesIO((DOMAIN / "corpus.txt").read_bytes()))
     stt.add_words(cid, [{"word": "nginx", "sounds_like": ["engine x"], "display_as": "NGINX"}])
     stt.train_language_model(cid)
-    assert _wait_status(stt.get_language_model, cid)["status"] == "available"
+    assert wait_status(stt.get_language_model, cid)["status"] == "available"
     return cid
 
 
 def test_websocket_interim_then_final_equal_to_http(server: Server) -> None:
-    path, _ = _test_items(1)[0]
-    wav = _wav(_samples(path))
+    path, _ = domain_test_items(1)[0]
+    wav = wav_of(_samples(path))
     callback = _stream(server, wav, "audio/wav", interim_results=True, timestamps=True, word_confidence=True,
                        model="demo")
     assert not callback.errors, callback.errors
@@ -218,10 +212,10 @@ def test_websocket_interim_then_final_equal_to_http(server: Server) -> None:
 
 
 def test_websocket_with_a_language_customization(server: Server, language_customization: str) -> None:
-    items = _test_items(3)
+    items = domain_test_items(3)
     streamed, refs = [], []
     for path, reference in items:
-        wav = _wav(_samples(path))
+        wav = wav_of(_samples(path))
         callback = _stream(server, wav, "audio/wav", language_customization_id=language_customization,
                            customization_weight=0.3, interim_results=True)
         assert not callback.errors, callback.errors
@@ -230,7 +224,7 @@ def test_websocket_with_a_language_customization(server: Server, language_custom
         assert text == http["results"][0]["alternatives"][0]["transcript"]
         streamed.append(text.lower())
         refs.append(reference)
-    base = [_transcript(_http(server, _wav(_samples(p)))) for p, _ in items]
+    base = [_transcript(_http(server, wav_of(_samples(p)))) for p, _ in items]
     assert evaluate(refs, streamed).wer < evaluate(refs, base).wer
 
 
@@ -271,7 +265,7 @@ def test_websocket_needs_the_token_and_a_good_start(server: Server) -> None:
     finally:
         ws.close()
     # Two recognitions on one connection, each answered with "listening" after its results.
-    path, _ = _test_items(1)[0]
+    path, _ = domain_test_items(1)[0]
     pcm = (np.clip(_samples(path), -1, 1) * 32767).astype("<i2").tobytes()
     ws = _raw_socket(server, headers=[f"Authorization: Bearer {server.token}"])
     try:
@@ -300,7 +294,7 @@ def test_websocket_needs_the_token_and_a_good_start(server: Server) -> None:
 
 def test_asynchronous_jobs(server: Server) -> None:
     stt = server.client()
-    paths = [p for p, _ in _test_items(2)]
+    paths = [p for p, _ in domain_test_items(2)]
     jobs = [stt.create_job(p.read_bytes(), content_type="audio/ogg", model="demo", timestamps=True,
                            user_token=f"call-{n}", results_ttl=5).get_result() for n, p in enumerate(paths)]
     for job in jobs:
@@ -330,14 +324,14 @@ def test_asynchronous_jobs(server: Server) -> None:
         assert time.monotonic() < deadline, state
         time.sleep(0.2)
     assert state["status"] == "failed" and "decoded" in state["warnings"][0]
-    status, _ = _raw(server, "GET", "recognitions", token=False)
+    status, _ = api_request(server, "GET", "recognitions", token=False)
     assert status in (401, 403)
 
 
 def test_recognize_handles_streams_and_http_at_once(server: Server) -> None:
     """Streams on several connections at once all get their own transcripts."""
-    items = _test_items(3)
-    wavs = [_wav(_samples(p)) for p, _ in items]
+    items = domain_test_items(3)
+    wavs = [wav_of(_samples(p)) for p, _ in items]
     results: dict[int, Collector] = {}
 
     def run(n: int) -> None:

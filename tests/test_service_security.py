@@ -1,10 +1,9 @@
 """The speech service as an attacker meets it: what a credential unlocks, what a request costs before
 it is authenticated, and how every bad request is answered.
 
-A real ``speechcustom serve`` (and, for the extension, the ``jupyter server`` of ``test_server.py``)
+A real ``speechcustom serve`` (and, for the extension, the ``jupyter server`` fixture of ``conftest.py``)
 on 127.0.0.1, driven by raw HTTP, raw sockets, websocket-client and the unchanged ``ibm-watson`` SDK.
 """
-# ruff: noqa: F811 - tests take the imported `server` fixture as an argument of the same name
 
 from __future__ import annotations
 
@@ -26,9 +25,9 @@ import pytest
 pytest.importorskip("ibm_watson", reason="the official IBM Watson SDK: pip install -e '.[test]'")
 
 import websocket
+from helpers.server import DOMAIN, Server, domain_test_items, free_port, jupyter_env, start_server, stop_server
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, BearerTokenAuthenticator, IAMAuthenticator
 from ibm_watson import ApiException, SpeechToTextV1
-from test_server import DOMAIN, Server, _free_port, _jupyter_env, _start, _stop, _test_items, server  # noqa: F401 - the server fixture
 
 from jupyter_speechcustom.store.workspace import Store
 
@@ -52,18 +51,18 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     workspace = folder / "ws"
     key, secret = Store(workspace).api_keys.create("test client")
     token = secrets.token_hex(16)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = folder / "serve.log"
     cmd = [sys.executable, "-m", "jupyter_speechcustom.cli", "serve", "--port", str(port), "--token", token,
            "--workspace", str(workspace), "--allow-root"]
-    proc = _start(cmd, _jupyter_env(folder / "jupyter"), folder, log, url, token)
+    proc = start_server(cmd, jupyter_env(folder / "jupyter"), folder, log, url, token)
     try:
         info = Serve(url=url, token=token, workspace=workspace, log=log)
         info.key, info.key_id, info.port = secret, key.id, port
         yield info
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def _request(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None,
@@ -380,7 +379,7 @@ def test_bad_words(serve: Serve, language_customization: str) -> None:
 
 
 def _speech_bytes() -> bytes:
-    return _test_items(1)[0][0].read_bytes()
+    return domain_test_items(1)[0][0].read_bytes()
 
 
 @pytest.mark.parametrize("query", [

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from helpers.audio import mono_tone, noise
 
 from jupyter_speechcustom.asr.recognize import acoustic_outputs
 from jupyter_speechcustom.asr.speech import speech_pieces, speech_spans
@@ -18,15 +19,6 @@ from jupyter_speechcustom.services.recognition import Recognizer
 from jupyter_speechcustom.services.transcription import TranscriptionInput, transcript_row
 
 RATE = 16_000
-
-
-def tone(seconds: float, freq: float = 440.0) -> np.ndarray:
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def noise(seconds: float, level: float = 0.05, seed: int = 0) -> np.ndarray:
-    return (level * np.random.default_rng(seed).standard_normal(int(seconds * RATE))).astype(np.float32)
 
 
 class ForwardCount:
@@ -57,7 +49,7 @@ def test_speech_is_found_in_speech_and_not_in_tones_noise_or_silence(clips):
     for clip, spans in zip(clips, found):
         assert 0 <= spans[0][0] < spans[-1][1] <= len(clip)
         assert sum(end - start for start, end in spans) > 0.5 * len(clip)  # the utterance, not a blip
-    others = [tone(3.0), tone(3.0, 1000.0), noise(3.0), noise(3.0, 0.002), np.zeros(3 * RATE, np.float32)]
+    others = [mono_tone(3.0), mono_tone(3.0, 1000.0), noise(3.0), noise(3.0, 0.002), np.zeros(3 * RATE, np.float32)]
     assert speech_spans(others, RATE) == [[]] * len(others)
     # Another rate is resampled for the detector; the spans come back in the audio's own samples.
     at_8k = load_audio(clips[0], 8_000, source_rate=RATE)
@@ -96,7 +88,7 @@ def test_pieces_are_cut_between_utterances_and_skip_long_pauses():
 def test_a_tone_gets_no_words_from_the_custom_lm(demo_model, demo_lm):
     recognizer = Recognizer(demo_model, lm=demo_lm)
     with ForwardCount(demo_model) as count:
-        (transcript,) = recognizer.transcribe([tone(3.0)], source_rate=RATE)
+        (transcript,) = recognizer.transcribe([mono_tone(3.0)], source_rate=RATE)
     assert transcript.text == "" and transcript.words == ()
     assert transcript.note == NO_SPEECH_NOTE
     assert count.calls == 0
@@ -104,7 +96,7 @@ def test_a_tone_gets_no_words_from_the_custom_lm(demo_model, demo_lm):
     assert row["pred_text"] == "" and row["note"] == NO_SPEECH_NOTE
     # Turned off, the audio is decoded as it is: the acoustic model runs and there is no note.
     with ForwardCount(demo_model) as count:
-        (decoded,) = Recognizer(demo_model, lm=demo_lm, speech_detection=False).transcribe([tone(3.0)], source_rate=RATE)
+        (decoded,) = Recognizer(demo_model, lm=demo_lm, speech_detection=False).transcribe([mono_tone(3.0)], source_rate=RATE)
     assert decoded.note is None and count.calls == 1
 
 
@@ -157,7 +149,7 @@ def test_cli_transcribes_a_tone_with_a_note_and_decodes_it_with_detection_off(tm
     from jupyter_speechcustom.cli import main
 
     wav = tmp_path / "tone.wav"
-    sf.write(wav, tone(3.0), RATE)
+    sf.write(wav, mono_tone(3.0), RATE)
     assert main(["transcribe", str(wav), "--format", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["results"]
     assert row["pred_text"] == "" and row["note"] == NO_SPEECH_NOTE

@@ -14,63 +14,29 @@ control, a raw ``FileNotFoundError``, files left out of an archive without a wor
 from __future__ import annotations
 
 import html
-import io
 import logging
 import os
 import re
 import struct
-import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-import soundfile
-from conftest import encode_av, tone
+from helpers.archives import tar_bytes, zip_bytes
+from helpers.audio import encode_av, tone, wav_bytes
+from helpers.widgets import upload
 
 from jupyter_speechcustom.services.workspace import Workspace
 from jupyter_speechcustom.text.corpus import read_text
 from jupyter_speechcustom.widgets import AcousticModelPanel, ComparePanel, DataPanel, LanguageModelPanel
 from jupyter_speechcustom.widgets.manage import ManagePanel
 
-
-def upload(*files: tuple[str, bytes]) -> tuple[dict, ...]:
-    """A ``FileUpload`` value, as the front end sends it."""
-    now = datetime.now(timezone.utc)
-    return tuple({"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
-                 for name, data in files)
-
-
-def _wav(seconds: float = 1.0) -> bytes:
-    buf = io.BytesIO()
-    soundfile.write(buf, tone(seconds)[:, 0], 16_000, format="WAV")
-    return buf.getvalue()
-
-
-def _zip(entries: list[tuple[str, bytes]], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in entries:
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tar(entries: list[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-WAV = _wav()
+WAV = wav_bytes(1.0)
 ONE_HZ_WAV = WAV[:24] + struct.pack("<II", 1, 2) + WAV[32:]  # sample rate 1 Hz, byte rate 2
 
 
@@ -233,23 +199,23 @@ CASES: dict[str, Case] = {
                                     r"o\.wav: the sample rate .* is 1 Hz: a sample rate must be a whole number of Hz "
                                     r"from 1000 to 768000 \(the file's header is damaged: re-export it\)"),
     # ---------------------------------------------------------------- audio archives
-    "error-zip-bomb": Case("data", audio("bomb.zip", _zip([("a.wav", b"\0" * (4 << 20))], zipfile.ZIP_BZIP2)),
+    "error-zip-bomb": Case("data", audio("bomb.zip", zip_bytes([("a.wav", b"\0" * (4 << 20))], compression=zipfile.ZIP_BZIP2)),
                            r"bomb\.zip: 'a\.wav' is compressed more than 1000:1 .* so nothing was extracted"),
-    "error-zip-climbing-out": Case("data", audio("slip.zip", _zip([("ok.wav", WAV), ("../../evil.wav", WAV)])),
+    "error-zip-climbing-out": Case("data", audio("slip.zip", zip_bytes([("ok.wav", WAV), ("../../evil.wav", WAV)])),
                                    r"slip\.zip has an entry that climbs out of its folder \('\.\./\.\./evil\.wav'"),
-    "error-tar-climbing-out": Case("data", audio("slip.tar.gz", _tar([("../evil.wav", WAV)])),
+    "error-tar-climbing-out": Case("data", audio("slip.tar.gz", tar_bytes([("../evil.wav", WAV)])),
                                    r"slip\.tar\.gz has an entry that climbs out of its folder"),
-    "error-tar-with-absolute-path": Case("data", audio("abs.tar.gz", _tar([("/tmp/evil.wav", WAV)])),
+    "error-tar-with-absolute-path": Case("data", audio("abs.tar.gz", tar_bytes([("/tmp/evil.wav", WAV)])),
                                          r"abs\.tar\.gz has an entry with an absolute path"),
-    "error-empty-zip": Case("data", audio("empty.zip", _zip([])), r"empty\.zip has no usable audio files"),
+    "error-empty-zip": Case("data", audio("empty.zip", zip_bytes([])), r"empty\.zip has no usable audio files"),
     "error-not-an-archive": Case("data", audio("junk.zip", b"PK\x03\x04 not really a zip"),
                                  r"junk\.zip is not a zip or tar archive .*upload a \.zip, \.tar"),
     "fixed-archive-of-undecodable-audio-says-why": Case(
-        "data", audio("calls.zip", _zip([("a.wav", os.urandom(3000)), ("notes.pdf", b"%PDF-1.4")])),
+        "data", audio("calls.zip", zip_bytes([("a.wav", os.urandom(3000)), ("notes.pdf", b"%PDF-1.4")])),
         r"calls\.zip has no usable audio files .*\(left out: .*a\.wav \(calls\.zip: a\.wav: cannot decode.*"
         r"notes\.pdf \(not audio\)"),
     "fixed-archive-names-the-files-left-out": Case(
-        "data", audio("mixed.zip", _zip([("good.wav", WAV), ("good.txt", b"restart the pod\n"),
+        "data", audio("mixed.zip", zip_bytes([("good.wav", WAV), ("good.txt", b"restart the pod\n"),
                                          ("bad.wav", b"RIFF....WAVE"), ("readme.md", b"# calls\n")])),
         r"Added 1 audio file\(s\)\. Not added: mixed\.zip: bad\.wav \(mixed\.zip: bad\.wav: cannot decode.*; "
         r"mixed\.zip: readme\.md \(not audio\)", "error", ("good.wav",)),

@@ -21,9 +21,9 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
+from helpers.archives import zip_bytes
+from helpers.audio import tone, wav_bytes
 
 from jupyter_speechcustom.demo import model_path as demo_model_path
 from jupyter_speechcustom.errors import AudioError, CorpusError
@@ -39,18 +39,6 @@ from jupyter_speechcustom.store.workspace import (
 WAIT = 600  # a guard against hanging, never a timing assertion
 FAKE_BASE = {"name": "fake-base", "fingerprint": "0123456789abcdef"}
 STANDIN_ENV = "SPEECHCUSTOM_TEST_NEMO"
-
-
-def sine(seconds: float = 1.0, rate: int = 16_000, channels: int = 1) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    mono = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    return np.repeat(mono[:, None], channels, axis=1)
-
-
-def wav_bytes(seconds: float = 1.0, rate: int = 16_000, channels: int = 1) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, sine(seconds, rate, channels), rate, format="WAV")
-    return buf.getvalue()
 
 
 def digest(path: Path) -> str:
@@ -154,13 +142,13 @@ def test_add_words(tmp_path):
 
 def test_add_audio_files_and_browser_recordings(tmp_path, write_audio):
     ws = Workspace(tmp_path / "ws")
-    wav = write_audio("clip.wav", sine(1.0, 22_050, 2), 22_050)
+    wav = write_audio("clip.wav", tone(1.0, 22_050, 2), 22_050)
     rec = ws.add_audio(wav, transcript="  hello   world ")
     assert rec.info["sample_rate"] == 22_050 and rec.info["channels"] == 2
     assert rec.info["duration"] == pytest.approx(1.0, abs=1e-3)
     assert rec.info["transcript"] == "hello   world"
     assert digest(rec.path) == digest(wav)  # stored as given
-    webm = write_audio("rec.webm", sine(1.0, 48_000), 48_000).read_bytes()
+    webm = write_audio("rec.webm", tone(1.0, 48_000), 48_000).read_bytes()
     recorded = ws.add_audio(webm)  # bytes from a browser: no name
     assert recorded.name == "recording.webm" and recorded.path.read_bytes() == webm
     assert recorded.info["duration"] == pytest.approx(1.0, abs=0.1)
@@ -195,15 +183,7 @@ def test_add_audio_archive_with_transcripts(tmp_path):
         tf.addfile(info, io.BytesIO(data))
     assert [r.name for r in ws.add_audio_archive(tar_path)] == ["three.wav"]
     with pytest.raises(AudioError, match="no usable audio"):
-        ws.add_audio_archive(zipfile_with({"notes.txt": b"hi"}))
-
-
-def zipfile_with(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+        ws.add_audio_archive(zip_bytes({"notes.txt": b"hi"}))
 
 
 def test_results_are_versioned_json(tmp_path):
