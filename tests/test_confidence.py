@@ -47,14 +47,14 @@ def test_the_posterior_reference_is_the_median_word_posterior_of_the_run():
 
 
 @pytest.fixture(scope="module")
-def demo_model():
+def char_model():
     """The character CTC demo model, by its own name."""
     return load_base_model("demo-char")
 
 
 @pytest.fixture(scope="module")
-def demo_lm(tmp_path_factory, demo_model):
-    return build_language_model(demo_model, [demo.corpus_path()], tmp_path_factory.mktemp("lm") / "domain",
+def char_lm(tmp_path_factory, char_model):
+    return build_language_model(char_model, [demo.corpus_path()], tmp_path_factory.mktemp("lm") / "domain",
                                 words=demo.custom_words_path())
 
 
@@ -64,20 +64,20 @@ def dev_audio() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def dev_outputs(demo_model, dev_audio):
-    return acoustic_outputs(demo_model, [e["audio_filepath"] for e in dev_audio])
+def dev_outputs(char_model, dev_audio):
+    return acoustic_outputs(char_model, [e["audio_filepath"] for e in dev_audio])
 
 
 @pytest.fixture(scope="module")
-def misleading_lm(tmp_path_factory, demo_model):
+def misleading_lm(tmp_path_factory, char_model):
     """An LM of the wrong text (the base model's general sentences) for the domain audio."""
-    return build_language_model(demo_model, [demo.general_text_path()], tmp_path_factory.mktemp("lm") / "general")
+    return build_language_model(char_model, [demo.general_text_path()], tmp_path_factory.mktemp("lm") / "general")
 
 
 @pytest.mark.slow
-def test_a_right_label_is_more_confident_than_a_wrong_one_of_the_same_audio(demo_model, demo_lm, misleading_lm,
+def test_a_right_label_is_more_confident_than_a_wrong_one_of_the_same_audio(char_model, char_lm, misleading_lm,
                                                                              dev_audio, dev_outputs):
-    right, wrong = Decoder(demo_model, demo_lm), Decoder(demo_model, misleading_lm)
+    right, wrong = Decoder(char_model, char_lm), Decoder(char_model, misleading_lm)
     right_labels, wrong_labels = right.decode(dev_outputs), wrong.decode(dev_outputs)
     right_conf = utterance_confidences(right, dev_outputs, right_labels)
     wrong_conf = utterance_confidences(wrong, dev_outputs, wrong_labels)
@@ -95,9 +95,9 @@ def test_a_right_label_is_more_confident_than_a_wrong_one_of_the_same_audio(demo
 
 
 @pytest.mark.slow
-def test_without_an_lm_the_confidence_is_the_acoustic_posterior_against_the_runs_median(demo_model, dev_outputs):
-    decoder = Decoder(demo_model)
-    assert not fuses(decoder) and not fuses(Decoder(demo_model), DecodingWeights(lm_alpha=0.0))
+def test_without_an_lm_the_confidence_is_the_acoustic_posterior_against_the_runs_median(char_model, dev_outputs):
+    decoder = Decoder(char_model)
+    assert not fuses(decoder) and not fuses(Decoder(char_model), DecodingWeights(lm_alpha=0.0))
     transcripts = decoder.decode(dev_outputs)
     reference = posterior_reference(transcripts)
     assert 0 < reference < 1
@@ -108,11 +108,11 @@ def test_without_an_lm_the_confidence_is_the_acoustic_posterior_against_the_runs
 
 
 @pytest.mark.slow
-def test_pseudo_label_keeps_rows_at_or_above_the_threshold_by_the_new_confidence(demo_model, demo_lm, dev_audio):
+def test_pseudo_label_keeps_rows_at_or_above_the_threshold_by_the_new_confidence(char_model, char_lm, dev_audio):
     entries = [{k: v for k, v in e.items() if k != "text"} for e in dev_audio[:3]]
-    rows = pseudo_label(demo_model, entries, lm=demo_lm, threshold=0.9)
-    decoder = Decoder(demo_model, demo_lm)
-    outputs = acoustic_outputs(demo_model, [e["audio_filepath"] for e in entries])
+    rows = pseudo_label(char_model, entries, lm=char_lm, threshold=0.9)
+    decoder = Decoder(char_model, char_lm)
+    outputs = acoustic_outputs(char_model, [e["audio_filepath"] for e in entries])
     expected = utterance_confidences(decoder, outputs, decoder.decode(outputs))
     assert [r.confidence for r in rows] == [round(c, 4) for c in expected]
     assert all(r.kept == (r.confidence >= 0.9) for r in rows)
@@ -120,7 +120,7 @@ def test_pseudo_label_keeps_rows_at_or_above_the_threshold_by_the_new_confidence
 
 
 @pytest.mark.slow
-def test_the_default_threshold_keeps_the_better_labels_of_both_demo_models(demo_model, demo_lm, tmp_path):
+def test_the_default_threshold_keeps_the_better_labels_of_both_demo_models(char_model, char_lm, tmp_path):
     """The same default keeps labels on the character CTC and the hybrid TDT-CTC model, whose word
     posteriors are far apart (about 0.88 and 0.57 median on this audio), and what it keeps is
     better than what it drops."""
@@ -128,7 +128,7 @@ def test_the_default_threshold_keeps_the_better_labels_of_both_demo_models(demo_
     unlabelled = [{k: v for k, v in e.items() if k != "text"} for e in entries]
     hybrid = load_base_model("demo")
     hybrid_lm = build_language_model(hybrid, [demo.corpus_path()], tmp_path / "lm", words=demo.custom_words_path())
-    for name, base, lm in (("demo-char", demo_model, demo_lm), ("demo", hybrid, hybrid_lm)):
+    for name, base, lm in (("demo-char", char_model, char_lm), ("demo", hybrid, hybrid_lm)):
         rows = pseudo_label(base, unlabelled, lm=lm, weights=DecodingWeights(lm_alpha=1.0, lm_beta=1.0))
         kept = [(e["text"], r.text) for e, r in zip(entries, rows) if r.kept]
         dropped = [(e["text"], r.text) for e, r in zip(entries, rows) if not r.kept]

@@ -8,13 +8,13 @@ recorders taking turns give them). So the audio takes the microphone's path thro
 
 from __future__ import annotations
 
-import html
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import encode_av
+from helpers.audio import encode_av
+from helpers.widgets import status_of
 
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.evaluation.metrics import evaluate
@@ -85,10 +85,6 @@ def speak(panel: LivePanel, audio: np.ndarray) -> list[tuple[str, str]]:
     return shown
 
 
-def status_of(panel: LivePanel) -> str:
-    return html.unescape(panel.status.value)
-
-
 @pytest.fixture(scope="module")
 def utterances():
     entries = read_manifest(demo.manifest("domain/test"), require_text=True)
@@ -96,7 +92,8 @@ def utterances():
 
 
 @pytest.fixture
-def ws(tmp_path: Path, demo_lm) -> Workspace:
+def ws_with_lm(tmp_path: Path, demo_lm) -> Workspace:
+    """A workspace holding the demo LM, as "support"."""
     ws = Workspace(tmp_path / "ws")
     ws.add_language_model(demo_lm.path, name="support")
     return ws
@@ -126,8 +123,8 @@ def test_stitch_rejoins_the_overlapping_segments_of_two_recorders(utterances):
     assert abs(len(stitched) - len(audio)) <= (0.06 * assumed + 0.002) * 16_000
 
 
-def test_base_and_customized_transcripts_grow_side_by_side(ws, demo_model, utterances):
-    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+def test_base_and_customized_transcripts_grow_side_by_side(ws_with_lm, demo_model, utterances):
+    panel = LivePanel(ws_with_lm, demo_model, segment_seconds=0.3)
     assert panel.lm.value is not None and panel.words.value is None  # the newest LM, with its own words
     audio, reference = utterances[1]  # "the terraform state is locked by another apply in staging"
     shown = speak(panel, audio)
@@ -164,13 +161,13 @@ def test_base_and_customized_transcripts_grow_side_by_side(ws, demo_model, utter
         assert spoken - 0.05 <= stats["audio_seconds"] <= spoken + 0.1 * stats["segments"] + 0.55
     assert "Recognized" in status_of(panel) and not panel.live and not panel.start_button.disabled
     audio_id = panel.save_take()
-    assert audio_id is not None and ws.get(audio_id, "audio").info["duration"] == pytest.approx(
+    assert audio_id is not None and ws_with_lm.get(audio_id, "audio").info["duration"] == pytest.approx(
         stats["audio_seconds"], abs=0.01)
     assert panel.save_button.disabled
 
 
-def test_stop_then_a_new_take(ws, demo_model, utterances):
-    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+def test_stop_then_a_new_take(ws_with_lm, demo_model, utterances):
+    panel = LivePanel(ws_with_lm, demo_model, segment_seconds=0.3)
     panel.words.value = ""  # the LM without its custom words: the column says so
     speak(panel, utterances[0][0])
     first = panel.take
@@ -190,9 +187,9 @@ def test_stop_then_a_new_take(ws, demo_model, utterances):
     assert first.sides["custom"].finals  # the old take keeps its results
 
 
-def test_no_audio_from_the_microphone_is_explained(ws, demo_model):
+def test_no_audio_from_the_microphone_is_explained(ws_with_lm, demo_model):
     """A browser that never delivers (permission denied, no microphone): the take ends with advice."""
-    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    panel = LivePanel(ws_with_lm, demo_model, segment_seconds=0.3)
     panel.no_audio_seconds = 1.0
     panel.start()
     assert panel.live and panel.start_button.disabled
@@ -203,8 +200,8 @@ def test_no_audio_from_the_microphone_is_explained(ws, demo_model):
     assert panel.save_take() is None and "No finished take with audio" in status_of(panel)
 
 
-def test_empty_segments_end_the_take_with_an_error(ws, demo_model):
-    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+def test_empty_segments_end_the_take_with_an_error(ws_with_lm, demo_model):
+    panel = LivePanel(ws_with_lm, demo_model, segment_seconds=0.3)
     panel.start()
     FakeRecorders(panel, [], then=empty_segment())
     assert panel.wait(30)
@@ -212,18 +209,18 @@ def test_empty_segments_end_the_take_with_an_error(ws, demo_model):
     assert panel.take is not None and panel.take.empty >= 3 and not panel.take.audio
 
 
-def test_a_model_gone_before_start_is_reported(ws, demo_model, demo_lm, utterances):
+def test_a_model_gone_before_start_is_reported(ws_with_lm, demo_model, demo_lm, utterances):
     from jupyter_speechcustom.services import management
 
-    panel = LivePanel(ws, demo_model, segment_seconds=0.3)
+    panel = LivePanel(ws_with_lm, demo_model, segment_seconds=0.3)
     gone = panel.lm.value
-    management.delete(ws, "lm", gone)
+    management.delete(ws_with_lm, "lm", gone)
     panel.start_button.click()
     assert "Starting failed" in status_of(panel) and "no longer in the workspace" in status_of(panel)
     assert not panel.live and panel.take is None and panel.lm.value != gone  # the lists were re-read
 
     # A model that fails to load ends the take with the reason, and the panel is ready again.
-    broken = ws.add_language_model(demo_lm.path, name="broken")
+    broken = ws_with_lm.add_language_model(demo_lm.path, name="broken")
     assert broken.path is not None
     (broken.path / "lm.json").write_text("{")
     panel.refresh()
@@ -234,7 +231,7 @@ def test_a_model_gone_before_start_is_reported(ws, demo_model, demo_lm, utteranc
     assert "Loading the recognizers failed:" in status_of(panel) and "rebuild the language model" in status_of(panel)
     assert not panel.live and not panel.start_button.disabled
     with pytest.raises(ValueError, match="segment_seconds"):
-        LivePanel(ws, demo_model, segment_seconds=0.1)
+        LivePanel(ws_with_lm, demo_model, segment_seconds=0.1)
 
 
 def test_the_sliders_start_from_the_weights_tuned_for_the_lm(tmp_path, demo_model, demo_lm):
