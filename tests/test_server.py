@@ -21,6 +21,7 @@ import pytest
 
 pytest.importorskip("ibm_watson", reason="the official IBM Watson SDK: pip install -e '.[test]'")
 
+from helpers.audio import wav_bytes
 from helpers.server import (
     DOMAIN,
     REPO,
@@ -70,13 +71,7 @@ def test_list_and_get_models(stt: SpeechToTextV1) -> None:
 
 
 def test_audio_without_speech_gets_no_words_and_a_warning(stt: SpeechToTextV1) -> None:
-    import numpy as np
-    import soundfile as sf
-
-    t = np.arange(3 * 16_000) / 16_000
-    wav = io.BytesIO()
-    sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000, format="WAV")
-    tone = wav.getvalue()
+    tone = wav_bytes(3.0)
     response = stt.recognize(tone, content_type="audio/wav", model="demo").get_result()
     assert response["results"] == [] and "No speech detected" in response["warnings"][0]
     # IBM's speech_detector_sensitivity: 1.0 suppresses nothing, so the tone is decoded and not flagged.

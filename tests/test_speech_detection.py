@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from helpers.audio import mono_tone, noise
+from helpers.audio import RATE, mono_tone, noise
 
 from jupyter_speechcustom.asr.recognize import acoustic_outputs
 from jupyter_speechcustom.asr.speech import speech_pieces, speech_spans
@@ -17,8 +17,6 @@ from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.audio import load_audio
 from jupyter_speechcustom.services.recognition import Recognizer
 from jupyter_speechcustom.services.transcription import TranscriptionInput, transcript_row
-
-RATE = 16_000
 
 
 class ForwardCount:

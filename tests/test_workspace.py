@@ -7,7 +7,6 @@ process the recovery test kills.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -15,14 +14,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tarfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
-from helpers.archives import zip_bytes
+from helpers.archives import tar_bytes, zip_bytes
 from helpers.audio import tone, wav_bytes
 
 from jupyter_speechcustom.demo import model_path as demo_model_path
@@ -159,16 +156,16 @@ def test_add_audio_files_and_browser_recordings(tmp_path, write_audio):
 
 def test_add_audio_archive_with_transcripts(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("calls/one.wav", wav_bytes(0.5))
-        zf.writestr("calls/one.txt", "restart the pod\n")
-        zf.writestr("calls/two.wav", wav_bytes(0.7))
-        zf.writestr("other/two.wav", wav_bytes(0.3))  # same name elsewhere: a second file, no overwrite
-        zf.writestr("README.md", "not audio")
-        zf.writestr("__MACOSX/calls/._one.wav", b"resource fork")
-        zf.writestr("broken.wav", b"RIFF not really")
-    records = ws.add_audio_archive(buf.getvalue(), name="calls.zip")
+    archive = zip_bytes({
+        "calls/one.wav": wav_bytes(0.5),
+        "calls/one.txt": b"restart the pod\n",
+        "calls/two.wav": wav_bytes(0.7),
+        "other/two.wav": wav_bytes(0.3),  # same name elsewhere: a second file, no overwrite
+        "README.md": b"not audio",
+        "__MACOSX/calls/._one.wav": b"resource fork",
+        "broken.wav": b"RIFF not really",
+    })
+    records = ws.add_audio_archive(archive, name="calls.zip")
     by_name = {r.name: r for r in records}
     assert sorted(by_name) == ["one.wav", "two-2.wav", "two.wav"]
     assert by_name["one.wav"].info["transcript"] == "restart the pod"
@@ -176,11 +173,7 @@ def test_add_audio_archive_with_transcripts(tmp_path):
     assert sorted(round(r.info["duration"], 1) for r in records) == [0.3, 0.5, 0.7]
     assert not [p for p in (ws.path / "audio").iterdir() if p.name.startswith(".")]  # extraction cleaned up
     tar_path = tmp_path / "more.tar.gz"
-    with tarfile.open(tar_path, "w:gz") as tf:
-        data = wav_bytes(0.4)
-        info = tarfile.TarInfo("x/three.wav")
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
+    tar_path.write_bytes(tar_bytes([("x/three.wav", wav_bytes(0.4))]))
     assert [r.name for r in ws.add_audio_archive(tar_path)] == ["three.wav"]
     with pytest.raises(AudioError, match="no usable audio"):
         ws.add_audio_archive(zip_bytes({"notes.txt": b"hi"}))
