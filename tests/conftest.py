@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import audio as audio_helpers
-from helpers.audio import encode_av, tone  # noqa: F401 - test_widgets.py imports them from here
 from helpers.server import Server, free_port, jupyter_env, start_server, stop_server
 
 

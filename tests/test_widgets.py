@@ -12,12 +12,12 @@ import io
 import json
 import re
 import zipfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import soundfile
-from conftest import encode_av, tone
+from helpers.audio import encode_av, tone
+from helpers.widgets import finish, status_of, upload
 
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.io.manifest import read_manifest
@@ -31,30 +31,6 @@ from jupyter_speechcustom.widgets import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-def upload(*files: tuple[str, bytes]) -> tuple[dict, ...]:
-    """A ``FileUpload`` value, as the front end sends it."""
-    now = datetime.now(timezone.utc)
-    return tuple({"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
-                 for name, data in files)
-
-
-def finish(panel, timeout: float = 300) -> str:
-    """Wait for the panel's latest job; return its status."""
-    assert panel.job is not None
-    status = panel.job.wait(timeout)
-    assert status not in ("queued", "running"), f"job still {status}"
-    return status
-
-
-def status_of(panel) -> str:
-    return html.unescape(panel.status.value)
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
 
 
 def _demo_audio(ws: Workspace, split: str, n: int, transcripts: bool = True) -> list[str]:
