@@ -115,7 +115,7 @@ VOICE_SETS = {
 }
 
 ROUND = 4
-#: A wider weight grid than ``tune``'s default (alpha 0.5-2.0, beta 1.5-7.0), tried on the dev set as a
+#: A wider weight grid than ``tune``'s default (alpha 0.5-2.0, beta 1.5-5.0), tried on the dev set as a
 #: diagnostic: whether tuning's grid still cuts off the best weights.
 WIDE_ALPHAS = (0.4, 0.7, 1.0, 1.4, 2.0, 2.8)
 WIDE_BETAS = (0.5, 1.5, 2.5, 3.5, 5.0, 7.0, 10.0)
