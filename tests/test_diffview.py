@@ -177,3 +177,19 @@ def test_term_hits_chart_has_a_bar_per_word_and_system():
     assert diffview.term_hits_chart_png(hits).startswith(b"\x89PNG")
     assert len(diffview.term_hits_figure(hits, top=1).axes[0].get_yticklabels()) == 1
     assert diffview.term_hits_chart_png({"base": []}).startswith(b"\x89PNG")  # nothing to show, still a figure
+
+
+def test_training_plot_has_a_dev_wer_axis_only_when_there_is_a_dev_set():
+    without = diffview.training_plot_figure([{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.5}])
+    assert len(without.axes) == 1 and "no dev set" in without.axes[0].get_title()
+    assert [line.get_label() for line in without.axes[0].get_lines()] == ["training loss"]
+    with_dev = diffview.training_plot_figure([{"epoch": 0, "dev_wer": 0.5},
+                                              {"epoch": 1, "train_loss": 2.0, "dev_wer": 0.4}])
+    assert len(with_dev.axes) == 2 and with_dev.axes[1].get_ylabel() == "dev WER (%)"
+    assert "loss and dev WER" in with_dev.axes[0].get_title()
+
+
+def test_forgetting_advice_names_controls_that_exist():
+    html = diffview.training_summary_html({"general_wer_before": 0.3, "general_wer_after": 0.4,
+                                           "general_wer_change": 0.33})
+    assert "mix in general speech" in html and "general ratio" not in html and "general_ratio=" in html

@@ -697,8 +697,9 @@ def _recommend(result: TrainingResult) -> None:
         if general_after > general_before and (change is None or change > FORGETTING_TOLERANCE):
             worse = f" ({change:.0%} worse)" if change is not None else ""
             problems.append(f"it forgets general speech: {shown}{worse}, more than the "
-                            f"{FORGETTING_TOLERANCE:.0%} the forgetting guard allows: mix in more general speech "
-                            "(general_ratio) or train fewer epochs")
+                            f"{FORGETTING_TOLERANCE:.0%} the forgetting guard allows: train with general speech "
+                            "mixed in (the Studio's \"mix in general speech\"; more of it with general_ratio=) or "
+                            "fewer epochs")
         else:
             notes.append(f"{shown}, within the forgetting guard's {FORGETTING_TOLERANCE:.0%}")
     if problems:

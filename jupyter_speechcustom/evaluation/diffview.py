@@ -564,8 +564,9 @@ def training_summary_html(summary: Mapping[str, Any], *, title: str | None = "Fo
     if relative is not None:
         worse = relative > 0.10
         cls = "sc-worse" if worse else "sc-better"
-        text = (f"general speech got {relative:.0%} worse: mix more general data back in (general ratio) or train "
-                "fewer epochs" if worse else f"general speech changed by {relative:+.0%}: little forgetting")
+        text = (f"general speech got {relative:.0%} worse: train with general speech mixed in (the Studio's "
+                "\"mix in general speech\"; more of it with general_ratio= in Python) or fewer epochs"
+                if worse else f"general speech changed by {relative:+.0%}: little forgetting")
         verdict = f'<div class="sc-root {cls}">{escape(text)}</div>'
     history = summary.get("history") or []
     epochs = max((int(_get(h, "epoch", 0) or 0) for h in history), default=None) if history else summary.get("epochs")
@@ -691,20 +692,24 @@ def training_plot_figure(history: Sequence[Any], *, width: float = 6.0, height: 
     if losses:
         ax.plot([e for e, _ in losses], [v for _, v in losses], "o-", color="#1976d2", label="training loss")
     ax.set_ylabel("training loss", color="#1976d2")
-    ax2 = ax.twinx()
-    if wers:
+    handles = list(ax.get_legend_handles_labels()[0])
+    if wers:  # no dev set, no dev WER axis (an empty one reads as a failed measurement)
+        ax2 = ax.twinx()
         ax2.plot([e for e, _ in wers], [100 * v for _, v in wers], "s--", color="#e53935", label="dev WER")
         top = max(100 * v for _, v in wers)
         ax2.set_ylim(0, max(top * 1.15, 1.0))
-    ax2.set_ylabel("dev WER (%)", color="#e53935")
-    ax2.spines[["top"]].set_visible(False)
+        ax2.set_ylabel("dev WER (%)", color="#e53935")
+        ax2.spines[["top"]].set_visible(False)
+        handles += ax2.get_legend_handles_labels()[0]
+    else:
+        ax.spines[["right"]].set_visible(False)
     top_epoch = max(epochs, default=1)
     ax.set_xlim(-0.2, max(top_epoch, 1) + 0.2)
     ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator's parameter
     trained = sum(1 for e in epochs if e > 0)  # epoch 0 is the check before training
     done = f" ({trained} epoch{'s' if trained != 1 else ''})" if trained else ""
-    ax.set_title(f"Acoustic model training{done}: loss and dev WER per epoch", fontsize=10)
-    handles = [*ax.get_legend_handles_labels()[0], *ax2.get_legend_handles_labels()[0]]
+    measured = "loss and dev WER" if wers else "loss (no dev set)" if history else "loss and dev WER"
+    ax.set_title(f"Acoustic model training{done}: {measured} per epoch", fontsize=10)
     if handles:
         ax.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
     if not history:
