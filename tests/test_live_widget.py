@@ -247,7 +247,13 @@ def test_the_sliders_start_from_the_weights_tuned_for_the_lm(tmp_path, demo_mode
     lm = ws.add_language_model(copy, name="tuned")
     panel = LivePanel(ws, demo_model, segment_seconds=0.3)
     assert panel.lm.value == lm.id
-    assert (panel.lm_alpha.value, panel.boost_alpha.value) == pytest.approx((1.35, 0.5))
-    _, custom = panel._recognizer_pair((lm.id, None, None, 1.0, 0.5))
-    assert custom.decoder.weights.head == "ctc" and custom.decoder.weights.lm_beta == 1.5  # the rest as tuned
+    assert (panel.lm_alpha.value, panel.boost_alpha.value, panel.lm_beta.value) == pytest.approx((1.35, 0.5, 1.5))
+    assert panel.head.value == "ctc" and not panel.lm_beta.disabled
+    panel.lm_alpha.value = 1.0
+    panel.head.value = "transducer"  # Compare's controls: a transducer's search has no length bonus
+    assert panel.lm_beta.disabled
+    panel.head.value = "ctc"
+    _, custom = panel._recognizer_pair((panel.lm.value, None, None, panel.lm_alpha.value, panel.boost_alpha.value,
+                                        panel.lm_beta.value, panel.head.value))
+    assert custom.decoder.weights.head == "ctc" and custom.decoder.weights.lm_beta == 1.5  # as tuned
     assert custom.decoder.weights.lm_alpha == 1.0  # the slider's

@@ -33,7 +33,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from jupyter_speechcustom.constants import BOOST_ALPHA, DEMO_MODEL_NAME, LM_ALPHA, SAMPLE_RATE
+from jupyter_speechcustom.constants import BOOST_ALPHA, DEMO_MODEL_NAME, LM_ALPHA, LM_BETA, LM_HEAD, SAMPLE_RATE
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
@@ -214,7 +214,7 @@ class LivePanel(Panel):
             segments show text sooner and cost more messages and decoding.
 
     Children of note: ``lm``, ``words``, ``am`` (the customization, from the workspace), ``lm_alpha``,
-    ``boost_alpha`` (sliders), ``start_button``, ``stop_button``, ``save_button``, ``elapsed``,
+    ``boost_alpha``, ``lm_beta`` (sliders), ``head`` (a hybrid's), ``start_button``, ``stop_button``, ``save_button``, ``elapsed``,
     ``base_text`` and ``custom_text`` (the transcripts: final text, then the interim hypothesis in grey
     italics).
 
@@ -252,6 +252,17 @@ class LivePanel(Panel):
                                             style=LABELLED, continuous_update=False, layout=wide())
         self.boost_alpha = widgets.FloatSlider(BOOST_ALPHA, min=0.0, max=4.0, step=0.1, description="Boost",
                                                style=LABELLED, continuous_update=False, layout=wide())
+        # The same decoding controls as Compare's: LM beta (CTC heads) and a hybrid's head.
+        self.lm_beta = widgets.FloatSlider(LM_BETA, min=-1.0, max=10.0, step=0.1, description="LM beta",
+                                           style=LABELLED, continuous_update=False, layout=wide())
+        family = self.base.family
+        heads: list[tuple[str, str | None]] = [("CTC" if h == "ctc" else h, h) for h in family.heads]
+        self.head = widgets.Dropdown(options=heads or [("the model's", None)],
+                                     value=LM_HEAD if LM_HEAD in family.heads else family.head,
+                                     description="Head", style=LABELLED, layout=wide())
+        self.head.layout.display = "" if family.heads else "none"
+        self.observe_value(self.head, lambda _: self._enable_beta())
+        self._enable_beta()
         self.observe_value(self.lm, lambda _: self._start_from_tuning())
         self.start_button = button("Start", icon="microphone", style="danger", css="sc-live-start")
         self.stop_button = button("Stop", icon="stop", css="sc-live-stop")
@@ -275,6 +286,7 @@ class LivePanel(Panel):
             widgets.HBox([self.lm, self.words]),
             widgets.HBox([self.am]),
             widgets.HBox([self.lm_alpha, self.boost_alpha]),
+            widgets.HBox([self.head, self.lm_beta]),
             heading("Speak"),
             hint(f"Start, allow the browser to use the microphone, speak; Stop ends the take. The audio reaches "
                  f"the recognizers in {self.segment_seconds:g} s segments, so the text follows your voice by about "
@@ -348,20 +360,29 @@ class LivePanel(Panel):
         start = start_weights(lm, self.base)
         self.lm_alpha.value = start.lm_alpha
         self.boost_alpha.value = start.boost_alpha
+        self.lm_beta.value = start.lm_beta
+        if start.head is not None and self.base.family.heads:
+            self.head.value = start.head
+
+    def _enable_beta(self) -> None:
+        bonus = self.base.family.with_head(self.head.value).length_bonus
+        self.lm_beta.disabled = not bonus
+        self.lm_beta.tooltip = "" if bonus else "a transducer's beam search has no length bonus"
 
     def _recognizer_pair(self, key: tuple[Any, ...]) -> tuple[Any, Any]:
-        """The base and the customized recognizer for ``key`` (LM id, words choice, AM id, alpha, boost)."""
+        """The base and the customized recognizer for ``key`` (LM id, words choice, AM id, alpha, boost,
+        beta, head)."""
         from jupyter_speechcustom.asr.decoding import start_weights
         from jupyter_speechcustom.services.recognition import Recognizer
 
         def customized() -> Recognizer:
-            lm_id, words_id, am_id, alpha, boost = key
+            lm_id, words_id, am_id, alpha, boost, beta, head = key
             ws = self.workspace
             lm = ws.language_model(lm_id) if lm_id else None
             am = ws.acoustic_model(am_id) if am_id else None
             words = ws.custom_words(words_id) if words_id else (() if words_id == "" else None)
-            # The rest (LM beta, beam, a hybrid's head) as tuned for the LM, where it was.
-            weights = replace(start_weights(lm, self.base), lm_alpha=alpha, boost_alpha=boost)
+            # The beam as tuned for the LM, where it was; the rest from the controls.
+            weights = replace(start_weights(lm, self.base), lm_alpha=alpha, boost_alpha=boost, lm_beta=beta, head=head)
             return Recognizer(self.base, lm=lm, am=am, words=words, weights=weights)
 
         base = self._recognizers.get("base", lambda: Recognizer(self.base))
@@ -377,7 +398,7 @@ class LivePanel(Panel):
         from ipywebrtc import AudioRecorder, CameraStream
 
         key = (self.lm.value, self.words.value, self.am.value, float(self.lm_alpha.value),
-               float(self.boost_alpha.value))
+               float(self.boost_alpha.value), float(self.lm_beta.value), self.head.value)
         try:
             title = self.customization()
         except LookupError:
