@@ -262,3 +262,29 @@ def test_studio_has_an_explore_tab(ws, demo_model):
     _add_demo_audio(ws, 2, transcribed=2)
     studio.tabs.selected_index = index  # opening the tab re-reads the workspace's audio
     assert len(studio.explore.audio_set) == 2
+
+
+def test_a_customized_system_transcribes_as_compare_decodes_it(ws, demo_model, demo_lm, test_set, transcribed):
+    """Explore shows any system: with a custom LM, the transcripts are the +LM system's of a comparison
+    on the same audio (same model outputs, same weights), and the tab names the system it ran."""
+    from jupyter_speechcustom.asr.decoding import Decoder
+
+    base_set, cache = transcribed
+    few = explorer.AudioSet("first eight", test_set.utterances[:8])
+    with_lm = explorer.transcribe(demo_model, few, lm=demo_lm, cache=cache)
+    assert with_lm.system == "+LM" and explorer.system_name(lm=True, am=True) == "+AM+LM"
+    outputs = cache[(demo_model.fingerprint, tuple(u.audio for u in few.utterances))]
+    assert [u.hypothesis for u in with_lm.utterances] == Decoder(demo_model, demo_lm).decode_text(outputs)
+    base_errors = sum(u.errors or 0 for u in base_set.utterances[:8])
+    assert sum(u.errors or 0 for u in with_lm.utterances) < base_errors
+
+    lm = ws.add_language_model(demo_lm.path, name="ops")
+    panel = ExplorerPanel(ws, demo_model)
+    assert [v for _, v in panel.lm.options] == [None, lm.id] and panel.lm.value is None  # base unless chosen
+    _add_demo_audio(ws, 3, transcribed=3)
+    panel.source.value = "workspace"
+    panel.lm.value = lm.id
+    panel.transcribe_button.click()
+    assert panel.job is not None and panel.job.wait(300) == "completed"
+    assert panel.audio_set.system == "+LM" and "+LM transcript" in panel.table.value
+    assert "with +LM (ops" in html.unescape(panel.status.value)

@@ -1,4 +1,5 @@
-"""Explore an audio set before and after customizing: statistics, transcripts, scores and plots.
+"""Explore an audio set before and after customizing: statistics, transcripts of any system (base,
++LM, +AM, +AM+LM), scores and plots.
 
 An :class:`AudioSet` is the workspace's audio (all of it, or the transcribed files), a NeMo
 manifest, or an example set of the base model's profile. :func:`statistics` gives its hours,
@@ -29,8 +30,10 @@ from jupyter_speechcustom.io.audio import Segment
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.asr.recognize import AcousticOutput
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
     from jupyter_speechcustom.services.compare import AcousticCache
     from jupyter_speechcustom.store.workspace import Store
 
@@ -336,33 +339,46 @@ def _acoustic(
     return cache[key]
 
 
+def system_name(*, lm: bool, am: bool) -> str:
+    """The comparison's name of the system with (or without) a custom LM and a custom AM."""
+    return "+AM+LM" if am and lm else "+AM" if am else "+LM" if lm else "base"
+
+
 def transcribe(
     base: BaseModel,
     audio_set: AudioSet,
     *,
+    lm: CustomLanguageModel | None = None,
+    am: BaseModel | None = None,
+    weights: DecodingWeights | None = None,
     cache: AcousticCache | None = None,
     progress: Callable[[float, str], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> AudioSet:
-    """``audio_set`` with the base model's transcripts, scored where there are references.
+    """``audio_set`` with one system's transcripts, scored where there are references.
 
-    The base model decodes as the comparison's ``base`` system does (greedy, speech detection on);
-    its acoustic outputs are kept in ``cache`` (an :data:`AcousticCache`, shareable with
-    :func:`~jupyter_speechcustom.services.compare.run_comparison`), so transcribing the set again
-    does not run the model again.
+    The system is the comparison's of the same name (:func:`system_name`): the base model (or the
+    custom acoustic model ``am`` of it) greedy, as it decodes by default, or fused with the custom
+    LM ``lm`` at ``weights`` (default: those tuned for it, else the defaults). Acoustic outputs are
+    kept in ``cache`` (an :data:`AcousticCache`, shareable with
+    :func:`~jupyter_speechcustom.services.compare.run_comparison`), so transcribing the set again,
+    with another LM or weights, does not run the model again.
     """
     from jupyter_speechcustom.asr.decoding import Decoder
     from jupyter_speechcustom.jobs.progress import scaled
 
     if not audio_set.utterances:
         raise InvalidOptionError(f"{audio_set.label} has no audio to transcribe: add audio or choose another set")
+    model = am if am is not None else base
+    system = system_name(lm=lm is not None, am=am is not None)
     report = progress or (lambda fraction, message: None)
-    report(0.0, f"base model on {audio_set.label} ({len(audio_set)} utterances)")
-    outputs = _acoustic(base, [u.source for u in audio_set.utterances], cache if cache is not None else {},
+    report(0.0, f"{system} on {audio_set.label} ({len(audio_set)} utterances)")
+    outputs = _acoustic(model, [u.source for u in audio_set.utterances], cache if cache is not None else {},
                         scaled(report, 0.0, 0.9), cancel)
     report(0.9, "decoding")
-    texts = Decoder(base, None, words=()).decode_text(outputs)
-    transcribed = audio_set.with_hypotheses(texts, "base")
+    decoder = Decoder(model, lm, weights=weights) if lm is not None else Decoder(model, None, words=())
+    texts = decoder.decode_text(outputs)
+    transcribed = audio_set.with_hypotheses(texts, system)
     report(1.0, f"transcribed {len(texts)} utterances")
     return transcribed
 

@@ -2,7 +2,8 @@
 
 A view over :mod:`jupyter_speechcustom.services.explorer`: choose a set (an example set of the
 base model's profile, the workspace's audio, or a NeMo manifest), read its statistics and
-duration histogram, transcribe it with the base model (a light job; the acoustic outputs are
+duration histogram, transcribe it with the base model or a customized system of the workspace
+(+LM, +AM, +AM+LM, as Compare names them; a light job; the acoustic outputs are
 cached), then page through its utterances, filtered by text, WER or duration and sorted, and
 look at one utterance's waveform and spectrogram while listening to it.
 """
@@ -81,7 +82,7 @@ class ExplorerPanel(Panel):
     ``utterance`` (which one to show), ``plot`` (waveform and spectrogram), ``player``, ``detail``.
 
     Traits:
-        audio_set (Instance of AudioSet or None): the set shown, with the base model's transcripts
+        audio_set (Instance of AudioSet or None): the set shown, with the chosen system's transcripts
             once transcribed.
         selected (Int or None): the index (in the set) of the utterance shown, or None.
     """
@@ -127,10 +128,16 @@ class ExplorerPanel(Panel):
         self.oov = widgets.HTML()
         self.oov.add_class("sc-explore-oov")
 
-        self.transcribe_button = button("Transcribe with the base model", icon="play", style="primary",
+        # The system that transcribes: the base model, or the workspace's custom LM and/or AM (Compare's systems).
+        self.lm = Choice(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
+        self.lm.add_class("sc-explore-lm")
+        self.am = Choice(description="Custom AM", style=LABELLED, options=[("none", None)], layout=wide())
+        self.am.add_class("sc-explore-am")
+        self.transcribe_button = button("Transcribe", icon="play", style="primary",
                                         css="sc-explore-transcribe",
-                                        tooltip="run the base model over the set (a background job), then show "
-                                                "each utterance's transcript, WER and CER")
+                                        tooltip="run the chosen system (the base model, + custom LM, + custom AM) "
+                                                "over the set (a background job), then show each utterance's "
+                                                "transcript, WER and CER")
         self.progress = JobView(cancellable=True)
         self.on(self.transcribe_button, self.transcribe, "Transcribing")
 
@@ -176,12 +183,14 @@ class ExplorerPanel(Panel):
             widgets.HTML(diffview.style_tag()),
             self.status,
             hint("Look at an audio set before and after customizing: its hours, durations, words and the words the "
-                 "base model does not know (OOV), then each utterance with the base model's transcript and errors."),
+                 "base model does not know (OOV), then each utterance with a system's transcript and errors: the "
+                 "base model, or with a custom LM and/or AM of the workspace (none: the base model)."),
             self.source,
             self.manifest_row,
             heading("Statistics"),
             widgets.HBox([self.stats, self.histogram]),
             self.oov,
+            widgets.HBox([self.lm, self.am]),
             widgets.HBox([self.transcribe_button, self.progress]),
             heading("Utterances"),
             widgets.HBox([self.search, self.regex, self.search_in]),
@@ -196,6 +205,7 @@ class ExplorerPanel(Panel):
             self.plot,
             self.player,
         ]
+        self._refresh_models()
         self._setting_source = True
         try:
             self.guard(self._source_changed, "Opening the audio set")(self.source.value)  # errors shown, not raised
@@ -292,17 +302,23 @@ class ExplorerPanel(Panel):
     # ------------------------------------------------------------------ transcribing
 
     def transcribe(self) -> Job | None:
-        """Transcribe the set with the base model (a light job), then show transcripts and scores."""
+        """Transcribe the set with the chosen system (a light job), then show transcripts and scores."""
         audio_set = self.audio_set
         if audio_set is None or not len(audio_set):
             raise InvalidOptionError("the set has no audio to transcribe: choose another set, or add audio in "
                                      "the Data tab")
-        base, cache = self.base, self._cache
+        base, cache, ws = self.base, self._cache, self.workspace
+        lm_id, am_id = self.lm.value, self.am.value
+        system = explorer.system_name(lm=lm_id is not None, am=am_id is not None)
+        what = "the base model" if system == "base" else \
+            f"{system} ({', '.join(c.label for c in (self.lm, self.am) if c.value is not None)})"
 
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> AudioSet:
-            return explorer.transcribe(base, audio_set, cache=cache, progress=progress, cancel=cancel)
+            lm = ws.language_model(lm_id) if lm_id else None
+            am = ws.acoustic_model(am_id) if am_id else None
+            return explorer.transcribe(base, audio_set, lm=lm, am=am, cache=cache, progress=progress, cancel=cancel)
 
-        self.show(f"Transcribing {audio_set.label} ({len(audio_set)} utterances) with the base model…", "working")
+        self.show(f"Transcribing {audio_set.label} ({len(audio_set)} utterances) with {what}…", "working")
         job = self.submit_light(run, kind="explore-transcribe")
 
         def done(j: Job) -> None:
@@ -321,13 +337,14 @@ class ExplorerPanel(Panel):
             stats = explorer.statistics(j.result, self._known or frozenset())
             scored = (f": WER {diffview.percent(stats.wer)}, CER {diffview.percent(stats.cer)}"
                       if stats.wer is not None else " (no references, so no WER)")
-            self.show(f"Transcribed {audio_set.label} with the base model{scored}.", "success")
+            self.show(f"Transcribed {audio_set.label} with {what}{scored}.", "success")
 
         return self.watch(job, self.progress, done, doing="Transcribing")
 
     @traitlets.observe("busy")
     def _busy_changed(self, change: dict[str, Any]) -> None:
         self.transcribe_button.disabled = bool(change["new"])
+        self.lm.disabled = self.am.disabled = bool(change["new"])
         self.source.disabled = bool(change["new"])
         self.open_button.disabled = bool(change["new"])
 
@@ -380,7 +397,8 @@ class ExplorerPanel(Panel):
         start = self._page * ROWS_PER_PAGE
         shown = rows[start : start + ROWS_PER_PAGE]
         transcribed = audio_set is not None and audio_set.transcribed
-        header = ["#", "utterance", "duration", "reference"] + (["base transcript", "WER", "CER"] if transcribed
+        system = audio_set.system if audio_set is not None else None
+        header = ["#", "utterance", "duration", "reference"] + ([f"{system} transcript", "WER", "CER"] if transcribed
                                                                  else [])
         cells = []
         classes = []
@@ -434,14 +452,19 @@ class ExplorerPanel(Panel):
         rows = [("utterance", f"{utt.index + 1}. {utt.title}"), ("duration", _seconds(utt.duration)),
                 ("reference", utt.reference or "—")]
         if utt.hypothesis is not None:
-            rows.append(("base transcript", utt.hypothesis or "—"))
+            rows.append((f"{self.audio_set.system if self.audio_set else 'base'} transcript", utt.hypothesis or "—"))
         return diffview.key_value_html(rows)
 
+    def _refresh_models(self) -> None:
+        set_options(self.lm, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in self.usable_language_models()]])
+        set_options(self.am, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in self.usable_acoustic_models()]])
+
     def refresh(self) -> None:
-        """Re-read workspace audio when the tab is shown again and its files have changed."""
+        """Re-read the workspace's models, and its audio when the tab is shown again and its files have changed."""
         audio_set = self.audio_set
         if self.busy:
             return
+        self._refresh_models()
         if self._auto_source and self.source.value.startswith("profile:") and self.workspace.audio():
             self._setting_source = True  # audio was added since: the workspace's own, as for a new panel
             try:
