@@ -12,7 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD, LM_ORDER_RANGE
+from jupyter_speechcustom.constants import (
+    CONFIDENCE_FLOOR,
+    CONFIDENCE_KEEP_SHARE,
+    CONFIDENCE_THRESHOLD,
+    LM_ORDER_RANGE,
+)
 from jupyter_speechcustom.errors import SpeechCustomError
 
 
@@ -400,10 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--general", default="auto", help="general manifest mixed in against forgetting ('auto', 'none')")
     p.add_argument("--epochs", type=_whole(1), default=10)
     p.add_argument("--lr", type=_number(0, 1, above=True), default=5e-4, help="learning rate (above 0, at most 1)")
-    p.add_argument("--threshold", type=_number(0, 1), default=CONFIDENCE_THRESHOLD,
+    p.add_argument("--threshold", type=_number(0, 1), default=None,
                    help="keep pseudo-labels at or above this confidence, 0-1: the share of words that survive "
                    "re-decoding with a stronger LM, times the posterior against the model's median on the same "
-                   "audio, so one threshold suits every model")
+                   f"audio (default: calibrated on the audio: {CONFIDENCE_THRESHOLD:g}, lowered to keep the most "
+                   f"confident {CONFIDENCE_KEEP_SHARE:.0%}, never below {CONFIDENCE_FLOOR:g})")
     p.add_argument("--iterations", type=_whole(1), default=1, help="re-label with the improved model and train again")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the output layer")
     p.add_argument("--accelerator", help="Lightning accelerator, e.g. gpu (default cpu)")

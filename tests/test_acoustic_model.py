@@ -169,11 +169,18 @@ def test_a_custom_am_of_the_demo_counts_as_the_demo(supervised, demo_model, othe
 
 
 def test_pseudo_labels_are_filtered_by_confidence(demo_model, demo_lm):
+    from jupyter_speechcustom.am.acoustic_model import calibrated_threshold
+
     entries = read_manifest(demo.manifest("domain/train"))[:12]
     rows = pseudo_label(demo_model, entries, lm=demo_lm, threshold=0.8)
     assert len(rows) == 12 and all(r.text for r in rows)
     assert all(r.kept == (r.confidence >= 0.8) for r in rows)
     assert 0 < sum(r.kept for r in rows) < 12 or len({r.kept for r in rows}) == 1
+    # By default the bar is calibrated on the confidences of this audio.
+    calibrated = pseudo_label(demo_model, entries, lm=demo_lm)
+    bar = calibrated_threshold([r.confidence for r in calibrated])
+    assert [r.confidence for r in calibrated] == [r.confidence for r in rows]
+    assert all(r.kept == (r.confidence >= bar) for r in calibrated)
 
 
 def test_pseudo_labels_of_prepared_segments_name_the_users_file(tmp_path, demo_model):
@@ -186,10 +193,15 @@ def test_pseudo_labels_of_prepared_segments_name_the_users_file(tmp_path, demo_m
 
 
 def test_every_segment_below_threshold_is_a_clear_error(tmp_path, demo_model, demo_lm):
+    import dataclasses
+
     entries = read_manifest(demo.manifest("domain/train"))[:6]
-    with pytest.raises(TrainingError, match="lower confidence_threshold"):
+    # Labels as a domain the model hears badly gets them: every one unsure, none kept.
+    unsure = [dataclasses.replace(r, confidence=min(r.confidence, 0.5), kept=False)
+              for r in pseudo_label(demo_model, entries, lm=demo_lm)]
+    with pytest.raises(TrainingError, match="below the confidence threshold 0.9 .*lower confidence_threshold"):
         train_acoustic_model(demo_model, entries, tmp_path / "am.nemo", mode="lightly-supervised", lm=demo_lm,
-                             confidence_threshold=1.0, general_test=None)
+                             pseudo_labels=unsure, confidence_threshold=0.9, general_test=None)
     assert not (tmp_path / "am.nemo").exists()
 
 

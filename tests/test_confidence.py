@@ -162,3 +162,19 @@ def test_an_untrained_model_of_each_family_gets_a_confidence(family, family_mode
     assert len(confidences) == 2 and all(0.0 <= c <= 1.0 for c in confidences)
     assert all(c == 0.0 for c, t in zip(confidences, transcripts) if not t.text.strip())
     assert utterance_confidences(decoder, outputs, transcripts) == confidences
+
+
+def test_the_default_bar_is_calibrated_on_the_audio_being_labelled():
+    """0.94 where enough labels clear it; lowered to keep the most confident share on a new domain;
+    never below the floor."""
+    from jupyter_speechcustom.am.acoustic_model import calibrated_threshold
+    from jupyter_speechcustom.constants import CONFIDENCE_FLOOR, CONFIDENCE_KEEP_SHARE, CONFIDENCE_THRESHOLD
+
+    sure = [0.99] * 60 + [0.5] * 40  # the model hears this domain well: the fixed bar keeps 60%
+    assert calibrated_threshold(sure) == CONFIDENCE_THRESHOLD
+    spread = [0.5 + i / 200 for i in range(100)]  # 0.50-0.995: the fixed bar keeps 12%
+    bar = calibrated_threshold(spread)
+    assert CONFIDENCE_FLOOR <= bar < CONFIDENCE_THRESHOLD
+    assert sum(c >= bar for c in spread) == pytest.approx(CONFIDENCE_KEEP_SHARE * 100, abs=1)
+    assert calibrated_threshold([0.3] * 90 + [0.7] * 10) == CONFIDENCE_FLOOR  # nothing good: nothing below the floor
+    assert calibrated_threshold([]) == CONFIDENCE_THRESHOLD

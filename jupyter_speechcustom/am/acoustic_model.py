@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from jupyter_speechcustom.constants import (
+    CONFIDENCE_FLOOR,
+    CONFIDENCE_KEEP_SHARE,
     CONFIDENCE_THRESHOLD,
     CUSTOM_AM_KEY,
     FINETUNE_BATCH_SIZE,
@@ -163,6 +165,17 @@ def utterance_confidence(words: Sequence[dict[str, Any]]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
+def calibrated_threshold(confidences: Sequence[float]) -> float:
+    """The confidence bar for labels of one audio set: :data:`CONFIDENCE_THRESHOLD`, lowered to keep
+    the most confident :data:`CONFIDENCE_KEEP_SHARE` of them, never below :data:`CONFIDENCE_FLOOR`.
+    On a domain the model hears well, most labels clear the fixed bar; on a new one, few do, and a
+    handful of labels teaches the acoustic model nothing."""
+    if not len(confidences):
+        return CONFIDENCE_THRESHOLD
+    top = float(np.quantile(np.asarray(confidences, dtype=float), 1.0 - CONFIDENCE_KEEP_SHARE))
+    return round(min(CONFIDENCE_THRESHOLD, max(CONFIDENCE_FLOOR, top)), 4)
+
+
 def pseudo_label(
     model: BaseModel,
     entries: Sequence[dict[str, Any]],
@@ -170,13 +183,14 @@ def pseudo_label(
     lm: CustomLanguageModel | None = None,
     words: Sequence[CustomWord] | None = None,
     weights: DecodingWeights | None = None,
-    threshold: float = CONFIDENCE_THRESHOLD,
+    threshold: float | None = None,
     progress: Progress | None = None,
 ) -> list[PseudoLabel]:
     """Transcribe untranscribed audio and score each transcript's confidence.
 
     With ``lm`` this is the labelling step of lightly supervised training; without it,
-    of unsupervised training. Rows at or above ``threshold`` are marked kept. The confidence
+    of unsupervised training. Rows at or above ``threshold`` are marked kept (None: the bar
+    :func:`calibrated_threshold` sets on these confidences). The confidence
     is :func:`~jupyter_speechcustom.asr.confidence.utterance_confidences`: the share of the
     label's words that survive decoding again with the acoustic model weighed less against the
     LM (1 without one), times the square root of the words' mean posterior over the model's
@@ -195,13 +209,16 @@ def pseudo_label(
     decoder = Decoder(model, lm, words=words, weights=weights)
     transcripts = decoder.decode(outputs)
     report(0.8, "scoring confidence")
+    confidences = [round(v, 4) for v in utterance_confidences(decoder, outputs, transcripts)]  # as the table shows
+    bar = calibrated_threshold([c for c, t in zip(confidences, transcripts) if t.text]) if threshold is None \
+        else threshold
     rows = []
-    for entry, out, t, value in zip(entries, outputs, transcripts, utterance_confidences(decoder, outputs, transcripts)):
-        confidence = round(value, 4)  # kept is decided on the confidence the table shows
+    for entry, out, t, confidence in zip(entries, outputs, transcripts, confidences):
         duration = float(entry.get("duration") or out.duration)
         rows.append(PseudoLabel(str(entry["audio_filepath"]), t.text, confidence,
-                                bool(t.text) and confidence >= threshold, duration, str(entry.get("source") or "")))
-    report(1.0, f"{sum(r.kept for r in rows)} of {len(rows)} utterances kept")
+                                bool(t.text) and confidence >= bar, duration, str(entry.get("source") or "")))
+    how = " (calibrated on this audio)" if threshold is None else ""
+    report(1.0, f"{sum(r.kept for r in rows)} of {len(rows)} utterances kept, confidence {bar:g} or more{how}")
     return rows
 
 
@@ -412,7 +429,7 @@ def check_training_options(
     *,
     epochs: int = FINETUNE_EPOCHS,
     learning_rate: float = FINETUNE_LR,
-    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    confidence_threshold: float | None = None,
     iterations: int = 1,
     batch_size: int = FINETUNE_BATCH_SIZE,
     general_ratio: float = GENERAL_MIX_RATIO,
@@ -431,7 +448,7 @@ def check_training_options(
     whole("batch_size", batch_size, "utterances per training step")
     if not real(learning_rate) or not 0 < learning_rate <= 1:
         raise InvalidOptionError(f"learning_rate must be a number above 0 and at most 1, e.g. 5e-4, got {learning_rate!r}")
-    if not real(confidence_threshold) or not 0 <= confidence_threshold <= 1:
+    if confidence_threshold is not None and (not real(confidence_threshold) or not 0 <= confidence_threshold <= 1):
         msg = f"confidence_threshold must be a number from 0 to 1 (confidences are 0-1), got {confidence_threshold!r}"
         raise InvalidOptionError(msg)
     if not real(general_ratio) or general_ratio < 0:
@@ -522,7 +539,7 @@ def train_acoustic_model(
     words: Sequence[CustomWord] | None = None,
     weights: DecodingWeights | None = None,
     pseudo_labels: Sequence[PseudoLabel] | None = None,
-    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    confidence_threshold: float | None = None,
     iterations: int = 1,
     dev: str | Path | Sequence[dict[str, Any]] | None = None,
     general: str | Path | None = "auto",
@@ -548,7 +565,8 @@ def train_acoustic_model(
         mode: ``"supervised"``, ``"lightly-supervised"`` (needs ``lm``) or ``"unsupervised"``.
         lm: the custom LM used to pseudo-label (lightly supervised); built on ``base``.
         pseudo_labels: a reviewed table from :func:`pseudo_label`; only kept rows are used.
-        confidence_threshold: keep pseudo-labels at or above this confidence.
+        confidence_threshold: keep pseudo-labels at or above this confidence (None: the bar
+            :func:`calibrated_threshold` sets on each round's labels).
         iterations: pseudo-label and train this many times, re-labelling with the improved model.
         dev: transcribed dev audio: its WER after each epoch picks the epoch saved (the best, not
             the last) and drives early stopping. Without it, 10% of the training utterances are
@@ -638,7 +656,8 @@ def train_acoustic_model(
                 if not kept:
                     shown = sorted((r.confidence for r in labels), reverse=True)[:5]
                     msg = (f"every one of {len(labels)} pseudo-labelled utterances is below the confidence "
-                           f"threshold {confidence_threshold} (highest: {', '.join(confidence_text(c) for c in shown)}): "
+                           f"threshold {'(calibrated)' if confidence_threshold is None else confidence_threshold} "
+                           f"(highest: {', '.join(confidence_text(c) for c in shown)}): "
                            "lower confidence_threshold, tick rows in the table, or add transcripts")
                     raise TrainingError(msg)
                 domain = [r.to_entry() for r in kept]

@@ -22,7 +22,6 @@ from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
 from jupyter_speechcustom.asr.models import BaseModel, load_base_model
 from jupyter_speechcustom.asr.profiles import ModelProfile
 from jupyter_speechcustom.asr.recognize import AcousticOutput
-from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 from jupyter_speechcustom.errors import SpeechCustomError
 from jupyter_speechcustom.evaluation.metrics import Evaluation
 from jupyter_speechcustom.io.manifest import read_manifest
@@ -86,10 +85,10 @@ def run_chain(
     *,
     epochs: int = 8,
     report: Callable[[str], None] = print,
-    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    confidence_threshold: float | None = None,
 ) -> ChainResult:
     """Run base, +custom LM, +custom AM (lightly supervised, keeping pseudo-labels at or above
-    ``confidence_threshold``) and both on ``base``'s example data."""
+    ``confidence_threshold``, by default calibrated on the audio) and both on ``base``'s example data."""
     from jupyter_speechcustom.am.acoustic_model import train_acoustic_model
     from jupyter_speechcustom.lm.language_model import build_language_model
 

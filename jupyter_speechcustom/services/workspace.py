@@ -182,16 +182,15 @@ class Workspace(Store):
         The audio is converted and cut into training segments first (kept in a hidden folder
         of ``jobs/``, so a reviewed table can be trained on after a restart). The job's result
         is ``{"labels": [PseudoLabel as dict], "names": {segment: audio name}, "skipped": [...]}``.
-        Test audio is refused, as for :meth:`train_acoustic_model`.
+        Test audio is refused, as for :meth:`train_acoustic_model`. ``threshold``: the confidence bar
+        (None: calibrated on this audio, :func:`~jupyter_speechcustom.am.acoustic_model.calibrated_threshold`).
         """
-        from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
-
         check_list(audio_ids, "audio_ids", "audio ids (ws.add_audio)")
         if not audio_ids:
             raise ValueError("nothing to label: pass audio ids (ws.add_audio or ws.add_audio_archive)")
         self._refuse_test_audio(audio_ids, "pseudo-labelling (to train on)")
         params = {"base": base_ref(base), "audio_ids": list(audio_ids), "lm_id": lm_id,
-                  "threshold": float(CONFIDENCE_THRESHOLD if threshold is None else threshold)}
+                  "threshold": None if threshold is None else float(threshold)}
         return self.submit(_label_job(self, params, None, base=base), kind="pseudo_label", params=params,
                            uses=[*audio_ids, *filter(None, [lm_id])])
 

@@ -18,6 +18,8 @@ import ipywidgets as widgets
 import traitlets
 
 from jupyter_speechcustom.constants import (
+    CONFIDENCE_FLOOR,
+    CONFIDENCE_KEEP_SHARE,
     CONFIDENCE_THRESHOLD,
     DEMO_MODEL_NAME,
     FINETUNE_EPOCHS,
@@ -173,6 +175,14 @@ class AcousticModelPanel(Panel):
             layout=wide(), tooltip="Keep pseudo-labels at or above this confidence: the share of their words that "
             "survive re-decoding with a stronger language model, times their posterior against the model's median "
             "on the same audio. One threshold suits every model.")
+        # Calibrated on the audio being labelled (the toolkit's default), unless the user sets the bar.
+        self.calibrate = widgets.Checkbox(True, description="calibrate on this audio", indent=False,
+                                          layout=widgets.Layout(width="200px"),
+                                          tooltip=f"keep the most confident {CONFIDENCE_KEEP_SHARE:.0%} of the labels "
+                                                  f"(at least those of confidence {CONFIDENCE_THRESHOLD:g}), none "
+                                                  f"below {CONFIDENCE_FLOOR:g}")
+        self.calibrate.add_class("sc-am-calibrate")
+        self.observe_value(self.calibrate, lambda _: self._mode_changed())
         self.name = widgets.Text("custom-am", description="Name", style=LABELLED, layout=wide())
         self.epochs = widgets.BoundedIntText(FINETUNE_EPOCHS, min=1, max=500, description="Epochs",
                                              style={"description_width": "60px"},
@@ -241,7 +251,7 @@ class AcousticModelPanel(Panel):
             heading("Mode"),
             self.mode_buttons,
             self.mode_hint,
-            widgets.HBox([self.lm, self.threshold]),
+            widgets.HBox([self.lm, self.threshold, self.calibrate]),
             widgets.HBox([self.label_button]),
             self.label_progress,
             self.review,
@@ -299,7 +309,8 @@ class AcousticModelPanel(Panel):
         labelled = self.mode != "supervised"
         self.label_button.disabled = not labelled or self.busy
         self.lm.disabled = self.mode != "lightly-supervised"
-        self.threshold.disabled = not labelled
+        self.threshold.disabled = not labelled or (self.calibrate.value and not self.labels)
+        self.calibrate.disabled = not labelled
         self.mode_hint.value = hint_html(_MODE_HINTS[self.mode])
         self._invalidate()
 
@@ -325,7 +336,8 @@ class AcousticModelPanel(Panel):
         if self.mode == "lightly-supervised" and lm_id is None:
             raise InvalidOptionError("lightly supervised training needs a custom language model: build one in the "
                                      "Language model tab, or choose unsupervised")
-        return {"audio_ids": audio_ids, "mode": self.mode, "lm_id": lm_id, "threshold": float(self.threshold.value)}
+        threshold = None if self.calibrate.value else float(self.threshold.value)
+        return {"audio_ids": audio_ids, "mode": self.mode, "lm_id": lm_id, "threshold": threshold}
 
     def pseudo_label(self) -> Job | None:
         """Transcribe the selected audio for review (a workspace job)."""
@@ -339,13 +351,21 @@ class AcousticModelPanel(Panel):
         self.show(f"Pseudo-labelling {len(params['audio_ids'])} audio files (job {job.id})…", "working")
 
         def done(j: Job) -> None:
-            self.set_labels(j.result["labels"], j.result.get("names", {}))
+            from jupyter_speechcustom.am.acoustic_model import PseudoLabel, calibrated_threshold
+
+            rows = [r if isinstance(r, PseudoLabel) else PseudoLabel.from_dict(r) for r in j.result["labels"]]
+            bar = f"{self.threshold.value:g}"
+            if params["threshold"] is None:  # the bar calibrated on this audio, on the slider to adjust
+                self.threshold.value = calibrated_threshold([r.confidence for r in rows if r.text.strip()])
+                bar = f"{self.threshold.value:g}, calibrated on this audio"
+            self.set_labels(rows, j.result.get("names", {}))
+            self.threshold.disabled = False
             self._labelled_for = key
             skipped = j.result.get("skipped") or []
             note = f" Skipped {len(skipped)} file(s): {'; '.join(r for _, r in skipped[:3])}." if skipped else ""
             kept = sum(r.kept for r in self.labels)
-            self.show(f"{kept} of {len(self.labels)} utterances are confident enough to keep. Review the labels, "
-                      f"then train.{note}", "success")
+            self.show(f"{kept} of {len(self.labels)} utterances are confident enough to keep (confidence {bar} or "
+                      f"more). Review the labels, then train.{note}", "success")
 
         return self.watch(job, self.label_progress, done, doing="Pseudo-labelling")
 
@@ -427,7 +447,7 @@ class AcousticModelPanel(Panel):
         options: dict[str, Any] = {
             "epochs": int(self.epochs.value),
             "learning_rate": float(self.learning_rate.value),
-            "confidence_threshold": float(self.threshold.value),
+            "confidence_threshold": params["threshold"],
             "dev": self.dev.value if self.dev.value != WORKSPACE_DEV else self.workspace.audio_manifest(
                 [r.id for r in self._workspace_dev() if r.id not in params["audio_ids"]]) or None,
             "general": "auto" if self.mix_general.value else None,
