@@ -1,7 +1,6 @@
 """The customization chain on domains no default was tuned on, run as a new user would run it.
 
-Every default of the chain (the LM weights, a hybrid model's head, the pseudo-label confidence
-threshold) was chosen on the demo's cloud-operations domain. This bench makes domains of its own
+The chain's defaults were first chosen on the demo's cloud-operations domain. This bench makes domains of its own
 (``bench/domains/*.json``: legal, aviation, finance) and measures, per domain and base model, with
 the public Python API only:
 
@@ -9,7 +8,7 @@ the public Python API only:
 (b) + custom LM, no dev set: ``Recognizer(base, lm=lm)`` at the default weights;
 (c) + custom LM tuned on a 20-utterance dev set of the same domain (``tune``, saved with the LM);
 (d) + custom AM trained lightly supervised on 150 untranscribed utterances, pseudo-labelled with the
-    custom LM at its tuned weights and the default confidence threshold (``pseudo_label`` then
+    custom LM at its tuned weights and the default confidence bar, calibrated on them (``pseudo_label`` then
     ``train_acoustic_model``), greedy; (e) both (weights tuned again on the dev set, as ``speechcustom
     demo`` does, and with the LM's saved weights);
 
@@ -27,7 +26,7 @@ Festival, the engine held out altogether: ``jupyter_speechcustom.demo.voices``; 
 espeak-ng's held-out voices only), with light noise, reverberation and telephone channels. Audio goes to a cache folder, made once per domain and seed:
 
     python bench/bench_domains.py [--domain legal ...] [--model demo ...] [--epochs 8] [--no-am]
-        [--voices unseen|espeak] [--threshold 0.94] [--data DIR] [--seed 0] [--out results.json] [--make-data]
+        [--voices unseen|espeak] [--threshold T] [--data DIR] [--seed 0] [--out results.json] [--make-data]
     python bench/bench_domains.py --report results.json [more.json ...]
 
 ``--make-data`` only writes the text and audio; ``--report`` prints the tables of earlier runs again,
@@ -75,6 +74,7 @@ from jupyter_speechcustom import (
     tune,
     write_manifest,
 )
+from jupyter_speechcustom.am.acoustic_model import calibrated_threshold
 from jupyter_speechcustom.asr.decoding import default_weights
 from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
 from jupyter_speechcustom.demo.domain_text import spell_number
@@ -454,7 +454,7 @@ def _weights(w: DecodingWeights | None) -> dict[str, Any] | None:
 
 
 def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: bool, log: Any,
-          cache: dict[str, list[Any]] | None = None, threshold: float = CONFIDENCE_THRESHOLD) -> dict[str, Any]:
+          cache: dict[str, list[Any]] | None = None, threshold: float | None = None) -> dict[str, Any]:
     """The chain on one domain and base model, through the public API; WERs and the labels' figures.
     ``cache`` keeps the base model's acoustic outputs of the general test set from one domain to the next."""
     started = time.perf_counter()
@@ -523,8 +523,10 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     for name, w in (("default", default_weights(base, lm)), ("tuned", best)):
         rows[name] = pseudo_label(base, train, lm=lm, weights=w, threshold=threshold)
         labels[name] = label_stats(rows[name], truth)
+        labels[name]["bar"] = threshold if threshold is not None else \
+            calibrated_threshold([r.confidence for r in rows[name] if r.text.strip()])
         lab = labels[name]
-        log(f"labels at the {name} weights: kept {lab['kept']} of {lab['total']} ({lab['good_kept']} right), "
+        log(f"labels at the {name} weights (bar {lab['bar']:g}): kept {lab['kept']} of {lab['total']} ({lab['good_kept']} right), "
             f"label WER {lab['label_wer']:.1%}, kept labels' WER {_pct(lab['kept_wer'])}, ROC-AUC {lab['roc_auc']}")
     result["pseudo_labels"] = labels
 
@@ -570,15 +572,21 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
 COLUMNS = (("base", "base"), ("+LM no dev", "lm_default"), ("+LM dev", "lm_tuned"), ("+AM", "am"), ("both", "both"))
 
 
+def _threshold(r: dict[str, Any]) -> str:
+    """The pseudo-label bar of a run: "calibrated" (the toolkit's default) or the fixed value."""
+    threshold = r.get("threshold", CONFIDENCE_THRESHOLD)  # runs before calibration had a fixed one
+    return "calibrated" if threshold is None else f"{threshold:g}"
+
+
 def _label(r: dict[str, Any]) -> str:
-    """The domain, with the voice set when it is not the default one."""
-    threshold = r.get("threshold", CONFIDENCE_THRESHOLD)
+    """The domain, with the voice set when it is not the default one, and a fixed threshold."""
+    fixed = _threshold(r)
     return (r["domain"] + ("/espeak" if r.get("voice_set") == "espeak" else "")
-            + (f"@{threshold:g}" if threshold != CONFIDENCE_THRESHOLD else ""))
+            + (f"@{fixed}" if fixed != "calibrated" else ""))
 
 
-def _group(r: dict[str, Any]) -> tuple[str, str, float]:
-    return r["model"], str(r.get("voice_set")), float(r.get("threshold", CONFIDENCE_THRESHOLD))
+def _group(r: dict[str, Any]) -> tuple[str, str, str]:
+    return r["model"], str(r.get("voice_set")), _threshold(r)
 
 
 def _pct(value: float | None) -> str:
@@ -703,7 +711,7 @@ def targets(results: list[dict[str, Any]]) -> str:
             ("general WER, +LM no dev vs base (<= +5%)", median([_rise(x["base"], x["lm_default"]) for x in g]), 0.05, -1),
             ("general WER, both vs base (<= +5%)", median([_rise(x["base"], x.get("both")) for x in g]), 0.05, -1),
         ]
-        lines.append(f"{model}, {voices} voices, threshold {threshold:g} (median over {', '.join(r['domain'] for r in mine)}):")
+        lines.append(f"{model}, {voices} voices, threshold {threshold} (median over {', '.join(r['domain'] for r in mine)}):")
         for label, value, goal, sign in rows:
             met = "-" if value is None else ("met" if sign * value >= sign * goal else "MISSED")
             lines.append(f"  {label:<52} {'-' if value is None else f'{value:+.1%}':>8}  {met}")
@@ -738,8 +746,9 @@ def main() -> None:
     parser.add_argument("--model", action="append", help=f"base model (repeatable); default: {', '.join(MODELS)}")
     parser.add_argument("--epochs", type=int, default=8, help="custom AM fine-tuning epochs (default 8)")
     parser.add_argument("--no-am", action="store_true", help="skip the custom AM (base and + custom LM only)")
-    parser.add_argument("--threshold", type=float, default=CONFIDENCE_THRESHOLD,
-                        help=f"pseudo-label confidence threshold (default {CONFIDENCE_THRESHOLD}, the toolkit's)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="a fixed pseudo-label confidence threshold (default: the toolkit's, calibrated on the "
+                             "labelled audio)")
     parser.add_argument("--data", type=Path, default=cache_dir() / "bench-domains",
                         help="where the domains' text and audio are made (default: the toolkit's cache)")
     parser.add_argument("--seed", type=int, default=0, help="the domains' text and speech seed")
@@ -796,7 +805,7 @@ def main() -> None:
 
 def report(results: list[dict[str, Any]]) -> None:
     print(f"\ntest WER ({SIZES['test']} utterances per domain) | general test WER | pseudo-labels of the {SIZES['train']} "
-          f"untranscribed utterances at the tuned weights, threshold {CONFIDENCE_THRESHOLD:g} (or the domain's @)")
+          f"untranscribed utterances at the tuned weights, threshold calibrated on them (or the domain's @)")
     print(table(results))
     print("\ntest WER per synthesizer (utterances): base / + LM dev-tuned / both")
     print(engine_table(results))
