@@ -15,17 +15,21 @@ from jupyter_speechcustom.services.workspace import Workspace
 pytestmark = pytest.mark.slow
 
 
-def test_a_peak_at_full_scale_is_clipping():
+def test_a_recording_peaking_at_full_scale_is_clipping_a_normalized_file_is_not():
     quiet = 0.3 * np.sin(np.linspace(0, 2000, 16_000)).astype(np.float32)
-    assert level_warnings(quiet, 16_000) == []
+    assert level_warnings(quiet, 16_000, recording=True) == []
     one_peak = quiet.copy()
-    one_peak[100] = 1.0  # 0 dBFS in one sample: too few samples at 1.0 to be counted before
-    (warning,) = level_warnings(one_peak, 16_000)
+    one_peak[100] = 1.0  # 0 dBFS in one sample: too few samples at 1.0 to be counted
+    (warning,) = level_warnings(one_peak, 16_000, recording=True)
     assert "clips" in warning and "0.0 dBFS" in warning
     assert "move back from the microphone or lower its input gain" in warning
+    # A file normalized to a peak of 0 dBFS (synthesized or mastered speech: few samples near the peak) is not clipped.
+    speechlike = np.random.default_rng(0).standard_normal(16_000).astype(np.float32)
+    assert level_warnings(speechlike / np.abs(speechlike).max(), 16_000) == []
     hot = np.clip(5 * quiet, -1, 1)
-    assert "% of samples" in level_warnings(hot, 16_000)[0]
-    assert level_warnings(quiet / np.abs(quiet).max() * 0.98, 16_000) == []  # -0.2 dBFS: loud, not clipped
+    assert "% of samples" in level_warnings(hot, 16_000, recording=True)[0]
+    assert "% of samples are at full scale" in level_warnings(hot, 16_000)[0]
+    assert level_warnings(quiet / np.abs(quiet).max() * 0.98, 16_000, recording=True) == []  # -0.2 dBFS
     assert 0.98 < CLIPPING_PEAK < 1.0
 
 

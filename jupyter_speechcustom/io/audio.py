@@ -323,8 +323,14 @@ def audio_info(source: str | Path | bytes) -> AudioInfo:
     return AudioInfo(sample_rate=rate, channels=data.shape[1], duration=data.shape[0] / rate)
 
 
-def level_warnings(audio: np.ndarray, rate: int) -> list[str]:
-    """Soft problems worth telling the user: near-silence and clipping."""
+def level_warnings(audio: np.ndarray, rate: int, *, recording: bool = False) -> list[str]:
+    """Soft problems worth telling the user: near-silence and clipping.
+
+    A file counts as clipped when 0.1% of its samples or more sit at full scale; many files are
+    normalized to a peak of 0 dBFS without being clipped. A microphone ``recording`` at full scale
+    is clipped, or was about to be: a codec (Opus) or a resampler smooths clipped samples to just
+    under it, so counting samples finds too few.
+    """
     warnings = []
     if audio.size == 0:
         return ["no samples"]
@@ -333,13 +339,14 @@ def level_warnings(audio: np.ndarray, rate: int) -> list[str]:
         warnings.append(f"nearly silent (RMS {rms:.1e}): check the microphone or the file")
     peak = float(np.max(np.abs(audio)))
     clipped = float(np.mean(np.abs(audio) >= CLIPPING_PEAK))
-    if peak >= CLIPPING_PEAK:
-        # A peak at full scale is clipped, or was about to be: a codec (Opus) or a resampler smooths
-        # clipped samples to just under it, so counting samples at exactly 1.0 finds too few.
+    if recording and peak >= CLIPPING_PEAK:
         share = f" ({clipped:.1%} of samples)" if clipped >= 1e-3 else ""
         warnings.append(f"the recording clips: its peak is {_dbfs(peak)} dBFS, at full scale{share}, so its loudest "
                         "parts are distorted; move back from the microphone or lower its input gain, then record "
                         "again")
+    elif clipped >= 1e-3:
+        warnings.append(f"{clipped:.1%} of samples are at full scale: the audio clips, so its loudest parts are "
+                        "distorted; record it again with a lower input gain")
     return warnings
 
 

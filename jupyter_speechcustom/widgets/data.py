@@ -642,7 +642,7 @@ class DataPanel(Panel):
             raise AudioError(f"the recording is empty ({info.duration:.2f} s): allow the browser to use the "
                              "microphone, press the record button, speak, then press it again")
         samples = load_audio(data, SAMPLE_RATE)
-        warnings = level_warnings(samples, SAMPLE_RATE)
+        warnings = level_warnings(samples, SAMPLE_RATE, recording=True)
         self.recording = data
         self.save_recording_button.disabled = False
         level = recording_level(samples)
