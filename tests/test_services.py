@@ -85,7 +85,8 @@ def test_a_comparison_runs_as_a_workspace_job_and_can_be_rerun(tmp_path, demo_mo
 def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(demo_model, demo_lm):
     import threading
 
-    from jupyter_speechcustom.asr.decoding import DecodingWeights
+    from jupyter_speechcustom.asr.decoding import default_weights
+    from jupyter_speechcustom.constants import TUNE_TOLERANCE
     from jupyter_speechcustom.jobs.progress import JobCancelled
     from jupyter_speechcustom.services.compare import dev_items
 
@@ -100,13 +101,15 @@ def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(de
     results = comparison.tune(dev[:8], cache=cache, progress=lambda f, m: seen.append((f, m)))
     assert set(results) == {"+LM"}  # the base system has no weights to tune
     result = results["+LM"]
-    assert result.best in [w for w, _ in result.grid] and result.best_wer == min(wer for _, wer in result.grid)
-    assert result.best_wer <= min(wer for w, wer in result.grid if w.lm_alpha == 0.4)
+    lowest = min(wer for _, wer in result.grid)  # near-ties go to the point nearest the defaults
+    assert result.best in [w for w, _ in result.grid] and lowest <= result.best_wer <= lowest + TUNE_TOLERANCE
+    assert result.best_wer <= min(wer for w, wer in result.grid if w.lm_alpha == 0.5) + TUNE_TOLERANCE
     assert (demo_model.fingerprint, tuple(item.audio for item in dev[:8])) in cache  # the AM ran once, kept
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(m.startswith("tuning +LM: weights") for _, m in seen)
-    assert comparison.weights == DecodingWeights()  # tuning does not re-decode the comparison itself
+    # Tuning does not re-decode the comparison itself: it keeps the weights it started from.
+    assert comparison.weights == default_weights(demo_model, demo_lm)
 
     with pytest.raises(ValueError, match="needs a reference"):
         comparison.tune([TestItem("x", dev[0].audio, None)])
