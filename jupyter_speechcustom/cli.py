@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep pseudo-labels at or above this confidence, 0-1: the share of words that survive "
                    "re-decoding with a stronger LM, times the posterior against the model's median on the same "
                    f"audio (default: calibrated on the audio: {CONFIDENCE_THRESHOLD:g}, lowered to keep the most "
-                   f"confident {CONFIDENCE_KEEP_SHARE:.0%}, never below {CONFIDENCE_FLOOR:g})")
+                   f"confident {100 * CONFIDENCE_KEEP_SHARE:.0f}%%, never below {CONFIDENCE_FLOOR:g})")
     p.add_argument("--iterations", type=_whole(1), default=1, help="re-label with the improved model and train again")
     p.add_argument("--freeze-encoder", action="store_true", help="train only the output layer")
     p.add_argument("--accelerator", help="Lightning accelerator, e.g. gpu (default cpu)")

@@ -207,3 +207,25 @@ def test_lm_tune_saves_the_tuned_weights_with_the_lm(tmp_path, demo_lm):
     segments = write_manifest(tmp_path / "segments.json", [{**entries[0], "offset": 0.0, "duration": 1.0}])
     refused = speechcustom("lm", "tune", str(lm), "--base", "demo", "--dev", str(segments), check=False)
     assert refused.returncode == 2 and "tuning takes whole files" in refused.stderr
+
+
+def test_every_command_prints_its_help(capsys):
+    """Each subcommand's --help renders (argparse formats help with %: a literal one breaks it)."""
+    import argparse
+
+    from jupyter_speechcustom.cli import build_parser
+
+    def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+        yield path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*path, name))
+
+    paths = list(commands(build_parser()))
+    assert ("am", "train") in paths and len(paths) > 10
+    for path in paths:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*path, "--help"])
+        assert exit_info.value.code == 0, path
+        assert "usage: " in capsys.readouterr().out
