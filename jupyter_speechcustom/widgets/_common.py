@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom.constants import DEMO_MODEL_NAME, STUDIO_WIDGET_WIDTH
+from jupyter_speechcustom.constants import BOOST_ALPHA, DEMO_MODEL_NAME, LM_ALPHA, LM_BETA, LM_HEAD, STUDIO_WIDGET_WIDTH
 from jupyter_speechcustom.errors import SpeechCustomError
 from jupyter_speechcustom.evaluation import diffview
 
 if TYPE_CHECKING:
+    from jupyter_speechcustom.asr.decoding import DecodingWeights
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.jobs.runner import Job
     from jupyter_speechcustom.services.workspace import Workspace
@@ -239,6 +240,46 @@ class AudioSlot(widgets.Box):
 
     def clear(self) -> None:
         self.children = []
+
+
+class WeightControls:
+    """The decoding controls Compare and Live share: LM alpha, LM beta (CTC heads only: a
+    transducer's search has no length bonus), boost and, on a hybrid model, the head (shown only
+    there; a custom LM decodes with :data:`LM_HEAD` by default)."""
+
+    def __init__(self, base: BaseModel) -> None:
+        self.base = base
+        self.lm_alpha = widgets.FloatSlider(LM_ALPHA, min=0.0, max=2.0, step=0.05, description="LM alpha",
+                                            style=LABELLED, continuous_update=False, layout=wide())
+        self.lm_beta = widgets.FloatSlider(LM_BETA, min=-1.0, max=10.0, step=0.1, description="LM beta",
+                                           style=LABELLED, continuous_update=False, layout=wide())
+        self.boost_alpha = widgets.FloatSlider(BOOST_ALPHA, min=0.0, max=4.0, step=0.1, description="Boost",
+                                               style=LABELLED, continuous_update=False, layout=wide())
+        family = base.family
+        heads: list[tuple[str, str | None]] = [("CTC" if h == "ctc" else h, h) for h in family.heads]
+        self.head = widgets.Dropdown(options=heads or [("the model's", None)],
+                                     value=LM_HEAD if LM_HEAD in family.heads else family.head,
+                                     description="Head", style=LABELLED, layout=wide())
+        self.head.layout.display = "" if family.heads else "none"
+
+    @property
+    def controls(self) -> tuple[widgets.FloatSlider, widgets.FloatSlider, widgets.FloatSlider, widgets.Dropdown]:
+        return self.lm_alpha, self.lm_beta, self.boost_alpha, self.head
+
+    def enable(self, enabled: bool = True) -> None:
+        """Enable the controls (LM beta only where the head's search has a length bonus)."""
+        bonus = self.base.family.with_head(self.head.value).length_bonus
+        for control in self.controls:
+            control.disabled = not enabled or (control is self.lm_beta and not bonus)
+        self.lm_beta.tooltip = "" if bonus else "a transducer's beam search has no length bonus"
+
+    def set(self, weights: DecodingWeights) -> None:
+        """Move the controls to ``weights`` (the head only where the model has heads to choose)."""
+        self.lm_alpha.value = weights.lm_alpha
+        self.lm_beta.value = weights.lm_beta
+        self.boost_alpha.value = weights.boost_alpha
+        if weights.head is not None and self.base.family.heads:
+            self.head.value = weights.head
 
 
 class Confirm(widgets.HBox):

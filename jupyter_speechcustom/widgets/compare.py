@@ -25,11 +25,7 @@ import traitlets
 
 from jupyter_speechcustom.constants import (
     BEAM_SIZE,
-    BOOST_ALPHA,
     DEMO_MODEL_NAME,
-    LM_ALPHA,
-    LM_BETA,
-    LM_HEAD,
     STUDIO_UTTERANCES_PER_PAGE,
 )
 from jupyter_speechcustom.errors import InvalidOptionError
@@ -43,6 +39,7 @@ from jupyter_speechcustom.widgets._common import (
     Confirm,
     JobView,
     Panel,
+    WeightControls,
     audio_label,
     button,
     heading,
@@ -170,21 +167,9 @@ class ComparePanel(Panel):
         self.progress = JobView(cancellable=True)
         self.on(self.run_button, self.run, "Comparing")
 
-        self.lm_alpha = widgets.FloatSlider(LM_ALPHA, min=0.0, max=2.0, step=0.05, description="LM alpha",
-                                            style=LABELLED,
-                                            continuous_update=False, layout=wide())
-        self.lm_beta = widgets.FloatSlider(LM_BETA, min=-1.0, max=10.0, step=0.1, description="LM beta", style=LABELLED,
-                                           continuous_update=False, layout=wide())
-        self.boost_alpha = widgets.FloatSlider(BOOST_ALPHA, min=0.0, max=4.0, step=0.1, description="Boost",
-                                               style=LABELLED,
-                                               continuous_update=False, layout=wide())
         # A hybrid transducer + CTC model decodes with either head: tuning tries both.
-        family = self.base.family
-        heads: list[tuple[str, str | None]] = [("CTC" if h == "ctc" else h, h) for h in family.heads]
-        self.head = widgets.Dropdown(options=heads or [("the model's", None)],
-                                     value=LM_HEAD if LM_HEAD in family.heads else family.head,
-                                     description="Head", style=LABELLED, layout=wide())
-        self.head.layout.display = "" if family.heads else "none"
+        self.weight_controls = WeightControls(self.base)
+        self.lm_alpha, self.lm_beta, self.boost_alpha, self.head = self.weight_controls.controls
         for slider in (self.lm_alpha, self.lm_beta, self.boost_alpha, self.head):
             slider.add_class("sc-weight")
             self.observe_value(slider, lambda _: None if self._quiet else self.redecode(), doing="Re-decoding")
@@ -364,11 +349,7 @@ class ComparePanel(Panel):
                                boost_alpha=float(self.boost_alpha.value), beam_size=BEAM_SIZE, head=self.head.value)
 
     def _enable_weights(self, enabled: bool) -> None:
-        """Enable the weight controls (LM beta only where the head's search has a length bonus)."""
-        bonus = self.base.family.with_head(self.head.value).length_bonus
-        for control in (self.lm_alpha, self.lm_beta, self.boost_alpha, self.head):
-            control.disabled = not enabled or (control is self.lm_beta and not bonus)
-        self.lm_beta.tooltip = "" if bonus else "a transducer's beam search has no length bonus"
+        self.weight_controls.enable(enabled)
 
     def items(self) -> tuple[str, list[TestItem]]:
         """The chosen test set: its label and its utterances."""
@@ -467,11 +448,7 @@ class ComparePanel(Panel):
         """Move the sliders without a re-decode per slider."""
         self._quiet = True
         try:
-            self.lm_alpha.value = weights.lm_alpha
-            self.lm_beta.value = weights.lm_beta
-            self.boost_alpha.value = weights.boost_alpha
-            if weights.head is not None and self.base.family.heads:
-                self.head.value = weights.head
+            self.weight_controls.set(weights)
         finally:
             self._quiet = False
 

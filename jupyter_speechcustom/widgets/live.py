@@ -33,13 +33,14 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from jupyter_speechcustom.constants import BOOST_ALPHA, DEMO_MODEL_NAME, LM_ALPHA, LM_BETA, LM_HEAD, SAMPLE_RATE
+from jupyter_speechcustom.constants import DEMO_MODEL_NAME, SAMPLE_RATE
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     Choice,
     Panel,
+    WeightControls,
     button,
     error_text,
     heading,
@@ -248,21 +249,11 @@ class LivePanel(Panel):
         self.lm = Choice(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
         self.words = Choice(description="Custom words", style=LABELLED, options=[("the LM's", None)], layout=wide())
         self.am = Choice(description="Custom AM", style=LABELLED, options=[("none", None)], layout=wide())
-        self.lm_alpha = widgets.FloatSlider(LM_ALPHA, min=0.0, max=2.0, step=0.05, description="LM alpha",
-                                            style=LABELLED, continuous_update=False, layout=wide())
-        self.boost_alpha = widgets.FloatSlider(BOOST_ALPHA, min=0.0, max=4.0, step=0.1, description="Boost",
-                                               style=LABELLED, continuous_update=False, layout=wide())
-        # The same decoding controls as Compare's: LM beta (CTC heads) and a hybrid's head.
-        self.lm_beta = widgets.FloatSlider(LM_BETA, min=-1.0, max=10.0, step=0.1, description="LM beta",
-                                           style=LABELLED, continuous_update=False, layout=wide())
-        family = self.base.family
-        heads: list[tuple[str, str | None]] = [("CTC" if h == "ctc" else h, h) for h in family.heads]
-        self.head = widgets.Dropdown(options=heads or [("the model's", None)],
-                                     value=LM_HEAD if LM_HEAD in family.heads else family.head,
-                                     description="Head", style=LABELLED, layout=wide())
-        self.head.layout.display = "" if family.heads else "none"
-        self.observe_value(self.head, lambda _: self._enable_beta())
-        self._enable_beta()
+        # Compare's decoding controls: LM alpha, boost, LM beta (CTC heads) and a hybrid's head.
+        self.weight_controls = WeightControls(self.base)
+        self.lm_alpha, self.lm_beta, self.boost_alpha, self.head = self.weight_controls.controls
+        self.observe_value(self.head, lambda _: self.weight_controls.enable())
+        self.weight_controls.enable()
         self.observe_value(self.lm, lambda _: self._start_from_tuning())
         self.start_button = button("Start", icon="microphone", style="danger", css="sc-live-start")
         self.stop_button = button("Stop", icon="stop", css="sc-live-stop")
@@ -357,17 +348,7 @@ class LivePanel(Panel):
         from jupyter_speechcustom.asr.decoding import start_weights
 
         lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
-        start = start_weights(lm, self.base)
-        self.lm_alpha.value = start.lm_alpha
-        self.boost_alpha.value = start.boost_alpha
-        self.lm_beta.value = start.lm_beta
-        if start.head is not None and self.base.family.heads:
-            self.head.value = start.head
-
-    def _enable_beta(self) -> None:
-        bonus = self.base.family.with_head(self.head.value).length_bonus
-        self.lm_beta.disabled = not bonus
-        self.lm_beta.tooltip = "" if bonus else "a transducer's beam search has no length bonus"
+        self.weight_controls.set(start_weights(lm, self.base))
 
     def _recognizer_pair(self, key: tuple[Any, ...]) -> tuple[Any, Any]:
         """The base and the customized recognizer for ``key`` (LM id, words choice, AM id, alpha, boost,
