@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.server import stop_server
 
 # studio.ipynb is the page the browser tests open, not a tutorial: nbval must not collect it.
 collect_ignore = ["studio.ipynb"]
@@ -133,16 +133,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             time.sleep(0.3)
         yield Lab(url=url, token=token, root=root, workspace=workspace, log=log)
     finally:
-        # The server and its kernels run in their own session: stop that process group only.
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=5)
+        stop_server(proc)  # the server and its kernels run in their own session: that process group only
 
 
 @pytest.fixture
