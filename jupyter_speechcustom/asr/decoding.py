@@ -269,9 +269,12 @@ def default_weights(base: BaseModel, lm: CustomLanguageModel | None = None) -> D
     transducer head at :data:`TRANSDUCER_LM_ALPHA`."""
     if lm is None:
         return DecodingWeights()
-    family = base.family
-    head = LM_HEAD if LM_HEAD in family.heads else None
-    if family.with_head(head).length_bonus:
+    return _lm_defaults(base, LM_HEAD if LM_HEAD in base.family.heads else None)
+
+
+def _lm_defaults(base: BaseModel, head: str | None) -> DecodingWeights:
+    """The untuned weights for decoding ``base`` with a custom LM on ``head`` (see :func:`default_weights`)."""
+    if base.family.with_head(head).length_bonus:
         if base.is_character_model:
             return DecodingWeights(lm_alpha=CHARACTER_LM_ALPHA, lm_beta=CHARACTER_LM_BETA, head=head)
         return DecodingWeights(head=head)
@@ -466,9 +469,7 @@ def _distance(weights: DecodingWeights, prior: DecodingWeights, base: BaseModel)
     far = 0.0
     if (weights.head or base.family.head) != (prior.head or base.family.head):
         far = 10.0
-        bonus = base.family.with_head(weights.head).length_bonus
-        prior = DecodingWeights(head=weights.head) if bonus else \
-            DecodingWeights(lm_alpha=TRANSDUCER_LM_ALPHA, head=weights.head)
+        prior = _lm_defaults(base, weights.head)
     return (far + abs(weights.lm_alpha - prior.lm_alpha) / max(prior.lm_alpha, 0.1)
             + abs(weights.lm_beta - prior.lm_beta) / max(abs(prior.lm_beta), 1.0)
             + abs(weights.boost_alpha - prior.boost_alpha))
