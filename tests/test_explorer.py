@@ -192,7 +192,8 @@ def test_explore_panel_transcribes_filters_selects_and_plots(ws, demo_model):
     stats = html.unescape(panel.stats.value)
     assert "demo domain/test" in stats and "904 words" in stats and "OOV rate" in stats
     assert bytes(panel.histogram.value).startswith(PNG) and "kubectl" in panel.oov.value
-    assert "80 of 80 utterances" in panel.table.value and panel.table.value.count("<tr") == 1 + 15
+    assert "80 of 80 utterances" in panel.table.caption.value and len(panel.table.texts()) == 15
+    assert panel.table.texts()[0][:2] == ["1", panel.audio_set.utterances[0].title]
     assert panel.wer_range.disabled  # nothing transcribed yet
     panel.next_page.click()
     assert panel.page_label.value == "utterances 16–30 of 80"
@@ -205,7 +206,7 @@ def test_explore_panel_transcribes_filters_selects_and_plots(ws, demo_model):
     assert panel.job is not None and panel.job.wait(300) == "completed"
     assert panel.audio_set.system == "base"
     assert "Transcribed workspace audio with the base model: WER" in html.unescape(panel.status.value)
-    assert "base WER / CER" in panel.stats.value and "base transcript" in panel.table.value
+    assert "base WER / CER" in panel.stats.value and "base transcript" in panel.table.head[4].value
     assert not panel.wer_range.disabled and not panel.transcribe_button.disabled
     scored = panel.audio_set
     refs = [u.reference for u in scored.utterances[:3]]
@@ -215,7 +216,8 @@ def test_explore_panel_transcribes_filters_selects_and_plots(ws, demo_model):
     # Filters: WER range (only transcribed utterances have one), text search, sorting.
     panel.wer_range.value = (0.0, 0.5)
     expected = [u for u in scored.utterances if u.wer is not None and u.wer <= 0.5]
-    assert panel.filtered() == expected and f"{len(expected)} of 5 utterances" in panel.table.value
+    assert panel.filtered() == expected and f"{len(expected)} of 5 utterances" in panel.table.caption.value
+    assert [row[0] for row in panel.table.texts()] == [str(u.index + 1) for u in expected]
     panel.wer_range.value = (0.0, panel.wer_range.max)
     panel.sort.value = "duration-desc"
     assert [u.duration for u in panel.filtered()] == sorted((u.duration for u in scored.utterances), reverse=True)
@@ -228,16 +230,18 @@ def test_explore_panel_transcribes_filters_selects_and_plots(ws, demo_model):
     assert "not a regular expression" in html.unescape(panel.status.value)
     panel.search.value = ""
 
-    # One utterance: its diff against the reference, waveform and spectrogram, and the player.
-    index = panel.filtered()[0].index
-    assert index in [v for _, v in panel.utterance.options]
-    panel.utterance.value = index
+    # One utterance, clicked in the table: its diff against the reference, waveform and spectrogram, the player.
+    index = panel.filtered()[1].index
+    assert panel.table.keys[1] == index
+    panel.table.buttons[1].click()
     assert panel.selected == index and bytes(panel.plot.value).startswith(PNG) and panel.plot.layout.display == ""
     assert panel.player.player is not None and len(panel.player.player.value) > 1000
     utt = scored.utterances[index]
     if utt.has_reference:
         assert "sc-diff" in panel.detail.value
-    assert "sc-best" in panel.table.value  # the row shown is marked
+    assert panel.table.chosen == index  # the row shown is marked
+    assert all("sc-rows-chosen" in w._dom_classes for w in (panel.table.holders[1], *panel.table.cells[1]))
+    assert not any("sc-rows-chosen" in w._dom_classes for w in panel.table.cells[0])
 
     # A manifest by path; a wrong path says what to do and changes nothing.
     panel.source.value = "manifest"
@@ -258,7 +262,7 @@ def test_studio_has_an_explore_tab(ws, demo_model):
     index = studio.tabs.titles.index("Explore")
     assert studio.tabs.children[index] is studio.explore and isinstance(studio.explore, ExplorerPanel)
     studio.explore.source.value = "workspace:transcribed"
-    assert len(studio.explore.audio_set) == 0 and "no audio in this set" in studio.explore.table.value
+    assert len(studio.explore.audio_set) == 0 and "no audio in this set" in studio.explore.table.empty.value
     _add_demo_audio(ws, 2, transcribed=2)
     studio.tabs.selected_index = index  # opening the tab re-reads the workspace's audio
     assert len(studio.explore.audio_set) == 2
@@ -286,5 +290,5 @@ def test_a_customized_system_transcribes_as_compare_decodes_it(ws, demo_model, d
     panel.lm.value = lm.id
     panel.transcribe_button.click()
     assert panel.job is not None and panel.job.wait(300) == "completed"
-    assert panel.audio_set.system == "+LM" and "+LM transcript" in panel.table.value
+    assert panel.audio_set.system == "+LM" and "+LM transcript" in panel.table.head[4].value
     assert "with +LM (ops" in html.unescape(panel.status.value)

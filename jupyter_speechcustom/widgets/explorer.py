@@ -38,6 +38,7 @@ from jupyter_speechcustom.widgets._common import (
     set_options,
     wide,
 )
+from jupyter_speechcustom.widgets._rows import RowTable
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
@@ -98,7 +99,6 @@ class ExplorerPanel(Panel):
         self._rows: list[Utterance] = []  # the filtered, sorted utterances
         self._page = 0
         self._quiet = False  # True while the panel itself sets the filters
-        self._choosing = False  # True while the panel itself sets the utterance chooser
 
         profile = self.base.profile
         sets = [(f"{profile.name} {name}", f"profile:{name}") for name in explorer.example_sets(self.base)] \
@@ -162,17 +162,15 @@ class ExplorerPanel(Panel):
         for control in (self.search, self.regex, self.search_in, self.wer_range, self.duration_range, self.sort):
             self.observe_value(control, lambda _: None if self._quiet else self.apply_filters(), doing="Filtering")
 
-        self.table = widgets.HTML()
-        self.table.add_class("sc-explore-table")
+        self.table = RowTable(ROWS_PER_PAGE, 7, self.guard(self.select, "Showing the utterance"),
+                              css="sc-explore-table")
         self.prev_page = button("", icon="chevron-left", tooltip="previous page", width="40px", css="sc-explore-prev")
         self.next_page = button("", icon="chevron-right", tooltip="next page", width="40px", css="sc-explore-next")
         self.page_label = widgets.Label()
         self.on(self.prev_page, lambda: self.show_page(self._page - 1))
         self.on(self.next_page, lambda: self.show_page(self._page + 1))
 
-        self.utterance = Choice(description="Show", style=LABELLED, options=[("—", None)], layout=wide())
-        self.utterance.add_class("sc-explore-utterance")
-        self.observe_value(self.utterance, self._utterance_chosen, doing="Showing the utterance")
+        self.choose_hint = hint("Click an utterance's number in the table to see and hear it.")
         self.detail = widgets.HTML()
         self.detail.add_class("sc-explore-detail")
         self.plot = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="720px"))
@@ -200,7 +198,7 @@ class ExplorerPanel(Panel):
             self.table,
             widgets.HBox([self.prev_page, self.page_label, self.next_page]),
             heading("One utterance"),
-            self.utterance,
+            self.choose_hint,
             self.detail,
             self.plot,
             self.player,
@@ -269,7 +267,6 @@ class ExplorerPanel(Panel):
         finally:
             self._quiet = False
         self.selected = None
-        self.utterance.value = None
         self.detail.value = ""
         self.plot.layout.display = "none"
         self.player.clear()
@@ -380,15 +377,6 @@ class ExplorerPanel(Panel):
         self.page_label.value = (f"utterances {start + 1}–{start + len(shown)} of {len(rows)}" if rows else "none")
         self.prev_page.disabled = self._page == 0
         self.next_page.disabled = self._page >= pages - 1
-        options: list[tuple[str, int | None]] = [("—", None)]
-        options += [(f"{u.index + 1}. {u.title} ({_seconds(u.duration)})", u.index) for u in shown]
-        keep = self.selected if self.selected in {u.index for u in shown} else None
-        self._choosing = True  # the same utterance again: nothing to redraw
-        try:
-            set_options(self.utterance, options, keep=False)
-            self.utterance.value = keep
-        finally:
-            self._choosing = False
 
     def _render_table(self) -> None:
         """The current page of the table, the utterance shown marked."""
@@ -398,28 +386,23 @@ class ExplorerPanel(Panel):
         shown = rows[start : start + ROWS_PER_PAGE]
         transcribed = audio_set is not None and audio_set.transcribed
         system = audio_set.system if audio_set is not None else None
-        header = ["#", "utterance", "duration", "reference"] + ([f"{system} transcript", "WER", "CER"] if transcribed
-                                                                 else [])
+        header = ["#", "utterance", "duration", "reference"]
+        widths = ["auto", "minmax(8em, 1fr)", "auto", "minmax(12em, 2fr)"]
+        if transcribed:
+            header += [f"{system} transcript", "WER", "CER"]
+            widths += ["minmax(12em, 2fr)", "auto", "auto"]
         cells = []
-        classes = []
         for u in shown:
-            row = [str(u.index + 1), u.title, _seconds(u.duration), u.reference or "—"]
+            row = [u.title, _seconds(u.duration), u.reference or "—"]
             if transcribed:
                 row += [u.hypothesis or "—", diffview.percent(u.wer), diffview.percent(u.cer)]
-            cells.append(row)
-            classes.append("sc-best" if u.index == self.selected else "")
+            cells.append((u.index, str(u.index + 1), row))
         total = len(audio_set) if audio_set is not None else 0
-        empty = "no utterances match the filters" if total else "no audio in this set"
-        self.table.value = (f'<div class="sc-root sc-muted">{len(rows)} of {total} utterances</div>'
-                            + diffview.table_html(header, cells, numeric=(0, 2, 5, 6), row_classes=classes,
-                                                  classes="sc-explore-rows", empty=empty))
+        self.table.show(header, cells, numeric=(0, 2, 5, 6), widths=widths, chosen=self.selected,
+                        caption=f'<div class="sc-root sc-muted">{len(rows)} of {total} utterances</div>',
+                        empty="no utterances match the filters" if total else "no audio in this set")
 
     # ------------------------------------------------------------------ one utterance
-
-    def _utterance_chosen(self, index: int | None) -> None:
-        if index is None or self._choosing:
-            return
-        self.select(index)
 
     def select(self, index: int) -> Utterance:
         """Show utterance ``index`` of the set: its texts and errors, waveform, spectrogram and player."""
@@ -432,13 +415,7 @@ class ExplorerPanel(Panel):
         self.plot.value = explorer.utterance_plot_png(utt, rate=self.base.sample_rate)
         self.plot.layout.display = ""
         self.player.load(*explorer.playable_audio(utt))
-        if self.utterance.value != index and index in [v for _, v in self.utterance.options]:
-            self._choosing = True
-            try:
-                self.utterance.value = index
-            finally:
-                self._choosing = False
-        self._render_table()
+        self.table.choose(index)
         return utt
 
     def _detail_html(self, utt: Utterance) -> str:

@@ -52,7 +52,7 @@ def test_explore_tab_shows_statistics_and_a_spectrogram(lab, page, screenshots: 
     assert page.locator(".sc-explore-oov .sc-chip").count() > 0  # the most frequent OOV words
     assert page.locator("img.sc-explore-histogram").is_visible()
     assert _image_height(page, "img.sc-explore-histogram") > 100
-    assert page.locator(".sc-explore-table tbody tr").count() == 15
+    assert page.locator(".sc-explore-table .sc-row-button:visible").count() == 15
 
     # Transcribe with the base model (a background job): transcripts, WER and CER per utterance.
     page.locator(".sc-explore-transcribe").click()
@@ -61,16 +61,19 @@ def test_explore_tab_shows_statistics_and_a_spectrogram(lab, page, screenshots: 
     assert "base WER / CER" in page.locator(".sc-explore-stats").inner_text()
     assert "base transcript" in page.locator(".sc-explore-table").inner_text()
     page.locator(".sc-explore-sort select").select_option(label="highest WER first")
-    page.locator(".sc-explore-table tbody tr").first.wait_for()
+    page.locator(".sc-explore-table .sc-row-button").first.wait_for()
 
-    # One utterance: its word-aligned diff, waveform and spectrogram, and a player.
-    page.locator(".sc-explore-utterance select").select_option(index=1)
+    # One utterance, clicked in the table: its word-aligned diff, waveform and spectrogram, and a player.
+    row = page.locator(".sc-explore-table .sc-row-button").nth(1)
+    number = row.inner_text().strip()
+    row.click()
     page.locator("img.sc-explore-plot").wait_for(state="visible", timeout=30_000)
     assert _image_height(page, "img.sc-explore-plot") > 200
     page.locator(".sc-explore-detail .sc-diff").wait_for()
     assert page.locator(".sc-explore-panel audio").count() == 1
     # The player knows the clip's true length (the browser reads it from the audio it was given).
-    shown = page.locator(".sc-explore-utterance select").evaluate("s => s.options[s.selectedIndex].text")
+    assert page.locator(".sc-explore-table .sc-rows-chosen .sc-row-button").inner_text().strip() == number
+    shown = page.locator(".sc-explore-detail").inner_text()
     lengths = {Path(e["audio_filepath"]).stem: e["duration"] for e in read_manifest(demo.manifest("domain/test"))}
     (name,) = [stem for stem in lengths if stem in shown]
     duration = page.locator(".sc-explore-panel audio").evaluate(
