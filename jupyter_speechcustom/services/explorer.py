@@ -26,6 +26,7 @@ import numpy as np
 from jupyter_speechcustom.constants import SAMPLE_RATE
 from jupyter_speechcustom.errors import InvalidOptionError, SpeechCustomError, check_list
 from jupyter_speechcustom.io.audio import Segment
+from jupyter_speechcustom.services.systems import System
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -341,7 +342,7 @@ def _acoustic(
 
 def system_name(*, lm: bool, am: bool) -> str:
     """The comparison's name of the system with (or without) a custom LM and a custom AM."""
-    return "+AM+LM" if am and lm else "+AM" if am else "+LM" if lm else "base"
+    return System(lm=lm, am=am).name
 
 
 def transcribe(
