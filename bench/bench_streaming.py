@@ -18,7 +18,7 @@ HTTP overhead <= 1.2x.
 
 Run: ``python bench/bench_streaming.py [--files 6] [--streams 1,2,4,6] [--model demo]``; ``--model`` takes
 any base model (a ``.nemo`` path or a NeMo name; the server serves it as its default model), e.g. one trained
-for cache-aware streaming, whose encoder the streams run chunk by chunk (see ``services/streaming.py``).
+for cache-aware streaming, whose encoder the streams run chunk by chunk (see ``asr/streaming.py``).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from jupyter_speechcustom import demo, read_manifest
+from jupyter_speechcustom.asr.streaming import RecognitionStream, cache_aware_problem
 from jupyter_speechcustom.lm.language_model import build_language_model
 from jupyter_speechcustom.services.recognition import Recognizer
-from jupyter_speechcustom.services.streaming import RecognitionStream, cache_aware_problem
 
 CHUNK_SECONDS = 0.1
 RATE = 16_000
@@ -84,16 +84,15 @@ def pcm(samples: np.ndarray) -> bytes:
 
 
 def streaming_rtf(recognizer: Recognizer, audio: list[tuple[str, np.ndarray, bytes]]) -> tuple[float, float]:
-    """Seconds of computing per audio second of streams fed 0.1 s l16 chunks, interim results on:
+    """Seconds of computing per audio second of streams fed 0.1 s chunks of float samples, interim results on:
     wall-clock time, and this process's CPU time (what the streams cost, whatever else the machine runs)."""
-    chunk = int(CHUNK_SECONDS * RATE) * 2
+    chunk = int(CHUNK_SECONDS * RATE)
     wall = cpu = seconds = 0.0
     for _, samples, _ in audio:
-        data = pcm(samples)
-        stream = RecognitionStream(recognizer, f"audio/l16;rate={RATE}", interim_results=True, timestamps=True)
+        stream = RecognitionStream(recognizer, interim_results=True)
         start, start_cpu = time.perf_counter(), time.process_time()
-        for pos in range(0, len(data), chunk):
-            stream.feed(data[pos:pos + chunk])
+        for pos in range(0, len(samples), chunk):
+            stream.feed(samples[pos:pos + chunk], RATE)
         stream.finish()
         wall += time.perf_counter() - start
         cpu += time.process_time() - start_cpu

@@ -18,15 +18,15 @@ import pytest
 from jupyter_speechcustom import demo
 from jupyter_speechcustom.asr.models import load_base_model
 from jupyter_speechcustom.asr.recognize import AcousticOutput, greedy_decode
+from jupyter_speechcustom.asr.streaming import Event, Final, Interim, RecognitionStream, cache_aware_problem
 from jupyter_speechcustom.io.audio import load_audio
 from jupyter_speechcustom.io.manifest import read_manifest
 from jupyter_speechcustom.services.recognition import Recognizer
-from jupyter_speechcustom.services.streaming import RecognitionStream, cache_aware_problem
 
 pytestmark = pytest.mark.slow
 
 RATE = 16_000
-CHUNK_BYTES = int(0.1 * RATE) * 2  # 0.1 s of 16-bit samples
+CHUNK = int(0.1 * RATE)  # 0.1 s of samples
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +51,18 @@ def clips() -> list[np.ndarray]:
     return out
 
 
-def _stream(recognizer: Recognizer, pcm: np.ndarray, **kwargs: Any) -> tuple[RecognitionStream, list[dict[str, Any]]]:
-    stream = RecognitionStream(recognizer, "audio/l16;rate=16000", **kwargs)
-    data = pcm.tobytes()
-    messages: list[dict[str, Any]] = []
-    for start in range(0, len(data), CHUNK_BYTES):
-        messages += stream.feed(data[start:start + CHUNK_BYTES])
-    return stream, messages + stream.finish()
+def _stream(recognizer: Recognizer, pcm: np.ndarray, **kwargs: Any) -> tuple[RecognitionStream, list[Event]]:
+    """The 16-bit samples fed as floats in 0.1 s chunks: the stream and its events."""
+    stream = RecognitionStream(recognizer, **kwargs)
+    samples = (pcm / 32768.0).astype(np.float32)
+    events: list[Event] = []
+    for start in range(0, len(samples), CHUNK):
+        events += stream.feed(samples[start:start + CHUNK], RATE)
+    return stream, events + stream.finish()
 
 
-def _text(message: dict[str, Any]) -> str:
-    return " ".join(str(message["results"][0]["alternatives"][0]["transcript"]).split())
+def _text(event: Event) -> str:
+    return " ".join(event.text.split())
 
 
 class EncoderCalls:
@@ -159,16 +160,16 @@ def test_each_chunk_is_encoded_once_and_the_final_is_nemos_streaming_result(fami
     for pcm in clips:
         audio = pcm.astype(np.float32) / 32768
         with EncoderCalls(asr) as calls:
-            stream, messages = _stream(recognizer, pcm, interim_results=True, timestamps=True)
+            stream, events = _stream(recognizer, pcm, interim_results=True)
         expected_frames, expected_text, chunks = nemo_streaming(asr, audio)
         # One encoder run per streaming chunk, each on one chunk and its pre-encoder cache: the encoder
         # never ran over the utterance, for interim hypotheses or for the final result.
         assert len(calls.frames) == chunks > 10
         assert max(calls.frames) <= largest_chunk
-        finals = [m for m in messages if m["results"][0]["final"]]
-        interims = [m for m in messages if not m["results"][0]["final"]]
-        assert len(finals) == 1 and messages[-1] is finals[0]
-        assert len(interims) >= 2 and all(m["result_index"] == 0 for m in messages)
+        finals = [e for e in events if isinstance(e, Final)]
+        interims = [e for e in events if isinstance(e, Interim)]
+        assert len(finals) == 1 and events[-1] is finals[0] and len(interims) + 1 == len(events)
+        assert len(interims) >= 2 and all(e.result_index == 0 for e in events)
         # The final is decoded from NeMo's streaming frames of the utterance's audio: its transcript where
         # NeMo's last, padded chunk adds no frame past the audio (the toolkit leaves that frame out).
         kept = -(-(len(audio) // 160) // 8)
@@ -181,16 +182,17 @@ def test_each_chunk_is_encoded_once_and_the_final_is_nemos_streaming_result(fami
                 trimmed = _ctc_log_probs(asr, trimmed)
             assert _text(finals[0]) == greedy_decode(base, [AcousticOutput(trimmed, base.frame_shift)])[0]
         assert stream.cache_aware is not None and stream.cache_aware.frames == 0  # reset for the next utterance
-        timestamps = finals[0]["results"][0]["alternatives"][0]["timestamps"]
+        timestamps = [(w.word, w.start, w.end) for w in finals[0].words if w.start is not None]
         # (A hybrid's word times come from its CTC head's alignment of the transducer's transcript, which
         # an untrained model's two heads may not allow.)
         assert timestamps or family != "ctc_bpe"
-        assert all(0 <= t[1] <= t[2] <= len(audio) / RATE + base.frame_shift for t in timestamps)
+        assert all(0 <= start <= end <= len(audio) / RATE + base.frame_shift for _, start, end in timestamps)
+        assert finals[0].start == 0 and finals[0].end == pytest.approx(len(audio) / RATE, abs=0.02)
         simulated.append(expected_frames)
     assert same_as_nemo >= 1
     # The encoder frames the final is decoded from, kept chunk by chunk as the audio arrived, are
     # those of NeMo's simulation bit for bit (features computed as the audio arrives included).
-    from jupyter_speechcustom.services.streaming import _CacheAwareEncoder
+    from jupyter_speechcustom.asr.streaming import _CacheAwareEncoder
 
     for pcm, expected_frames in zip(clips, simulated):
         encoder = _CacheAwareEncoder(base)
@@ -211,7 +213,7 @@ def test_streamed_frames_match_the_offline_pass_up_to_rounding(models, clips) ->
     frames both have, they agree to float rounding. At the end they may differ by a frame: NeMo's
     streaming buffer leaves out the last feature frames when they are too few for another output
     frame, and runs a last short chunk padded to one otherwise."""
-    from jupyter_speechcustom.services.streaming import _CacheAwareEncoder
+    from jupyter_speechcustom.asr.streaming import _CacheAwareEncoder
 
     base = load_base_model(models["hybrid_tdt_ctc"])  # its cached output is the encoder's own
     offline = Recognizer(base, speech_detection=False).acoustic_outputs(
@@ -233,19 +235,19 @@ def test_a_custom_lm_decodes_the_final_from_the_kept_frames(models, clips, tmp_p
     assert recognizer.decoder.weights.lm_alpha > 0
     pcm = clips[1]
     with EncoderCalls(base.asr_model) as calls:
-        _, messages = _stream(recognizer, pcm, interim_results=True, timestamps=True, word_confidence=True)
+        _, events = _stream(recognizer, pcm, interim_results=True)
     frames, greedy, chunks = nemo_streaming(base.asr_model, pcm.astype(np.float32) / 32768)
     assert len(calls.frames) == chunks
-    finals = [m for m in messages if m["results"][0]["final"]]
-    assert len(finals) == 1 and any(not m["results"][0]["final"] for m in messages[:-1])
+    finals = [e for e in events if isinstance(e, Final)]
+    assert len(finals) == 1 and any(isinstance(e, Interim) for e in events[:-1])
     # The final is the recognizer's Decoder (custom LM, boosting, word timings) over the streamed
     # CTC log-probs; interim hypotheses are greedy.
     log_probs = _ctc_log_probs(base.asr_model, frames[: -(-(len(pcm) // 160) // 8)])
     expected = recognizer.decoder.decode([AcousticOutput(log_probs, base.frame_shift, "<array>")])[0]
     assert _text(finals[0]) == " ".join((expected.display_text or expected.text).split())
-    alternative = finals[0]["results"][0]["alternatives"][0]
-    assert [w for w, *_ in alternative["timestamps"]] == expected.text.split()
-    assert len(alternative["word_confidence"]) == len(expected.text.split())
+    assert [w.word for w in finals[0].words if w.start is not None] == expected.text.split()
+    assert len(finals[0].words) == len(expected.text.split())
+    assert all(w.confidence is not None and 0 <= w.confidence <= 1 for w in finals[0].words)
     assert _text(finals[0]) != greedy  # the custom LM changed the untrained model's greedy transcript
 
 
@@ -254,14 +256,15 @@ def test_silence_never_runs_the_encoder_and_a_pause_starts_fresh_caches(models, 
     recognizer = Recognizer(base)
     silence = np.zeros(3 * RATE, "<i2")
     with EncoderCalls(base.asr_model) as calls:
-        _, messages = _stream(recognizer, silence, interim_results=True)
-    assert messages == [] and calls.frames == []
+        _, events = _stream(recognizer, silence, interim_results=True)
+    assert events == [] and calls.frames == []
     # Two utterances with a pause between them: two finals, the second one's chunks started afresh.
     pcm = np.concatenate([clips[0], np.zeros(int(1.5 * RATE), "<i2"), clips[1]])
     with EncoderCalls(base.asr_model) as calls:
-        _, messages = _stream(recognizer, pcm, interim_results=True)
-    finals = [m for m in messages if m["results"][0]["final"]]
-    assert [m["result_index"] for m in finals] == [0, 1]
+        _, events = _stream(recognizer, pcm, interim_results=True)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [e.result_index for e in finals] == [0, 1]
+    assert finals[0].start == 0 and finals[0].end <= finals[1].start < finals[1].end
     _, _, first = nemo_streaming(base.asr_model, clips[0].astype(np.float32) / 32768)
     _, _, second = nemo_streaming(base.asr_model, clips[1].astype(np.float32) / 32768)
     # Each utterance is encoded once, plus the pause's silence the encoder met before the pause was

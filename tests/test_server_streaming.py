@@ -61,11 +61,11 @@ def recognizer(demo_model):
 def test_stream_gives_interim_results_then_the_offline_transcript(recognizer) -> None:
     """A WAV stream fed in 0.1 s chunks: interim hypotheses while it plays, then one final result equal to
     transcribing the whole file, with timestamps and word confidences."""
-    from jupyter_speechcustom.services.streaming import RecognitionStream
+    from jupyter_speechcustom.server.live import IBMStream
 
     path, _ = domain_test_items(1)[0]
     wav = wav_of(_samples(path))
-    stream = RecognitionStream(recognizer, "audio/wav", interim_results=True, timestamps=True, word_confidence=True)
+    stream = IBMStream(recognizer, "audio/wav", interim_results=True, timestamps=True, word_confidence=True)
     messages = _feed(stream, wav, int(CHUNK_SECONDS * RATE * 2))
     finals = [m for m in messages if m["results"][0]["final"]]
     interims = [m for m in messages if not m["results"][0]["final"]]
@@ -85,13 +85,13 @@ def test_stream_gives_interim_results_then_the_offline_transcript(recognizer) ->
 def test_a_pause_splits_the_stream_into_two_final_results(recognizer) -> None:
     """Two utterances separated by 1.5 s of silence (l16 at 16 kHz, 0.1 s chunks): two final results,
     result_index 0 then 1, the second's timestamps counted from the start of the stream."""
-    from jupyter_speechcustom.services.streaming import RecognitionStream
+    from jupyter_speechcustom.server.live import IBMStream
 
     (first, _), (second, _) = domain_test_items(2)
     a, b = _samples(first), _samples(second)
     audio = np.concatenate([a, np.zeros(int(1.5 * RATE), np.float32), b])
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    stream = RecognitionStream(recognizer, "audio/l16;rate=16000", timestamps=True)
+    stream = IBMStream(recognizer, "audio/l16;rate=16000", timestamps=True)
     messages = _feed(stream, pcm, int(CHUNK_SECONDS * RATE * 2))
     assert [m["result_index"] for m in messages] == [0, 1]
     assert all(m["results"][0]["final"] for m in messages)
@@ -106,11 +106,11 @@ def test_a_pause_splits_the_stream_into_two_final_results(recognizer) -> None:
 
 def test_other_rates_and_compressed_streams(recognizer) -> None:
     """l16 at 8 kHz (resampled as it arrives) and an OGG/Opus stream give the offline transcript of the same audio."""
-    from jupyter_speechcustom.services.streaming import RecognitionStream
+    from jupyter_speechcustom.server.live import IBMStream
 
     path, _ = domain_test_items(1)[0]
     ogg = path.read_bytes()
-    stream = RecognitionStream(recognizer, "audio/ogg;codecs=opus")
+    stream = IBMStream(recognizer, "audio/ogg;codecs=opus")
     finals = _feed(stream, ogg, 1024)
     assert [_transcript(m) for m in finals] == [recognizer.transcribe([ogg])[0].text]
 
@@ -118,7 +118,7 @@ def test_other_rates_and_compressed_streams(recognizer) -> None:
 
     narrow = soxr.resample(_samples(path), RATE, 8000).astype(np.float32)
     pcm = (np.clip(narrow, -1, 1) * 32767).astype(">i2").tobytes()
-    stream = RecognitionStream(recognizer, "audio/l16; rate=8000; endianness=big-endian")
+    stream = IBMStream(recognizer, "audio/l16; rate=8000; endianness=big-endian")
     finals = _feed(stream, pcm, 1600)
     offline = recognizer.transcribe([narrow], source_rate=8000)[0].text
     assert len(finals) == 1 and evaluate([offline], [_transcript(finals[0])]).cer < 0.1
@@ -126,15 +126,15 @@ def test_other_rates_and_compressed_streams(recognizer) -> None:
 
 def test_silence_gives_no_result_and_counts_as_inactivity(recognizer) -> None:
     from jupyter_speechcustom.errors import InvalidOptionError
-    from jupyter_speechcustom.services.streaming import RecognitionStream
+    from jupyter_speechcustom.server.live import IBMStream
 
-    stream = RecognitionStream(recognizer, "audio/l16;rate=16000", interim_results=True)
+    stream = IBMStream(recognizer, "audio/l16;rate=16000", interim_results=True)
     silence = np.zeros(3 * RATE, "<i2").tobytes()
     assert _feed(stream, silence, 3200) == []
     assert stream.silent_seconds == pytest.approx(3.0, abs=0.05)
     for bad in ("audio/l16", "text/plain", "audio/l16;rate=12"):
         with pytest.raises(InvalidOptionError):
-            RecognitionStream(recognizer, bad)
+            IBMStream(recognizer, bad)
 
 
 # --------------------------------------------------------------------------- the WebSocket API

@@ -3,7 +3,8 @@
 - ``/v1/recognize`` over WebSocket: IBM's protocol (a ``{"action": "start", ...}`` text message
   answered with ``{"state": "listening"}``, binary audio frames, interim and final results as they
   come, ``{"action": "stop"}`` answered with the last final results and ``{"state": "listening"}``),
-  on a :class:`~jupyter_speechcustom.services.streaming.RecognitionStream`;
+  on an :class:`IBMStream` (the bytes decoded by :mod:`jupyter_speechcustom.io.stream_codecs`, recognized by a
+  :class:`~jupyter_speechcustom.asr.streaming.RecognitionStream`, its events in IBM's shapes);
 - ``/v1/recognitions``: asynchronous recognition jobs (``create_job``, ``check_jobs``, ``check_job``,
   ``delete_job``), kept in the server's memory until their ``results_ttl`` runs out.
 
@@ -33,7 +34,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from jupyter_speechcustom.errors import AudioError, SpeechCustomError
+from jupyter_speechcustom.errors import AudioError, InvalidOptionError, SpeechCustomError
 from jupyter_speechcustom.server.auth import parse_authorization, verify_credential
 from jupyter_speechcustom.server.base import IBMError, status_of, write_ibm_error
 from jupyter_speechcustom.server.params import ParameterError, parse_recognition
@@ -41,6 +42,7 @@ from jupyter_speechcustom.server.recognition import (
     RecognitionRequest,
     RecognizeHandler,
     customization_weights,
+    ibm_message,
     recognize_audio,
     resolve_customizations,
 )
@@ -48,7 +50,7 @@ from jupyter_speechcustom.server.service import API_PREFIX, SpeechCustomService
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RecognitionJobs", "RecognizeSocket", "setup_live_handlers"]
+__all__ = ["IBMStream", "RecognitionJobs", "RecognizeSocket", "setup_live_handlers"]
 
 #: IBM's defaults: seconds of silence before a stream is closed, and minutes a job's results are kept.
 INACTIVITY_TIMEOUT = 30
@@ -73,6 +75,58 @@ def _message(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- WebSocket
+
+
+class IBMStream:
+    """One live recognition in IBM's shapes: audio bytes in ``content_type`` in, result messages out.
+
+    Args:
+        recognizer: a :class:`~jupyter_speechcustom.services.recognition.Recognizer`.
+        content_type: the audio's format (see :func:`~jupyter_speechcustom.io.stream_codecs.parse_content_type`).
+        interim_results: also return interim hypotheses while an utterance goes on.
+        timestamps, word_confidence: add them to final results.
+        options: the :class:`~jupyter_speechcustom.asr.streaming.RecognitionStream`'s (``weights``,
+            ``pause_seconds``, ``max_alternatives``, ...).
+
+    Each message is ``{"result_index": n, "results": [{"final": bool, "alternatives": [...]}]}``.
+    """
+
+    def __init__(self, recognizer: Any, content_type: str = "audio/l16;rate=16000", *, interim_results: bool = False,
+                 timestamps: bool = False, word_confidence: bool = False, **options: Any) -> None:
+        from jupyter_speechcustom.asr.streaming import RecognitionStream
+        from jupyter_speechcustom.io.stream_codecs import stream_decoder
+
+        self.decoder = stream_decoder(content_type)
+        self.stream = RecognitionStream(recognizer, interim_results=interim_results, **options)
+        self.timestamps, self.word_confidence = timestamps, word_confidence
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio received so far."""
+        return self.stream.seconds
+
+    @property
+    def silent_seconds(self) -> float:
+        """Seconds since the last speech (since the start when there was none): for the inactivity timeout."""
+        return self.stream.silent_seconds
+
+    def _messages(self, events: list[Any]) -> list[dict[str, Any]]:
+        return [ibm_message(e, timestamps=self.timestamps, word_confidence=self.word_confidence) for e in events]
+
+    def feed(self, data: bytes, *, interim: bool = True) -> list[dict[str, Any]]:
+        """Take the next bytes of the stream; returns the result messages they complete (``interim=False``:
+        no interim hypothesis, e.g. when the stream's end is already known to follow)."""
+        if self.stream.finished:
+            raise InvalidOptionError("the stream has ended: start a new one")
+        samples = self.decoder.push(bytes(data))
+        return self._messages(self.stream.feed(samples, self.decoder.rate, interim=interim))
+
+    def finish(self) -> list[dict[str, Any]]:
+        """End the stream: the final results of its last bytes and its last utterance."""
+        if self.stream.finished:
+            return []
+        tail = self.decoder.finish()
+        return self._messages(list(self.stream.finish(tail, self.decoder.rate)))
 
 
 class _Refusal(Exception):
@@ -277,7 +331,8 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             raise _Refusal(f"unknown action {action!r}: send start or stop", 1002)
 
     async def _start(self, options: dict[str, Any]) -> Any:
-        from jupyter_speechcustom.services.streaming import PAUSE_SECONDS, RecognitionStream, parse_content_type
+        from jupyter_speechcustom.asr.streaming import PAUSE_SECONDS
+        from jupyter_speechcustom.io.stream_codecs import parse_content_type
 
         try:
             params = parse_recognition(options, "websocket", also=frozenset({"action"}))
@@ -302,9 +357,9 @@ class RecognizeSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
         def start() -> Any:
             recognizer = service.recognizer(model, lm_id, am_id)
-            return RecognitionStream(recognizer, content_type, interim_results=interim, timestamps=timestamps,
-                                     word_confidence=word_confidence, weights=customization_weights(weight, recognizer),
-                                     pause_seconds=max(0.1, pause), max_alternatives=alternatives)
+            return IBMStream(recognizer, content_type, interim_results=interim, timestamps=timestamps,
+                             word_confidence=word_confidence, weights=customization_weights(weight, recognizer),
+                             pause_seconds=max(0.1, pause), max_alternatives=alternatives)
 
         return await self._compute(start)
 

@@ -7,9 +7,10 @@ a block at a time, on the service's recognition thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado import web
 
@@ -20,8 +21,11 @@ from jupyter_speechcustom.server.service import SpeechCustomService
 from jupyter_speechcustom.services import customization as cz
 from jupyter_speechcustom.store.workspace import ModelInUseError
 
-__all__ = ["AUDIO_TYPES", "RecognitionRequest", "RecognizeHandler", "customization_weights", "ibm_results",
-           "recognize_audio", "resolve_customizations"]
+if TYPE_CHECKING:
+    from jupyter_speechcustom.asr.streaming import Event, Word
+
+__all__ = ["AUDIO_TYPES", "RecognitionRequest", "RecognizeHandler", "customization_weights", "ibm_alternative",
+           "ibm_message", "ibm_results", "recognize_audio", "resolve_customizations"]
 
 #: Content types ``/v1/recognize`` and ``.../audio/{name}`` accept (parameters such as ``;codecs=opus`` are ignored).
 AUDIO_TYPES = frozenset({
@@ -38,11 +42,42 @@ NO_SPEECH_WARNING = ("No speech detected in the audio (silence, tones or noise o
                      "pass speech_detector_sensitivity=1.0 to decode it anyway.")
 
 
+def ibm_alternative(text: str, words: Sequence[Word], *, timestamps: bool = False,
+                    word_confidence: bool = False) -> dict[str, Any]:
+    """IBM's ``alternatives[0]``: transcript (display forms), confidence (the mean word confidence, 1.0 without
+    any), and on request ``timestamps`` (``[word, start, end]``) and ``word_confidence`` (``[word, confidence]``)."""
+    confidences = [w.confidence for w in words if w.confidence is not None]
+    alternative: dict[str, Any] = {"transcript": text,
+                                   "confidence": round(sum(confidences) / len(confidences), 4) if confidences else 1.0}
+    if timestamps:
+        alternative["timestamps"] = [[w.word, round(w.start, 2), round(w.end, 2)]
+                                     for w in words if w.start is not None and w.end is not None]
+    if word_confidence:
+        alternative["word_confidence"] = [[w.word, round(w.confidence or 0.0, 4)] for w in words]
+    return alternative
+
+
+def ibm_message(event: Event, *, timestamps: bool = False, word_confidence: bool = False) -> dict[str, Any]:
+    """IBM's streaming result message for an :class:`~jupyter_speechcustom.asr.streaming.Interim` (the transcript
+    alone) or a :class:`~jupyter_speechcustom.asr.streaming.Final` (see :func:`ibm_alternative`, then the
+    next-best transcripts): ``{"result_index": n, "results": [{"final": bool, "alternatives": [...]}]}``."""
+    from jupyter_speechcustom.asr.streaming import Final
+
+    if not isinstance(event, Final):
+        return {"result_index": event.result_index,
+                "results": [{"final": False, "alternatives": [{"transcript": event.text}]}]}
+    alternative = ibm_alternative(event.text, event.words, timestamps=timestamps, word_confidence=word_confidence)
+    others = [{"transcript": text} for text in event.alternatives]
+    return {"result_index": event.result_index, "results": [{"final": True, "alternatives": [alternative, *others]}]}
+
+
 def ibm_results(transcript: Any, *, timestamps: bool = False, word_confidence: bool = False) -> dict[str, Any]:
     """IBM's recognition response for one transcript; audio without speech has no results and a warning."""
-    from jupyter_speechcustom.services.streaming import ibm_alternative
+    from jupyter_speechcustom.asr.streaming import transcript_words
 
-    alternative = ibm_alternative(transcript, timestamps=timestamps, word_confidence=word_confidence)
+    text = transcript.display_text or transcript.text
+    alternative = ibm_alternative(text, transcript_words(transcript), timestamps=timestamps,
+                                  word_confidence=word_confidence)
     response: dict[str, Any] = {"results": [], "result_index": 0}
     if alternative["transcript"].strip():
         others = [{"transcript": text} for text in getattr(transcript, "alternatives", ())]
