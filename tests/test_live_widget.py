@@ -17,6 +17,7 @@ from helpers.audio import encode_av
 from helpers.widgets import status_of
 
 from jupyter_speechcustom import demo
+from jupyter_speechcustom.asr.streaming import Final, Interim
 from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.audio import load_audio
 from jupyter_speechcustom.io.manifest import read_manifest
@@ -137,8 +138,9 @@ def test_base_and_customized_transcripts_grow_side_by_side(ws_with_lm, demo_mode
     assert first_interim < first_final
     assert any("sc-live-interim" in base for base, _ in shown)
     for side in take.sides.values():
-        finals = [m for m in side.messages if m["results"][0]["final"]]
-        assert finals and not side.messages[0]["results"][0]["final"]
+        finals = [e for e in side.events if isinstance(e, Final)]
+        assert finals and isinstance(side.events[0], Interim)
+        assert all(e.start < e.end <= take.seconds + 0.01 for e in side.events)
         assert side.interim == ""
     assert "sc-live-interim" not in panel.custom_text.value and "Customized: LM support" in panel.custom_text.value
 

@@ -8,9 +8,10 @@ delivers its segment. Chromium's recorder drops the last, unfinished Opus frame 
 (up to 60 ms), so stopping at once would lose that much at every switch; with the overlap, the
 segments cover each other by 40-100 ms instead, and :func:`stitch` finds the exact overlap by
 aligning the new segment's beginning with the previous segment's end, and cuts it. The stitched
-audio feeds two :class:`~jupyter_speechcustom.services.streaming.RecognitionStream` (base, and
-base with the chosen custom LM, words and AM) on a worker thread, whose interim and final results
-are shown as they come. A segment is recognized once it has arrived: the text lags the voice by
+audio feeds two :class:`~jupyter_speechcustom.asr.streaming.RecognitionStream` (base, and
+base with the chosen custom LM, words and AM) as float samples on a worker thread, whose
+:class:`~jupyter_speechcustom.asr.streaming.Interim` and :class:`~jupyter_speechcustom.asr.streaming.Final`
+events are shown as they come. A segment is recognized once it has arrived: the text lags the voice by
 about ``segment_seconds`` plus the decoding time.
 
 Threads: a clock thread starts and stops the recorders and updates the elapsed time; the
@@ -20,12 +21,10 @@ decodes, stitches and recognizes them and sets the transcript widgets' values (t
 
 from __future__ import annotations
 
-import collections
 import io
-import queue
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +47,11 @@ from jupyter_speechcustom.widgets._common import (
     set_options,
     wide,
 )
+from jupyter_speechcustom.widgets._live_take import OVERLAP_SECONDS, _Side, _Take, stitch
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.asr.streaming import RecognitionStream
     from jupyter_speechcustom.services.workspace import Workspace
 
 __all__ = ["LivePanel", "stitch"]
@@ -61,8 +62,6 @@ __all__ = ["LivePanel", "stitch"]
 MICROPHONE_CONSTRAINTS = {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False}
 #: Seconds of audio in each recorder segment: the text lags the voice by about this much.
 SEGMENT_SECONDS = 1.0
-#: Seconds both recorders record at each switch, so that no audio is lost (the overlap is cut).
-OVERLAP_SECONDS = 0.1
 #: Without any segment from the browser after this many seconds, the microphone is not available.
 NO_AUDIO_SECONDS = 10.0
 #: A take stops by itself after this many seconds (its audio is kept in memory: about 4 MB a minute).
@@ -73,47 +72,6 @@ STOP_TIMEOUT = 5.0
 EMPTY_SEGMENTS_LIMIT = 3
 #: A segment shorter than this (seconds) is empty (the recorder stopped before it heard anything).
 MIN_SEGMENT_SECONDS = 0.02
-#: Alignment of a new segment with the previous one: the longest overlap searched (seconds), then the
-#: parts of the new segment compared, tried in turn: (seconds skipped, seconds compared). Its very
-#: beginning is skipped (a new Opus encoder's first milliseconds differ most); the shorter part finds
-#: overlaps too short for the longer one.
-_MAX_OVERLAP = 0.25
-_ALIGN_WINDOWS = ((0.02, 0.06), (0.01, 0.03))
-#: An alignment is trusted when the correlation is at least this (the same audio encoded twice gives
-#: over 0.995; voiced speech matches itself a pitch period away at up to 0.93) and the compared
-#: audio is above this level.
-_ALIGN_MIN_CORRELATION, _ALIGN_MIN_RMS = 0.98, 10 ** (-60 / 20)
-
-
-def stitch(previous: np.ndarray, segment: np.ndarray, rate: int = SAMPLE_RATE,
-           expected: float = OVERLAP_SECONDS) -> tuple[np.ndarray, float, bool]:
-    """The part of ``segment`` that ``previous`` (the audio just before it) does not already hold.
-
-    The segments of two recorders taking turns overlap by a few tens of milliseconds: the overlap is
-    found where ``segment``'s beginning matches ``previous``'s end (normalized correlation). On
-    silence, noise, or a match that is not close enough, ``expected`` seconds are cut.
-
-    Returns:
-        the new samples, the overlap cut (seconds) and whether it was measured (True) or assumed.
-    """
-    tail = previous[-int(_MAX_OVERLAP * rate):]
-    for skip_seconds, window_seconds in _ALIGN_WINDOWS:
-        skip, window = int(skip_seconds * rate), int(window_seconds * rate)
-        head = segment[skip:skip + window]
-        if len(head) < window or len(tail) <= skip:
-            continue
-        norm = float(np.linalg.norm(head))
-        if norm / np.sqrt(window) < _ALIGN_MIN_RMS:
-            continue
-        padded = np.concatenate([tail, np.zeros(window, np.float32)])
-        frames = np.lib.stride_tricks.sliding_window_view(padded, window)[: len(tail) - skip]
-        scores = (frames @ head) / (np.linalg.norm(frames, axis=1) * norm + 1e-12)
-        best = int(np.argmax(scores))
-        if scores[best] >= _ALIGN_MIN_CORRELATION:
-            overlap = min(len(tail) - best + skip, len(segment))
-            return segment[overlap:], overlap / rate, True
-    cut = min(round(expected * rate), len(segment))
-    return segment[cut:], cut / rate, False
 
 
 def _no_audio_message(seconds: float) -> str:
@@ -122,87 +80,8 @@ def _no_audio_message(seconds: float) -> str:
             "connected, and use a browser that records WebM/Opus (Chrome, Edge or Firefox); then press Start again")
 
 
-def _pcm16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-
-
 def _clock_text(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
-
-
-@dataclass
-class _Side:
-    """One recognizer's transcript so far: final results and the current interim hypothesis."""
-
-    finals: list[str] = field(default_factory=list)
-    interim: str = ""
-    messages: list[dict[str, Any]] = field(default_factory=list)
-
-    def take(self, message: dict[str, Any]) -> None:
-        self.messages.append(message)
-        result = message["results"][0]
-        text = str(result["alternatives"][0]["transcript"]).strip()
-        if result["final"]:
-            if text:
-                self.finals.append(text)
-            self.interim = ""
-        else:
-            self.interim = text
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.finals)
-
-
-class _Take:
-    """One recording: its microphone stream and recorders, its threads' shared state and its results."""
-
-    def __init__(self, number: int, segment_seconds: float) -> None:
-        self.number = number
-        self.segment_seconds = segment_seconds
-        self.camera: Any = None
-        self.recorders: list[Any] = []
-        self.pending: list[collections.deque[int]] = [collections.deque(), collections.deque()]
-        self.queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
-        self.lock = threading.Lock()
-        self.stop_requested = threading.Event()
-        self.all_in = threading.Event()  # every segment asked for has arrived
-        self.done = threading.Event()
-        self.started = time.monotonic()
-        self.stopped: float | None = None
-        self.asked = 0  # segments asked for (recorders stopped)
-        self.arrived = 0
-        self.empty_in_row = 0
-        self.error: str | None = None
-        self.notes: list[str] = []
-        self.sides = {"base": _Side(), "custom": _Side()}
-        self.audio: list[np.ndarray] = []
-        self.last_seq = -1
-        self.overlaps: list[float] = []  # measured overlaps cut (seconds)
-        self.assumed = 0  # overlaps cut without a measurement (silence)
-        self.segments = 0  # segments with audio
-        self.empty = 0
-        self.recognized = 0.0  # seconds of audio recognized
-
-    @property
-    def elapsed(self) -> float:
-        return (self.stopped or time.monotonic()) - self.started
-
-    @property
-    def seconds(self) -> float:
-        return sum(len(a) for a in self.audio) / SAMPLE_RATE
-
-    def fail(self, message: str) -> None:
-        if self.error is None:
-            self.error = message
-        self.stop_requested.set()
-
-    def stats(self) -> dict[str, Any]:
-        """Figures of the take: segments, measured overlaps (ms), audio seconds against the clock."""
-        overlaps = [round(o * 1000, 1) for o in self.overlaps]
-        return {"segments": self.segments, "empty_segments": self.empty, "overlaps_ms": overlaps,
-                "assumed_overlaps": self.assumed, "audio_seconds": round(self.seconds, 3),
-                "elapsed_seconds": round(self.elapsed, 3)}
 
 
 class LivePanel(Panel):
@@ -542,12 +421,12 @@ class LivePanel(Panel):
 
     def _work(self, take: _Take, key: tuple[Any, ...], title: str) -> None:
         """The recognition thread: decode, stitch and recognize segments until the clock thread ends the take."""
-        from jupyter_speechcustom.services.streaming import RecognitionStream
+        from jupyter_speechcustom.asr.streaming import RecognitionStream
 
-        streams: dict[str, Any] = {}
+        streams: dict[str, RecognitionStream] = {}
         try:
             pair = self._recognizer_pair(key)
-            streams = {name: RecognitionStream(recognizer, f"audio/l16;rate={SAMPLE_RATE}", interim_results=True)
+            streams = {name: RecognitionStream(recognizer, interim_results=True)
                        for name, recognizer in zip(("base", "custom"), pair)}
         except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised from the thread
             take.fail(f"Loading the recognizers failed: {error_text(exc)}")
@@ -565,8 +444,8 @@ class LivePanel(Panel):
         if take.error is None:
             try:
                 for name, stream in streams.items():
-                    for message in stream.finish():
-                        take.sides[name].take(message)
+                    for final in stream.finish():
+                        take.sides[name].take(final)
             except Exception as exc:  # noqa: BLE001
                 take.fail(f"Recognition failed: {error_text(exc)}")
         for side in take.sides.values():
@@ -574,15 +453,14 @@ class LivePanel(Panel):
         self._show_sides(take, title)
         self._main.call(self._ended, take)
 
-    def _recognize(self, take: _Take, streams: dict[str, Any], seq: int, data: bytes) -> None:
+    def _recognize(self, take: _Take, streams: dict[str, RecognitionStream], seq: int, data: bytes) -> None:
         samples = self._segment(take, seq, data)
         if samples is None or not len(samples):
             return
         take.audio.append(samples)
-        pcm = _pcm16(samples)
         for name, stream in streams.items():
-            for message in stream.feed(pcm):
-                take.sides[name].take(message)
+            for event in stream.feed(samples, SAMPLE_RATE):
+                take.sides[name].take(event)
         take.recognized = take.seconds
 
     def _ended(self, take: _Take) -> None:
