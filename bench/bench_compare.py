@@ -72,7 +72,7 @@ def main() -> None:
     lm = build_language_model(base, [profile.example_corpus], work / "lm", words=profile.example_words)
     c = run_comparison(base, items, ["+LM"], label=split, lm=lm, weights=DecodingWeights(), cache={})
     page = list(range(STUDIO_UTTERANCES_PER_PAGE))
-    frames = sum(len(o.log_probs) for o in c.outputs["base"])
+    frames = sum(len(o.frames) for o in c.outputs["base"])
     print(f"{profile.name} {split}: {len(items)} utterances ({frames} frames), system +LM, "
           f"page of {len(page)}, {args.runs} runs each; WER at the default weights {c.evaluations['+LM'].wer:.1%}")
 

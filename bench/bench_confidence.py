@@ -29,7 +29,6 @@ from jupyter_speechcustom.asr.confidence import (
     word_agreement,
 )
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, tune
-from jupyter_speechcustom.asr.families import HybridFamily
 from jupyter_speechcustom.asr.models import BaseModel, load_base_model
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, acoustic_outputs, greedy_decode
 from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
@@ -61,16 +60,17 @@ def nbest_lists(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput]
     """The beam's n-best (text, fused score) per utterance, from the model family's own search."""
     w = decoder.weights
     fusion, alphas = decoder._fusion(w)
-    found = decoder._family(w).beam_nbest(base.asr_model, [o.log_probs for o in outputs], n=w.beam_size,
-                                   beam_size=w.beam_size, fusion_models=fusion, fusion_alphas=alphas, beta=w.lm_beta)
+    found = base.family.beam_nbest(base.asr_model, [o.frames for o in outputs], n=w.beam_size, beam_size=w.beam_size,
+                                   fusion_models=fusion, fusion_alphas=alphas, beta=w.lm_beta, head=decoder._head(w))
     return [[(base.ids_to_text(ids), score) for ids, score in alternatives] for alternatives in found]
 
 
 def ctc_log_probs(base: BaseModel, output: AcousticOutput) -> np.ndarray:
-    """Frame log-probabilities of the model's CTC head (a hybrid's cached output is its encoder's)."""
-    if isinstance(base.family, HybridFamily):
-        return base.family._ctc.log_probs(base.asr_model, output.log_probs)
-    return output.log_probs
+    """Frame log-probabilities of the model's CTC head (a hybrid's cached frames are its encoder's)."""
+    head = "ctc" if "ctc" in base.family.heads else None  # a hybrid's CTC head, else the model's only one
+    probs = base.family.log_probs(base.asr_model, output.frames, head)
+    assert probs is not None, "this bench needs a model with a CTC head"
+    return probs
 
 
 def label_posterior(nbest: list[tuple[str, float]], label: str, temperature: float) -> float:

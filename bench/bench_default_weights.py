@@ -54,7 +54,7 @@ def grid(base: Any) -> list[DecodingWeights]:
     heads = base.family.heads or (None,)
     points = []
     for head in heads:
-        bonus = base.family.with_head(head).length_bonus
+        bonus = base.family.length_bonus(head)
         for alpha, beta, boost in itertools.product(ALPHAS, BETAS if bonus else (1.0,), BOOSTS):
             points.append(DecodingWeights(lm_alpha=alpha, lm_beta=beta, boost_alpha=boost, head=head))
     return points

@@ -54,7 +54,7 @@ def bench_model(name: str, work: Path, general_weights: list[float]) -> dict[str
     heads = base.family.heads or (None,)
     points = [(head, alpha, beta, boost) for head in heads
               for alpha, beta, boost in itertools.product(
-                  ALPHAS, BETAS if base.family.with_head(head).length_bonus else BETAS[:1], BOOSTS)]
+                  ALPHAS, BETAS if base.family.length_bonus(head) else BETAS[:1], BOOSTS)]
     variants = []
     for label, general_text, weight in [("domain only", "none", 0.0),
                                         *((f"+ general {w:g}", "base", w) for w in general_weights)]:

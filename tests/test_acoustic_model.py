@@ -72,10 +72,8 @@ def _nemo_dev_wer(base, path: Path, dev: list[dict], work: Path, batch_size: int
     from nemo.collections.asr.models import ASRModel
     from omegaconf import OmegaConf
 
-    from jupyter_speechcustom.am.tdt_loss import use_cpu_tdt_loss
-
     model = ASRModel.restore_from(str(path), map_location="cpu")
-    use_cpu_tdt_loss(model)  # the demo is a hybrid TDT-CTC model; NeMo computes the TDT loss on CUDA only
+    base.family.prepare_training(model, "cpu")  # the demo is a hybrid TDT-CTC model: the CPU TDT loss
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision=32, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
     model.set_trainer(trainer)

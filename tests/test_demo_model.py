@@ -33,7 +33,7 @@ def hybrid_lm(tmp_path_factory):
 @pytest.mark.parametrize("head", ["transducer", "ctc"])
 def test_the_custom_lm_cuts_the_hybrids_domain_errors_on_either_head(head, sets, hybrid_lm):
     base = load_base_model(demo.PROFILE.name, head=head)
-    assert isinstance(base.family, HybridFamily) and base.family.head == head
+    assert isinstance(base.family, HybridFamily) and base.head == head
     assert base.tokenizer is not None and not base.is_character_model
     decoder = Decoder(base, hybrid_lm)  # an LM of one head decodes with the other: one tokenizer
     dev, test = sets["domain/dev"], sets["domain/test"]

@@ -59,7 +59,7 @@ def test_each_family_loads_decodes_and_fuses_the_custom_lm(family, family_models
     assert not base.is_character_model
     paths = [e["audio_filepath"] for e in test_audio]
     outputs = acoustic_outputs(base, paths)
-    assert len(outputs) == 3 and all(len(o.log_probs) > 0 and o.frame_shift == pytest.approx(0.08) for o in outputs)
+    assert len(outputs) == 3 and all(len(o.frames) > 0 and o.frame_shift == pytest.approx(0.08) for o in outputs)
     greedy = greedy_decode(base, outputs)
     assert greedy == greedy_decode(base, outputs[:1]) + greedy_decode(base, outputs[1:])  # batching changes nothing
 
@@ -98,7 +98,7 @@ def test_each_family_loads_decodes_and_fuses_the_custom_lm(family, family_models
 def test_a_hybrid_decodes_with_either_head_from_one_cached_encoder_output(family_models, test_audio):
     transducer = load_base_model(family_models["hybrid_tdt_ctc"])
     ctc = load_base_model(family_models["hybrid_tdt_ctc"], head="ctc")
-    assert transducer.family.head == "transducer" and ctc.family.head == "ctc"
+    assert transducer.head is None and ctc.head == "ctc"  # the model keeps the head; its family holds none
     outputs = acoustic_outputs(transducer, [e["audio_filepath"] for e in test_audio])
     assert greedy_decode(ctc, outputs) == greedy_decode(ctc, acoustic_outputs(ctc, [o.audio for o in outputs]))
     words = Decoder(transducer).decode(outputs[:1])[0].words
@@ -123,7 +123,7 @@ def test_tuning_and_comparisons_work_on_transducers(family, family_models, famil
                   lm_alphas=(0.0, 1.0), lm_betas=(0.0, 2.0), boost_alphas=(0.0,))
     assert {w.lm_alpha for w, _ in result.grid} == {0.0, 1.0} and result.best_wer >= 0
     # A transducer's beam search has no length bonus: no lm_beta is tried, the decoder's stays.
-    assert not base.family.length_bonus
+    assert not base.family.length_bonus()
     tried = {(w.head, w.lm_beta) for w, _ in result.grid}
     if family == "tdt":
         assert tried == {(None, weights.lm_beta)}
@@ -164,23 +164,22 @@ def test_models_of_every_family_derive_from_a_hybrid(family_models, tmp_path, te
     paths = [e["audio_filepath"] for e in test_audio[:2]]
     hybrid = load_base_model(hybrid_path)
     encoded = acoustic_outputs(hybrid, paths)
-    ctc_head = load_base_model(hybrid_path, head="ctc")
 
     ctc = load_base_model(derive_family_model(hybrid_path, "ctc_bpe", tmp_path / "ctc.nemo"))
     assert type(ctc.family) is CTCFamily and ctc.vocabulary == hybrid.vocabulary
     for mine, theirs in zip(acoustic_outputs(ctc, paths), encoded, strict=True):  # the CTC head's log-probs
-        assert np.allclose(mine.log_probs, ctc_head.family._ctc.log_probs(hybrid.asr_model, theirs.log_probs), atol=1e-4)
+        assert np.allclose(mine.frames, hybrid.family.project(hybrid.asr_model, theirs.frames, "ctc"), atol=1e-4)
 
     tdt = load_base_model(derive_family_model(hybrid_path, "tdt", tmp_path / "tdt.nemo"))
     assert type(tdt.family) is TransducerFamily and tdt.family.durations(tdt.asr_model) == [0, 1, 2, 3, 4]
     tdt_encoded = acoustic_outputs(tdt, paths)
-    assert all(np.allclose(a.log_probs, b.log_probs, atol=1e-4) for a, b in zip(tdt_encoded, encoded, strict=True))
-    assert tdt.family.greedy_ids(tdt.asr_model, [o.log_probs for o in tdt_encoded]) == \
-        hybrid.family.greedy_ids(hybrid.asr_model, [o.log_probs for o in encoded])
+    assert all(np.allclose(a.frames, b.frames, atol=1e-4) for a, b in zip(tdt_encoded, encoded, strict=True))
+    assert tdt.family.greedy_ids(tdt.asr_model, [o.frames for o in tdt_encoded]) == \
+        hybrid.family.greedy_ids(hybrid.asr_model, [o.frames for o in encoded])
 
     rnnt = load_base_model(derive_family_model(hybrid_path, "rnnt", tmp_path / "rnnt.nemo"))
     assert type(rnnt.family) is TransducerFamily and rnnt.family.durations(rnnt.asr_model) is None
-    assert all(np.allclose(a.log_probs, b.log_probs, atol=1e-4)
+    assert all(np.allclose(a.frames, b.frames, atol=1e-4)
                for a, b in zip(acoustic_outputs(rnnt, paths), encoded, strict=True))
 
 

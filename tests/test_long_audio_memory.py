@@ -104,7 +104,7 @@ def test_a_long_file_is_recognized_as_when_held_whole(tmp_path, demo_model, spee
     for detection in (True, False):
         (held,) = acoustic_outputs(demo_model, [audio], source_rate=RATE, speech_detection=detection)
         (read,) = acoustic_outputs(demo_model, [path], speech_detection=detection)
-        assert np.array_equal(read.log_probs, held.log_probs)
+        assert np.array_equal(read.frames, held.frames)
         assert (read.pieces, read.duration) == (held.pieces, held.duration)
 
 

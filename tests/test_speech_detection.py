@@ -106,7 +106,7 @@ def test_ten_minutes_of_silence_take_no_acoustic_or_lm_work(demo_model, demo_lm,
     with ForwardCount(demo_model) as count:
         outputs = recognizer.acoustic_outputs([silence, quiet_room], source_rate=RATE)
     assert count.calls == 0
-    assert [len(out.log_probs) for out in outputs] == [0, 0]
+    assert [len(out.frames) for out in outputs] == [0, 0]
     assert [out.duration for out in outputs] == [600.0, 600.0]
     transcripts = recognizer.decoder.decode(outputs)  # LM beam search is not run for them
     assert [t.text for t in transcripts] == ["", ""]
@@ -127,7 +127,7 @@ def test_long_pauses_of_long_audio_are_skipped_and_word_times_stay_true(demo_mod
         (out,) = acoustic_outputs(demo_model, [audio], source_rate=RATE)
     assert count.calls == 1  # both utterances in one batch; the pause never ran
     assert out.duration == pytest.approx(len(audio) / RATE)
-    assert len(out.log_probs) * out.frame_shift < 0.5 * out.duration
+    assert len(out.frames) * out.frame_shift < 0.5 * out.duration
     reference = f"{domain_test[0]['text']} {domain_test[1]['text']}"
     (transcript,) = Recognizer(demo_model).decoder.decode([out])
     assert evaluate([reference], [transcript.text]).wer < 0.8  # the demo model's greedy WER is ~50%

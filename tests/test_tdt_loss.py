@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jupyter_speechcustom.am.tdt_loss import TDTLoss, transducer_log_likelihood
+from jupyter_speechcustom.asr.tdt_loss import TDTLoss, transducer_log_likelihood
 
 DURATIONS = [0, 1, 2, 4]
 
@@ -117,16 +117,30 @@ def test_invalid_settings_are_refused():
 
 def test_a_nemo_tdt_model_gets_the_cpu_loss_and_trains_a_step(tmp_path):
     from nemo.collections.asr.models import ASRModel
+    from omegaconf import open_dict
 
-    from jupyter_speechcustom.am.tdt_loss import use_cpu_tdt_loss
+    from jupyter_speechcustom.asr.families import family_of
+    from jupyter_speechcustom.asr.tdt_loss import use_cpu_tdt_loss
     from jupyter_speechcustom.demo.family_models import build_family_model, train_tokenizer
 
     tokenizer = train_tokenizer(tmp_path / "tok", vocab_size=64)
     model = ASRModel.restore_from(str(build_family_model("tdt", tmp_path / "tdt.nemo", tokenizer)),
                                   map_location="cpu")
-    assert use_cpu_tdt_loss(model) and isinstance(model.loss._loss, TDTLoss)
-    assert model.loss._loss.durations == [0, 1, 2, 3, 4]
+    family = family_of(model)
+    assert family.training_problem(model, "cpu") is None
+    nemo_loss = model.loss._loss
+    if torch.cuda.is_available():
+        family.prepare_training(model, "gpu")  # NeMo's own CUDA loss stays where there is a GPU
+        assert model.loss._loss is nemo_loss
+    family.prepare_training(model, "cpu")  # the family's training hook: the CPU loss for a TDT model
+    assert isinstance(model.loss._loss, TDTLoss) and model.loss._loss.durations == [0, 1, 2, 3, 4]
+    assert model.loss._loss.blank == nemo_loss.blank and model.loss._loss.sigma == nemo_loss.sigma
     assert not use_cpu_tdt_loss(model)  # already swapped
+    with open_dict(model.cfg):
+        model.cfg.loss.tdt_kwargs.fastemit_lambda = 0.001
+    assert "FastEmit" in (family.training_problem(model, "cpu") or "")  # refused before any work, with advice
+    with open_dict(model.cfg):
+        model.cfg.loss.tdt_kwargs.fastemit_lambda = 0.0
     model.train()
     audio = torch.randn(2, 16000)
     encoded, encoded_len = model(input_signal=audio, input_signal_length=torch.tensor([16000, 12000]))

@@ -801,7 +801,7 @@ def _fit(
     # Restore a fresh copy: the caller's model object is never changed.
     model = ASRModel.restore_from(str(model_in.path), map_location="cpu")
     ds = {"sample_rate": model.cfg.sample_rate, "use_lhotse": False, "num_workers": 0, "pin_memory": False,
-          "trim_silence": False, "max_duration": MAX_TRAIN_SECONDS + 1, **base.family.dataset_config(model)}
+          "trim_silence": False, "max_duration": MAX_TRAIN_SECONDS + 1, **model_in.family.dataset_config(model)}
     # Each of the world_size processes trains on its share of the utterances (Lightning's distributed sampler).
     steps_per_epoch = math.ceil(math.ceil(len(train) / world_size) / batch_size)
     total_steps = steps_per_epoch * epochs
@@ -811,10 +811,8 @@ def _fit(
         "log_every_n_steps": 1, "num_sanity_val_steps": 0, "gradient_clip_val": 1.0,
     }
     trainer_args.update(trainer_kwargs)
-    if str(trainer_args.get("accelerator")).lower() == "cpu" or not torch.cuda.is_available():
-        from jupyter_speechcustom.am.tdt_loss import use_cpu_tdt_loss
-
-        use_cpu_tdt_loss(model)  # NeMo computes the TDT loss on CUDA only
+    family = model_in.family
+    family.prepare_training(model, str(trainer_args.get("accelerator")))  # e.g. a TDT loss for the CPU
     history: list[EpochRecord] = []
     monitor = _Monitor(total_steps, report, cancel, history, on_epoch, world_size)
     callbacks = [monitor]

@@ -1,4 +1,4 @@
-"""Decoding cached log-probs: greedy, or beam search fused with a custom LM and phrase boosting.
+"""Decoding cached acoustic frames: greedy, or beam search fused with a custom LM and phrase boosting.
 
 Beam search is NeMo's batched CTC beam search (the ``beam_batch`` strategy) with its
 NGPU-LM for the custom LM and its boosting tree for key phrases. Both are loaded once per
@@ -37,7 +37,6 @@ from jupyter_speechcustom.jobs.progress import ProgressCallback
 from jupyter_speechcustom.text.words import CustomWord, apply_display_as, apply_sounds_like
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.asr.families import ModelFamily
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
@@ -164,15 +163,15 @@ class Decoder:
             alphas.append(weights.boost_alpha)
         return fusion, alphas
 
-    def _family(self, weights: DecodingWeights) -> ModelFamily:
-        """The family that decodes with ``weights``: for a hybrid, the head they name."""
-        return self.base.family.with_head(weights.head)
+    def _head(self, weights: DecodingWeights) -> str | None:
+        """The head that decodes with ``weights``: the one they name, else the one the model was loaded with."""
+        return weights.head or self.base.head
 
     def _beam_ids(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights) -> list[list[int]]:
         fusion, alphas = self._fusion(weights)
-        return self._family(weights).beam_ids(
-            self.base.asr_model, [out.log_probs for out in outputs], beam_size=weights.beam_size,
-            fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
+        return self.base.family.beam_ids(
+            self.base.asr_model, [out.frames for out in outputs], beam_size=weights.beam_size,
+            fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta, head=self._head(weights),
         )
 
     def _nbest_texts(self, parts: Sequence[AcousticOutput], weights: DecodingWeights, n: int) -> list[list[str]]:
@@ -181,9 +180,9 @@ class Decoder:
         if not parts:
             return []
         fusion, alphas = self._fusion(weights)
-        nbest = self._family(weights).beam_nbest(
-            self.base.asr_model, [out.log_probs for out in parts], n=n, beam_size=max(weights.beam_size, n),
-            fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta,
+        nbest = self.base.family.beam_nbest(
+            self.base.asr_model, [out.frames for out in parts], n=n, beam_size=max(weights.beam_size, n),
+            fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta, head=self._head(weights),
         )
         texts = []
         for alternatives in nbest:
@@ -217,7 +216,7 @@ class Decoder:
         if self._uses_beam(weights):
             texts = [self.base.ids_to_text(ids) for ids in self._beam_ids(parts, weights)]
         else:
-            texts = greedy_decode(self.base, parts, head=weights.head)
+            texts = greedy_decode(self.base, parts, head=self._head(weights))
         if self.words:
             texts = [apply_sounds_like(t, self.words) for t in texts]
         return texts
@@ -274,7 +273,7 @@ def default_weights(base: BaseModel, lm: CustomLanguageModel | None = None) -> D
 
 def _lm_defaults(base: BaseModel, head: str | None) -> DecodingWeights:
     """The untuned weights for decoding ``base`` with a custom LM on ``head`` (see :func:`default_weights`)."""
-    if base.family.with_head(head).length_bonus:
+    if base.family.length_bonus(head or base.head):
         if base.is_character_model:
             return DecodingWeights(lm_alpha=CHARACTER_LM_ALPHA, lm_beta=CHARACTER_LM_BETA, head=head)
         return DecodingWeights(head=head)
@@ -398,7 +397,7 @@ def word_timings(base: BaseModel, out: AcousticOutput, text: str) -> list[dict[s
     # A character model writes the space between words as a token of its own: it belongs to the word before.
     token_ids = [base.text_to_ids((word + " ") if char_model and n < len(words) - 1 else word)
                  for n, word in enumerate(words)]
-    return base.family.word_timings(base.asr_model, out.log_probs, out.frame_shift, words, token_ids)
+    return base.family.word_timings(base.asr_model, out.frames, out.frame_shift, words, token_ids)
 
 
 @dataclass(frozen=True)
@@ -421,7 +420,7 @@ def tune(
     heads: Sequence[str | None] | None = None,
     progress: ProgressCallback | None = None,
 ) -> TuneResult:
-    """Grid search of customization weights on a dev set, re-decoding cached log-probs.
+    """Grid search of customization weights on a dev set, re-decoding cached acoustic frames.
 
     Points within :data:`TUNE_TOLERANCE` of the lowest dev WER are ties (a dev set of a few dozen
     utterances cannot tell them apart), won by the one nearest :func:`default_weights`: weights
@@ -446,7 +445,7 @@ def tune(
         heads = tuple(family.heads) if fused and family.heads else (decoder.weights.head,)
     points = []
     for head in heads:
-        bonus = decoder.base.family.with_head(head).length_bonus
+        bonus = decoder.base.family.length_bonus(head or decoder.base.head)
         betas = lm_betas if bonus else (decoder.weights.lm_beta,)
         points += [(head, alpha, beta, boost) for alpha, beta, boost in itertools.product(lm_alphas, betas, boost_alphas)]
     grid = []
@@ -467,7 +466,7 @@ def _distance(weights: DecodingWeights, prior: DecodingWeights, base: BaseModel)
     """How far ``weights`` are from ``prior``: relative steps of each weight, and another head
     further than any weights (measured from that head's own defaults)."""
     far = 0.0
-    if (weights.head or base.family.head) != (prior.head or base.family.head):
+    if base.family.decoding_head(weights.head or base.head) != base.family.decoding_head(prior.head or base.head):
         far = 10.0
         prior = _lm_defaults(base, weights.head)
     return (far + abs(weights.lm_alpha - prior.lm_alpha) / max(prior.lm_alpha, 0.1)

@@ -45,6 +45,8 @@ class BaseModel:
         path: the ``.nemo`` file it was restored from.
         fingerprint: SHA-256 prefix of that file.
         asr_model: the NeMo model itself, for anything this toolkit does not wrap.
+        head: for a hybrid transducer + CTC model, the head that decodes when a call names none
+            (None: its family's default); the family holds no head of its own.
     """
 
     name: str
@@ -72,7 +74,7 @@ class BaseModel:
 
     @cached_property
     def family(self) -> ModelFamily:
-        """The model's family (CTC, ...): everything that differs between kinds of model."""
+        """The model's family (CTC, ...): everything that differs between kinds of model (stateless)."""
         return family_of(self.asr_model, self.path, self.head)
 
     @cached_property

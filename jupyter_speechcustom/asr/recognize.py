@@ -1,4 +1,4 @@
-"""Recognition: run the acoustic model once, then decode its log-probs.
+"""Recognition: run the acoustic model once, then decode the frames it gave.
 
 Splitting the two lets a user re-decode with other customization weights without
 re-running the acoustic model (see :mod:`jupyter_speechcustom.asr.decoding`).
@@ -65,8 +65,12 @@ class Transcript:
 
 @dataclass(frozen=True)
 class AcousticOutput:
-    """What the acoustic model gives for one utterance, as its family caches it (CTC: frame
-    log-probabilities, ``(frames, vocabulary + blank)``), and the seconds per frame.
+    """What the acoustic model gives for one utterance, as its family caches it, and the seconds per frame.
+
+    ``frames`` are the encoder output as the family's default head reads it
+    (:meth:`~jupyter_speechcustom.asr.family_base.ModelFamily.project`): for a CTC model, per-frame
+    log-probabilities ``(frames, vocabulary + blank)``; for a transducer or a hybrid, the encoder
+    output itself ``(frames, d_model)``, which its heads decode (a hybrid's CTC head projects it).
 
     Long audio cut between utterances by speech detection keeps its utterances apart: ``pieces``
     holds each one's first frame and its start in the audio (seconds), and each is decoded on its
@@ -74,7 +78,7 @@ class AcousticOutput:
     ``seconds`` is the audio's length. Audio without speech has no frames and a ``note``.
     """
 
-    log_probs: np.ndarray = field(repr=False)
+    frames: np.ndarray = field(repr=False)
     frame_shift: float
     audio: str = ""
     pieces: tuple[tuple[int, float], ...] = ()
@@ -82,9 +86,14 @@ class AcousticOutput:
     note: str | None = None
 
     @property
+    def log_probs(self) -> np.ndarray:
+        """The former name of :attr:`frames` (log-probabilities for CTC models only): use ``frames``."""
+        return self.frames
+
+    @property
     def duration(self) -> float:
         """Seconds of audio (of frames, a frame's rounding over it, when the model ran over it whole)."""
-        return self.seconds if self.seconds is not None else len(self.log_probs) * self.frame_shift
+        return self.seconds if self.seconds is not None else len(self.frames) * self.frame_shift
 
 
 def _label(source: AudioSource) -> str:
@@ -167,7 +176,7 @@ def acoustic_outputs(
 ) -> list[AcousticOutput]:
     """Run the acoustic model over ``sources`` (paths, bytes or arrays at ``source_rate``).
 
-    What is kept per utterance is what the model's family caches (CTC: frame log-probs), so
+    What is kept per utterance is the frames the model's family caches (:class:`AcousticOutput`), so
     decoding it again with other weights never re-runs the model.
 
     With ``speech_detection`` (see :mod:`jupyter_speechcustom.asr.speech`), audio in which no
@@ -253,7 +262,7 @@ def acoustic_outputs(
             batch = torch.zeros(len(idx), int(lengths_in_batch.max()))
             for row, piece in enumerate(read):
                 batch[row, : len(piece)] = torch.from_numpy(piece)
-            for i, out in zip(idx, family.acoustic_pass(asr, batch, lengths_in_batch)):
+            for i, out in zip(idx, family.encode(asr, batch, lengths_in_batch)):
                 frames[i] = out
             if long_files:
                 _release_freed_memory()
@@ -287,15 +296,15 @@ def utterances(outputs: Sequence[AcousticOutput]) -> tuple[list[AcousticOutput],
     parts: list[AcousticOutput] = []
     owners: list[tuple[int, float]] = []
     for n, out in enumerate(outputs):
-        if not len(out.log_probs):
+        if not len(out.frames):
             continue
         if not out.pieces:
             parts.append(out)
             owners.append((n, 0.0))
             continue
-        ends = [first for first, _ in out.pieces[1:]] + [len(out.log_probs)]
+        ends = [first for first, _ in out.pieces[1:]] + [len(out.frames)]
         for (first, start), end in zip(out.pieces, ends):
-            parts.append(AcousticOutput(out.log_probs[first:end], out.frame_shift, out.audio))
+            parts.append(AcousticOutput(out.frames[first:end], out.frame_shift, out.audio))
             owners.append((n, start))
     return parts, owners
 
@@ -313,8 +322,7 @@ def greedy_decode(model: BaseModel, outputs: Sequence[AcousticOutput], *, head: 
     """Greedy decoding, as the model's family does it ("" where no speech was detected); ``head``:
     which head of a hybrid model decodes (None: the one it was loaded with)."""
     parts, owners = utterances(outputs)
-    family = model.family.with_head(head)
-    ids = family.greedy_ids(model.asr_model, [p.log_probs for p in parts]) if parts else []
+    ids = model.family.greedy_ids(model.asr_model, [p.frames for p in parts], head or model.head) if parts else []
     texts = [model.ids_to_text(i) for i in ids]
     if [n for n, _ in owners] == list(range(len(outputs))):  # one utterance each: the texts as they are
         return texts

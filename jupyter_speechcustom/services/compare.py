@@ -204,7 +204,7 @@ class Comparison:
         return generation == self._generation  # nothing to decode: already complete with ``weights``
 
     def _frames(self, index: int) -> int:
-        return max(len(self.outputs[self.acoustic[name]][index].log_probs) for name in self.systems)
+        return max(len(self.outputs[self.acoustic[name]][index].frames) for name in self.systems)
 
     def _publish(self, generation: int, weights: DecodingWeights, indices: Sequence[int],
                  texts: dict[str, list[str]], *, complete: bool) -> bool:

@@ -258,7 +258,7 @@ class WeightControls:
         family = base.family
         heads: list[tuple[str, str | None]] = [("CTC" if h == "ctc" else h, h) for h in family.heads]
         self.head = widgets.Dropdown(options=heads or [("the model's", None)],
-                                     value=LM_HEAD if LM_HEAD in family.heads else family.head,
+                                     value=LM_HEAD if LM_HEAD in family.heads else base.head,
                                      description="Head", style=LABELLED, layout=wide())
         self.head.layout.display = "" if family.heads else "none"
 
@@ -268,7 +268,7 @@ class WeightControls:
 
     def enable(self, enabled: bool = True) -> None:
         """Enable the controls (LM beta only where the head's search has a length bonus)."""
-        bonus = self.base.family.with_head(self.head.value).length_bonus
+        bonus = self.base.family.length_bonus(self.head.value or self.base.head)
         for control in self.controls:
             control.disabled = not enabled or (control is self.lm_beta and not bonus)
         self.lm_beta.tooltip = "" if bonus else "a transducer's beam search has no length bonus"
