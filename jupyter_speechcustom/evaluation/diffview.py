@@ -6,6 +6,9 @@ sight, so the Studio's widgets and a standalone HTML report render the same thin
 fragment uses the classes styled by :data:`CSS` (include :func:`style_tag` once per page);
 colours follow JupyterLab's theme variables when present and fall back to light colours.
 
+The diffs' columns come from :mod:`~jupyter_speechcustom.evaluation.alignment`, the PNG figures
+from :mod:`~jupyter_speechcustom.evaluation.figures` (re-exported here).
+
 Diff classes: ``sc-diff`` (a diff), ``sc-col`` (one aligned column), ``sc-ref`` (reference
 word), ``sc-eq`` (correct), ``sc-sub`` (substitution), ``sc-del`` (deletion, the missed
 reference word struck through), ``sc-ins`` (insertion).
@@ -14,16 +17,20 @@ reference word struck through), ``sc-ins`` (insertion).
 from __future__ import annotations
 
 import html
-import io
 import math
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from jupyter_speechcustom.evaluation._fields import field_of
+from jupyter_speechcustom.evaluation.alignment import DIFF_LINE_CHARS, DiffColumn, align_columns, diff_lines
+from jupyter_speechcustom.evaluation.figures import (
+    term_hits_chart_png,
+    term_hits_figure,
+    training_plot_figure,
+    training_plot_png,
+    wer_chart_png,
+)
 
 __all__ = [
     "CSS",
@@ -131,12 +138,6 @@ def percent(value: float | None, digits: int = 1) -> str:
         return "—"
     return f"{100 * value:.{digits}f}%"
 
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    """A field of a dataclass or a key of a mapping: renderers take either."""
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 # --------------------------------------------------------------------------- generic
@@ -264,7 +265,7 @@ def oov_summary_html(oov: Sequence[tuple[str, int]], custom_words: Sequence[str]
 def lm_summary_html(meta: Mapping[str, Any]) -> str:
     """A custom LM's figures (its ``lm.json`` or record info)."""
     corpora = meta.get("corpora") or []
-    names = ", ".join(str(_get(c, "name", c)) for c in corpora) or "—"
+    names = ", ".join(str(field_of(c, "name", c)) for c in corpora) or "—"
     weight = float(meta.get("general_weight") or 0.0)
     words = meta.get("training_words") or {}
     general = "none"
@@ -296,58 +297,6 @@ def lm_summary_html(meta: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- diffs
 
-
-@dataclass(frozen=True)
-class DiffColumn:
-    """One aligned column of a diff: a reference word (or an insertion slot) and each system's cell.
-
-    ``cells`` holds ``(op, text)`` per system, ``op`` one of ``equal``, ``substitute``,
-    ``delete``, ``insert`` or ``gap`` (nothing there).
-    """
-
-    reference: str | None
-    cells: tuple[tuple[str, str], ...]
-
-
-def align_columns(reference: str, alignments: Sequence[Sequence[Any]]) -> list[DiffColumn]:
-    """Merge several systems' word alignments against one reference into shared columns.
-
-    Each alignment is a sequence of :class:`~jupyter_speechcustom.evaluation.metrics.AlignedWord`
-    (or ``(op, ref, hyp)`` triples) of the same reference. Reference words line up in one
-    column across systems; a system's insertions before reference word ``i`` go into an
-    insertion column before it, shared by all systems.
-    """
-    ref_words = reference.split()
-    n = len(ref_words)
-    # per system: the cell at each reference position and the insertions before it (slot n: at the end)
-    at: list[list[tuple[str, str]]] = []
-    inserted: list[list[list[str]]] = []
-    for steps in alignments:
-        cells: list[tuple[str, str]] = [("gap", "")] * n
-        ins: list[list[str]] = [[] for _ in range(n + 1)]
-        r = 0
-        for step in steps:
-            op, ref, hyp = (step.op, step.ref, step.hyp) if hasattr(step, "op") else step
-            if op == "insert":
-                ins[min(r, n)].append(hyp or "")
-            elif r < n:
-                cells[r] = ("delete", ref or "") if op == "delete" else (op, hyp or "")
-                r += 1
-        at.append(cells)
-        inserted.append(ins)
-    columns = []
-    for k in range(n + 1):
-        if any(ins[k] for ins in inserted):
-            columns.append(DiffColumn(None, tuple(("insert", " ".join(ins[k])) if ins[k] else ("gap", "")
-                                                  for ins in inserted)))
-        if k < n:
-            columns.append(DiffColumn(ref_words[k], tuple(cells[k] for cells in at)))
-    return columns
-
-
-#: Characters of a diff's line (the longest word of each column, and a space), before it is cut.
-DIFF_LINE_CHARS = 72
-
 _OP_CLASS = {"equal": "sc-eq", "substitute": "sc-sub", "delete": "sc-del", "insert": "sc-ins", "gap": "sc-gap"}
 
 
@@ -362,34 +311,16 @@ def diff_html(reference: str, systems: Mapping[str, Sequence[Any]], *, reference
     reference word a substitution replaced.
     """
     names = list(systems)
-    alignments = [_get(v, "alignment", v) for v in systems.values()]
+    alignments = [field_of(v, "alignment", v) for v in systems.values()]
     labels = "".join(f"<span>{escape(label)}</span>" for label in [reference_label, *names])
     columns = align_columns(reference, alignments)
     # Lines cut here, each with the row labels, rather than wrapped by the browser: a wrapped line
     # would have no labels. A line too long for the page scrolls sideways.
     lines = []
-    for line in _diff_lines(columns, line_chars):
+    for line in diff_lines(columns, line_chars):
         lines.append(f'<div class="sc-diff-line"><span class="sc-col sc-labels">{labels}</span>'
                      f'{"".join(_diff_column(column, names) for column in line)}</div>')
     return f'<div class="sc-root sc-diff">{"".join(lines)}</div>'
-
-
-def _diff_lines(columns: Sequence[DiffColumn], line_chars: int) -> list[list[DiffColumn]]:
-    """``columns`` cut into lines of about ``line_chars`` characters, of even lengths, so that the
-    last line is never one orphan word."""
-    if not columns:
-        return [[]]
-    widths = [max(len(c.reference or ""), *(len(text) for _, text in c.cells), 1) + 1 for c in columns]
-    count = max(1, math.ceil(sum(widths) / max(line_chars, 1)))
-    target = sum(widths) / count
-    lines: list[list[DiffColumn]] = [[]]
-    used = 0.0
-    for column, width in zip(columns, widths):
-        if lines[-1] and used + width / 2 > target * len(lines) and len(lines) < count:
-            lines.append([])
-        lines[-1].append(column)
-        used += width
-    return lines
 
 
 def _diff_column(column: DiffColumn, names: Sequence[str]) -> str:
@@ -434,8 +365,8 @@ def utterance_html(
     chips = []
     if show_wer:
         for name, score in systems.items():
-            errors = sum(int(_get(score, k, 0) or 0) for k in ("substitutions", "deletions", "insertions"))
-            words = max(int(_get(score, "reference_words", 0) or 0), 1)
+            errors = sum(int(field_of(score, k, 0) or 0) for k in ("substitutions", "deletions", "insertions"))
+            words = max(int(field_of(score, "reference_words", 0) or 0), 1)
             chips.append(f'<span class="sc-chip" title="{errors} errors in {words} words">'
                          f"{escape(name)} {percent(errors / words, 0)}</span>")
     head = f'<div class="sc-utt-head">{escape(title)} {"".join(chips)}</div>'
@@ -459,23 +390,23 @@ def wer_table_html(evaluations: Mapping[str, Any], *, baseline: str | None = Non
         return table_html((), [], empty="no results yet")
     names = list(evaluations)
     baseline = baseline if baseline is not None and baseline in evaluations else names[0]
-    base_wer = _get(evaluations[baseline], "wer")
-    best = min(names, key=lambda n: _get(evaluations[n], "wer"))
+    base_wer = field_of(evaluations[baseline], "wer")
+    best = min(names, key=lambda n: field_of(evaluations[n], "wer"))
     rows, classes = [], []
     for name in names:
         ev = evaluations[name]
-        wer = _get(ev, "wer")
+        wer = field_of(ev, "wer")
         if name == baseline or not base_wer:
             change = "—"
         else:
             rel = wer / base_wer - 1
             cls = "sc-better" if rel < 0 else "sc-worse" if rel > 0 else ""
             change = f'<span class="{cls}">{rel:+.0%}</span>'
-        count = _get(ev, "utterance_count")
+        count = field_of(ev, "utterance_count")
         if count is None:
-            count = len(_get(ev, "utterances", ()) or ())
-        rows.append((name, percent(wer), percent(_get(ev, "cer")), _get(ev, "substitutions"),
-                     _get(ev, "deletions"), _get(ev, "insertions"), f"{_get(ev, 'reference_words'):,}", count, change))
+            count = len(field_of(ev, "utterances", ()) or ())
+        rows.append((name, percent(wer), percent(field_of(ev, "cer")), field_of(ev, "substitutions"),
+                     field_of(ev, "deletions"), field_of(ev, "insertions"), f"{field_of(ev, 'reference_words'):,}", count, change))
         classes.append("sc-best" if name == best and len(names) > 1 else "")
     return table_html(("system", "WER", "CER", "S", "D", "I", "ref. words", "utterances", f"vs {baseline}"),
                       rows, numeric=range(1, 9), raw=(8,), row_classes=classes, classes="sc-wer")
@@ -491,7 +422,7 @@ def term_hits_html(hits: Mapping[str, Sequence[Any]]) -> str:
     table: dict[str, dict[str, tuple[int, int]]] = {}
     for name in names:
         for h in hits[name]:
-            table.setdefault(_get(h, "term"), {})[name] = (int(_get(h, "recognized")), int(_get(h, "occurrences")))
+            table.setdefault(field_of(h, "term"), {})[name] = (int(field_of(h, "recognized")), int(field_of(h, "occurrences")))
     rows = []
     for term in sorted(table, key=lambda t: (-max(o for _, o in table[t].values()), t)):
         counts = table[term]
@@ -536,8 +467,8 @@ def comparison_html(
 
 def pseudo_label_summary_html(rows: Sequence[Any], threshold: float) -> str:
     """How many pseudo-labelled utterances are kept, and their audio duration."""
-    kept = [r for r in rows if _get(r, "kept")]
-    seconds = sum(float(_get(r, "duration", 0) or 0) for r in kept)
+    kept = [r for r in rows if field_of(r, "kept")]
+    seconds = sum(float(field_of(r, "duration", 0) or 0) for r in kept)
     return (f'<div class="sc-root">{len(kept)} of {len(rows)} utterances kept '
             f'({seconds / 60:.1f} min of audio); confidence threshold {threshold:.2f}</div>')
 
@@ -569,7 +500,7 @@ def training_summary_html(summary: Mapping[str, Any], *, title: str | None = "Fo
                 if worse else f"general speech changed by {relative:+.0%}: little forgetting")
         verdict = f'<div class="sc-root {cls}">{escape(text)}</div>'
     history = summary.get("history") or []
-    epochs = max((int(_get(h, "epoch", 0) or 0) for h in history), default=None) if history else summary.get("epochs")
+    epochs = max((int(field_of(h, "epoch", 0) or 0) for h in history), default=None) if history else summary.get("epochs")
     facts = key_value_html([
         ("mode", summary.get("mode", "—")),
         ("training utterances",
@@ -580,140 +511,3 @@ def training_summary_html(summary: Mapping[str, Any], *, title: str | None = "Fo
     ])
     heading = f'<div class="sc-root" style="font-weight:600;margin-top:6px">{escape(title)}</div>' if title else ""
     return heading + figures + verdict + facts
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _png(fig: Any) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def wer_chart_png(evaluations: Mapping[str, Any], *, width: float = 4.6, height: float = 2.4) -> bytes:
-    """A bar chart of WER per system, stacked by substitutions, deletions and insertions (PNG).
-
-    Drawn on a bare ``matplotlib.figure.Figure`` (no pyplot), so it is safe in any thread.
-    """
-    from matplotlib.figure import Figure
-
-    names = list(evaluations)
-    fig = Figure(figsize=(width, height))
-    ax = fig.add_subplot()
-    bottom = [0.0] * len(names)
-    for key, label, colour in (("substitutions", "substitutions", "#ffa000"), ("deletions", "deletions", "#e53935"),
-                               ("insertions", "insertions", "#43a047")):
-        values = [100 * (_get(evaluations[n], key) or 0) / max(_get(evaluations[n], "reference_words") or 1, 1)
-                  for n in names]
-        ax.bar(range(len(names)), values, bottom=bottom, label=label, color=colour, width=0.6)
-        bottom = [b + v for b, v in zip(bottom, values)]
-    # System names such as "custom AM + custom LM" are long: wrap them so neighbours never overlap.
-    labels = [textwrap.fill(n, 12) for n in names]
-    ax.set_xticks(range(len(names)), labels, fontsize=9)
-    for x, total in enumerate(bottom):
-        ax.text(x, total, f"{total:.1f}%", ha="center", va="bottom", fontsize=9)
-    ax.set_ylabel("WER (%)")
-    ax.set_ylim(0, max([*bottom, 1.0]) * 1.18)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=8, frameon=False, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    return _png(fig)
-
-
-def term_hits_chart_png(hits: Mapping[str, Sequence[Any]], *, top: int = 12, width: float = 6.0,
-                        height: float | None = None) -> bytes:
-    """Per custom word, the share of its occurrences each system recognized, as a PNG (see
-    :func:`term_hits_figure`)."""
-    return _png(term_hits_figure(hits, top=top, width=width, height=height))
-
-
-def term_hits_figure(hits: Mapping[str, Sequence[Any]], *, top: int = 12, width: float = 6.0,
-                     height: float | None = None) -> Figure:
-    """Horizontal bars per custom word (the ``top`` most frequent in the references, most frequent
-    at the top), one bar per system: the share of the word's occurrences it recognized.
-
-    ``hits`` maps system names to :func:`~jupyter_speechcustom.evaluation.metrics.term_hit_rates`
-    results (``TermHits`` or mappings with ``term``, ``occurrences``, ``recognized``), as
-    :func:`term_hits_html` takes them.
-    """
-    from matplotlib.figure import Figure
-
-    names = list(hits)
-    table: dict[str, dict[str, tuple[int, int]]] = {}
-    for name in names:
-        for h in hits[name]:
-            table.setdefault(str(_get(h, "term")), {})[name] = (int(_get(h, "recognized")), int(_get(h, "occurrences")))
-    occurrences = {t: max(o for _, o in counts.values()) for t, counts in table.items()}
-    terms = sorted(table, key=lambda t: (-occurrences[t], t))[:top]
-    fig = Figure(figsize=(width, height or max(1.6, 0.6 + len(terms) * (0.12 + 0.1 * max(len(names), 1)))))
-    ax = fig.add_subplot()
-    colours = ("#9e9e9e", "#1976d2", "#ffa000", "#43a047", "#8e24aa", "#e53935")
-    bar = 0.8 / max(len(names), 1)
-    for i, name in enumerate(names):
-        rates = []
-        for t in terms:
-            got, total = table[t].get(name, (0, occurrences[t]))
-            rates.append(100 * got / total if total else 0.0)
-        rows = [len(terms) - 1 - j + (len(names) - 1 - i - (len(names) - 1) / 2) * bar for j in range(len(terms))]
-        ax.barh(rows, rates, height=bar, label=name, color=colours[i % len(colours)])
-    ax.set_yticks(range(len(terms)), [f"{t} ({occurrences[t]})" for t in reversed(terms)], fontsize=8)
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("occurrences recognized (%)")
-    ax.spines[["top", "right"]].set_visible(False)
-    shown = f", the {len(terms)} most frequent" if len(table) > len(terms) else ""
-    ax.set_title(f"Custom words recognized{shown} (occurrences in the references)", fontsize=10)
-    if not terms:
-        ax.text(50, 0, "no custom words occur in the references", ha="center", va="center", color="#888")
-    else:
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
-
-
-def training_plot_png(history: Sequence[Any], *, width: float = 6.0, height: float = 2.8) -> bytes:
-    """Training loss and dev WER per epoch (``EpochRecord`` objects or dicts), as a PNG."""
-    return _png(training_plot_figure(history, width=width, height=height))
-
-
-def training_plot_figure(history: Sequence[Any], *, width: float = 6.0, height: float = 2.8) -> Figure:
-    """The figure of :func:`training_plot_png`: a title, both axes labelled, and a legend."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    ax = fig.add_subplot()
-    epochs = [int(_get(h, "epoch")) for h in history]
-    losses = [(e, _get(h, "train_loss")) for e, h in zip(epochs, history) if _get(h, "train_loss") is not None]
-    wers = [(e, _get(h, "dev_wer")) for e, h in zip(epochs, history) if _get(h, "dev_wer") is not None]
-    ax.set_xlabel("epoch")
-    ax.spines[["top"]].set_visible(False)
-    if losses:
-        ax.plot([e for e, _ in losses], [v for _, v in losses], "o-", color="#1976d2", label="training loss")
-    ax.set_ylabel("training loss", color="#1976d2")
-    handles = list(ax.get_legend_handles_labels()[0])
-    if wers:  # no dev set, no dev WER axis (an empty one reads as a failed measurement)
-        ax2 = ax.twinx()
-        ax2.plot([e for e, _ in wers], [100 * v for _, v in wers], "s--", color="#e53935", label="dev WER")
-        top = max(100 * v for _, v in wers)
-        ax2.set_ylim(0, max(top * 1.15, 1.0))
-        ax2.set_ylabel("dev WER (%)", color="#e53935")
-        ax2.spines[["top"]].set_visible(False)
-        handles += ax2.get_legend_handles_labels()[0]
-    else:
-        ax.spines[["right"]].set_visible(False)
-    top_epoch = max(epochs, default=1)
-    ax.set_xlim(-0.2, max(top_epoch, 1) + 0.2)
-    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator's parameter
-    trained = sum(1 for e in epochs if e > 0)  # epoch 0 is the check before training
-    done = f" ({trained} epoch{'s' if trained != 1 else ''})" if trained else ""
-    measured = "loss and dev WER" if wers else "loss (no dev set)" if history else "loss and dev WER"
-    ax.set_title(f"Acoustic model training{done}: {measured} per epoch", fontsize=10)
-    if handles:
-        ax.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
-    if not history:
-        ax.text(0.5, 0.5, "waiting for the first epoch…", transform=ax.transAxes, ha="center", va="center",
-                color="#888")
-    fig.tight_layout()
-    return fig
