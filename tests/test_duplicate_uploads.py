@@ -14,8 +14,8 @@ from helpers.widgets import status_of, upload
 
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.services.workspace import Workspace
-from jupyter_speechcustom.store import workspace as store_module
-from jupyter_speechcustom.store.workspace import DuplicateNameError, ModelInUseError, Store
+from jupyter_speechcustom.store import intake as intake_module
+from jupyter_speechcustom.store.workspace import DuplicateNameError, ModelInUseError
 from jupyter_speechcustom.widgets import DataPanel
 
 
@@ -87,24 +87,24 @@ def test_replace_is_refused_for_audio_a_model_or_a_running_job_uses(ws, wav):
 def test_a_replace_that_fails_midway_loses_nothing(ws, wav, monkeypatch):
     old = ws.add_audio(wav(0.5), name="call.wav", transcript="kept words")
     before = _snapshot(ws)
-    real_log = Store.__dict__["_log_event"]  # the staticmethod
+    real_log = intake_module.log_event
 
     def failing(conn, rec, event, *args, **kwargs):
         if event == "replaced":  # the index write fails after the new file is written
             raise OSError("disk I/O error while writing the index")
-        return real_log.__func__(conn, rec, event, *args, **kwargs)
+        return real_log(conn, rec, event, *args, **kwargs)
 
-    monkeypatch.setattr(Store, "_log_event", staticmethod(failing))
+    monkeypatch.setattr(intake_module, "log_event", failing)
     with pytest.raises(OSError, match="disk I/O error"):
         ws.add_audio(wav(1.0), name="call.wav", on_duplicate="replace")
     assert _snapshot(ws) == before and _files(ws) == ["call.wav"]  # the old record and file, nothing stray
-    monkeypatch.setattr(Store, "_log_event", real_log)
+    monkeypatch.setattr(intake_module, "log_event", real_log)
 
     # Committed, but putting the new file under the old name fails: the record points at the new file.
     def no_link(source, target):
         raise OSError("cannot link")
 
-    monkeypatch.setattr(store_module, "_link_or_copy", no_link)
+    monkeypatch.setattr(intake_module, "link_or_copy", no_link)
     new = ws.add_audio(wav(1.0), name="call.wav", on_duplicate="replace")
     assert new.id == old.id and new.path.is_file() and new.path.read_bytes() == wav(1.0)
     assert new.info["duration"] == 1.0 and ws.get(old.id).path == new.path

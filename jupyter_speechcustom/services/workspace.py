@@ -4,6 +4,8 @@
 statuses, job state) with the services that run as its jobs: building custom LMs,
 pseudo-labelling and training custom AMs, and comparing systems. Every job kind is registered
 here, so :meth:`Store.rerun` can rebuild any of them from its saved parameters after a restart.
+The store gives records and paths; loading models (NeMo, KenLM) from them happens here
+(:meth:`Workspace.language_model`, :meth:`Workspace.acoustic_model`, :meth:`Workspace.load_base_model`).
 The Studio, the CLI and plain Python all go through these methods.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
+from jupyter_speechcustom.io.safety import warn_untrusted_nemo
 from jupyter_speechcustom.jobs.runner import JobFunction, ProgressCallback, raise_if_cancelled
 from jupyter_speechcustom.store.workspace import (
     AudioRoleError,
@@ -35,9 +38,10 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.decoding import DecodingWeights
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.jobs.runner import Job
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
     from jupyter_speechcustom.services.compare import AcousticCache, TestItem
 
-__all__ = ["JOB_KINDS", "Workspace", "base_ref", "load_base_from_ref"]
+__all__ = ["JOB_KINDS", "Workspace", "base_ref", "load_acoustic_model", "load_base_from_ref", "load_language_model"]
 
 #: The job kinds a workspace runs (each can be re-run with :meth:`Store.rerun`).
 JOB_KINDS = ("build_language_model", "pseudo_label", "train_acoustic_model", "compare")
@@ -72,12 +76,51 @@ def load_base_from_ref(ref: Mapping[str, Any]) -> BaseModel:
     return base
 
 
+def load_language_model(ws: Store, lm_id: str) -> CustomLanguageModel:
+    """Custom LM ``lm_id`` of workspace ``ws`` (available), loaded for decoding."""
+    from jupyter_speechcustom.lm.language_model import CustomLanguageModel
+
+    rec = ws.available_model(lm_id, "lm")
+    assert rec.path is not None
+    return CustomLanguageModel.load(rec.path)
+
+
+def load_acoustic_model(ws: Store, am_id: str) -> BaseModel:
+    """Custom AM ``am_id`` of workspace ``ws`` (available), loaded (it is a base model for recognition)."""
+    from jupyter_speechcustom.asr.models import load_base_model
+
+    rec = ws.available_model(am_id, "am")
+    assert rec.path is not None
+    return load_base_model(rec.path)
+
+
 class Workspace(Store):
     """Open (or create) the workspace in folder ``path``; see :class:`Store` for what it keeps.
 
-    Besides storing things, a workspace runs the long work on them as jobs: each method here
-    returns a :class:`~jupyter_speechcustom.jobs.runner.Job` at once.
+    Besides storing things, a workspace loads the models it keeps and runs the long work on
+    them as jobs: each job method here returns a :class:`~jupyter_speechcustom.jobs.runner.Job`
+    at once.
     """
+
+    def language_model(self, lm_id: str) -> CustomLanguageModel:
+        """An available custom LM, ready for decoding."""
+        return load_language_model(self, lm_id)
+
+    def acoustic_model(self, am_id: str) -> BaseModel:
+        """An available custom AM, loaded (it is a base model for recognition)."""
+        return load_acoustic_model(self, am_id)
+
+    def load_base_model(self, name_or_path: str | Path = "demo") -> BaseModel:
+        """Load a base model and note it in the workspace. A ``.nemo`` file from outside the
+        workspace is loaded with a warning: it can contain pickled code."""
+        from jupyter_speechcustom.asr.models import load_base_model
+
+        candidate = Path(str(name_or_path)).expanduser()
+        if candidate.is_file() and not candidate.resolve().is_relative_to(self.path):
+            warn_untrusted_nemo(candidate)
+        base = load_base_model(name_or_path)
+        self.note_base(base)
+        return base
 
     def add_audio_files(
         self,
@@ -346,7 +389,7 @@ def _label_job(ws: Store, params: dict[str, Any], model: Record | None, base: Ba
                                  model_base.sample_rate)
         raise_if_cancelled(cancel)
         names = {str(r.path): r.name for r in recs.values()}
-        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
         rows = pseudo_label(model_base, list(prepared.entries), lm=lm, threshold=params["threshold"],
                             progress=lambda f, m: progress(0.05 + 0.93 * f, m))
         raise_if_cancelled(cancel)
@@ -382,7 +425,7 @@ def _acoustic_model_job(
             audio = [{"audio_filepath": r.audio_filepath, "duration": r.duration} for r in labels]
         else:
             audio = _audio_entries(ws, params["audio_ids"])
-        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
         result = train_acoustic_model(
             model_base, audio, ws.staging_path(model_id), mode=params["mode"], lm=lm, pseudo_labels=labels,
             progress=progress, on_epoch=on_epoch, cancel=cancel, **params.get("options", {}),
@@ -407,9 +450,9 @@ def _compare_job(
 
         progress(0.0, "loading the models")
         model_base = base or load_base_from_ref(params["base"])
-        lm = ws.language_model(params["lm_id"]) if params.get("lm_id") else None
+        lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
         needs_am = any("AM" in s for s in params["systems"])
-        am = ws.acoustic_model(params["am_id"]) if needs_am and params.get("am_id") else None
+        am = load_acoustic_model(ws, params["am_id"]) if needs_am and params.get("am_id") else None
         items = [TestItem(**item) for item in params["items"]]
         return run_comparison(model_base, items, params["systems"], label=params["label"], lm=lm, am=am,
                               weights=DecodingWeights(**params["weights"]), cache=cache, progress=progress,
