@@ -9,13 +9,8 @@ import threading
 import pytest
 
 from jupyter_speechcustom import demo, read_manifest, write_manifest
-from jupyter_speechcustom.am.acoustic_model import (
-    WORK_MARK,
-    TrainingError,
-    _host_tag,
-    _remove_stale_work,
-    train_acoustic_model,
-)
+from jupyter_speechcustom.am.acoustic_model import TrainingError, train_acoustic_model
+from jupyter_speechcustom.am.processes import WORK_MARK, _host_tag, _remove_stale_work
 from jupyter_speechcustom.asr.models import load_base_model
 
 EPOCHS = 2

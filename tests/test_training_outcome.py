@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_speechcustom.am.acoustic_model import (
+from jupyter_speechcustom.am.outcome import (
     FORGETTING_TOLERANCE,
     STOP_REASONS,
     EpochRecord,

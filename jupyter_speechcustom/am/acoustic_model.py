@@ -18,31 +18,50 @@ the lowest dev WER (Lightning's ``ModelCheckpoint``), never silently a worse las
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import numbers
 import os
-import random
-import shutil
-import socket
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
+from jupyter_speechcustom.am.fit import _fit
+from jupyter_speechcustom.am.outcome import (
+    DEV_SOURCES,
+    FORGETTING_TOLERANCE,
+    HOLD_OUT_MIN_UTTERANCES,
+    HOLD_OUT_SHARE,
+    STOP_REASONS,
+    EpochRecord,
+    TrainingCancelled,
+    TrainingError,
+    TrainingResult,
+    _greedy_wer,
+    _recommend,
+    _write_report,
+)
+from jupyter_speechcustom.am.processes import (
+    RANK0_WORK_ENV,
+    WORK_MARK,
+    _check_launch,
+    _host_tag,
+    _joined_work,
+    _remove_stale_work,
+)
+from jupyter_speechcustom.am.pseudo_labels import (
+    PseudoLabel,
+    calibrated_threshold,
+    load_pseudo_labels,
+    pseudo_label,
+    save_pseudo_labels,
+    utterance_confidence,
+)
 from jupyter_speechcustom.constants import (
-    CONFIDENCE_FLOOR,
-    CONFIDENCE_KEEP_SHARE,
-    CONFIDENCE_THRESHOLD,
-    CUSTOM_AM_KEY,
     FINETUNE_BATCH_SIZE,
     FINETUNE_EPOCHS,
     FINETUNE_LR,
@@ -50,12 +69,12 @@ from jupyter_speechcustom.constants import (
     MAX_TRAIN_SECONDS,
     MIN_TRAIN_SECONDS,
 )
-from jupyter_speechcustom.errors import AudioError, InvalidOptionError, SpeechCustomError, check_list
+from jupyter_speechcustom.errors import AudioError, InvalidOptionError
 from jupyter_speechcustom.evaluation.diffview import confidence_text
 from jupyter_speechcustom.io.audio import level_warnings, load_audio, split_on_pauses
-from jupyter_speechcustom.io.files import atomic_path, atomic_write, check_output_path
-from jupyter_speechcustom.io.manifest import audio_source, read_manifest, write_manifest
-from jupyter_speechcustom.jobs.progress import JobCancelled, ProgressCallback, no_progress, scaled
+from jupyter_speechcustom.io.files import check_output_path
+from jupyter_speechcustom.io.manifest import audio_source, read_manifest
+from jupyter_speechcustom.jobs.progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.decoding import DecodingWeights
@@ -63,19 +82,37 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
     from jupyter_speechcustom.text.words import CustomWord
 
+__all__ = [
+    "DEV_SOURCES",
+    "FORGETTING_TOLERANCE",
+    "HOLD_OUT_MIN_UTTERANCES",
+    "HOLD_OUT_SHARE",
+    "MODES",
+    "RANK0_WORK_ENV",
+    "STOP_REASONS",
+    "WORK_MARK",
+    "EpochRecord",
+    "Mode",
+    "PreparedAudio",
+    "PseudoLabel",
+    "TrainingCancelled",
+    "TrainingError",
+    "TrainingResult",
+    "calibrated_threshold",
+    "check_training_options",
+    "load_pseudo_labels",
+    "prepare_audio",
+    "pseudo_label",
+    "save_pseudo_labels",
+    "train_acoustic_model",
+    "utterance_confidence",
+]
+
 log = logging.getLogger(__name__)
 
 Mode = Literal["supervised", "lightly-supervised", "unsupervised"]
 MODES: tuple[str, ...] = ("supervised", "lightly-supervised", "unsupervised")
 Progress = ProgressCallback
-
-
-class TrainingError(SpeechCustomError, RuntimeError):
-    """Fine-tuning cannot start or did not finish."""
-
-
-class TrainingCancelled(TrainingError, JobCancelled):
-    """The user cancelled the training; nothing was saved."""
 
 
 @dataclass(frozen=True)
@@ -130,193 +167,6 @@ def prepare_audio(
     return PreparedAudio(tuple(prepared), tuple(skipped), tuple(warnings))
 
 
-@dataclass
-class PseudoLabel:
-    """One row of the reviewable pseudo-label table; edit ``text`` or ``kept`` before training."""
-
-    audio_filepath: str
-    text: str
-    confidence: float
-    kept: bool
-    duration: float = 0.0
-    source: str = ""  # the file the audio came from, when audio_filepath is a prepared segment of it
-
-    def __post_init__(self) -> None:
-        # Rows often come back from pandas or numpy: keep plain Python types (widgets insist).
-        self.kept = bool(self.kept)
-        self.confidence = float(self.confidence)
-        self.duration = float(self.duration)
-        self.text = str(self.text)
-        self.source = str(self.source or self.audio_filepath)
-
-    @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> PseudoLabel:
-        """A row from JSON, a job's parameters or a DataFrame record (unknown keys are ignored)."""
-        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
-
-    def to_entry(self) -> dict[str, Any]:
-        return {"audio_filepath": self.audio_filepath, "duration": self.duration, "text": self.text}
-
-
-def utterance_confidence(words: Sequence[dict[str, Any]]) -> float:
-    """The mean of a transcript's word confidences (0 when empty): the acoustic posterior, what
-    :func:`pseudo_label` scores when it decodes without a custom LM or boosting."""
-    values = [w["confidence"] for w in words if w.get("confidence") is not None]
-    return float(np.mean(values)) if values else 0.0
-
-
-def calibrated_threshold(confidences: Sequence[float]) -> float:
-    """The confidence bar for labels of one audio set: :data:`CONFIDENCE_THRESHOLD`, lowered to keep
-    the most confident :data:`CONFIDENCE_KEEP_SHARE` of them, never below :data:`CONFIDENCE_FLOOR`.
-    On a domain the model hears well, most labels clear the fixed bar; on a new one, few do, and a
-    handful of labels teaches the acoustic model nothing."""
-    if not len(confidences):
-        return CONFIDENCE_THRESHOLD
-    top = float(np.quantile(np.asarray(confidences, dtype=float), 1.0 - CONFIDENCE_KEEP_SHARE))
-    return round(min(CONFIDENCE_THRESHOLD, max(CONFIDENCE_FLOOR, top)), 4)
-
-
-def pseudo_label(
-    model: BaseModel,
-    entries: Sequence[dict[str, Any]],
-    *,
-    lm: CustomLanguageModel | None = None,
-    words: Sequence[CustomWord] | None = None,
-    weights: DecodingWeights | None = None,
-    threshold: float | None = None,
-    progress: Progress | None = None,
-) -> list[PseudoLabel]:
-    """Transcribe untranscribed audio and score each transcript's confidence.
-
-    With ``lm`` this is the labelling step of lightly supervised training; without it,
-    of unsupervised training. Rows at or above ``threshold`` are marked kept (None: the bar
-    :func:`calibrated_threshold` sets on these confidences). The confidence
-    is :func:`~jupyter_speechcustom.asr.confidence.utterance_confidences`: the share of the
-    label's words that survive decoding again with the acoustic model weighed less against the
-    LM (1 without one), times the square root of the words' mean posterior over the model's
-    median word posterior on these entries (capped at 1), so one threshold suits every model.
-    Words keep their own confidences.
-    """
-    from jupyter_speechcustom.asr.confidence import utterance_confidences
-    from jupyter_speechcustom.asr.decoding import Decoder
-    from jupyter_speechcustom.asr.recognize import acoustic_outputs
-
-    check_list(entries, "entries", "manifest entries", fix="read a manifest with read_manifest({})")
-    paths = [str(e["audio_filepath"]) for e in entries]
-    report = progress or no_progress
-    outputs = acoustic_outputs(model, paths, progress=scaled(report, 0.0, 0.5))
-    report(0.5, "decoding" + (" with the custom language model" if lm else ""))
-    decoder = Decoder(model, lm, words=words, weights=weights)
-    transcripts = decoder.decode(outputs)
-    report(0.8, "scoring confidence")
-    confidences = [round(v, 4) for v in utterance_confidences(decoder, outputs, transcripts)]  # as the table shows
-    bar = calibrated_threshold([c for c, t in zip(confidences, transcripts) if t.text]) if threshold is None \
-        else threshold
-    rows = []
-    for entry, out, t, confidence in zip(entries, outputs, transcripts, confidences):
-        duration = float(entry.get("duration") or out.duration)
-        rows.append(PseudoLabel(str(entry["audio_filepath"]), t.text, confidence,
-                                bool(t.text) and confidence >= bar, duration, str(entry.get("source") or "")))
-    how = " (calibrated on this audio)" if threshold is None else ""
-    report(1.0, f"{sum(r.kept for r in rows)} of {len(rows)} utterances kept, confidence {bar:g} or more{how}")
-    return rows
-
-
-def save_pseudo_labels(rows: Sequence[PseudoLabel], path: str | Path) -> Path:
-    return write_manifest(path, [asdict(r) for r in rows])
-
-
-def load_pseudo_labels(path: str | Path) -> list[PseudoLabel]:
-    return [PseudoLabel.from_dict(e) for e in read_manifest(path)]
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    step: int
-    train_loss: float | None
-    dev_wer: float | None
-    dev_loss: float | None
-
-
-#: Why a fine-tuning stopped (``TrainingResult.stop_reason``); a cancelled one raises :class:`TrainingCancelled`.
-STOP_REASONS: tuple[str, ...] = ("completed", "early-stopping", "no-improvement", "diverged", "stopped")
-
-#: Where the dev WER that picks the saved epoch comes from (``TrainingResult.dev_source``).
-DEV_SOURCES: tuple[str, ...] = ("dev set", "held-out transcripts", "held-out pseudo-labels")
-
-#: Without a dev set, this many training utterances or more lend :data:`HOLD_OUT_SHARE` of themselves as one.
-HOLD_OUT_MIN_UTTERANCES = 20
-HOLD_OUT_SHARE = 0.1
-
-#: General-speech WER may rise this much (relative) before the base model is recommended instead: the
-#: forgetting guard's tolerance (a few points' rise is the usual price of a domain's large gain).
-FORGETTING_TOLERANCE = 0.10
-
-
-@dataclass
-class TrainingResult:
-    """What a fine-tuning produced: the saved epoch, why training stopped, the forgetting guard's
-    figures, and which model to use (``recommended``: ``"custom"``, or ``"base"`` when the custom
-    model is no better on the dev set or forgets general speech; it is saved either way)."""
-
-    path: Path
-    mode: str
-    base_model: dict[str, str]
-    train_utterances: int
-    general_utterances: int
-    history: list[EpochRecord] = field(default_factory=list)
-    pseudo_labels: list[PseudoLabel] = field(default_factory=list)
-    dev_wer_before: float | None = None
-    dev_wer_after: float | None = None
-    general_wer_before: float | None = None
-    general_wer_after: float | None = None
-    audio_seconds: float = 0.0
-    fit_seconds: float = 0.0
-    train_seconds: float = 0.0
-    world_size: int = 1  # training processes (devices x nodes)
-    global_rank: int = 0  # this process's rank; only rank 0 writes the model and its report
-    epochs_planned: int = 0
-    saved_epoch: int = 0  # the epoch whose weights were saved: the best one by dev WER, else the last
-    best_epoch: int | None = None  # the epoch with the lowest dev WER (None without a dev set)
-    best_dev_wer: float | None = None  # its dev WER, as training measured it (the history's)
-    dev_source: str | None = None  # one of DEV_SOURCES, None without a dev set
-    dev_utterances: int = 0
-    patience: int = 0  # early stopping's patience in epochs (0: off)
-    stop_reason: str = "completed"  # one of STOP_REASONS
-    stop_message: str = ""
-    recommended: str = "custom"  # "custom" or "base"
-    recommended_reason: str = ""
-
-    @property
-    def throughput(self) -> float:
-        """Audio seconds trained per wall-clock second of fitting."""
-        return self.audio_seconds / self.fit_seconds if self.fit_seconds else 0.0
-
-    @property
-    def general_wer_change(self) -> float | None:
-        """Relative change of general-set WER (forgetting): +0.05 means 5% worse."""
-        if self.general_wer_before is None or self.general_wer_after is None or not self.general_wer_before:
-            return None
-        return self.general_wer_after / self.general_wer_before - 1
-
-    def summary(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("history", "pseudo_labels", "global_rank")}
-        out["path"] = str(self.path)
-        out["general_wer_change"] = self.general_wer_change
-        out["throughput"] = self.throughput
-        out["epochs"] = sum(1 for h in self.history if h.epoch > 0)
-        return out
-
-
-def _greedy_wer(model: BaseModel, entries: Sequence[dict[str, Any]]) -> float:
-    from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
-    from jupyter_speechcustom.evaluation.metrics import evaluate
-
-    outputs = acoustic_outputs(model, [audio_source(e) for e in entries])
-    return evaluate([str(e["text"]) for e in entries], greedy_decode(model, outputs)).wer
-
-
 def _general_entries(base: BaseModel, choice: str | Path | None, which: str) -> list[dict[str, Any]]:
     """Transcribed general speech: a manifest, none, or ``"auto"``: the base model's profile's
     ``which`` set (``general_speech`` or ``general_test``), none when it has no such set."""
@@ -326,103 +176,6 @@ def _general_entries(base: BaseModel, choice: str | Path | None, which: str) -> 
         manifest = getattr(base.profile, which, None)
         return read_manifest(manifest, require_text=True) if manifest is not None else []
     return read_manifest(choice, require_text=True)
-
-
-class _Monitor:
-    """A Lightning callback: progress, per-epoch history, cancellation (reported by rank 0 of a multi-process run)."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        import lightning.pytorch as pl
-
-        class Monitor(pl.Callback):
-            def __init__(self, total_steps: int, report: Progress, cancel: threading.Event | None,
-                         history: list[EpochRecord], on_epoch: Callable[[EpochRecord], None] | None,
-                         world_size: int = 1) -> None:
-                self.world_size = world_size
-                self.total_steps = max(total_steps, 1)
-                self.report = report
-                self.cancel = cancel
-                self.history = history
-                self.on_epoch = on_epoch
-                self.cancelled = False
-                self.cancelled_epoch = 0
-                self.audio_seconds = 0.0
-                self.validation_seconds = 0.0
-                self._validation_start = 0.0
-
-            def on_validation_start(self, trainer, module):
-                self._validation_start = time.perf_counter()
-
-            def on_validation_end(self, trainer, module):
-                self.validation_seconds += time.perf_counter() - self._validation_start
-
-            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-                loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-                value = float(loss) if loss is not None else float("nan")
-                signal_len = batch[1] if isinstance(batch, (list, tuple)) and len(batch) > 1 else None
-                if signal_len is not None:
-                    self.audio_seconds += float(signal_len.sum()) / module.cfg.sample_rate
-                step = trainer.global_step
-                if trainer.is_global_zero:
-                    self.report(0.1 + 0.8 * min(step / self.total_steps, 1.0),
-                                f"epoch {trainer.current_epoch + 1}, step {step}/{self.total_steps}, loss {value:.3f}")
-                cancelled = self.cancel is not None and self.cancel.is_set()
-                if self.world_size > 1:  # all processes stop together, or the others would wait for this one
-                    cancelled = trainer.strategy.reduce_boolean_decision(cancelled, all=False)
-                if cancelled and not self.cancelled:
-                    self.cancelled = True
-                    self.cancelled_epoch = trainer.current_epoch + 1
-                if self.cancelled:
-                    trainer.should_stop = True
-
-            def on_train_epoch_end(self, trainer, module):
-                if self.cancelled:  # an epoch cut short: not an epoch of the history
-                    return
-                # Runs after the epoch's validation, so its val_wer is in callback_metrics.
-                metrics = trainer.callback_metrics
-
-                def get(name: str) -> float | None:
-                    value = metrics.get(name)
-                    return float(value) if value is not None else None
-
-                record = EpochRecord(trainer.current_epoch + 1, trainer.global_step,
-                                     get("train_loss"), get("val_wer"), get("val_loss"))
-                self.history.append(record)
-                if self.on_epoch and trainer.is_global_zero:
-                    self.on_epoch(record)
-
-        return Monitor(*args, **kwargs)
-
-
-#: Marks the working folders of training runs (``.<output name>.speechcustom-am-<pid>-<host>-<random>``).
-WORK_MARK = ".speechcustom-am-"
-
-
-def _host_tag() -> str:
-    """This machine, in working folders' names: the processes of a multi-node run may share a drive."""
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def _remove_stale_work(folder: Path) -> None:
-    """Remove working folders that runs killed before they could clean up left in ``folder``."""
-    if not folder.is_dir():
-        return
-    for path in folder.glob(f".*{WORK_MARK}*"):
-        pid, *rest = path.name.rpartition(WORK_MARK)[2].split("-")
-        elsewhere = len(rest) > 1 and rest[0] != _host_tag()  # another machine's process: cannot be checked
-        if elsewhere or not pid.isdigit() or not path.is_dir() or path.is_symlink() or _alive(int(pid)):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def check_training_options(
@@ -453,80 +206,6 @@ def check_training_options(
         raise InvalidOptionError(msg)
     if not real(general_ratio) or general_ratio < 0:
         raise InvalidOptionError(f"general_ratio must be a number, 0 or more, got {general_ratio!r}")
-
-
-#: Set by rank 0 of a ``ddp`` run for the processes Lightning starts: the folder holding its training data.
-RANK0_WORK_ENV = "SPEECHCUSTOM_AM_RANK0_WORK"
-
-
-def _rerun_advice(strategy: str) -> str:
-    return (f"strategy {strategy!r} starts its other training processes by running this program again, which a "
-            "notebook, an interactive session or a background job cannot do: run `speechcustom am train ... "
-            "--devices N --strategy ddp` from a terminal (in a notebook, a `!speechcustom am train ...` cell), "
-            "or call train_acoustic_model from a script")
-
-
-def _rerunnable() -> bool:
-    """Whether Lightning's ``ddp`` can start this program again to make the other processes."""
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None) is not None or getattr(main, "__spec__", None) is not None
-    interactive = hasattr(sys, "ps1") or bool(sys.flags.interactive)
-    return script and not interactive and threading.current_thread() is threading.main_thread()
-
-
-def _check_launch(trainer_kwargs: dict[str, Any], iterations: int) -> int:
-    """Refuse Lightning options that cannot train here, before any work; the number of training processes."""
-    import lightning.pytorch as pl
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _SubprocessScriptLauncher
-
-    args = {"accelerator": "cpu", "devices": 1, "logger": False, "enable_checkpointing": False,
-            "enable_progress_bar": False, "enable_model_summary": False, **trainer_kwargs}
-    strategy = str(trainer_kwargs.get("strategy", "auto"))
-    devices_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # "GPU available: ..." once, in the fit
-    devices_log.addFilter(_hide)
-    try:
-        trainer = pl.Trainer(**args)  # builds the accelerator and strategy only: nothing starts yet
-    except MisconfigurationException as exc:
-        if "interactive" in str(exc):
-            raise TrainingError(_rerun_advice(strategy)) from None
-        raise TrainingError(f"Lightning cannot train with {trainer_kwargs}: {exc}") from None
-    finally:
-        devices_log.removeFilter(_hide)
-    launcher = trainer.strategy.launcher
-    if isinstance(launcher, _MultiProcessingLauncher):
-        # Its processes are copies of this one: progress, cancel and the epoch history would stay in them.
-        raise TrainingError(f"strategy {strategy!r} trains in copies of this process that progress, cancellation "
-                            "and the per-epoch history cannot reach: use strategy 'ddp' (speechcustom am train "
-                            "--strategy ddp, or a script) instead")
-    if (isinstance(launcher, _SubprocessScriptLauncher) and launcher.num_processes > 1
-            and not launcher.cluster_environment.creates_processes_externally and not _rerunnable()):
-        raise TrainingError(_rerun_advice(strategy))
-    world_size = int(trainer.num_devices * trainer.num_nodes)
-    if world_size > 1 and iterations > 1:
-        raise TrainingError(f"iterations above 1 need one training process, not {world_size}: train one round per "
-                            "run, passing the previous custom acoustic model as the base model")
-    return world_size
-
-
-def _hide(record: logging.LogRecord) -> bool:
-    return False
-
-
-_joined: set[str] = set()
-
-
-def _joined_work() -> Path | None:
-    """Rank 0's working folder when Lightning started this process to join its ``ddp`` run, else None.
-
-    Only for the run that started it: a program that trains again runs again in step in every
-    process (Lightning's contract), each preparing its own data, as on several nodes.
-    """
-    shared = os.environ.get(RANK0_WORK_ENV)
-    if shared and os.environ.get("LOCAL_RANK", "0") != "0" and shared not in _joined:
-        _joined.add(shared)
-        return Path(shared)
-    return None
 
 
 def train_acoustic_model(
@@ -694,251 +373,8 @@ def train_acoustic_model(
     return result
 
 
-_DEV_WORDS = {"dev set": "the dev set", "held-out transcripts": "held-out transcribed audio",
-              "held-out pseudo-labels": "held-out pseudo-labelled audio (against its pseudo-labels)"}
-
-
-def _recommend(result: TrainingResult) -> None:
-    """Recommend the base model when the saved epoch is no better on the dev set, or forgets general speech."""
-    problems, notes = [], []
-    before, after = result.dev_wer_before, result.dev_wer_after
-    where = _DEV_WORDS.get(str(result.dev_source), "the dev set")
-    if before is not None and after is not None:
-        if after >= before:
-            problems.append(f"on {where} its WER is {after:.1%}, the base model's {before:.1%}: lower the learning "
-                            "rate, train fewer epochs or check the labels")
-        else:
-            notes.append(f"WER on {where} {before:.1%} -> {after:.1%}")
-    general_before, general_after = result.general_wer_before, result.general_wer_after
-    if general_before is not None and general_after is not None:
-        change = result.general_wer_change
-        shown = f"general speech WER {general_before:.1%} -> {general_after:.1%}"
-        if general_after > general_before and (change is None or change > FORGETTING_TOLERANCE):
-            worse = f" ({change:.0%} worse)" if change is not None else ""
-            problems.append(f"it forgets general speech: {shown}{worse}, more than the "
-                            f"{FORGETTING_TOLERANCE:.0%} the forgetting guard allows: train with general speech "
-                            "mixed in (the Studio's \"mix in general speech\"; more of it with general_ratio=) or "
-                            "fewer epochs")
-        else:
-            notes.append(f"{shown}, within the forgetting guard's {FORGETTING_TOLERANCE:.0%}")
-    if problems:
-        result.recommended = "base"
-        result.recommended_reason = ("the base model is better: " + "; ".join(problems)
-                                     + ". The custom model is saved so you can inspect it")
-    else:
-        result.recommended = "custom"
-        result.recommended_reason = "; ".join(notes) or "not checked: no dev set and no general test set"
-
-
 def _load_trained(path: Path) -> BaseModel:
     from jupyter_speechcustom.asr.models import load_base_model
 
     return load_base_model(path)
 
-
-def _write_report(result: TrainingResult) -> None:
-    """Keep the training's figures beside the model (``<name>.json``)."""
-    summary = result.summary()
-    summary["history"] = [asdict(h) for h in result.history]
-    summary["pseudo_labels"] = [asdict(r) for r in result.pseudo_labels]
-    atomic_write(result.path.with_suffix(".json"), json.dumps(summary, indent=2))
-
-
-def _fit(
-    model_in: BaseModel,
-    base: BaseModel,
-    domain: list[dict[str, Any]],
-    dev_entries: list[dict[str, Any]],
-    general_entries: list[dict[str, Any]],
-    general_ratio: float,
-    work: Path,
-    out_path: Path,
-    *,
-    mode: str,
-    epochs: int,
-    learning_rate: float,
-    batch_size: int,
-    freeze_encoder: bool,
-    spec_augment: bool,
-    patience: int,
-    trainer_kwargs: dict[str, Any],
-    seed: int,
-    report: Progress,
-    on_epoch: Callable[[EpochRecord], None] | None,
-    cancel: threading.Event | None,
-    world_size: int = 1,
-    joined: bool = False,
-) -> TrainingResult:
-    import lightning.pytorch as pl
-    import torch
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from nemo.collections.asr.models import ASRModel
-    from omegaconf import OmegaConf, open_dict
-
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    mix = rng.sample(general_entries, min(len(general_entries), math.ceil(general_ratio * len(domain))))
-    train = domain + mix
-    dev = dev_entries
-    dev_source = DEV_SOURCES[0] if dev else None
-    if not dev and len(domain) >= HOLD_OUT_MIN_UTTERANCES:  # hold out part of the domain data as the dev set
-        shuffled = domain[:]
-        rng.shuffle(shuffled)
-        cut = max(2, int(len(shuffled) * HOLD_OUT_SHARE + 1e-9))
-        dev, train = shuffled[:cut], shuffled[cut:] + mix
-        dev_source = DEV_SOURCES[1] if mode == "supervised" else DEV_SOURCES[2]
-    if joined:  # a process joining rank 0's ddp run: the manifests rank 0 wrote in its ``work``
-        train = read_manifest(work / "train.json")
-        dev = read_manifest(work / "dev.json") if (work / "dev.json").is_file() else []
-    else:
-        work.mkdir(parents=True, exist_ok=True)
-        write_manifest(work / "train.json", train)
-        if dev:
-            write_manifest(work / "dev.json", dev)
-    train_manifest = work / "train.json"
-    dev_manifest = work / "dev.json" if dev else None
-
-    # Restore a fresh copy: the caller's model object is never changed.
-    model = ASRModel.restore_from(str(model_in.path), map_location="cpu")
-    ds = {"sample_rate": model.cfg.sample_rate, "use_lhotse": False, "num_workers": 0, "pin_memory": False,
-          "trim_silence": False, "max_duration": MAX_TRAIN_SECONDS + 1, **model_in.family.dataset_config(model)}
-    # Each of the world_size processes trains on its share of the utterances (Lightning's distributed sampler).
-    steps_per_epoch = math.ceil(math.ceil(len(train) / world_size) / batch_size)
-    total_steps = steps_per_epoch * epochs
-    trainer_args: dict[str, Any] = {
-        "accelerator": "cpu", "devices": 1, "precision": 32, "max_epochs": epochs, "logger": False,
-        "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
-        "log_every_n_steps": 1, "num_sanity_val_steps": 0, "gradient_clip_val": 1.0,
-    }
-    trainer_args.update(trainer_kwargs)
-    family = model_in.family
-    family.prepare_training(model, str(trainer_args.get("accelerator")))  # e.g. a TDT loss for the CPU
-    history: list[EpochRecord] = []
-    monitor = _Monitor(total_steps, report, cancel, history, on_epoch, world_size)
-    callbacks = [monitor]
-    best: Any = None
-    early: Any = None
-    if dev_manifest is not None:
-        # Each epoch that lowers the dev WER replaces the weights kept in the working folder; those
-        # are the ones saved, not the last epoch's.
-        best = ModelCheckpoint(dirpath=work / "best", filename="best", monitor="val_wer", mode="min", save_top_k=1,
-                               save_weights_only=True, auto_insert_metric_name=False, enable_version_counter=False)
-        callbacks.append(best)
-        trainer_args["enable_checkpointing"] = True
-        if patience > 0:
-            early = EarlyStopping(monitor="val_wer", mode="min", patience=patience)
-            callbacks.append(early)
-    trainer = pl.Trainer(callbacks=callbacks, **trainer_args)
-    model.set_trainer(trainer)
-    model.setup_training_data(OmegaConf.create({**ds, "manifest_filepath": str(train_manifest),
-                                                "batch_size": batch_size, "shuffle": True}))
-    if dev_manifest is not None:
-        model.setup_multiple_validation_data(OmegaConf.create({**ds, "manifest_filepath": str(dev_manifest),
-                                                               "batch_size": batch_size, "shuffle": False}))
-        if world_size > 1:
-            _validate_whole_set(model)
-    optim = OmegaConf.create({"name": "adamw", "lr": learning_rate, "weight_decay": 1e-3, "betas": [0.9, 0.98],
-                              "sched": {"name": "CosineAnnealing", "warmup_steps": max(1, total_steps // 10),
-                                        "min_lr": learning_rate / 20, "max_steps": total_steps}})
-    model.setup_optimization(optim)
-    if freeze_encoder:
-        model.encoder.freeze()
-    if not spec_augment:
-        model.spec_augmentation = None
-    if world_size > 1 and not joined:  # for the processes Lightning's ddp starts (see train_acoustic_model)
-        os.environ[RANK0_WORK_ENV] = str(work)
-    try:
-        if dev_manifest is not None:
-            report(0.08, "measuring the dev set before training")
-            metrics = trainer.validate(model, verbose=False)[0]
-            start = EpochRecord(0, 0, None, metrics.get("val_wer"), metrics.get("val_loss"))
-            history.append(start)
-            if on_epoch and trainer.is_global_zero:
-                on_epoch(start)
-            if early is not None and start.dev_wer is not None and math.isfinite(start.dev_wer):
-                # Epochs that do not beat the base model count toward the patience too.
-                early.best_score = torch.tensor(float(start.dev_wer))
-        report(0.1, f"training on {len(train)} utterances ({len(mix)} general) for up to {epochs} epochs")
-        fit_start = time.perf_counter()
-        validation_before = monitor.validation_seconds  # the dev check above is not part of the fit
-        trainer.fit(model)
-        # Throughput counts training only: validation (early stopping, dev WER) is extra work.
-        fit_seconds = max(0.0, time.perf_counter() - fit_start - (monitor.validation_seconds - validation_before))
-    finally:
-        if world_size > 1 and not joined:
-            os.environ.pop(RANK0_WORK_ENV, None)
-    audio_seconds = monitor.audio_seconds
-    if world_size > 1:  # every process trained on its share of the audio
-        audio_seconds = float(trainer.strategy.reduce(torch.tensor(audio_seconds, dtype=torch.float64),
-                                                      reduce_op="sum"))
-    if monitor.cancelled:
-        msg = (f"training was cancelled in epoch {monitor.cancelled_epoch} of {epochs}; no model was saved and the "
-               "base model is unchanged")
-        raise TrainingCancelled(msg)
-    best_epoch = None
-    if best is not None and best.best_model_path and trainer.is_global_zero:
-        kept = torch.load(best.best_model_path, map_location="cpu", weights_only=False)  # written just now, by us
-        model.load_state_dict(kept["state_dict"])
-        best_epoch = int(kept["epoch"]) + 1
-    stop = _stop(history, epochs, best_epoch, patience if early is not None else 0,
-                 early is not None and early.wait_count >= early.patience)
-    log.info("%s; saved epoch %d", stop["stop_message"], stop["saved_epoch"])
-    with open_dict(model.cfg):
-        model.cfg[CUSTOM_AM_KEY] = {
-            "base_model": {"name": (base.tied_base or {}).get("name", base.name), "fingerprint": base.family_fingerprint},
-            "mode": mode,
-            "train_utterances": len(domain),
-            "general_utterances": len(mix),
-        }
-    if trainer.is_global_zero:  # one process writes the model
-        with atomic_path(out_path, suffix=".nemo") as part:  # a half-written model is never at out_path
-            model.save_to(str(part))
-    return TrainingResult(path=out_path, mode=mode, base_model=dict(model.cfg[CUSTOM_AM_KEY]["base_model"]),
-                          train_utterances=len(domain), general_utterances=len(mix), history=history,
-                          audio_seconds=audio_seconds, fit_seconds=fit_seconds, world_size=world_size,
-                          global_rank=trainer.global_rank, epochs_planned=epochs, dev_source=dev_source,
-                          dev_utterances=len(dev), **stop)
-
-
-def _stop(history: list[EpochRecord], epochs: int, best_epoch: int | None, patience: int,
-          patience_ran_out: bool) -> dict[str, Any]:
-    """Why training stopped and which epoch is saved, as :class:`TrainingResult` fields."""
-    trained = [h for h in history if h.epoch > 0]
-    ran = len(trained)
-    base_wer = history[0].dev_wer if history and history[0].epoch == 0 else None
-    best_wer = next((h.dev_wer for h in trained if h.epoch == best_epoch), None)
-    last_wer = trained[-1].dev_wer if trained else None
-    after = f"stopped early after epoch {ran} of {epochs}"
-    if ran >= epochs:
-        reason, message = "completed", f"all {epochs} epochs done" if epochs != 1 else "its 1 epoch done"
-    elif last_wer is not None and not math.isfinite(last_wer):
-        reason = "diverged"
-        message = f"{after}: the dev WER was not a number (the training diverged): lower the learning rate"
-    elif patience_ran_out and base_wer is not None and (best_wer is None or best_wer >= base_wer):
-        reason = "no-improvement"
-        message = (f"{after}: no epoch improved on the base model's dev WER ({base_wer:.1%}) "
-                   f"(early stopping, patience {patience})")
-    elif patience_ran_out:
-        shown = f" ({best_wer:.1%})" if best_wer is not None else ""
-        reason = "early-stopping"
-        message = (f"{after}: the dev WER had not improved on epoch {best_epoch}'s{shown} for {patience} "
-                   f"epoch{'s' if patience != 1 else ''} (early stopping, patience {patience})")
-    else:
-        reason, message = "stopped", f"stopped after epoch {ran} of {epochs} by a limit of the trainer (trainer_kwargs)"
-    return {"stop_reason": reason, "stop_message": message, "patience": patience, "best_epoch": best_epoch,
-            "best_dev_wer": best_wer, "saved_epoch": best_epoch or ran}
-
-
-def _validate_whole_set(model: Any) -> None:
-    """Let every process validate the whole dev set, so the dev WER and loss are the whole set's.
-
-    Lightning would split it with a distributed sampler (padded with repeats to equal shares), and
-    NeMo averages the loss per process. A sampler of one replica is left alone by Lightning; NeMo's
-    WER metric sums its counts over the processes, which keeps the ratio exact.
-    """
-    from torch.utils.data import DataLoader, DistributedSampler
-
-    loader = model._validation_dl
-    model._validation_dl = DataLoader(loader.dataset, batch_size=loader.batch_size, collate_fn=loader.collate_fn,
-                                      sampler=DistributedSampler(loader.dataset, num_replicas=1, rank=0, shuffle=False),
-                                      num_workers=0, pin_memory=False)
