@@ -5,6 +5,9 @@ reads the rest, notably the WebM/Opus that browsers record. soxr resamples.
 
 Recordings too long to hold several times over are read a block at a time instead
 (:class:`AudioFile`): the same samples, without a float array of the whole file.
+
+Levels (:mod:`~jupyter_speechcustom.io.levels`) and cutting at pauses
+(:mod:`~jupyter_speechcustom.io.pauses`) are re-exported here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ import numpy as np
 
 from jupyter_speechcustom.constants import MAX_AUDIO_SECONDS, SAMPLE_RATE
 from jupyter_speechcustom.errors import AudioError
+from jupyter_speechcustom.io.levels import CLIPPING_PEAK as CLIPPING_PEAK
+from jupyter_speechcustom.io.levels import level_warnings as level_warnings
+from jupyter_speechcustom.io.pauses import pause_cuts as pause_cuts
+from jupyter_speechcustom.io.pauses import split_on_pauses as split_on_pauses
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -321,100 +328,6 @@ def audio_info(source: str | Path | bytes) -> AudioInfo:
     """Sample rate, channels and duration of a file or bytes (decodes it)."""
     data, rate = decode(source, max_seconds=MAX_AUDIO_SECONDS)
     return AudioInfo(sample_rate=rate, channels=data.shape[1], duration=data.shape[0] / rate)
-
-
-def level_warnings(audio: np.ndarray, rate: int, *, recording: bool = False) -> list[str]:
-    """Soft problems worth telling the user: near-silence and clipping.
-
-    A file counts as clipped when 0.1% of its samples or more sit at full scale; many files are
-    normalized to a peak of 0 dBFS without being clipped. A microphone ``recording`` at full scale
-    is clipped, or was about to be: a codec (Opus) or a resampler smooths clipped samples to just
-    under it, so counting samples finds too few.
-    """
-    warnings = []
-    if audio.size == 0:
-        return ["no samples"]
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    if rms < 1e-3:
-        warnings.append(f"nearly silent (RMS {rms:.1e}): check the microphone or the file")
-    peak = float(np.max(np.abs(audio)))
-    clipped = float(np.mean(np.abs(audio) >= CLIPPING_PEAK))
-    if recording and peak >= CLIPPING_PEAK:
-        share = f" ({clipped:.1%} of samples)" if clipped >= 1e-3 else ""
-        warnings.append(f"the recording clips: its peak is {_dbfs(peak)} dBFS, at full scale{share}, so its loudest "
-                        "parts are distorted; move back from the microphone or lower its input gain, then record "
-                        "again")
-    elif clipped >= 1e-3:
-        warnings.append(f"{clipped:.1%} of samples are at full scale: the audio clips, so its loudest parts are "
-                        "distorted; record it again with a lower input gain")
-    return warnings
-
-
-#: A peak at or above this (-0.1 dBFS) counts as clipping.
-CLIPPING_PEAK = 10 ** (-0.1 / 20)
-
-
-def _dbfs(x: float) -> str:
-    return "-inf" if x <= 0 else f"{20 * np.log10(x):.1f}".replace("-0.0", "0.0")
-
-
-def split_on_pauses(audio: np.ndarray, rate: int, max_seconds: float, min_seconds: float = 1.0) -> list[np.ndarray]:
-    """Cut long audio into segments of at most ``max_seconds``, at the quietest moments.
-
-    Each cut is placed at the lowest-energy 20 ms frame in the last third of the allowed
-    window, so words are rarely split.
-    """
-    max_len = int(max_seconds * rate)
-    if len(audio) <= max_len:
-        return [audio]
-    segments = []
-    start = 0
-    while len(audio) - start > max_len:
-        cut = start + _pause_cut(audio[start : start + max_len], rate)
-        segments.append(audio[start:cut])
-        start = cut
-    tail = audio[start:]
-    if len(tail) >= min_seconds * rate or not segments:
-        segments.append(tail)
-    else:
-        segments[-1] = np.concatenate([segments[-1], tail])
-    return segments
-
-
-def _pause_cut(window: np.ndarray, rate: int) -> int:
-    """Where in ``window`` to cut: the middle of its quietest 20 ms frame in its last third (its end without one)."""
-    frame = max(1, int(0.02 * rate))
-    lo = int(len(window) * 2 / 3) // frame
-    energies = [float(np.mean(np.square(window[i * frame : (i + 1) * frame]))) for i in range(lo, len(window) // frame)]
-    return (lo + int(np.argmin(energies))) * frame + frame // 2 if energies else len(window)
-
-
-def pause_cuts(blocks: Iterable[np.ndarray], rate: int, max_seconds: float, min_seconds: float = 1.0) -> list[int]:
-    """The lengths of the segments :func:`split_on_pauses` cuts audio into, from its samples in blocks.
-
-    Holds about ``max_seconds`` of audio at a time, never the whole.
-    """
-    max_len = int(max_seconds * rate)
-    lengths: list[int] = []
-    held: list[np.ndarray] = []  # the samples from the last cut on
-    count = 0
-    for block in blocks:
-        held.append(block)
-        count += len(block)
-        if count <= max_len:
-            continue
-        window = np.concatenate(held)
-        start = 0
-        while len(window) - start > max_len:
-            cut = _pause_cut(window[start : start + max_len], rate)
-            lengths.append(cut)
-            start += cut
-        held, count = [window[start:]], len(window) - start
-    if count >= min_seconds * rate or not lengths:
-        lengths.append(count)
-    else:
-        lengths[-1] += count
-    return lengths
 
 
 def resample_blocks(blocks: Iterable[np.ndarray], rate: int, target: int) -> Iterator[np.ndarray]:
