@@ -182,24 +182,16 @@ def cache_aware_problem(model: Any) -> str | None:
     normalize = asr.cfg.preprocessor.get("normalize")
     if isinstance(normalize, str) and normalize in _UTTERANCE_NORMALIZATIONS:
         return f"its features are normalized over the whole utterance ({normalize})"
-    if _project(model) is None:
-        return f"its family ({type(model.family).__name__}) has no cached output built from encoder frames"
     return None
 
 
-def _project(model: Any) -> Callable[[Any], np.ndarray] | None:
-    """How encoder frames ``(1, d_model, frames)`` become what ``model``'s family caches, or None for a
-    family whose cached output is not built from encoder frames: CTC log-probs ``(frames, vocabulary +
-    blank)`` through the CTC head, or the frames themselves ``(frames, d_model)`` for a transducer or hybrid."""
-    from jupyter_speechcustom.asr.families import CTCFamily, TransducerFamily
-
-    family = model.family
-    if isinstance(family, CTCFamily):
-        head = model.asr_model.decoder
-        return lambda encoded: head(encoder_output=encoded)[0].numpy().copy()
-    if isinstance(family, TransducerFamily):
-        return lambda encoded: encoded[0].T.numpy().copy()
-    return None
+def _project(model: Any) -> Callable[[Any], np.ndarray]:
+    """How encoder frames ``(1, d_model, frames)`` become what ``model``'s family caches: its
+    :meth:`~jupyter_speechcustom.asr.family_base.ModelFamily.project` with the default head, as the
+    offline acoustic pass caches them (CTC log-probs ``(frames, vocabulary + blank)`` through the CTC
+    head, or the frames themselves ``(frames, d_model)`` for a transducer or hybrid, whichever head decodes)."""
+    family, asr = model.family, model.asr_model
+    return lambda encoded: family.project(asr, encoded[0].T.numpy().copy())
 
 
 class _CacheAwareEncoder:
@@ -229,10 +221,7 @@ class _CacheAwareEncoder:
         # the pre-emphasis sample before it lie within the slice.
         self.margin = -(-(self.half_window + 1) // self.hop) + 1
         self.subsampling = int(self.asr.cfg.encoder.get("subsampling_factor", 1) or 1)
-        project = _project(model)
-        if project is None:
-            raise InvalidOptionError(cache_aware_problem(model) or "the model cannot be streamed with its caches")
-        self.project = project
+        self.project = _project(model)
         self.reset()
 
     def reset(self) -> None:
