@@ -23,32 +23,27 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom.constants import (
-    BEAM_SIZE,
-    DEMO_MODEL_NAME,
-    STUDIO_UTTERANCES_PER_PAGE,
-)
+from jupyter_speechcustom.constants import BEAM_SIZE, DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, borrowed_dev_set, dev_items
 from jupyter_speechcustom.store.index import RecordNotFoundError, audio_role
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
-    AudioSlot,
     Choice,
     Confirm,
     JobView,
     Panel,
     WeightControls,
-    audio_label,
     button,
     heading,
     hint,
     hint_html,
-    player_audio,
     set_options,
     wide,
 )
+from jupyter_speechcustom.widgets._compare_test_set import TestSetChooser
+from jupyter_speechcustom.widgets._compare_view import UPDATING_CSS, ComparisonView, weights_text
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.decoding import DecodingWeights, TuneResult
@@ -58,33 +53,6 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.services.workspace import Workspace
 
 __all__ = ["ComparePanel"]
-
-# --------------------------------------------------------------------------- the panel
-
-
-#: Scores and rows shown while a re-decode is under way.
-_UPDATING_CSS = """<style>
-.sc-stale { opacity: 0.5; }
-.sc-compare-updating, .sc-row-updated { margin: 2px 0; }
-</style>"""
-
-
-def _weights_text(w: DecodingWeights) -> str:
-    head = f", {'CTC' if w.head == 'ctc' else w.head} head" if w.head else ""
-    return f"LM alpha {w.lm_alpha:.2f}, beta {w.lm_beta:.1f}, boost {w.boost_alpha:.1f}{head}"
-
-
-class _UtteranceRow(widgets.VBox):
-    """One utterance of the current page: its diff and its audio."""
-
-    def __init__(self) -> None:
-        self.diff = widgets.HTML()
-        self.diff.add_class("sc-utterance")
-        self.player = AudioSlot()
-        self.audio: str | None = None  # the file the player holds
-        super().__init__([self.diff, self.player])
-        self.layout.display = "none"
-
 
 class ComparePanel(Panel):
     """Run base and customized systems side by side; diffs, WER/CER, hit rates, weight sliders.
@@ -100,7 +68,9 @@ class ComparePanel(Panel):
     ``select_no_audio``, ``audio_count``), ``recording``,
     ``run_button``, ``wer_table``, ``chart`` (Image), ``hits``, ``lm_alpha``, ``lm_beta``,
     ``boost_alpha`` (sliders), ``tune_button``, ``tune_view`` (its progress), ``rows`` (the
-    utterances on the current page).
+    utterances on the current page). The test set's come from ``test_chooser`` (a
+    :class:`~jupyter_speechcustom.widgets._compare_test_set.TestSetChooser`), the results' from
+    ``view`` (a :class:`~jupyter_speechcustom.widgets._compare_view.ComparisonView`).
 
     Traits:
         comparison (Instance of Comparison or None): the latest comparison, re-scored by the sliders.
@@ -122,8 +92,6 @@ class ComparePanel(Panel):
         #: Tuning results by (system, LM id, AM id or None): tuned once per LM and acoustic model.
         self._tuned: dict[tuple[str, str | None, str | None], TuneResult] = {}
         self._quiet = False  # True while the panel itself moves the sliders
-        self._order: list[int] = []
-        self._page = 0
 
         self.system_boxes = {name: widgets.Checkbox(name == "base", description=name, indent=False,
                                                     layout=widgets.Layout(width="90px")) for name in SYSTEMS}
@@ -132,37 +100,13 @@ class ComparePanel(Panel):
         self.lm = Choice(description="Custom LM", style=LABELLED, options=[("none", None)], layout=wide())
         self.am = Choice(description="Custom AM", style=LABELLED, options=[("none", None)], layout=wide())
 
-        profile = self.base.profile
-        sets: list[tuple[str, str]] = [(f"{profile.name} {s}", f"profile:{s}") for s in profile.test_sets] if profile else []
-        sets += [("workspace audio", "workspace"), ("one recording", "one")]
-        self.test_set = widgets.Dropdown(description="Test set", style=LABELLED, options=sets,
-                                         value=self._default_test_set(sets[0][1]), layout=wide())
-        self._auto_test_set = True  # follows the workspace's data until the user picks a set
-        self._setting_test_set = False
-        self.test_note = widgets.HTML()
-        self.test_note.add_class("sc-compare-test-note")
-        self.limit = widgets.BoundedIntText(0, min=0, max=100_000, description="First N (0: all)",
-                                            style={"description_width": "initial"},
-                                            layout=widgets.Layout(width="190px"))
-        self.limit.add_class("sc-compare-limit")
-        self.audio = widgets.SelectMultiple(description="Audio", style=LABELLED, options=[], rows=6, layout=wide())
-        self.audio.add_class("sc-compare-audio")
-        self._auto_audio = True  # the selection follows the workspace's test audio until the user changes it
-        self._setting_audio = False
-        self.select_all_audio = button("all", tooltip="select all the transcribed audio", css="sc-compare-all")
-        self.select_no_audio = button("none", tooltip="select none", css="sc-compare-none")
-        self.select_test_audio = button("test", tooltip="select the test audio", css="sc-compare-test")
-        self.on(self.select_all_audio, lambda: self._pick_audio([v for _, v in self.audio.options]))
-        self.on(self.select_no_audio, lambda: self._pick_audio([]))
-        self.on(self.select_test_audio, lambda: self._pick_audio(self._test_ids()))
-        self.audio_count = widgets.HTML()
-        self.audio_count.add_class("sc-compare-audio-count")
-        self.observe_value(self.audio, lambda _: self._audio_picked())
-        self.audio_box = widgets.VBox([widgets.HBox([self.audio, widgets.VBox([
-            widgets.Label("select:"), self.select_all_audio, self.select_no_audio, self.select_test_audio])]),
-            self.audio_count])
-        self.recording = Choice(description="Recording", style=LABELLED, options=[("—", None)], layout=wide())
-        self.observe_value(self.test_set, lambda _: self._test_set_changed())
+        self.test_chooser = TestSetChooser(self)
+        chooser = self.test_chooser
+        self.test_set, self.test_note, self.limit, self.recording = (chooser.test_set, chooser.test_note,
+                                                                     chooser.limit, chooser.recording)
+        self.audio, self.audio_box, self.audio_count = chooser.audio, chooser.audio_box, chooser.audio_count
+        self.select_all_audio, self.select_no_audio, self.select_test_audio = (
+            chooser.select_all_audio, chooser.select_no_audio, chooser.select_test_audio)
         self.run_button = button("Compare", icon="balance-scale", style="primary", css="sc-compare-run")
         self.progress = JobView(cancellable=True)
         self.on(self.run_button, self.run, "Comparing")
@@ -190,22 +134,11 @@ class ComparePanel(Panel):
         self.confirm = Confirm(self)
         self._saved: str | None = None  # the result this panel saved last (its run's, or the button's)
 
-        self.wer_table = widgets.HTML()
-        self.wer_table.add_class("sc-compare-wer")
-        self.chart = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="560px"))
-        self.chart.add_class("sc-compare-chart")
-        self.hits = widgets.HTML()
-        self.hits.add_class("sc-compare-hits")
-        self.order = widgets.Dropdown(options=[("in order", "order"), ("where the systems differ", "differ"),
-                                               ("largest gain first", "gain"), ("largest loss first", "loss")],
-                                      value="order", description="Show", layout=widgets.Layout(width="280px"))
-        self.observe_value(self.order, lambda _: self._sort())
-        self.prev_page = button("", icon="chevron-left", tooltip="previous page", width="40px")
-        self.next_page = button("", icon="chevron-right", tooltip="next page", width="40px")
-        self.page_label = widgets.Label()
-        self.on(self.prev_page, lambda: self._show_page(self._page - 1))
-        self.on(self.next_page, lambda: self._show_page(self._page + 1))
-        self.rows = [_UtteranceRow() for _ in range(STUDIO_UTTERANCES_PER_PAGE)]
+        self.view = ComparisonView(self, lambda: self.comparison)
+        view = self.view
+        self.wer_table, self.chart, self.hits, self.order = view.wer_table, view.chart, view.hits, view.order
+        self.prev_page, self.next_page, self.page_label = view.prev_page, view.next_page, view.page_label
+        self.rows = view.rows
         self.results = widgets.VBox([
             heading("Scores"),
             self.wer_table,
@@ -230,7 +163,7 @@ class ComparePanel(Panel):
         self.results.layout.display = "none"
 
         self.children = [
-            widgets.HTML(diffview.style_tag() + _UPDATING_CSS),
+            widgets.HTML(diffview.style_tag() + UPDATING_CSS),
             self.status,
             self.confirm,
             heading("Systems"),
@@ -246,17 +179,12 @@ class ComparePanel(Panel):
             self.results,
         ]
         self.refresh()
-        self._setting_test_set = True
-        try:
-            self._test_set_changed()
-        finally:
-            self._setting_test_set = False
+        self.test_chooser.show_test_set()
 
     # ------------------------------------------------------------------ listing
 
     def refresh(self) -> None:
         """Re-read LMs, AMs and audio from the workspace; tick the systems that became possible."""
-        ws = self.workspace
         lms, ams = self.usable_language_models(), self.usable_acoustic_models()
         had_lm, had_am = self.lm.value is not None, self.am.value is not None
         set_options(self.lm, [("none", None), *[(f"{r.label} ({r.id})", r.id) for r in lms]])
@@ -270,73 +198,7 @@ class ComparePanel(Panel):
         if self.am.value is not None and not had_am:
             self.system_boxes["+AM"].value = True
             self.system_boxes["+AM+LM"].value = self.lm.value is not None
-        audio = ws.audio()
-        self._setting_audio = True
-        try:
-            set_options(self.audio, [(f"{audio_label(r)} · {audio_role(r)}", r.id) for r in audio
-                                     if r.info.get("transcript")])
-            if self._auto_audio:
-                self.audio.value = tuple(self._test_ids())
-        finally:
-            self._setting_audio = False
-        set_options(self.recording, [("—", None), *[(audio_label(r), r.id) for r in reversed(audio)]])
-        self._count_audio()
-        if self._auto_test_set and self.test_set.value != self._default_test_set():
-            self._setting_test_set = True
-            try:
-                self.test_set.value = self._default_test_set()
-            finally:
-                self._setting_test_set = False
-        self._note_test_set()
-
-    def _default_test_set(self, first: str | None = None) -> str:
-        """The workspace's own audio, unless it has nothing transcribed to score on: then the profile's
-        first test set (``first``)."""
-        first = first if first is not None else str(self.test_set.options[0][1])
-        if not first.startswith("profile:") or any(r.info.get("transcript") for r in self.workspace.audio()):
-            return "workspace"
-        return first
-
-    def _test_ids(self) -> list[str]:
-        return [r.id for r in self.workspace.audio("test") if r.info.get("transcript")]
-
-    def _pick_audio(self, ids: list[str]) -> None:
-        self.audio.value = tuple(v for _, v in self.audio.options if v in set(ids))
-
-    def _audio_picked(self) -> None:
-        if not self._setting_audio:
-            self._auto_audio = False
-        self._count_audio()
-
-    def _count_audio(self) -> None:
-        chosen = set(self.audio.value)
-        test = set(self._test_ids())
-        self.audio_count.value = (f'<div class="sc-root sc-muted">{len(chosen)} of {len(self.audio.options)} '
-                                  f"transcribed files selected ({len(chosen & test)} of the {len(test)} test "
-                                  "files)</div>")
-
-    def _note_test_set(self) -> None:
-        """Say where the test set comes from when it is not the workspace's own test audio."""
-        kind = self.test_set.value
-        profile = self.base.profile
-        note = ""
-        if kind.startswith("profile:") and self._auto_test_set:
-            note = (f"The workspace has no transcribed audio yet, so the test set is the "
-                    f"{profile.name if profile else 'example'} {kind.split(':', 1)[1]} set, not your data: add "
-                    "transcribed audio in the Data tab (role test) to compare on your own.")
-        elif kind == "workspace" and not self._test_ids():
-            note = ("No transcribed test audio in the workspace: give transcribed audio the test role in the Data tab, "
-                    "or select audio here.")
-        self.test_note.value = hint_html(note) if note else ""
-
-    def _test_set_changed(self) -> None:
-        if not self._setting_test_set:
-            self._auto_test_set = False
-        kind = self.test_set.value
-        self._note_test_set()
-        self.audio_box.layout.display = "" if kind == "workspace" else "none"
-        self.recording.layout.display = "" if kind == "one" else "none"
-        self.limit.layout.display = "" if kind.startswith("profile:") or kind == "workspace" else "none"
+        self.test_chooser.refresh()
 
     def systems(self) -> list[str]:
         """The ticked systems, in :data:`SYSTEMS` order."""
@@ -353,30 +215,7 @@ class ComparePanel(Panel):
 
     def items(self) -> tuple[str, list[TestItem]]:
         """The chosen test set: its label and its utterances."""
-        kind = self.test_set.value
-        limit = self.limit.value or None
-        if kind.startswith("profile:"):
-            from jupyter_speechcustom.io.manifest import read_manifest
-
-            profile = self.base.profile
-            split = kind.split(":", 1)[1]
-            if profile is None:
-                raise InvalidOptionError(f"base model {self.base.name!r} has no example test sets")
-            entries = read_manifest(profile.example_set(split))[:limit]
-            items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
-            return f"{profile.name} {split}" + (f" (first {limit})" if limit else ""), items
-        if kind == "workspace":
-            ids = list(self.audio.value)[:limit]
-            if not ids:
-                raise InvalidOptionError("choose transcribed workspace audio to compare on (its test audio is "
-                                         "selected by default: set roles in the Data tab), or another test set")
-            recs = [self.workspace.get(i, "audio") for i in ids]
-            return f"{len(recs)} workspace audio files", [
-                TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
-        if self.recording.value is None:
-            raise InvalidOptionError("choose a recording (add one in the Data tab)")
-        rec = self.workspace.get(self.recording.value, "audio")
-        return rec.name, [TestItem(rec.name, str(rec.path), rec.info.get("transcript"))]
+        return self.test_chooser.items()
 
     # ------------------------------------------------------------------ running
 
@@ -527,7 +366,7 @@ class ComparePanel(Panel):
         """Set the sliders to the first LM system's best weights and re-decode with them."""
         first = next(name for name in comparison.systems if name in results)
         self._set_sliders(results[first].best)
-        found = "; ".join(f"{name}: {_weights_text(r.best)} (dev WER {diffview.percent(r.best_wer)})"
+        found = "; ".join(f"{name}: {weights_text(r.best)} (dev WER {diffview.percent(r.best_wer)})"
                           for name, r in results.items())
         self.show(f"Tuned on {label}: {found}. The sliders hold {first}'s; re-decoding…", "working")
         self.redecode()
@@ -568,14 +407,14 @@ class ComparePanel(Panel):
             return None
         self._decoding = True
         self._supersede = stop = threading.Event()
-        page = self._page_indices()
-        self._render_scores(comparison, updating=(weights, len(comparison.items)))
+        page = self.view.page_indices()
+        self.view.render_scores(comparison, updating=(weights, len(comparison.items)))
 
         def first_shown(c: Comparison) -> None:  # in the job's thread: render on the kernel's
             self._main.call(self._render_first, c)
 
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> None:
-            progress(0.0, f"re-decoding with {_weights_text(weights)}, the {len(page)} utterances on screen first")
+            progress(0.0, f"re-decoding with {weights_text(weights)}, the {len(page)} utterances on screen first")
             comparison.decode(weights, first=page, on_first=first_shown, progress=progress, stop=stop)
 
         job = self.submit_light(run, kind="redecode")
@@ -628,109 +467,21 @@ class ComparePanel(Panel):
             self.show(f"Saved as result {label} ({what}): see Manage the workspace.", "success")
 
         self.confirm.ask(f"Result {last.name!r} v{last.version} ({last.id}) holds this comparison as it was saved "
-                         f"last: replace it with the comparison at {_weights_text(self.weights())}, or keep both?",
+                         f"last: replace it with the comparison at {weights_text(self.weights())}, or keep both?",
                          {"Replace": lambda: saved(last.id), "Keep both": lambda: saved(None)},
                          doing="Saving the comparison")
 
     # ------------------------------------------------------------------ rendering
 
+    @property
+    def _order(self) -> list[int]:
+        """The utterances in the order shown."""
+        return self.view.shown
+
     def _render(self, keep_page: bool = False) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        self._render_scores(c)
-        if c.evaluations:
-            self.chart.value = diffview.wer_chart_png(c.evaluations)
-            self.chart.layout.display = ""
-        else:
-            self.chart.layout.display = "none"
-        self.results.layout.display = ""
-        self._sort(keep_page=keep_page)
+        if self.comparison is not None:
+            self.view.render(keep_page)
+            self.results.layout.display = ""
 
     def _render_first(self, c: Comparison) -> None:
-        """The first pass of a re-decode is done: its rows, and the scores marked as being updated."""
-        if c is self.comparison:
-            self._render_scores(c)
-            self._show_page(self._page)
-
-    def _render_scores(self, c: Comparison, updating: tuple[DecodingWeights, int] | None = None) -> None:
-        """The WER table and custom-word hits, marked stale while utterances are left to re-decode
-        (``updating``: the weights and count left, before the comparison says so itself)."""
-        if updating is None and c.left:
-            updating = (c.target, len(c.left))
-        caption = (f'<div class="sc-root sc-muted">{diffview.escape(c.label)} · {len(c.items)} utterances · '
-                   f"{_weights_text(c.weights)}</div>")
-        stale = ""
-        if updating is not None:
-            target, left = updating
-            caption += (f'<div class="sc-root sc-status sc-status-working sc-compare-updating">Updating: {left} of '
-                        f"{len(c.items)} utterances left to re-decode with {_weights_text(target)}; the scores "
-                        f"below are for {_weights_text(c.weights)} until then.</div>")
-            stale = "sc-stale"
-        if c.evaluations:
-            self.wer_table.value = caption + f'<div class="{stale}">{diffview.wer_table_html(c.evaluations)}</div>'
-            hits = diffview.term_hits_html(c.hits) if c.terms else (
-                '<div class="sc-root sc-muted">no custom words: choose a custom LM with custom words</div>')
-            self.hits.value = f'<div class="{stale}">{hits}</div>'
-        else:
-            self.wer_table.value = caption + ('<div class="sc-root sc-muted">No reference transcript: WER needs '
-                                              "one. The diffs below compare each system with the first.</div>")
-            self.hits.value = ""
-        if stale:
-            self.chart.add_class(stale)
-        else:
-            self.chart.remove_class("sc-stale")
-
-    def _sort(self, keep_page: bool = False) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        order = list(range(len(c.items)))
-        how = self.order.value
-        if how == "differ":
-            order = [i for i in order if c.differs(i)]
-        elif how == "gain":
-            order.sort(key=lambda i: -c.gain(i))
-        elif how == "loss":
-            order.sort(key=lambda i: c.gain(i))
-        self._order = order
-        self._show_page(self._page if keep_page else 0)
-
-    def _page_indices(self) -> list[int]:
-        """The utterances on the current page."""
-        size = len(self.rows)
-        return self._order[self._page * size : (self._page + 1) * size]
-
-    def _show_page(self, page: int) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        size = len(self.rows)
-        pages = max(1, -(-len(self._order) // size))
-        self._page = min(max(page, 0), pages - 1)
-        start = self._page * size
-        updating = bool(c.left)
-        for k, row in enumerate(self.rows):
-            position = start + k
-            if position >= len(self._order):
-                row.layout.display = "none"
-                row.player.clear()
-                row.audio = None
-                continue
-            index = self._order[position]
-            title, reference, scores, ref_label = c.utterance(index)
-            note = (f'<div class="sc-root sc-muted sc-row-updated">Re-decoded with {_weights_text(c.target)}; the '
-                    "scores above follow when every utterance is.</div>" if updating and c.updated(index) else "")
-            row.diff.value = note + diffview.utterance_html(title, reference, scores, reference_label=ref_label,
-                                                            show_wer=c.has_references,
-                                                            display=c.display_forms(index))
-            audio = c.items[index].audio
-            if row.audio != audio:  # the same utterance after a re-decode keeps its player
-                row.player.load(*player_audio(Path(audio)))
-                row.audio = audio
-            row.layout.display = ""
-        shown = f"{start + 1}–{min(start + size, len(self._order))} of {len(self._order)}" if self._order else "none"
-        self.page_label.value = f"utterances {shown}"
-        self.prev_page.disabled = self._page == 0
-        self.next_page.disabled = self._page >= pages - 1
-
+        self.view.render_first(c)

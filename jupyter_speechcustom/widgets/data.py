@@ -17,6 +17,7 @@ from jupyter_speechcustom.constants import DEMO_MODEL_NAME, SAMPLE_RATE, STUDIO_
 from jupyter_speechcustom.errors import AudioError, SpeechCustomError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.store.index import AUDIO_ROLES, DuplicateNameError, audio_role
+from jupyter_speechcustom.widgets._audio_upload import AUDIO_ACCEPT, DuplicatePrompt, store_upload, taken_names
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -39,13 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DataPanel"]
 
-_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-_AUDIO_ACCEPT = "audio/*,.wav,.flac,.mp3,.ogg,.opus,.webm,.weba,.m4a,.aac,.txt," + ",".join(_ARCHIVE_SUFFIXES)
 _TEXT_ACCEPT = ".txt,.text,.md,text/plain"
 _WORDS_ACCEPT = ".csv,.json,.txt"
 _MIN_RECORDING_SECONDS = 0.1  # shorter holds no speech: the microphone gave nothing, or recording stopped at once
-#: The Data tab's answers when an upload's name is already stored: button label, ``on_duplicate``.
-_DUPLICATE_CHOICES = (("Replace", "replace"), ("Keep both", "keep"), ("Skip", "skip"))
 _ROLE_HINTS = {"train": "to train on", "dev": "to choose epochs and tune weights",
                "test": "to score models, never trained on"}
 
@@ -71,26 +68,6 @@ def recording_level(samples: np.ndarray) -> str:
         return "-inf" if x <= 0 else f"{20 * np.log10(x):.0f}"
 
     return f"peak {db(peak)} dBFS, speech level {db(loud)} dBFS"
-
-
-def _is_transcript(name: str) -> bool:
-    return Path(name).suffix.lower() == ".txt"
-
-
-def _transcript_text(name: str, data: bytes) -> str:
-    """The transcript a ``.txt`` upload holds: UTF-8 text on one or more lines, joined by spaces."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text: save the transcript as UTF-8 and upload it again") from None
-    text = " ".join(text.split())
-    if not text:
-        raise ValueError("the transcript is empty: write what is said in the audio, or leave the .txt out")
-    return text
-
-
-def _is_archive(name: str) -> bool:
-    return name.lower().endswith(_ARCHIVE_SUFFIXES)
 
 
 def _audio_table_html(audio: list[Any], max_height: str = "16em") -> str:
@@ -185,7 +162,7 @@ class DataPanel(Panel):
         self.on(self.demo_words_button, self._add_demo_words, "Adding the demo words")
 
         # Audio
-        self.audio_upload = widgets.FileUpload(accept=_AUDIO_ACCEPT, multiple=True, description="Upload audio")
+        self.audio_upload = widgets.FileUpload(accept=AUDIO_ACCEPT, multiple=True, description="Upload audio")
         self.audio_upload.add_class("sc-audio-upload")
         self.observe_value(self.audio_upload, self._audio_uploaded, doing="Adding the audio")
         self.upload_role = Choice(
@@ -193,19 +170,9 @@ class DataPanel(Panel):
                      *[(f"{r} ({_ROLE_HINTS[r]})", r) for r in AUDIO_ROLES]],
             value=None, description="Role", style=LABELLED, layout=wide())
         self.upload_role.add_class("sc-upload-role")
-        self._pending: list[tuple[str, bytes]] | None = None  # an upload waiting for a duplicate-name answer
-        self.duplicate_names = widgets.HTML()
-        self.duplicate_buttons = {
-            choice: button(label, css=f"sc-duplicate-{choice}", style="warning" if choice == "replace" else "")
-            for label, choice in _DUPLICATE_CHOICES}
-        for choice, choice_button in self.duplicate_buttons.items():
-            self.on(choice_button, lambda c=choice: self.resolve_duplicates(c), "Adding the audio")
-        self.duplicate_cancel = button("Cancel", css="sc-duplicate-cancel")
-        self.on(self.duplicate_cancel, lambda: self.resolve_duplicates(None))
-        self.duplicate_box = widgets.VBox([self.duplicate_names,
-                                           widgets.HBox([*self.duplicate_buttons.values(), self.duplicate_cancel])])
-        self.duplicate_box.add_class("sc-duplicate-box")
-        self.duplicate_box.layout.display = "none"
+        self.duplicate_box = DuplicatePrompt(self, self.resolve_duplicates)
+        self.duplicate_names, self.duplicate_buttons = self.duplicate_box.names, self.duplicate_box.buttons
+        self.duplicate_cancel = self.duplicate_box.cancel
         splits = list(profile.example_sets) if profile else []
         self.demo_split = widgets.Dropdown(options=splits, value=splits[0] if splits else None,
                                            layout=widgets.Layout(width="150px"))
@@ -476,109 +443,21 @@ class DataPanel(Panel):
         nothing is stored: ``duplicate_box`` shows them and asks (:meth:`resolve_duplicates`).
         """
         if on_duplicate is None:
-            taken = self._taken_names(files)
+            taken = taken_names(self.workspace, files)
             if taken:
-                self._ask_duplicates(files, taken)
+                shown = self.duplicate_box.ask(files, taken)
+                self.show(f"Nothing added yet: {len(taken)} of the uploaded names are already in the workspace "
+                          f"({shown}). Choose Replace, Keep both or Skip below.", "warning")
                 return []
-        role = self.upload_role.value
-        added: list[str] = []
-        failed: list[str] = []
-        renamed: list[str] = []
-        replaced = skipped = 0
-        before = {r.id for r in self.workspace.audio()}
-        audio_stems = {Path(name).stem for name, _ in files
-                       if not _is_transcript(name) and not _is_archive(name)}
-        transcripts: dict[str, str] = {}
-        paired = 0
-        for name, data in files:
-            if not _is_transcript(name):
-                continue
-            stem = Path(name).stem
-            if stem not in audio_stems:
-                failed.append(f"{name}: a transcript, but no audio file named {stem}.* came with it; upload "
-                              "them together")
-                continue
-            try:
-                transcripts[stem] = _transcript_text(name, data)
-            except ValueError as exc:
-                failed.append(f"{name}: {exc}")
-        for name, data in files:
-            if _is_transcript(name):
-                continue
-            try:
-                if _is_archive(name):
-                    left_out: list[str] = []
-                    records = self.workspace.add_audio_archive(data, name=name, skipped=left_out, role=role,
-                                                               on_duplicate=on_duplicate or "error")
-                    skipped += sum(line.endswith(": skipped)") for line in left_out)
-                    failed.extend(f"{name}: {line}" for line in left_out if not line.endswith(": skipped)"))
-                else:
-                    transcript = transcripts.get(Path(name).stem)
-                    records = [self.workspace.add_audio(data, name=name, transcript=transcript, role=role,
-                                                        on_duplicate=on_duplicate or "error")]
-                    if records[0].id in before and on_duplicate == "skip":
-                        skipped += 1
-                        continue
-                    paired += transcript is not None
-            except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
-                failed.append(f"{name}: {exc}")
-                continue
-            for rec in records:
-                if rec.id in before:
-                    replaced += 1
-                    continue
-                added.append(rec.id)
-                wanted = Path(str(rec.info.get("original_name") or name)).name
-                if on_duplicate == "keep" and rec.name != wanted:
-                    renamed.append(f"{wanted} as {rec.name}")
+        upload = store_upload(self.workspace, files, self.upload_role.value, on_duplicate)
         self.refresh()
-        parts = [f"Added {len(added)} audio file(s)" + (f", {paired} with their .txt transcript." if paired else ".")
-                 ] if added else []
-        if renamed:
-            parts.append(f"Kept both: stored {', '.join(renamed)}.")
-        if replaced:
-            parts.append(f"Replaced {replaced} stored audio file(s).")
-        if skipped:
-            parts.append(f"Skipped {skipped} file(s) already in the workspace.")
-        if failed:
-            parts.append("Not added: " + "; ".join(failed))
-        self.show(" ".join(parts) or "Nothing was added.", "error" if failed else "success")
-        return added
-
-    def _taken_names(self, files: list[tuple[str, bytes]]) -> list[str]:
-        """The names of the upload's audio (an archive's too) that the workspace already has."""
-        if not self.workspace.audio():
-            return []
-        names: list[str] = []
-        for name, data in files:
-            if _is_transcript(name):
-                continue
-            if _is_archive(name):
-                try:
-                    names.extend(self.workspace.archive_audio_names(data, name=name))
-                except Exception:  # noqa: BLE001 - an unusable archive is reported when it is added
-                    continue
-            else:
-                names.append(name)
-        return list(dict.fromkeys(self.workspace.duplicates("audio", names)))
-
-    def _ask_duplicates(self, files: list[tuple[str, bytes]], taken: list[str]) -> None:
-        self._pending = files
-        shown = ", ".join(taken[:12]) + (f" and {len(taken) - 12} more" if len(taken) > 12 else "")
-        self.duplicate_names.value = (
-            f'<div class="sc-root"><b>Already in the workspace</b> ({len(taken)}): {diffview.escape(shown)}. '
-            "Replace them with the new files, keep both (the new ones under numbered names), or skip them "
-            "(the other files are added either way)?</div>")
-        self.duplicate_box.layout.display = ""
-        self.show(f"Nothing added yet: {len(taken)} of the uploaded names are already in the workspace ({shown}). "
-                  "Choose Replace, Keep both or Skip below.", "warning")
+        self.show(upload.message(), "error" if upload.failed else "success")
+        return upload.added
 
     def resolve_duplicates(self, choice: str | None) -> list[str]:
         """Answer the duplicate-name question: store the waiting upload with ``choice`` (``"replace"``,
         ``"keep"`` or ``"skip"``), or with None store nothing. Returns the new audio ids."""
-        files, self._pending = self._pending, None
-        self.duplicate_box.layout.display = "none"
-        self.duplicate_names.value = ""
+        files = self.duplicate_box.take()
         if not files:
             self.show("No upload is waiting for an answer: upload the files again.", "error")
             return []
