@@ -284,14 +284,14 @@ def test_progress_follows_the_one_convention(tmp_path, demo_model):
 
 
 def test_bpe_lines_are_tokenized_word_by_word_exactly_as_whole_lines(demo_model):
-    from jupyter_speechcustom.lm.language_model import _piece_writer
+    from jupyter_speechcustom.lm.tokens import piece_writer
 
     lines = demo.corpus_path().read_text(encoding="utf-8").splitlines()[:400]
 
     def whole(model, line):
         return " ".join(chr(i + 100) for i in model.text_to_ids(line))
 
-    write = _piece_writer(demo_model)
+    write = piece_writer(demo_model)
     assert [write(line) for line in lines] == [whole(demo_model, line) for line in lines]
 
     class JoinsWords:  # a tokenizer whose pieces cross spaces: whole lines it is
@@ -299,7 +299,7 @@ def test_bpe_lines_are_tokenized_word_by_word_exactly_as_whole_lines(demo_model)
             return demo_model.text_to_ids(text.replace(" ", ""))
 
     joined = JoinsWords()
-    write = _piece_writer(joined)
+    write = piece_writer(joined)
     assert [write(line) for line in lines] == [whole(joined, line) for line in lines]
 
 

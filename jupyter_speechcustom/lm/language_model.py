@@ -11,22 +11,23 @@ A custom LM is a folder:
 - ``words.arpa`` and ``words.binary`` (on request): a word-level n-gram of the same text,
   for users of other decoders;
 - ``corpus.txt``: the normalized training text; ``custom_words.csv``: the custom words.
+
+ARPA files and KenLM (:mod:`~jupyter_speechcustom.lm.arpa`, whose :class:`LanguageModelError` and
+:func:`check_arpa` are re-exported here) and the token lines the n-gram is trained on
+(:mod:`~jupyter_speechcustom.lm.tokens`) live beside this module.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,12 +42,13 @@ from jupyter_speechcustom.errors import (
     BaseModelMismatchError,
     CorpusError,
     InvalidOptionError,
-    SpeechCustomError,
     check_list,
 )
 from jupyter_speechcustom.io.files import atomic_path
 from jupyter_speechcustom.jobs.progress import ProgressCallback, no_progress
+from jupyter_speechcustom.lm.arpa import LanguageModelError, check_arpa, kenlm_model, run_lmplz
 from jupyter_speechcustom.lm.builders import find_builder
+from jupyter_speechcustom.lm.tokens import token_writer
 from jupyter_speechcustom.text.corpus import Corpus
 from jupyter_speechcustom.text.normalize import Normalizer
 from jupyter_speechcustom.text.words import CustomWord, read_custom_words, words_text, write_custom_words
@@ -71,10 +73,6 @@ GENERAL_TEXT_OFF = "none"
 
 #: The shortest and longest n-grams a custom LM can have (the KenLM builders are compiled for at most 6).
 MIN_ORDER, MAX_ORDER = LM_ORDER_RANGE
-
-
-class LanguageModelError(SpeechCustomError, RuntimeError):
-    """A language model that cannot be built or loaded."""
 
 
 def choose_order(token_count: int, character_model: bool) -> int:
@@ -196,7 +194,7 @@ class CustomLanguageModel:
         sentences = normalize_corpus(text, Normalizer.for_vocabulary(base.vocabulary))
         if not sentences:
             raise CorpusError("no text to score: after normalization nothing remains")
-        model = _kenlm_model(self.token_arpa)
+        model = kenlm_model(self.token_arpa)
         log10 = 0.0
         for sentence in sentences:
             tokens = " ".join(chr(i + NGRAM_TOKEN_OFFSET) for i in base.text_to_ids(sentence))
@@ -207,7 +205,7 @@ class CustomLanguageModel:
     def export_word_model(self, order: int = 3) -> Path:
         """Write ``words.arpa`` and ``words.binary``: a word n-gram of the same text, for other decoders."""
         with tempfile.TemporaryDirectory(dir=self.path) as tmp, self.corpus_text.open(encoding="utf-8") as text:
-            _run_lmplz((line.rstrip("\n") for line in text), self.word_arpa, order, Path(tmp))
+            run_lmplz((line.rstrip("\n") for line in text), self.word_arpa, order, Path(tmp))
         with atomic_path(self.word_binary) as part:
             proc = subprocess.run([str(find_builder("build_binary")), str(self.word_arpa), str(part)],
                                   capture_output=True, text=True)
@@ -239,172 +237,6 @@ def _read_metadata(meta_path: Path) -> dict[str, Any]:
     if problem:
         raise LanguageModelError(f"{damaged} ({problem}): rebuild the language model")
     return meta
-
-
-_ARPA_COUNT = re.compile(r"ngram (\d+)=(\d+)")
-
-
-def check_arpa(path: Path) -> None:
-    """A cheap check that an ARPA file is whole: its header, and the ``\\end\\`` it closes with.
-
-    Reads the first and last few kilobytes only, so a truncated or foreign file is refused when
-    a model is opened or added, not later in the middle of decoding.
-    """
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(4096).decode("utf-8", errors="replace")
-            fh.seek(max(0, size - 64))
-            tail = fh.read().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise LanguageModelError(f"cannot read {path}: {exc.strerror or exc}; check the file") from None
-    lines = head.lstrip().splitlines()
-    problem = None
-    if not lines or lines[0].strip() != "\\data\\":
-        problem = "it does not start with \\data\\"
-    else:
-        counts = []
-        for line in lines[1:]:
-            match = _ARPA_COUNT.fullmatch(line.strip())
-            if not match:
-                break
-            counts.append((int(match[1]), int(match[2])))
-        if not counts or [n for n, _ in counts] != list(range(1, len(counts) + 1)) or counts[0][1] == 0:
-            problem = "its header has no n-gram counts"
-        elif not tail.rstrip().endswith("\\end\\"):
-            problem = "it does not end with \\end\\ (truncated)"
-        elif size < 4 * sum(c for _, c in counts):
-            problem = f"it is too short ({size} bytes) for the {sum(c for _, c in counts)} n-grams its header counts"
-    if problem:
-        raise LanguageModelError(f"{path} is damaged: {problem}. Rebuild the language model")
-
-
-_KENLM_CACHE: dict[tuple[str, float], Any] = {}
-
-
-def _kenlm_model(path: Path) -> Any:
-    """A kenlm.Model per file version: loading an ARPA takes a while, scoring is fast."""
-    import kenlm
-
-    key = (str(path), path.stat().st_mtime)
-    if key not in _KENLM_CACHE:
-        _KENLM_CACHE.clear()
-        error: Exception | None = None
-        with _stderr_to_file():
-            try:
-                model = kenlm.Model(str(path))
-            except (OSError, RuntimeError) as exc:
-                error = exc
-        if error is not None:
-            msg = f"cannot load {path} ({error}); rebuild the language model"
-            raise LanguageModelError(msg) from error
-        _KENLM_CACHE[key] = model
-    return _KENLM_CACHE[key]
-
-
-@contextlib.contextmanager
-def _stderr_to_file() -> Iterator[None]:
-    """Keep what C++ code writes to file descriptor 2 out of sight (KenLM draws a progress bar
-    while it reads an ARPA file, which would land in a notebook as red text)."""
-    with tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _run_lmplz(lines: Iterable[str], arpa_path: Path, order: int, tmp: Path) -> None:
-    """Run lmplz on lines streamed to its stdin as they are produced.
-
-    Streaming lets lmplz count n-grams while Python is still tokenizing the corpus (two cores
-    working at once), and no token file is written.
-    """
-    lmplz = find_builder("lmplz")
-    cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", "10%", "-T", str(tmp)]
-    # lmplz reports progress on stderr: a file, so a chatty run can never fill a pipe and stall.
-    with atomic_path(arpa_path) as part, tempfile.TemporaryFile(dir=tmp) as stderr, part.open("wb") as stdout:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, encoding="utf-8")
-        assert proc.stdin is not None  # stdin=PIPE
-        try:
-            proc.stdin.writelines(f"{line}\n" for line in lines)
-        except BrokenPipeError:
-            pass  # lmplz stopped reading: it failed, and its stderr says why
-        except BaseException:
-            proc.kill()
-            raise
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
-            returncode = proc.wait()
-        stderr.seek(0)
-        errors = stderr.read().decode(errors="replace")
-        if returncode != 0:
-            tail = errors.strip().splitlines()[-5:]
-            msg = f"lmplz failed (exit {returncode}): {' / '.join(tail)}"
-            raise LanguageModelError(msg)
-
-
-def _token_writer(base: BaseModel) -> Callable[[str], str]:
-    """A function from normalized text to an ARPA training line: ``chr(id + offset)`` per token."""
-    if base.is_character_model:
-        # One str.translate per line: C speed for the millions of characters of a big corpus.
-        table = {ord(token): chr(i + NGRAM_TOKEN_OFFSET) + " " for i, token in enumerate(base.vocabulary)
-                 if len(token) == 1}
-        outside = re.compile(f"[^{re.escape(''.join(chr(c) for c in table))}]")
-
-        def write(line: str) -> str:
-            if outside.search(line):  # normalized text has none; custom input might
-                line = outside.sub("", line)
-            return line.translate(table).rstrip(" ")
-
-        return write
-    return _piece_writer(base)
-
-
-#: Lines of a corpus on which word-by-word tokenization is checked against whole lines.
-_PIECE_CHECK_LINES = 100
-
-
-def _piece_writer(base: BaseModel) -> Callable[[str], str]:
-    """A BPE model's token writer. SentencePiece splits text at spaces before it cuts pieces (its
-    default), so a line's pieces are its words' pieces: each distinct word is tokenized once and
-    looked up after (3x faster than tokenizing every line). The first lines are tokenized both
-    ways; a tokenizer whose pieces cross spaces tokenizes whole lines."""
-    def encode(text: str) -> str:
-        return " ".join(chr(i + NGRAM_TOKEN_OFFSET) for i in base.text_to_ids(text))
-
-    cache: dict[str, str] = {}
-
-    def by_words(line: str) -> str:
-        pieces = []
-        for word in line.split():
-            found = cache.get(word)
-            if found is None:
-                found = cache[word] = encode(word)
-            if found:
-                pieces.append(found)
-        return " ".join(pieces)
-
-    checked = 0
-    splits_at_spaces = True
-
-    def write(line: str) -> str:
-        nonlocal checked, splits_at_spaces
-        if not splits_at_spaces:
-            return encode(line)
-        if checked < _PIECE_CHECK_LINES:
-            checked += 1
-            whole = encode(line)
-            if by_words(line) != whole:
-                splits_at_spaces = False
-            return whole
-        return by_words(line)
-
-    return write
 
 
 def corpus_fingerprint(base: BaseModel, source: CorpusSource) -> str:
@@ -495,7 +327,7 @@ def build_language_model(
     mixed_domain, mixed_general = _mix(domain, general, general_weight)
     lines = mixed_domain + mixed_general
 
-    to_tokens = _token_writer(base)
+    to_tokens = token_writer(base)
     token_count = 0
 
     def token_lines(lines: Iterable[str]) -> Iterator[str]:
@@ -519,7 +351,7 @@ def build_language_model(
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         report(0.2, "token n-gram (lmplz)")
-        _run_lmplz(ids_lines, build / "tokens.arpa", order, build)
+        run_lmplz(ids_lines, build / "tokens.arpa", order, build)
         (build / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if words:
             write_custom_words(build / "custom_words.csv", words)
