@@ -20,7 +20,8 @@ Every job writes a log (``log.txt``): its progress messages, Python ``logging`` 
 by its thread, and, when it fails, the traceback, which is never printed from the thread. With
 a :class:`JobStore` (a workspace), the job's state is saved on every status change and at most
 every :data:`~jupyter_speechcustom.constants.JOB_PROGRESS_INTERVAL` seconds on progress, with
-the owner process's identity, so a job whose process died can be told apart from a running one.
+the owner process's identity (:mod:`~jupyter_speechcustom.jobs.owner`), so a job whose process died
+can be told apart from a running one. Jobs wait in :mod:`~jupyter_speechcustom.jobs.lanes`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import queue
-import socket
-import sys
 import tempfile
 import threading
 import time
@@ -42,6 +40,8 @@ from typing import Any, Protocol
 
 from jupyter_speechcustom.constants import HEAVY_JOB_NICENESS, JOB_PROGRESS_INTERVAL, LIGHT_JOB_WORKERS
 from jupyter_speechcustom.errors import SpeechCustomError
+from jupyter_speechcustom.jobs.lanes import Lane
+from jupyter_speechcustom.jobs.owner import owner_alive, process_identity
 from jupyter_speechcustom.jobs.progress import CancelToken, JobCancelled, ProgressCallback, raise_if_cancelled
 
 __all__ = [
@@ -78,66 +78,6 @@ class JobError(SpeechCustomError, RuntimeError):
 def now_iso() -> str:
     """UTC time stamp with milliseconds, sortable as text."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-# --------------------------------------------------------------------------- process identity
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks since boot) from ``/proc``, or None if no such process."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = data[data.rindex(")") + 2 :].split()  # the command name may contain spaces and ')'
-    return fields[0], fields[19]
-
-
-def _start_token(pid: int) -> str:
-    """Identifies one run of process ``pid``: a reused pid gets another token."""
-    stat = _proc_stat(pid) if sys.platform.startswith("linux") else None
-    return f"{_boot_id()}:{stat[1]}" if stat else ""
-
-
-def process_identity() -> dict[str, Any]:
-    """This process, as recorded with a job: host, pid and a start token (Linux)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _start_token(os.getpid())}
-
-
-def owner_alive(host: str | None, pid: int | None, started: str | None) -> bool:
-    """Whether the process that owns a job still runs.
-
-    A process on another host cannot be checked and counts as alive (a workspace on a shared
-    drive must not have its jobs marked interrupted by a second machine). On Linux a reused
-    pid is told apart by its start time; a zombie counts as gone.
-    """
-    if host != socket.gethostname():
-        return True
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return (started or "") == _start_token(pid)
-    if sys.platform.startswith("linux") and Path("/proc/self/stat").exists():
-        stat = _proc_stat(pid)
-        if stat is None or stat[0] in ("Z", "X", "x"):
-            return False
-        return not started or started == f"{_boot_id()}:{stat[1]}"
-    if os.name == "nt":  # os.kill would terminate the process there; assume alive
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --------------------------------------------------------------------------- jobs
@@ -487,59 +427,6 @@ class Job:
         self._done.set()
 
 
-def _lower_thread_priority(niceness: int) -> None:
-    """Raise the calling thread's nice value (Linux threads have their own); the threads it
-    starts later, such as torch's OpenMP workers, inherit it. Elsewhere this does nothing."""
-    if niceness <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
-    except (OSError, AttributeError):
-        pass
-
-
-class _Lane:
-    """A FIFO queue served by ``workers`` daemon threads, started on first use.
-
-    Not a ``concurrent.futures`` executor: its worker threads are joined when the interpreter
-    exits, so a kernel asked to shut down or restart during an hour of training would wait for
-    the training to end (measured: a process with an 8-second task in a ``ThreadPoolExecutor``
-    took 8.1 s to exit; with a daemon thread, 0.15 s). A job cut off at exit is found
-    ``interrupted`` when its workspace is opened again.
-    """
-
-    def __init__(self, name: str, workers: int, niceness: int = 0) -> None:
-        self.name = name
-        self.workers = max(1, workers)
-        self.niceness = niceness
-        self.queue: queue.Queue[Job] = queue.Queue()
-        self.threads: list[threading.Thread] = []
-        self.lock = threading.Lock()
-
-    def put(self, job: Job) -> None:
-        with self.lock:
-            self.threads = [t for t in self.threads if t.is_alive()]
-            while len(self.threads) < self.workers:
-                thread = threading.Thread(
-                    target=self._work, name=f"speechcustom-{self.name}-{len(self.threads)}", daemon=True
-                )
-                thread.start()
-                self.threads.append(thread)
-        self.queue.put(job)
-
-    def _work(self) -> None:
-        _lower_thread_priority(self.niceness)
-        while True:
-            job = self.queue.get()
-            try:
-                job._execute()
-            except BaseException:  # noqa: BLE001, S110 - _execute reports its own errors; keep serving
-                pass
-            finally:
-                self.queue.task_done()
-
-
 class JobRunner:
     """Runs jobs in daemon threads: heavy ones one at a time, light ones ``light_workers`` at a time.
 
@@ -552,8 +439,8 @@ class JobRunner:
     def __init__(
         self, light_workers: int = LIGHT_JOB_WORKERS, heavy_workers: int = 1, heavy_niceness: int = HEAVY_JOB_NICENESS
     ) -> None:
-        self._heavy = _Lane("heavy", heavy_workers, heavy_niceness)
-        self._light = _Lane("light", light_workers)
+        self._heavy = Lane("heavy", heavy_workers, heavy_niceness)
+        self._light = Lane("light", light_workers)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
