@@ -11,12 +11,16 @@ On the demo model and the demo's domain test recordings, this script measures:
 3. how many real-time streams the server holds at once: N streams in parallel, each must end
    with the same transcript as ``POST /v1/recognize`` gives for its audio (nothing dropped) and
    its final result within 1 s of its audio's end (it kept pace);
-4. ``POST /v1/recognize`` against calling ``Recognizer.transcribe`` directly, interleaved.
+4. ``POST /v1/recognize`` against calling ``Recognizer.transcribe`` directly, interleaved;
+5. the Studio's Live tab path, in process with the events API (:func:`live_latency`): recorder segments
+   (Opus) arriving as the tab's recorders deliver them, decoded and fed as float samples to a base and a
+   customized stream: the seconds from the start of speech to the first text shown, on the first take
+   after the recognizers are made (cold) and later (warm), with the tab's 1 s segments and with 0.5 s ones.
 
 Goals: real-time factor <= 0.3, final result <= 500 ms after the audio ends, >= 4 streams,
-HTTP overhead <= 1.2x.
+HTTP overhead <= 1.2x, the Live tab's first text <= 2 s after speech begins (warm, 1 s segments).
 
-Run: ``python bench/bench_streaming.py [--files 6] [--streams 1,2,4,6] [--model demo]``; ``--model`` takes
+Run: ``python bench/bench_streaming.py [--files 6] [--streams 1,2,4,6] [--model demo] [--live-only]``; ``--model`` takes
 any base model (a ``.nemo`` path or a NeMo name; the server serves it as its default model), e.g. one trained
 for cache-aware streaming, whose encoder the streams run chunk by chunk (see ``asr/streaming.py``).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import csv
 import io
 import json
@@ -48,13 +53,23 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from jupyter_speechcustom import demo, read_manifest
-from jupyter_speechcustom.asr.streaming import RecognitionStream, cache_aware_problem
+from jupyter_speechcustom.asr.streaming import (
+    FRAME_SECONDS,
+    INTERIM_SECONDS,
+    SILENCE_DB,
+    RecognitionStream,
+    cache_aware_problem,
+)
 from jupyter_speechcustom.lm.language_model import build_language_model
 from jupyter_speechcustom.services.recognition import Recognizer
+from jupyter_speechcustom.widgets._live_take import OVERLAP_SECONDS
+from jupyter_speechcustom.widgets.live import SEGMENT_SECONDS as LIVE_SEGMENT_SECONDS
 
 CHUNK_SECONDS = 0.1
 RATE = 16_000
-GOALS = {"rtf": 0.3, "delay_ms": 500.0, "streams": 4, "http_overhead": 1.2}
+GOALS = {"rtf": 0.3, "delay_ms": 500.0, "streams": 4, "http_overhead": 1.2, "live_first_text": 2.0}
+#: Silence before the speech of a simulated Live take (the browser test's), plus a phase within a segment.
+LIVE_LEAD_SECONDS = 0.5
 KEPT_PACE_SECONDS = 1.0
 #: Torch threads for recognition, in this process and in the server: on a small model and a busy
 #: machine, one thread is many times faster than a pool.
@@ -98,6 +113,96 @@ def streaming_rtf(recognizer: Recognizer, audio: list[tuple[str, np.ndarray, byt
         cpu += time.process_time() - start_cpu
         seconds += len(samples) / RATE
     return wall / seconds, cpu / seconds
+
+
+# --------------------------------------------------------------------------- the Live tab's path
+
+
+def _first_speech(samples: np.ndarray) -> float:
+    """Seconds to the first 20 ms frame over the streams' silence level: where speech starts."""
+    frame = int(FRAME_SECONDS * RATE)
+    frames = samples[: len(samples) - len(samples) % frame].reshape(-1, frame)
+    loud = np.flatnonzero(np.mean(np.square(frames, dtype=np.float64), axis=1) > (10 ** (SILENCE_DB / 20)) ** 2)
+    return float(loud[0]) * FRAME_SECONDS if len(loud) else 0.0
+
+
+def _opus(samples: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples, RATE, format="OGG", subtype="OPUS")
+    return buf.getvalue()
+
+
+def live_latency(pair: tuple[Recognizer, Recognizer], samples: np.ndarray, lead: float,
+                 segment_seconds: float = LIVE_SEGMENT_SECONDS, interim_seconds: float = INTERIM_SECONDS) -> dict[str, Any]:
+    """The Live tab's path for one take: ``lead`` seconds of silence, then ``samples``, recorded in segments.
+
+    As in the tab, segment ``k`` (Opus, as the browser's recorder sends it) reaches the kernel when its
+    recorder stops, ``OVERLAP_SECONDS`` after the next one started: at ``(k + 1) * segment_seconds +
+    OVERLAP_SECONDS`` (the browser's encoding and the widget message are left out); one worker decodes
+    it and feeds its float samples to the base stream, then to the customized one, and shows both sides
+    once both are fed. The times are the measured computing on this machine, queued behind each other
+    as the worker takes the segments in turn. Returns the seconds from the start of speech to the
+    first text shown on each side (an interim hypothesis, or a final one if it comes first), and where they went.
+    """
+    from jupyter_speechcustom.io.audio import load_audio
+
+    audio = np.concatenate([np.zeros(int(lead * RATE), np.float32), samples])
+    speech = lead + _first_speech(samples)
+    step = int(segment_seconds * RATE)
+    segments = [_opus(audio[pos:pos + step]) for pos in range(0, len(audio), step)]
+    streams = {side: RecognitionStream(recognizer, interim_results=True, interim_seconds=interim_seconds)
+               for side, recognizer in zip(("base", "custom"), pair)}
+    free_at = 0.0  # when the worker is done with the segments before
+    first: dict[str, dict[str, float]] = {}
+    for k, data in enumerate(segments):
+        arrives = (k + 1) * segment_seconds + OVERLAP_SECONDS
+        start = time.perf_counter()
+        chunk = load_audio(data, RATE)
+        decoded = time.perf_counter()
+        with_text = [side for side, stream in streams.items() if any(e.text for e in stream.feed(chunk, RATE))]
+        busy = time.perf_counter() - start
+        began = max(arrives, free_at)
+        free_at = began + busy
+        for side in with_text:
+            if side not in first:
+                first[side] = {"shown": free_at - speech, "segment_end": min(len(audio), (k + 1) * step) / RATE - speech,
+                               "waited": began - arrives, "decode": decoded - start, "feeds": busy - (decoded - start),
+                               "segment": k}
+    return {"speech": speech, "first": first}
+
+
+def live_latencies(pair: tuple[Recognizer, Recognizer], audio: list[tuple[str, np.ndarray, bytes]],
+                   segment_seconds: float, interim_seconds: float = INTERIM_SECONDS) -> list[dict[str, Any]]:
+    """:func:`live_latency` of each recording, speech starting at several points of a segment."""
+    out = []
+    for i, (_, samples, _) in enumerate(audio):
+        for phase in (0.0, 0.25, 0.5, 0.75):
+            result = live_latency(pair, samples, LIVE_LEAD_SECONDS + phase * segment_seconds + 0.03 * i,
+                                  segment_seconds, interim_seconds)
+            out.append({**result, "segment_seconds": segment_seconds})
+    return out
+
+
+def report_live(label: str, results: list[dict[str, Any]]) -> float:
+    """Print the figures of :func:`live_latencies`; returns the median to the customized side's first text."""
+    shown = [r["first"]["custom"]["shown"] for r in results if "custom" in r["first"]]
+    missing = len(results) - len(shown)
+    if not shown:
+        print(f"  {label}: no interim text at all")
+        return float("inf")
+    parts = {key: statistics.median(r["first"]["custom"][key] for r in results if "custom" in r["first"])
+             for key in ("segment_end", "waited", "decode", "feeds")}
+    print(f"  {label}: first text {statistics.median(shown):.2f} s after speech began (median; "
+          f"{min(shown):.2f}-{max(shown):.2f} s over {len(shown)} takes{f', {missing} without any' if missing else ''});"
+          f" of which: end of the segment holding it {parts['segment_end']:.2f} s, recorder overlap "
+          f"{OVERLAP_SECONDS:.2f} s, queue {parts['waited'] * 1000:.0f} ms, Opus decoding {parts['decode'] * 1000:.0f} ms, "
+          f"both streams {parts['feeds'] * 1000:.0f} ms")
+    # Which segment gave the first text, counted from the one in which speech began (0: that one).
+    later = collections.Counter(r["first"]["custom"]["segment"] - int(r["speech"] // r["segment_seconds"])
+                                for r in results if "custom" in r["first"])
+    print("    first text from the segment in which speech began +" + ", +".join(
+        f"{k}: {n} takes" for k, n in sorted(later.items())))
+    return statistics.median(shown)
 
 
 # --------------------------------------------------------------------------- the server
@@ -234,6 +339,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=6, help="test recordings per measurement")
     parser.add_argument("--streams", default="1,2,4,6", help="numbers of concurrent streams to try")
     parser.add_argument("--model", default="demo", help="base model: demo, a .nemo path or a NeMo name")
+    parser.add_argument("--live-only", action="store_true", help="measure the Live tab's path [5] only")
     args = parser.parse_args()
     audio = test_audio(max(args.files, 8))
     files = audio[: args.files]
@@ -252,6 +358,11 @@ def main() -> int:
         print(f"model {args.model}: " + ("cache-aware streaming" if problem is None else f"buffered streaming ({problem})"))
         lm = build_language_model(base.base, [demo.corpus_path()], folder / "lm", words=demo.custom_words_path())
         custom = Recognizer(base.base, lm=lm)
+        # The tab makes its recognizers at Start: the first take is the cold one.
+        cold = live_latency((base, custom), files[0][1], LIVE_LEAD_SECONDS)
+        if args.live_only:
+            live_section((base, custom), files, cold)
+            return 0
         streaming_rtf(base, files[:1])  # warm-up
         (wall_base, cpu_base), (wall_lm, cpu_lm) = streaming_rtf(base, files), streaming_rtf(custom, files)
         print(f"\n[1] streaming real-time factor (0.1 s chunks, interim results on), in process:\n"
@@ -315,7 +426,26 @@ def main() -> int:
                   f"(goal <= {GOALS['http_overhead']}x: {fmt_goal(ratio, GOALS['http_overhead'])})")
         finally:
             stop_server(proc)
+        live_section((base, custom), files, cold)
     return 0
+
+
+def live_section(pair: tuple[Recognizer, Recognizer], files: list[tuple[str, np.ndarray, bytes]],
+                 cold: dict[str, Any]) -> None:
+    print("\n[5] the Live tab's path (Opus segments decoded and fed as float samples to a base and a customized "
+          "stream, in process): from the start of speech to the first text shown")
+    first = cold["first"].get("custom")
+    again = live_latency(pair, files[0][1], LIVE_LEAD_SECONDS)["first"].get("custom")
+    print("  cold (the first take after making the recognizers): "
+          + (f"{first['shown']:.2f} s (both streams {first['feeds'] * 1000:.0f} ms)" if first else "no text")
+          + "; the same take warm: "
+          + (f"{again['shown']:.2f} s (both streams {again['feeds'] * 1000:.0f} ms)" if again else "no text"))
+    worst = report_live(f"warm, {LIVE_SEGMENT_SECONDS:g} s segments", live_latencies(pair, files, LIVE_SEGMENT_SECONDS))
+    report_live("warm, 0.5 s segments", live_latencies(pair, files, 0.5))
+    report_live("warm, 0.5 s segments, interim_seconds 0.3", live_latencies(pair, files, 0.5, 0.3))
+    print(f"  (the browser's encoding, the widget messages and the page's rendering come on top; goal <= "
+          f"{GOALS['live_first_text']:g} s with {LIVE_SEGMENT_SECONDS:g} s segments: "
+          f"{fmt_goal(worst, GOALS['live_first_text'])}; load average {os.getloadavg()[0]:.1f})")
 
 
 def n_prev(streams: str, n: int) -> int:
