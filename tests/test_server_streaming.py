@@ -58,6 +58,62 @@ def recognizer(demo_model):
 # --------------------------------------------------------------------------- the streaming service
 
 
+def test_stream_codecs_give_the_same_samples_whatever_the_byte_chunks() -> None:
+    """Bytes split anywhere (mid-sample, mid-header) decode to the samples of the whole: l16 in both byte
+    orders and two channels, mu-law in a WAV, float WAV; a content type names its format."""
+    from jupyter_speechcustom.errors import InvalidOptionError
+    from jupyter_speechcustom.io.stream_codecs import parse_content_type, stream_decoder
+
+    rng = np.random.default_rng(0)
+    stereo = (rng.uniform(-0.5, 0.5, (4000, 2))).astype(np.float32)
+    mono = stereo.mean(axis=1)
+    cases = []
+    for order in ("<", ">"):
+        ints = np.round(stereo * 32767).astype(f"{order}i2")
+        endianness = "big-endian" if order == ">" else "little-endian"
+        cases.append((f"audio/l16;rate=16000;channels=2;endianness={endianness}", ints.tobytes(),
+                      ints.astype(np.float32).mean(axis=1) / 32768))
+    for subtype, atol in (("ULAW", 0.03), ("FLOAT", 0.0)):
+        buf = io.BytesIO()
+        sf.write(buf, mono, 8000, format="WAV", subtype=subtype)
+        cases.append(("audio/wav", buf.getvalue(), (mono, atol)))
+    for content_type, data, expected in cases:
+        decoder = stream_decoder(content_type)
+        pieces = [decoder.push(data[start:start + 37]) for start in range(0, len(data), 37)] + [decoder.finish()]
+        samples = np.concatenate(pieces)
+        if isinstance(expected, tuple):
+            expected, atol = expected
+            assert decoder.rate == 8000
+            np.testing.assert_allclose(samples, expected, atol=atol + 1e-6)
+        else:
+            assert decoder.rate == 16000
+            np.testing.assert_allclose(samples, expected, atol=1e-6)
+    assert parse_content_type("audio/mulaw;rate=8000").kind == "mulaw"
+    assert parse_content_type("audio/webm;codecs=opus").kind == "compressed"
+    with pytest.raises(InvalidOptionError, match="rate"):
+        stream_decoder("audio/l16")
+
+
+def test_ibm_messages_of_stream_events() -> None:
+    """Interim: the transcript alone; final: IBM's alternative (mean word confidence, rounded times), then
+    the next-best transcripts."""
+    from jupyter_speechcustom.asr.streaming import Final, Interim, Word
+    from jupyter_speechcustom.server.recognition import ibm_message
+
+    assert ibm_message(Interim(2, "hello wor", 1.0, 1.6), timestamps=True) == {
+        "result_index": 2, "results": [{"final": False, "alternatives": [{"transcript": "hello wor"}]}]}
+    words = (Word("hello", 1.004, 1.3, 0.9), Word("world", 1.3, 1.777, 0.6), Word("again"))
+    final = Final(2, "hello world again", 1.0, 2.1, words, ("hello word again",))
+    assert final.confidence == pytest.approx(0.75)
+    assert ibm_message(final, timestamps=True, word_confidence=True) == {"result_index": 2, "results": [{
+        "final": True, "alternatives": [
+            {"transcript": "hello world again", "confidence": 0.75,
+             "timestamps": [["hello", 1.0, 1.3], ["world", 1.3, 1.78]],
+             "word_confidence": [["hello", 0.9], ["world", 0.6], ["again", 0.0]]},
+            {"transcript": "hello word again"}]}]}
+    assert "timestamps" not in ibm_message(final)["results"][0]["alternatives"][0]
+
+
 def test_stream_gives_interim_results_then_the_offline_transcript(recognizer) -> None:
     """A WAV stream fed in 0.1 s chunks: interim hypotheses while it plays, then one final result equal to
     transcribing the whole file, with timestamps and word confidences."""
