@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-import numpy as np
 import traitlets
 
 from jupyter_speechcustom.asr.models import known_words_for
@@ -32,6 +31,7 @@ from jupyter_speechcustom.widgets._common import (
     upload_items,
     wide,
 )
+from jupyter_speechcustom.widgets._recording import clock_html, recording_level
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
@@ -45,29 +45,6 @@ _WORDS_ACCEPT = ".csv,.json,.txt"
 _MIN_RECORDING_SECONDS = 0.1  # shorter holds no speech: the microphone gave nothing, or recording stopped at once
 _ROLE_HINTS = {"train": "to train on", "dev": "to choose epochs and tune weights",
                "test": "to score models, never trained on"}
-
-
-def _clock_html(seconds: float) -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    return f'<span class="sc-recording" style="color:#c62828">&#9679; recording {minutes}:{rest:02d}</span>'
-
-
-def recording_level(samples: np.ndarray) -> str:
-    """A recording's levels in dB full scale: its peak, and the loudness of its louder half
-    (speech, not the pauses around it)."""
-    if samples.size == 0:
-        return "no samples"
-    peak = float(np.max(np.abs(samples)))
-    frame = max(1, SAMPLE_RATE // 50)
-    frames = samples[: len(samples) - len(samples) % frame].reshape(-1, frame) if len(samples) >= frame else (
-        samples.reshape(1, -1))
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-    loud = float(np.sqrt(np.mean(np.square(np.sort(rms)[len(rms) // 2:]))))
-
-    def db(x: float) -> str:
-        return "-inf" if x <= 0 else f"{20 * np.log10(x):.0f}"
-
-    return f"peak {db(peak)} dBFS, speech level {db(loud)} dBFS"
 
 
 def _audio_table_html(audio: list[Any], max_height: str = "16em") -> str:
@@ -545,11 +522,11 @@ class DataPanel(Panel):
             self._recording_since = None
             return
         since = self._recording_since = time.monotonic()
-        self.record_clock.value = _clock_html(0.0)
+        self.record_clock.value = clock_html(0.0)
 
         def tick() -> None:
             while self._recording_since == since:
-                self.record_clock.value = _clock_html(time.monotonic() - since)
+                self.record_clock.value = clock_html(time.monotonic() - since)
                 time.sleep(0.25)
 
         threading.Thread(target=tick, name="speechcustom-record-clock", daemon=True).start()
