@@ -221,9 +221,9 @@ def test_streamed_frames_match_the_offline_pass_up_to_rounding(models, clips) ->
     for pcm, out in zip(clips, offline):
         encoder = _CacheAwareEncoder(base)
         streamed = encoder.finish(pcm.astype(np.float32) / 32768)
-        common = min(len(streamed), len(out.log_probs))
-        assert abs(len(out.log_probs) - len(streamed)) <= 1 and common > 40
-        np.testing.assert_allclose(streamed[:common], out.log_probs[:common], atol=1e-4)
+        common = min(len(streamed), len(out.frames))
+        assert abs(len(out.frames) - len(streamed)) <= 1 and common > 40
+        np.testing.assert_allclose(streamed[:common], out.frames[:common], atol=1e-4)
 
 
 def test_a_custom_lm_decodes_the_final_from_the_kept_frames(models, clips, tmp_path) -> None:

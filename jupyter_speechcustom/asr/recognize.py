@@ -86,11 +86,6 @@ class AcousticOutput:
     note: str | None = None
 
     @property
-    def log_probs(self) -> np.ndarray:
-        """The former name of :attr:`frames` (log-probabilities for CTC models only): use ``frames``."""
-        return self.frames
-
-    @property
     def duration(self) -> float:
         """Seconds of audio (of frames, a frame's rounding over it, when the model ran over it whole)."""
         return self.seconds if self.seconds is not None else len(self.frames) * self.frame_shift
