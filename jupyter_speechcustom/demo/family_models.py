@@ -213,13 +213,13 @@ def _fit(model: Any, train: Sequence[Path], dev: Path, *, minutes: float, max_st
     ``num_workers``: data-loader processes (default 0 on a CPU, 4 on a GPU); ``augmentor``: NeMo's
     on-the-fly audio augmentation of the training set (e.g. ``{"white_noise": {"prob": 0.5,
     "min_level": -90, "max_level": -46}}``); ``callbacks``: more Lightning callbacks;
-    ``own_tdt_loss``: the toolkit's TDT loss (:mod:`jupyter_speechcustom.am.tdt_loss`) instead of
+    ``own_tdt_loss``: the toolkit's TDT loss (:mod:`jupyter_speechcustom.asr.tdt_loss`) instead of
     NeMo's CUDA one (default: only on a CPU, where NeMo's does not run)."""
     import lightning.pytorch as pl
     import torch
     from omegaconf import OmegaConf
 
-    from jupyter_speechcustom.am.tdt_loss import use_cpu_tdt_loss
+    from jupyter_speechcustom.asr.tdt_loss import use_cpu_tdt_loss
 
     torch.set_num_threads(threads)
     gpu = torch.cuda.is_available()
