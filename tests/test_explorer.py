@@ -232,7 +232,7 @@ def test_explore_panel_transcribes_filters_selects_and_plots(ws, demo_model):
 
     # One utterance, clicked in the table: its diff against the reference, waveform and spectrogram, the player.
     index = panel.filtered()[1].index
-    assert panel.table.keys[1] == index
+    assert panel.table.row_keys[1] == index
     panel.table.buttons[1].click()
     assert panel.selected == index and bytes(panel.plot.value).startswith(PNG) and panel.plot.layout.display == ""
     assert panel.player.player is not None and len(panel.player.player.value) > 1000

@@ -41,13 +41,13 @@ class RowTable(widgets.VBox):
 
     Attributes:
         buttons: the row buttons, one per slot (those past the rows shown are hidden).
-        keys: the key of each row shown, in order.
+        row_keys: the key of each row shown, in order.
     """
 
     def __init__(self, size: int, columns: int, on_choose: Callable[[Any], Any], *, css: str = "") -> None:
         self._columns = columns
         self._on_choose = on_choose
-        self.keys: list[Hashable] = []
+        self.row_keys: list[Hashable] = []
         self._chosen: Hashable | None = None
         self.caption = widgets.HTML()
         self.empty = widgets.HTML()
@@ -80,8 +80,8 @@ class RowTable(widgets.VBox):
         return cell
 
     def _clicked(self, slot: int) -> None:
-        if slot < len(self.keys):
-            self._on_choose(self.keys[slot])
+        if slot < len(self.row_keys):
+            self._on_choose(self.row_keys[slot])
 
     def show(
         self,
@@ -104,7 +104,7 @@ class RowTable(widgets.VBox):
             raise ValueError(f"a table of this panel has 1 to {self._columns} columns, not {n}")
         if len(rows) > len(self.buttons):
             raise ValueError(f"at most {len(self.buttons)} rows at once, not {len(rows)}: show a page")
-        self.keys = [key for key, _, _ in rows]
+        self.row_keys = [key for key, _, _ in rows]
         self.caption.value = caption
         self.grid.layout.grid_template_columns = " ".join(widths) if widths else " ".join(["auto"] * n)
         self.grid.layout.display = "" if rows else "none"
@@ -130,7 +130,7 @@ class RowTable(widgets.VBox):
         """Mark the row whose key is ``key`` (none: ``None``)."""
         self._chosen = key
         for slot, (holder, cells) in enumerate(zip(self.holders, self.cells, strict=True)):
-            marked = key is not None and slot < len(self.keys) and self.keys[slot] == key
+            marked = key is not None and slot < len(self.row_keys) and self.row_keys[slot] == key
             for widget in (holder, *cells):
                 _toggle(widget, "sc-rows-chosen", marked)
 
@@ -145,7 +145,7 @@ class RowTable(widgets.VBox):
 
         n = sum(1 for cell in self.head if cell.layout.display != "none")
         return [[self.buttons[slot].description, *(unescape(c.value) for c in self.cells[slot][: n - 1])]
-                for slot in range(len(self.keys))]
+                for slot in range(len(self.row_keys))]
 
 
 def _toggle(widget: widgets.DOMWidget, css: str, on: bool) -> None:
