@@ -64,16 +64,15 @@ def test_explore_tab_shows_statistics_and_a_spectrogram(lab, page, screenshots: 
     page.locator(".sc-explore-table .sc-row-button").first.wait_for()
 
     # One utterance, clicked in the table: its word-aligned diff, waveform and spectrogram, and a player.
-    row = page.locator(".sc-explore-table .sc-row-button").nth(1)
-    number = row.inner_text().strip()
-    row.click()
+    page.locator(".sc-explore-table .sc-row-button").nth(1).click()
     page.locator("img.sc-explore-plot").wait_for(state="visible", timeout=30_000)
     assert _image_height(page, "img.sc-explore-plot") > 200
     page.locator(".sc-explore-detail .sc-diff").wait_for()
     assert page.locator(".sc-explore-panel audio").count() == 1
     # The player knows the clip's true length (the browser reads it from the audio it was given).
-    assert page.locator(".sc-explore-table .sc-rows-chosen .sc-row-button").inner_text().strip() == number
+    number = page.locator(".sc-explore-table .sc-rows-chosen .sc-row-button").inner_text().strip()
     shown = page.locator(".sc-explore-detail").inner_text()
+    assert shown.startswith(f"{number}. "), (number, shown)  # the row marked is the utterance shown
     lengths = {Path(e["audio_filepath"]).stem: e["duration"] for e in read_manifest(demo.manifest("domain/test"))}
     (name,) = [stem for stem in lengths if stem in shown]
     duration = page.locator(".sc-explore-panel audio").evaluate(
