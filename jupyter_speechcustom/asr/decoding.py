@@ -12,8 +12,11 @@ import contextlib
 import io
 import itertools
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.asr.families import HEADS
@@ -131,11 +134,7 @@ class Decoder:
         self._boost_model = None
         if lm is not None:
             lm.check_base(base)
-            from nemo.collections.asr.parts.submodules.ngram_lm import NGramGPULanguageModel
-
-            with contextlib.redirect_stderr(io.StringIO()):  # NeMo draws progress bars while reading
-                self._lm_model = _cache_advance(NGramGPULanguageModel.from_file(
-                    lm.token_arpa, vocab_size=base.blank_id, use_triton=False))
+            self._lm_model = fusion_lm(lm.token_arpa, base.blank_id)
         phrases = list(boost_phrases) if boost_phrases is not None else [w.word for w in self.words]
         self.boost_phrases = tuple(dict.fromkeys(p for p in phrases if base.text_to_ids(p)))
         if self.boost_phrases:
@@ -306,6 +305,38 @@ def tuned_weights(lm: CustomLanguageModel | None, base: BaseModel) -> DecodingWe
         return None
 
 
+#: Fusion n-gram models kept loaded, the most recently used first out (each holds its n-grams as tensors).
+FUSION_LMS_KEPT = 4
+_FUSION_LMS: OrderedDict[tuple[str, int, int, int], Any] = OrderedDict()
+_FUSION_LMS_LOCK = threading.Lock()
+
+
+def fusion_lm(token_arpa: Path, vocab_size: int) -> Any:
+    """NeMo's n-gram fusion model of a custom LM's token ARPA, loaded once per process.
+
+    Reading the ARPA takes seconds (NeMo parses every n-gram in Python), and every
+    :class:`Decoder` of the LM needs it: Compare's systems, each Live take's settings, the
+    service's recognizers. The model is read-only and its advance cache is thread-safe, so all
+    share one, kept while the file is unchanged (same path, size and modification time), the
+    :data:`FUSION_LMS_KEPT` most recently used at most.
+    """
+    stat = Path(token_arpa).stat()
+    key = (str(Path(token_arpa).resolve()), stat.st_mtime_ns, stat.st_size, vocab_size)
+    with _FUSION_LMS_LOCK:  # one load at a time: two decoders of one LM read it once
+        model = _FUSION_LMS.get(key)
+        if model is None:
+            from nemo.collections.asr.parts.submodules.ngram_lm import NGramGPULanguageModel
+
+            with contextlib.redirect_stderr(io.StringIO()):  # NeMo draws progress bars while reading
+                model = _cache_advance(NGramGPULanguageModel.from_file(token_arpa, vocab_size=vocab_size,
+                                                                       use_triton=False))
+            _FUSION_LMS[key] = model
+            while len(_FUSION_LMS) > FUSION_LMS_KEPT:
+                _FUSION_LMS.popitem(last=False)
+        _FUSION_LMS.move_to_end(key)
+        return model
+
+
 def _cache_advance(model: Any) -> Any:
     """Make ``model.advance`` (an NGPU-LM n-gram model or a boosting tree) a table lookup.
 
@@ -338,8 +369,6 @@ class _AdvanceCache:
     """The ``(scores, next states)`` rows of the states searches have reached, grown as needed."""
 
     def __init__(self, model: Any, max_rows: int) -> None:
-        import threading
-
         import torch
 
         self.model = model
