@@ -259,3 +259,32 @@ def test_the_sliders_start_from_the_weights_tuned_for_the_lm(tmp_path, demo_mode
                                         panel.lm_beta.value, panel.head.value))
     assert custom.decoder.weights.head == "ctc" and custom.decoder.weights.lm_beta == 1.5  # as tuned
     assert custom.decoder.weights.lm_alpha == 1.0  # the slider's
+
+
+
+def _ready(panel: LivePanel) -> str:
+    from jupyter_speechcustom.widgets.live import READY
+
+    for _ in range(600):
+        if READY in status_of(panel) or "failed" in status_of(panel):
+            break
+        threading.Event().wait(0.1)
+    return status_of(panel)
+
+
+def test_opening_the_tab_gets_the_recognizers_ready(ws_with_lm, demo_model):
+    """The Studio refreshes a tab when it opens: the Live tab then makes the recognizers of its choice in
+    the background (a custom LM takes seconds to load) and says when Start will find them ready."""
+    from jupyter_speechcustom.widgets.live import READY
+
+    panel = LivePanel(ws_with_lm, demo_model, segment_seconds=0.3)
+    assert panel._recognizers.keys() == []  # nothing is made before the tab is shown
+    panel.refresh()
+    assert READY in _ready(panel)
+    assert panel._recognizers.keys() == ["base", panel._key()]
+    customized = panel._recognizer_pair(panel._key())[1]
+    assert customized.lm is not None and customized.lm.path == ws_with_lm.get(panel.lm.value, "lm").path
+
+    # Choosing another customization prepares it in turn; a take's status is never overwritten.
+    panel.words.value = ""
+    assert READY in _ready(panel) and panel._recognizers.keys()[-1] == panel._key()

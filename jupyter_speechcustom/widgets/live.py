@@ -60,6 +60,8 @@ __all__ = ["LivePanel", "stitch"]
 #: calls, distort speech for the recognizer (measured: the demo model's transcript of a sentence played
 #: through Chromium's fake microphone went from 7 of 10 words right with them to 10 of 10 without).
 MICROPHONE_CONSTRAINTS = {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False}
+#: What the status says once the recognizers of the choice are ready.
+READY = "Ready: press Start and speak."
 #: Seconds of audio in each recorder segment: the text lags the voice by about this much.
 SEGMENT_SECONDS = 1.0
 #: Without any segment from the browser after this many seconds, the microphone is not available.
@@ -120,6 +122,8 @@ class LivePanel(Panel):
         self.no_audio_seconds = NO_AUDIO_SECONDS
         self.take: _Take | None = None
         self._takes = 0
+        self._prepared = False  # True once the tab was shown: changing the choice prepares its recognizers
+        self._preparing = 0  # how many times the recognizers were prepared: only the latest says it is done
         from jupyter_speechcustom.services.pool import RecognizerPool
 
         # The base recognizer and the latest customized one: models are large.
@@ -166,12 +170,19 @@ class LivePanel(Panel):
                          layout=widgets.Layout(align_items="center")),
             widgets.HBox([self.base_text, self.custom_text], layout=widgets.Layout(width="100%")),
         ]
-        self.refresh()
+        self._list()
+        for control in (self.lm, self.words, self.am):
+            self.observe_value(control, lambda _: self.prepare() if self._prepared else None)
 
     # ------------------------------------------------------------------ listing
 
     def refresh(self) -> None:
-        """Re-read the custom LMs, word lists and AMs of this base model from the workspace."""
+        """Re-read the custom LMs, word lists and AMs of this base model from the workspace, and get the
+        recognizers of the choice ready (the Studio calls this when the tab opens)."""
+        self._list()
+        self.prepare()
+
+    def _list(self) -> None:
         ws = self.workspace
         lms, ams = self.usable_language_models(), self.usable_acoustic_models()
         had_lm = self.lm.value is not None
@@ -229,6 +240,34 @@ class LivePanel(Panel):
         lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
         self.weight_controls.set(start_weights(lm, self.base))
 
+    def _key(self) -> tuple[Any, ...]:
+        """What the recognizers of a take are made from: the choices and the decoding controls."""
+        return (self.lm.value, self.words.value, self.am.value, float(self.lm_alpha.value),
+                float(self.boost_alpha.value), float(self.lm_beta.value), self.head.value)
+
+    def prepare(self) -> None:
+        """Make the recognizers of the current choice in the background, so that Start finds them ready:
+        loading a custom LM takes seconds, which would otherwise pass before the first words show."""
+        self._prepared = True
+        if self.live:
+            return
+        self._preparing += 1
+        self.show("Getting the recognizers ready…", "working")
+        threading.Thread(target=self._prepare, args=(self._key(), self._preparing), name="speechcustom-live-prepare",
+                         daemon=True).start()
+
+    def _prepare(self, key: tuple[Any, ...], number: int) -> None:
+        try:
+            self._recognizer_pair(key)
+            message, kind = READY, "info"
+        except Exception as exc:  # noqa: BLE001 - shown; Start makes them again and says what is wrong
+            message, kind = f"Getting the recognizers ready failed: {error_text(exc)}", "error"
+        self._main.call(self._prepared_show, number, message, kind)
+
+    def _prepared_show(self, number: int, message: str, kind: str) -> None:
+        if number == self._preparing and not self.live:  # the latest choice, and no take has started since
+            self.show(message, kind)
+
     def _recognizer_pair(self, key: tuple[Any, ...]) -> tuple[Any, Any]:
         """The base and the customized recognizer for ``key`` (LM id, words choice, AM id, alpha, boost,
         beta, head)."""
@@ -257,8 +296,7 @@ class LivePanel(Panel):
             return
         from ipywebrtc import AudioRecorder, CameraStream
 
-        key = (self.lm.value, self.words.value, self.am.value, float(self.lm_alpha.value),
-               float(self.boost_alpha.value), float(self.lm_beta.value), self.head.value)
+        key = self._key()
         try:
             title = self.customization()
         except LookupError:
@@ -266,6 +304,7 @@ class LivePanel(Panel):
             raise SpeechCustomError("a custom model or word list chosen here is no longer in the workspace: the "
                                     "lists are updated, check the choice and press Start again") from None
         self._takes += 1
+        self._preparing += 1  # what a preparation still under way finds is not shown over the take's status
         take = _Take(self._takes, self.segment_seconds)
         take.camera = CameraStream(constraints={"audio": MICROPHONE_CONSTRAINTS, "video": False})
         take.recorders = [AudioRecorder(stream=take.camera, format="webm", codecs="opus") for _ in range(2)]

@@ -60,6 +60,8 @@ def test_live_tab_recognizes_the_microphone(lab, page, screenshots, spoken, demo
     panel = page.locator(".sc-live-panel")
     panel.wait_for(state="visible")
     assert "support" in panel.locator("select").first.evaluate("s => s.options[s.selectedIndex].text")
+    # Opening the tab gets the recognizers of its choice ready (loading the LM takes seconds): the tab says so.
+    panel.locator(".sc-status-area", has_text="Ready: press Start and speak").wait_for(timeout=60_000)
 
     page.locator(".sc-live-start").click()
     started = time.monotonic()
