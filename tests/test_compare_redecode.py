@@ -177,3 +177,18 @@ def test_the_base_row_is_the_models_default_decoding_whatever_head_the_lm_uses(c
     assert c.texts["base"] != greedy_decode(demo_model, outputs, head="ctc")  # the head matters on this model
     assert c.texts["+LM"] == c.decoders["+LM"].decode_text(c.outputs[c.acoustic["+LM"]], ctc)
     assert c.system_weights("base", ctc).head is None and c.system_weights("+LM", ctc) == ctc
+
+
+def test_decoders_of_one_lm_share_its_fusion_model_until_the_file_changes(demo_model, demo_lm, tmp_path):
+    """Reading a token ARPA takes seconds: every decoder of an LM shares one loaded model, and a changed
+    file (a rebuilt LM at the same path) is read again."""
+    import shutil
+
+    first, second = Decoder(demo_model, demo_lm), Decoder(demo_model, demo_lm)
+    assert first._lm_model is second._lm_model
+    copy = tmp_path / "copy.arpa"
+    shutil.copyfile(demo_lm.token_arpa, copy)
+    again = decoding.fusion_lm(copy, demo_model.blank_id)
+    assert again is not first._lm_model and decoding.fusion_lm(copy, demo_model.blank_id) is again
+    copy.write_text(copy.read_text() + "\n")  # rebuilt: same path, another size and time
+    assert decoding.fusion_lm(copy, demo_model.blank_id) is not again

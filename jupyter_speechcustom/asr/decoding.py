@@ -307,7 +307,7 @@ def tuned_weights(lm: CustomLanguageModel | None, base: BaseModel) -> DecodingWe
 
 #: Fusion n-gram models kept loaded, the most recently used first out (each holds its n-grams as tensors).
 FUSION_LMS_KEPT = 4
-_FUSION_LMS: OrderedDict[tuple[str, int, int, int], Any] = OrderedDict()
+_FUSION_LMS: OrderedDict[tuple[str, int, int, int, int], Any] = OrderedDict()
 _FUSION_LMS_LOCK = threading.Lock()
 
 
@@ -321,7 +321,8 @@ def fusion_lm(token_arpa: Path, vocab_size: int) -> Any:
     :data:`FUSION_LMS_KEPT` most recently used at most.
     """
     stat = Path(token_arpa).stat()
-    key = (str(Path(token_arpa).resolve()), stat.st_mtime_ns, stat.st_size, vocab_size)
+    # The advance table's size is part of what was loaded (0: NeMo's own advance).
+    key = (str(Path(token_arpa).resolve()), stat.st_mtime_ns, stat.st_size, vocab_size, FUSION_CACHE_MAX_ENTRIES)
     with _FUSION_LMS_LOCK:  # one load at a time: two decoders of one LM read it once
         model = _FUSION_LMS.get(key)
         if model is None:

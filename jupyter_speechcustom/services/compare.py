@@ -19,6 +19,8 @@ from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
 from jupyter_speechcustom.errors import InvalidOptionError, check_list
 from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
 from jupyter_speechcustom.jobs.progress import raise_if_cancelled, scaled
+from jupyter_speechcustom.services.systems import SYSTEMS as ALL_SYSTEMS
+from jupyter_speechcustom.services.systems import System
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
@@ -29,8 +31,8 @@ __all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "borrowed_dev_s
 #: Acoustic outputs kept across comparisons, by (model fingerprint, audio files).
 AcousticCache = dict[tuple[str, tuple[str, ...]], list[AcousticOutput]]
 
-#: System names: the base model, with the custom LM, with the custom AM, with both.
-SYSTEMS = ("base", "+LM", "+AM", "+AM+LM")
+#: System names: the base model, with the custom LM, with the custom AM, with both (see :class:`System`).
+SYSTEMS = tuple(s.name for s in ALL_SYSTEMS)
 
 #: Utterances re-decoded per step after the first ones (a newer re-decode can take over between steps).
 REDECODE_CHUNK = 64
@@ -341,7 +343,7 @@ class Comparison:
         """
         from jupyter_speechcustom.asr.decoding import tune
 
-        names = [name for name in self.systems if "LM" in name]
+        names = [name for name in self.systems if System.parse(name).lm]
         if not names:
             raise ValueError("tuning needs a +LM system: tick +LM or +AM+LM and compare first")
         if not dev:
@@ -492,9 +494,9 @@ def check_comparison(systems: Sequence[str], items: Sequence[TestItem], *, has_l
         raise ValueError("choose at least one system to run")
     if not items:
         raise ValueError("the test set is empty: choose audio to compare on")
-    if any("LM" in s for s in systems) and not has_lm:
+    if any(System.parse(s).lm for s in systems) and not has_lm:
         raise ValueError("a +LM system needs a custom language model: build one first")
-    if any("AM" in s for s in systems) and not has_am:
+    if any(System.parse(s).am for s in systems) and not has_am:
         raise ValueError("a +AM system needs a custom acoustic model: train one first")
 
 
@@ -524,7 +526,7 @@ def run_comparison(
     stop = cancel or threading.Event()
     paths = tuple(item.audio for item in items)
     models = {"base": base, "am": am}
-    wanted = sorted({"am" if "AM" in s else "base" for s in systems})
+    wanted = sorted({System.parse(s).acoustic for s in systems})
     outputs: dict[str, list[AcousticOutput]] = {}
     for n, key in enumerate(wanted):
         model = models[key]
@@ -536,10 +538,11 @@ def run_comparison(
     decoders: dict[str, Decoder] = {}
     acoustic: dict[str, str] = {}
     for name in systems:
-        key = "am" if "AM" in name else "base"
+        system = System.parse(name)
+        key = system.acoustic
         model = models[key]
         assert model is not None
-        decoders[name] = Decoder(model, lm, weights=weights) if "LM" in name else Decoder(model, None, words=())
+        decoders[name] = Decoder(model, lm, weights=weights) if system.lm else Decoder(model, None, words=())
         acoustic[name] = key
     terms = [w.word for w in lm.words] if lm is not None else []
     comparison = Comparison(label, list(items), list(systems), outputs, decoders, acoustic, terms, weights)

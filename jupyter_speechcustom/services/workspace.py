@@ -23,6 +23,7 @@ from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
 from jupyter_speechcustom.io.safety import warn_untrusted_nemo
 from jupyter_speechcustom.jobs.runner import JobFunction, ProgressCallback, raise_if_cancelled
+from jupyter_speechcustom.services.systems import System
 from jupyter_speechcustom.store.workspace import (
     AudioRoleError,
     Record,
@@ -451,7 +452,7 @@ def _compare_job(
         progress(0.0, "loading the models")
         model_base = base or load_base_from_ref(params["base"])
         lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
-        needs_am = any("AM" in s for s in params["systems"])
+        needs_am = any(System.parse(s).am for s in params["systems"])
         am = load_acoustic_model(ws, params["am_id"]) if needs_am and params.get("am_id") else None
         items = [TestItem(**item) for item in params["items"]]
         return run_comparison(model_base, items, params["systems"], label=params["label"], lm=lm, am=am,

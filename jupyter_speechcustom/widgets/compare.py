@@ -27,6 +27,7 @@ from jupyter_speechcustom.constants import BEAM_SIZE, DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, borrowed_dev_set, dev_items
+from jupyter_speechcustom.services.systems import System
 from jupyter_speechcustom.store.index import RecordNotFoundError, audio_role
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
@@ -236,8 +237,9 @@ class ComparePanel(Panel):
                                      am_id=self.am.value, weights=self.weights(), cache=self._cache)
         self.show(f"Comparing {', '.join(systems)} on {label} ({len(items)} utterances, job {job.id})…", "working")
 
-        models = [m for m, used in ((self.lm.value, any("LM" in s for s in systems)),
-                                    (self.am.value, any("AM" in s for s in systems))) if m and used]
+        chosen = System.all(systems)
+        models = [m for m, used in ((self.lm.value, any(s.lm for s in chosen)),
+                                    (self.am.value, any(s.am for s in chosen))) if m and used]
 
         def done(j: Job) -> None:
             self._models = models
@@ -248,7 +250,7 @@ class ComparePanel(Panel):
 
         def ended(j: Job) -> None:  # after the comparison's busy state ends, so the tuning's holds
             if (j.status == "completed" and self.auto_tune and tuned is None
-                    and any("LM" in s for s in systems) and self._has_own_dev_set()):
+                    and any(System.parse(s).lm for s in systems) and self._has_own_dev_set()):
                 self.tune()
 
         return self.watch(job, self.progress, done, doing="Comparing", always=ended)
@@ -256,11 +258,11 @@ class ComparePanel(Panel):
     # ------------------------------------------------------------------ tuning
 
     def _tune_key(self, system: str) -> tuple[str, str | None, str | None]:
-        return system, self.lm.value, self.am.value if "AM" in system else None
+        return system, self.lm.value, self.am.value if System.parse(system).am else None
 
     def _tuned_for(self, systems: list[str]) -> TuneResult | None:
         """The cached tuning of the first LM system in ``systems`` (the one the sliders follow)."""
-        lm_systems = [s for s in systems if "LM" in s]
+        lm_systems = [s for s in systems if System.parse(s).lm]
         return self._tuned.get(self._tune_key(lm_systems[0])) if lm_systems else None
 
     def _start_weights(self) -> None:
@@ -332,7 +334,7 @@ class ComparePanel(Panel):
         comparison = self.comparison
         if comparison is None:
             raise InvalidOptionError("run a comparison with a +LM system first")
-        names = [s for s in comparison.systems if "LM" in s]
+        names = [s for s in comparison.systems if System.parse(s).lm]
         if not names:
             raise InvalidOptionError("tuning needs a +LM system: tick +LM or +AM+LM and compare first")
         keys = {name: self._tune_key(name) for name in names}
