@@ -152,3 +152,32 @@ def test_a_family_is_found_only_while_registered(other_model):
         unregister_family(WrappedFamily)
     with pytest.raises(ModelLoadError):
         family_of(wrapped)
+
+
+def test_a_registered_family_brings_its_own_head_names():
+    """Decoding weights take the heads of every registered family: a family with heads of its own needs
+    no change elsewhere, and the names are refused again once it is taken back."""
+    from jupyter_speechcustom.asr.families import known_heads
+
+    class TwoHeaded(WrappedFamily):
+        name = "two-headed"
+        heads = ("attention", "ctc")
+
+        @classmethod
+        def matches(cls, asr_model: Any) -> bool:
+            return False
+
+    assert known_heads() == ("transducer", "ctc")
+    with pytest.raises(InvalidOptionError, match="head must be one of 'transducer', 'ctc'"):
+        DecodingWeights(head="attention")
+    register_family(TwoHeaded)
+    try:
+        assert known_heads() == ("transducer", "ctc", "attention")
+        assert DecodingWeights(head="attention").head == "attention"
+        assert TwoHeaded().decoding_head(None) == "attention"
+        with pytest.raises(InvalidOptionError, match="not 'transducer'"):
+            TwoHeaded().decoding_head("transducer")
+    finally:
+        unregister_family(TwoHeaded)
+    with pytest.raises(InvalidOptionError, match="head must be one of"):
+        DecodingWeights(head="attention")

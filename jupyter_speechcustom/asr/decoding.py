@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_speechcustom.asr.families import HEADS
+from jupyter_speechcustom.asr.families import known_heads
 from jupyter_speechcustom.asr.recognize import AcousticOutput, Transcript, greedy_decode, join_texts, utterances
 from jupyter_speechcustom.asr.threads import torch_threads
 from jupyter_speechcustom.constants import (
@@ -87,8 +87,9 @@ class DecodingWeights:
         beam = self.beam_size
         if isinstance(beam, bool) or not isinstance(beam, numbers.Integral) or not 1 <= beam <= MAX_BEAM_SIZE:
             raise InvalidOptionError(f"beam_size must be a whole number from 1 to {MAX_BEAM_SIZE}, got {beam!r}")
-        if self.head not in (None, *HEADS):
-            raise InvalidOptionError(f"head must be one of {', '.join(map(repr, HEADS))} (or None), got {self.head!r}")
+        heads = known_heads()
+        if self.head not in (None, *heads):
+            raise InvalidOptionError(f"head must be one of {', '.join(map(repr, heads))} (or None), got {self.head!r}")
 
 
 class _VocabularyTokenizer:

@@ -36,6 +36,7 @@ __all__ = [
     "ModelFamily",
     "TransducerFamily",
     "family_of",
+    "known_heads",
     "register_family",
     "unregister_family",
 ]
@@ -53,6 +54,15 @@ def unregister_family(family: type[ModelFamily]) -> None:
     """Take back a family :func:`register_family` added (a built-in one too)."""
     if family in _FAMILIES:
         _FAMILIES.remove(family)
+
+
+def known_heads() -> tuple[str, ...]:
+    """The heads of every registered family (the built-in ``transducer`` and ``ctc`` first): the names a
+    decoding weight's ``head`` may take. Whether a model has the head is its family's to say."""
+    heads = dict.fromkeys(HEADS)
+    for family in reversed(_FAMILIES):
+        heads.update(dict.fromkeys(family.heads))
+    return tuple(heads)
 
 
 def family_of(asr_model: ASRModel, source: object = "the model", head: str | None = None) -> ModelFamily:
