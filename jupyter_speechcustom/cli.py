@@ -188,6 +188,12 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     given = {k: v for k, v in (("lm_alpha", args.lm_alpha), ("lm_beta", args.lm_beta), ("boost_alpha", args.boost_alpha),
                                ("beam_size", args.beam_size), ("head", args.head)) if v is not None}
     recognizer.decoder.weights = replace(recognizer.decoder.weights, **given)
+    if recognizer.lm is not None:  # where the weights come from, on stderr: stdout may be the transcripts
+        from jupyter_speechcustom.asr.decoding import weights_provenance
+
+        changed = f"; given here: {', '.join(f'{k} {v}' for k, v in given.items())}" if given else ""
+        print(f"decoding with the custom LM's {weights_provenance(recognizer.lm, recognizer.acoustic_model)}{changed}",
+              file=sys.stderr)
     if args.progress or sys.stderr.isatty():  # a progress bar on stderr: stdout may be the transcripts
         from tqdm import tqdm
 

@@ -32,7 +32,15 @@ def test_lm_by_folder_name_version_or_id(tmp_path: Path, demo_lm, capsys):
 
     audio = read_manifest(demo.manifest("domain/test"))[0]["audio_filepath"]
     assert main(["transcribe", audio, "--lm", "ops", "--workspace", str(ws.path), "--format", "txt"]) == 0
-    assert capsys.readouterr().out.strip()
+    out = capsys.readouterr()
+    assert out.out.strip()
+    # Where the weights come from, on stderr (stdout holds the transcripts).
+    assert "decoding with the custom LM's default weights (this LM was never tuned)" in out.err
+    second_lm = ws.language_model(second.id).save_tuning({"lm_alpha": 0.7, "lm_beta": 3.5}, 0.1, "clinic dev", 20)
+    assert main(["transcribe", audio, "--lm", "ops", "--workspace", str(ws.path), "--format", "txt",
+                 "--lm-beta", "2"]) == 0
+    assert ("decoding with the custom LM's weights tuned on clinic dev (20 utterances, dev WER 10.0%); given here: "
+            "lm_beta 2.0") in capsys.readouterr().err and second_lm.tuning is not None
     assert main(["transcribe", audio, "--lm", "nothing", "--workspace", str(ws.path)]) == 2
     err = capsys.readouterr().err
     assert "speechcustom transcribe: error: 'nothing' is not a custom language model folder" in err

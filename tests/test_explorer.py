@@ -292,3 +292,4 @@ def test_a_customized_system_transcribes_as_compare_decodes_it(ws, demo_model, d
     assert panel.job is not None and panel.job.wait(300) == "completed"
     assert panel.audio_set.system == "+LM" and "+LM transcript" in panel.table.head[4].value
     assert "with +LM (ops" in html.unescape(panel.status.value)
+    assert "Decoded with the LM's default weights (this LM was never tuned)" in html.unescape(panel.status.value)

@@ -8,6 +8,7 @@ recorders taking turns give them). So the audio takes the microphone's path thro
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 
@@ -281,6 +282,8 @@ def test_opening_the_tab_gets_the_recognizers_ready(ws_with_lm, demo_model):
     assert panel._recognizers.keys() == []  # nothing is made before the tab is shown
     panel.refresh()
     assert READY in _ready(panel)
+    assert "The sliders start from the LM's default weights (this LM was never tuned)" in html.unescape(
+        panel.weights_note.value)
     assert panel._recognizers.keys() == ["base", panel._key()]
     customized = panel._recognizer_pair(panel._key())[1]
     assert customized.lm is not None and customized.lm.path == ws_with_lm.get(panel.lm.value, "lm").path

@@ -286,6 +286,19 @@ def start_weights(lm: CustomLanguageModel | None, base: BaseModel) -> DecodingWe
     return tuned_weights(lm, base) or default_weights(base, lm)
 
 
+def weights_provenance(lm: CustomLanguageModel | None, base: BaseModel) -> str:
+    """Where decoding with ``lm`` starts (:func:`start_weights`), in words: the tuning saved with it
+    (which set, how many utterances, its dev WER) or the defaults. Shown wherever those weights are used."""
+    if lm is None:
+        return "no custom LM: the model's own decoding"
+    tuning = lm.tuning if tuned_weights(lm, base) is not None else None
+    if not tuning:
+        return "default weights (this LM was never tuned)"
+    dev_wer = tuning.get("dev_wer")
+    wer = f", dev WER {float(dev_wer):.1%}" if isinstance(dev_wer, (int, float)) else ""
+    return f"weights tuned on {tuning.get('dev_set')} ({tuning.get('utterances')} utterances{wer})"
+
+
 def tuned_weights(lm: CustomLanguageModel | None, base: BaseModel) -> DecodingWeights | None:
     """The weights saved with ``lm`` by tuning (:meth:`CustomLanguageModel.save_tuning`), for
     decoding with ``base``; None when it has none. A head applies only where ``base`` has it

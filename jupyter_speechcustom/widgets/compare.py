@@ -268,22 +268,19 @@ class ComparePanel(Panel):
     def _start_weights(self) -> None:
         """Move the sliders to where decoding with the chosen LM starts everywhere else (the
         weights tuned for it and saved with it, else the defaults) and say which."""
-        from jupyter_speechcustom.asr.decoding import start_weights, tuned_weights
+        from jupyter_speechcustom.asr.decoding import start_weights, tuned_weights, weights_provenance
 
         lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
         self._set_sliders(start_weights(lm, self.base))
-        tuning = lm.tuning if lm is not None and tuned_weights(lm, self.base) is not None else None
         if lm is None:
             self.weights_note.value = ""
-        elif tuning is None:
+        elif tuned_weights(lm, self.base) is None:
             self.weights_note.value = hint_html(
                 "Default weights (this LM was never tuned): a hybrid's CTC head, LM alpha and beta that held "
                 "across domains none of which chose them. Tune on the dev set to fit them to this domain.")
         else:
             self.weights_note.value = hint_html(
-                f"Weights tuned for this LM on {tuning.get('dev_set')!s} ({tuning.get('utterances')} utterances, dev "
-                f"WER {diffview.percent(float(tuning.get('dev_wer') or 0))}), as transcribe, the service and Live "
-                "use them.")
+                f"The LM's {weights_provenance(lm, self.base)}, as transcribe, the service and Live use them.")
 
     def _set_sliders(self, weights: DecodingWeights) -> None:
         """Move the sliders without a re-decode per slider."""

@@ -334,7 +334,12 @@ class ExplorerPanel(Panel):
             stats = explorer.statistics(j.result, self._known or frozenset())
             scored = (f": WER {diffview.percent(stats.wer)}, CER {diffview.percent(stats.cer)}"
                       if stats.wer is not None else " (no references, so no WER)")
-            self.show(f"Transcribed {audio_set.label} with {what}{scored}.", "success")
+            decoding = ""
+            if lm_id:
+                from jupyter_speechcustom.asr.decoding import weights_provenance
+
+                decoding = f" Decoded with the LM's {weights_provenance(ws.language_model(lm_id), base)}."
+            self.show(f"Transcribed {audio_set.label} with {what}{scored}.{decoding}", "success")
 
         return self.watch(job, self.progress, done, doing="Transcribing")
 

@@ -44,6 +44,7 @@ from jupyter_speechcustom.widgets._common import (
     error_text,
     heading,
     hint,
+    hint_html,
     set_options,
     wide,
 )
@@ -137,6 +138,7 @@ class LivePanel(Panel):
         self.lm_alpha, self.lm_beta, self.boost_alpha, self.head = self.weight_controls.controls
         self.observe_value(self.head, lambda _: self.weight_controls.enable())
         self.weight_controls.enable()
+        self.weights_note = widgets.HTML()
         self.observe_value(self.lm, lambda _: self._start_from_tuning())
         self.start_button = button("Start", icon="microphone", style="danger", css="sc-live-start")
         self.stop_button = button("Stop", icon="stop", css="sc-live-stop")
@@ -161,6 +163,7 @@ class LivePanel(Panel):
             widgets.HBox([self.am]),
             widgets.HBox([self.lm_alpha, self.boost_alpha]),
             widgets.HBox([self.head, self.lm_beta]),
+            self.weights_note,
             heading("Speak"),
             hint(f"Start, allow the browser to use the microphone, speak; Stop ends the take. The audio reaches "
                  f"the recognizers in {self.segment_seconds:g} s segments, so the text follows your voice by about "
@@ -235,10 +238,12 @@ class LivePanel(Panel):
     def _start_from_tuning(self) -> None:
         """Move the sliders to the weights tuned for the chosen LM (in the Compare tab, or with
         ``speechcustom lm tune``), where it has them, else to the defaults for decoding with it."""
-        from jupyter_speechcustom.asr.decoding import start_weights
+        from jupyter_speechcustom.asr.decoding import start_weights, weights_provenance
 
         lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
         self.weight_controls.set(start_weights(lm, self.base))
+        self.weights_note.value = hint_html(f"The sliders start from the LM's {weights_provenance(lm, self.base)}.") \
+            if lm is not None else ""
 
     def _key(self) -> tuple[Any, ...]:
         """What the recognizers of a take are made from: the choices and the decoding controls."""
