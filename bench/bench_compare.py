@@ -24,6 +24,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from jupyter_speechcustom import evaluate, load_base_model, read_manifest
@@ -34,12 +35,15 @@ from jupyter_speechcustom.lm.language_model import build_language_model
 from jupyter_speechcustom.services.compare import Comparison, TestItem, run_comparison
 
 GOALS = {"full": 1.5, "first_page": 0.3}
-#: Weights the runs cycle through: each run is a real change from the one before.
-WEIGHTS = [
-    DecodingWeights(lm_alpha=1.0, lm_beta=1.5, boost_alpha=0.0),
-    DecodingWeights(lm_alpha=0.7, lm_beta=0.5, boost_alpha=1.0),
-    DecodingWeights(lm_alpha=0.4, lm_beta=1.5, boost_alpha=0.0),
-    DecodingWeights(lm_alpha=1.2, lm_beta=1.0, boost_alpha=1.0),
+#: The weights of the runs: :data:`MOVES` from the starting weights (set in :func:`main`).
+WEIGHTS: list[DecodingWeights] = []
+#: Slider moves the runs cycle through, from the weights decoding with the LM starts at (the head stays):
+#: each run is a real change from the one before.
+MOVES = [
+    {"lm_alpha": 1.0, "lm_beta": 1.5, "boost_alpha": 0.0},
+    {"lm_alpha": 0.7, "lm_beta": 0.5, "boost_alpha": 1.0},
+    {"lm_alpha": 0.4, "lm_beta": 1.5, "boost_alpha": 0.0},
+    {"lm_alpha": 1.2, "lm_beta": 1.0, "boost_alpha": 1.0},
 ]
 
 
@@ -70,11 +74,14 @@ def main() -> None:
     items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in entries]
     work = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     lm = build_language_model(base, [profile.example_corpus], work / "lm", words=profile.example_words)
-    c = run_comparison(base, items, ["+LM"], label=split, lm=lm, weights=DecodingWeights(), cache={})
+    start = decoding.start_weights(lm, base)  # where the Compare tab's sliders start for this LM
+    WEIGHTS[:] = [replace(start, **move) for move in MOVES]
+    c = run_comparison(base, items, ["+LM"], label=split, lm=lm, weights=start, cache={})
     page = list(range(STUDIO_UTTERANCES_PER_PAGE))
     frames = sum(len(o.frames) for o in c.outputs["base"])
     print(f"{profile.name} {split}: {len(items)} utterances ({frames} frames), system +LM, "
-          f"page of {len(page)}, {args.runs} runs each; WER at the default weights {c.evaluations['+LM'].wer:.1%}")
+          f"page of {len(page)}, {args.runs} runs each; WER at the starting weights ({start.head or 'default'} head, "
+          f"LM alpha {start.lm_alpha}, beta {start.lm_beta}) {c.evaluations['+LM'].wer:.1%}")
 
     full, first, whole = [], [], []
     for run in range(args.runs):
