@@ -265,13 +265,18 @@ def test_role_changes_and_replaced_files_read_plainly_in_the_history(built):
 
 def test_an_index_of_version_1_is_upgraded_with_its_history_started(built):
     ws, _ = built
+    before = {i["id"]: ({s["id"] for s in i["sources"]}, {u["id"] for u in i["used_by"]}) for i in m.list_items(ws)}
     ws.close()
-    with sqlite3.connect(ws.index_path) as db:  # as this workspace's index was before the history existed
+    with sqlite3.connect(ws.index_path) as db:  # as this workspace's index was before the history and links existed
         db.execute("DROP TABLE events")
+        db.execute("DROP TABLE links")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     ws = Workspace(ws.path)
     with sqlite3.connect(ws.index_path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    # The links were rebuilt from the records, the jobs' inputs and the results: the same dependencies both ways.
+    after = {i["id"]: ({s["id"] for s in i["sources"]}, {u["id"] for u in i["used_by"]}) for i in m.list_items(ws)}
+    assert after == before and any(used for _, used in after.values())
     assert [e["event"] for e in m.history(ws, "ops-lm")] == ["created", "built"]
     assert "recorded before the history was kept" in m.history(ws, "ops-lm")[0]["text"]
     m.rename(ws, "lm", "ops-lm", "after-upgrade")

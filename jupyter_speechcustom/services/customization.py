@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.errors import CorpusError, check_list
+from jupyter_speechcustom.store.links import CUSTOMIZATION_KEY
 from jupyter_speechcustom.store.workspace import ModelInUseError, Record, RecordNotFoundError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ __all__ = [
     "trained_model_id",
 ]
 
-KEY = "customization"
+KEY = CUSTOMIZATION_KEY  # where a customization keeps its state in its anchor record's info
 #: Content types of audio archives (added with ``add_audio_archive``).
 ARCHIVE_TYPES = frozenset({"application/zip", "application/x-tar", "application/gzip", "application/x-gzip",
                            "application/x-zip-compressed"})

@@ -34,6 +34,7 @@ from jupyter_speechcustom.store.index import (
 )
 from jupyter_speechcustom.store.intake import link_or_copy
 from jupyter_speechcustom.store.jobs import Jobs
+from jupyter_speechcustom.store.links import delete_links
 from jupyter_speechcustom.store.models import Models
 from jupyter_speechcustom.store.records import Records
 
@@ -215,6 +216,7 @@ class Edits:
         path = self._db.path
         with self._db.write() as conn:  # the row goes first: a crash leaves an orphan file, never a dangling row
             conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+            delete_links(conn, record_id)
             log_event(conn, rec, "deleted", {"path": rec.path.relative_to(path).as_posix()}
                       if rec.path is not None and rec.path.is_relative_to(path) else {})
         if rec.path is not None:

@@ -116,6 +116,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_record ON events (record_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (kind, name);
+CREATE TABLE IF NOT EXISTS links (
+    user_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, source_id)
+);
+CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
 """
 #: Statements run whole after :data:`SCHEMA` (trigger bodies hold semicolons): the event log is
 #: append-only, whatever writes to the index.
@@ -127,11 +133,12 @@ TRIGGERS = (
 )
 #: Version 2 added the ``events`` table (the history of every record); version 3 gave every audio
 #: record a role (``info["role"]``, :data:`AUDIO_ROLES`), so that a toolkit that does not know roles
-#: refuses the workspace rather than train on its test audio. Older indexes are migrated when
-#: opened (:data:`MIGRATIONS`).
-SCHEMA_VERSION = "3"
+#: refuses the workspace rather than train on its test audio; version 4 added the ``links`` table (what
+#: each record was made from, :mod:`~jupyter_speechcustom.store.links`). Older indexes are migrated
+#: when opened (:data:`MIGRATIONS`).
+SCHEMA_VERSION = "4"
 #: Index schema versions this code upgrades in place, each to the next: ``{from: to}``.
-MIGRATIONS = {"1": "2", "2": "3"}
+MIGRATIONS = {"1": "2", "2": "3", "3": "4"}
 #: Events of the history: what happened to a record.
 EVENTS = ("created", "training", "built", "failed", "renamed", "transcript", "role", "replaced", "source-deleted",
           "deleted")

@@ -41,6 +41,7 @@ from jupyter_speechcustom.store.index import (
     sniff_audio_suffix,
 )
 from jupyter_speechcustom.store.jobs import Jobs
+from jupyter_speechcustom.store.links import result_ids
 from jupyter_speechcustom.store.records import Records
 
 __all__ = ["Intake", "Source", "link_or_copy"]
@@ -427,7 +428,7 @@ class Intake:
                 info = {"keys": sorted(str(k) for k in data)[:50], "bytes": len(content.encode())}
                 record_id = self._records.insert(
                     conn, "result", name, target.relative_to(self._db.path).as_posix(), version=version, info=info,
-                    sources=[s for s in sources if s],
+                    sources=[s for s in sources if s], links=result_ids(data),
                 )
         except BaseException as exc:
             target.unlink(missing_ok=True)

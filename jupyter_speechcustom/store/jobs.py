@@ -43,6 +43,7 @@ from jupyter_speechcustom.store.index import (
     check_json,
     json_or_none,
 )
+from jupyter_speechcustom.store.links import write_links
 from jupyter_speechcustom.store.models import Models
 from jupyter_speechcustom.store.records import Records
 
@@ -134,6 +135,7 @@ class Jobs:
                     )
                     model_row = conn.execute("SELECT * FROM records WHERE id = ?", (model_id,)).fetchone()
                     log_event(conn, model_row, "training", {"job_id": job_id, "job_kind": kind}, at=stamp)
+                    write_links(conn, model_id, uses)  # a model is made from what its job uses (an AM's LM too)
                 conn.execute(
                     "INSERT INTO jobs (id, kind, status, params, heavy, model_id, uses, rerun_of, owner_host, owner_pid,"
                     " owner_started, log_path, created, updated) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from jupyter_speechcustom.store.index import (
     audio_role,
     check_role,
 )
+from jupyter_speechcustom.store.links import CUSTOMIZATION_KEY, links_of, write_links
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.text.corpus import Corpus
@@ -138,8 +139,10 @@ class Records:
         base: Mapping[str, str] | None = None,
         sources: Sequence[str] = (),
         record_id: str | None = None,
+        links: Iterable[str] = (),
     ) -> str:
-        """Add a record's row and its ``created`` event, in ``conn``'s transaction; returns its id."""
+        """Add a record's row and its ``created`` event, in ``conn``'s transaction; returns its id. Its
+        links are its ``sources`` and ``links`` (other records it names, such as a result's models)."""
         record_id = record_id or new_id(kind)
         stamp = now_iso()
         conn.execute(
@@ -153,6 +156,7 @@ class Records:
         )
         detail: dict[str, Any] = {"sources": list(sources)} if sources else {}
         log_event(conn, {"id": record_id, "kind": kind, "name": name, "version": version}, "created", detail, at=stamp)
+        write_links(conn, record_id, [*sources, *links])
         return record_id
 
     @staticmethod
@@ -172,6 +176,23 @@ class Records:
                 conn.execute(
                     "UPDATE records SET info = ?, updated = ? WHERE id = ?", (json.dumps(info), now_iso(), record_id)
                 )
+                if CUSTOMIZATION_KEY in extra:  # a customization's resources are what it is made from
+                    full = conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+                    write_links(conn, record_id, links_of(conn, full, self._db.path), replace=True)
+
+    # ------------------------------------------------------------------ links
+
+    def sources_of(self, record_id: str) -> list[str]:
+        """Ids of the records ``record_id`` was made from or names (the ``links`` table), sorted."""
+        rows = self._db.rows("SELECT source_id FROM links WHERE user_id = ? ORDER BY source_id", (record_id,))
+        return [row["source_id"] for row in rows]
+
+    def link_graph(self) -> dict[str, set[str]]:
+        """For every record id, the ids of the records made from it."""
+        users: dict[str, set[str]] = {}
+        for row in self._db.rows("SELECT user_id, source_id FROM links"):
+            users.setdefault(row["source_id"], set()).add(row["user_id"])
+        return users
 
     # ------------------------------------------------------------------ history
 

@@ -231,6 +231,8 @@ class Store:
     custom_words = _Forward("_records", Records.custom_words)
     result = _Forward("_records", Records.result)
     update_info = _Forward("_records", Records.update_info)
+    sources_of = _Forward("_records", Records.sources_of)
+    link_graph = _Forward("_records", Records.link_graph)
     events = _Forward("_records", Records.events)
     note_event = _Forward("_records", Records.note_event)
 
