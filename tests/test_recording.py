@@ -50,3 +50,11 @@ def test_a_clipped_recording_warns_and_the_form_keeps_its_place(tmp_path, demo_m
     assert panel.status.layout.width == "100%"
     assert "sc-record-clock" in panel.record_clock._dom_classes
     assert ".sc-record-clock { width: 300px !important; flex: 0 0 300px !important;" in diffview.CSS
+
+
+def test_a_recording_at_full_scale_reads_peak_0_dbfs_not_minus_0():
+    from jupyter_speechcustom.widgets._recording import recording_level
+
+    loud = np.full(16_000, 0.98, np.float32)  # -0.2 dBFS
+    assert recording_level(loud).startswith("peak 0 dBFS, speech level 0 dBFS")
+    assert recording_level(loud * 0.1) == "peak -20 dBFS, speech level -20 dBFS"

@@ -26,6 +26,6 @@ def recording_level(samples: np.ndarray) -> str:
     loud = float(np.sqrt(np.mean(np.square(np.sort(rms)[len(rms) // 2:]))))
 
     def db(x: float) -> str:
-        return "-inf" if x <= 0 else f"{20 * np.log10(x):.0f}"
+        return "-inf" if x <= 0 else str(round(20 * np.log10(x)))  # whole dB: never "-0"
 
     return f"peak {db(peak)} dBFS, speech level {db(loud)} dBFS"
