@@ -468,3 +468,21 @@ def test_build_language_model_job_on_a_standin_model(tmp_path):
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--child":
     child_main(sys.argv[2], sys.argv[3])
+
+
+def test_a_labelling_jobs_segments_go_with_the_job(tmp_path, demo_model):
+    """Pseudo-labelling cuts the audio into segments in the workspace's jobs folder; they are the job's
+    own (its result names them under "files"), so deleting the job deletes them."""
+    from jupyter_speechcustom import demo
+    from jupyter_speechcustom.io.manifest import read_manifest
+
+    ws = Workspace(tmp_path / "ws")
+    ids = [ws.add_audio(Path(e["audio_filepath"])).id for e in read_manifest(demo.manifest("domain/train"))[:2]]
+    job = ws.pseudo_label(demo_model, ids, threshold=0.5)
+    assert job.wait(300) == "completed", job.error
+    (folder,) = [ws.path / f for f in job.result["files"]]
+    assert folder.is_dir() and folder.parent == ws.path / "jobs"
+    assert {str(Path(r["audio_filepath"]).parent) for r in job.result["labels"]} == {str(folder)}
+    ws.delete(job.id)
+    assert not folder.exists()
+    ws.close()

@@ -12,6 +12,7 @@ The Studio, the CLI and plain Python all go through these methods.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -224,7 +225,7 @@ class Workspace(Store):
         unsupervised training.
 
         The audio is converted and cut into training segments first (kept in a hidden folder
-        of ``jobs/``, so a reviewed table can be trained on after a restart). The job's result
+        of ``jobs/``, so a reviewed table can be trained on after a restart; deleting the job deletes them). The job's result
         is ``{"labels": [PseudoLabel as dict], "names": {segment: audio name}, "skipped": [...]}``.
         Test audio is refused, as for :meth:`train_acoustic_model`. ``threshold``: the confidence bar
         (None: calibrated on this audio, :func:`~jupyter_speechcustom.am.acoustic_model.calibrated_threshold`).
@@ -386,21 +387,26 @@ def _label_job(ws: Store, params: dict[str, Any], model: Record | None, base: Ba
         recs = {audio_id: ws.get(audio_id, "audio") for audio_id in params["audio_ids"]}
         progress(0.02, f"preparing {len(recs)} audio files")
         folder = Path(tempfile.mkdtemp(prefix=".segments-", dir=ws.path / "jobs"))
-        prepared = prepare_audio([{"audio_filepath": str(r.path)} for r in recs.values()], folder,
-                                 model_base.sample_rate)
-        raise_if_cancelled(cancel)
+        try:
+            prepared = prepare_audio([{"audio_filepath": str(r.path)} for r in recs.values()], folder,
+                                     model_base.sample_rate)
+            raise_if_cancelled(cancel)
+            lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
+            rows = pseudo_label(model_base, list(prepared.entries), lm=lm, threshold=params["threshold"],
+                                progress=lambda f, m: progress(0.05 + 0.93 * f, m))
+            raise_if_cancelled(cancel)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # no labels point at the segments: nothing to keep
+            raise
         names = {str(r.path): r.name for r in recs.values()}
-        lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
-        rows = pseudo_label(model_base, list(prepared.entries), lm=lm, threshold=params["threshold"],
-                            progress=lambda f, m: progress(0.05 + 0.93 * f, m))
-        raise_if_cancelled(cancel)
         segment_names = {}
         for entry in prepared.entries:
             stem = Path(entry["audio_filepath"]).stem
             segment_names[entry["audio_filepath"]] = f"{names.get(entry['source'], Path(entry['source']).name)}" + (
                 f" #{int(stem.rsplit('-', 1)[-1]) + 1}" if not stem.endswith("-000") else "")
+        # The segments are the job's own: deleting the job deletes them ("files").
         return {"labels": [asdict(r) for r in rows], "names": segment_names,
-                "skipped": [list(s) for s in prepared.skipped]}
+                "skipped": [list(s) for s in prepared.skipped], "files": [folder.relative_to(ws.path).as_posix()]}
 
     return run
 

@@ -267,15 +267,26 @@ class Jobs:
         return users
 
     def delete(self, job_id: str) -> bool:
-        """Delete a finished job (its log and row); False when ``job_id`` names no job."""
-        row = self._db.one("SELECT status FROM jobs WHERE id = ?", (job_id,))
+        """Delete a finished job (its log, row, and the files its result names as its own under
+        ``"files"``: paths in the workspace's ``jobs`` folder); False when ``job_id`` names no job."""
+        row = self._db.one("SELECT status, result FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             return False
         if row["status"] in ACTIVE_STATUSES:
             raise ModelInUseError(f"job {job_id} is still {row['status']}: cancel it first")
         with self._db.write() as conn:
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        _safety.remove_path(self._db.path / "jobs" / job_id)
+        jobs_folder = self._db.path / "jobs"
+        _safety.remove_path(jobs_folder / job_id)
+        try:
+            result = json.loads(row["result"]) if row["result"] else None
+        except ValueError:
+            result = None
+        owned = result.get("files") if isinstance(result, dict) else None
+        for relative in owned if isinstance(owned, list) else []:
+            path = (self._db.path / str(relative)).resolve()
+            if path.is_relative_to(jobs_folder.resolve()) and path != jobs_folder.resolve():
+                _safety.remove_path(path)
         return True
 
     def recover(self) -> list[str]:
