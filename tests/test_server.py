@@ -119,6 +119,9 @@ def test_authentication_and_errors(server: Server, stt: SpeechToTextV1) -> None:
     with pytest.raises(ApiException) as err:
         stt.add_corpus(cid, "huge", io.BytesIO(b"word " * (UPLOAD_LIMIT // 5 + 10)))
     assert err.value.code == 413
+    # Refused before its body was read, the connection closes: the answer says so, and the client's next
+    # request goes on a new connection.
+    assert err.value.http_response.headers["Connection"] == "close"
     stt.delete_language_model(cid)
 
 

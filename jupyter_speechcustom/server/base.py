@@ -172,6 +172,10 @@ class BaseHandler(APIHandler):
         return self.settings["speechcustom_service"]
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if getattr(self, "_refused_unread", False):
+            # Refused before its body was read: tornado closes the connection once the answer is sent (the rest
+            # of the body is never wanted), so the client must not send its next request on it.
+            self.set_header("Connection", "close")
         write_ibm_error(self, status_code, **kwargs)
 
     def check_xsrf_cookie(self) -> None:
@@ -203,6 +207,7 @@ class BaseHandler(APIHandler):
             # bound, so that a client that sends it all before reading gets the answer instead of a reset.
             bound = max(DRAIN_BYTES, 2 * self.body.limit) if self._authenticated else DRAIN_BYTES
             self.request.connection.set_max_body_size(bound)  # type: ignore[union-attr]
+            self._refused_unread = True
             raise
         self.request.connection.set_max_body_size(self.body.limit)  # type: ignore[union-attr]
 
@@ -230,7 +235,11 @@ class BaseHandler(APIHandler):
 
     def data_received(self, chunk: bytes) -> None:
         if not self._finished:  # the rest of a refused request's body is dropped
-            self.body.write(chunk)
+            try:
+                self.body.write(chunk)
+            except web.HTTPError:
+                self._refused_unread = True  # over the limit halfway: the rest is not read either
+                raise
 
     def on_finish(self) -> None:
         body = getattr(self, "body", None)
