@@ -30,13 +30,18 @@ def _make_folder(folder: Path) -> None:
         raise OutputError(f"cannot create the folder to write into: {describe_os_error(exc)}") from None
 
 
+def _check_free(path: Path, overwrite: bool) -> None:
+    """Refuse an existing ``path`` unless ``overwrite``."""
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} already exists: choose another path, or pass overwrite=True (--overwrite) "
+                          "to replace it")
+
+
 def _publish(path: Path, data: bytes | Path, overwrite: bool) -> Path:
     """Write ``data`` (bytes, or a finished file to move) to ``path`` atomically; never over an
     existing file unless ``overwrite``."""
     path = check_output_path(path, "export")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} already exists: choose another path, or pass overwrite=True (--overwrite) "
-                          "to replace it")
+    _check_free(path, overwrite)
     _make_folder(path.parent)
     tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.part"
     try:
@@ -245,9 +250,7 @@ def export_bundle(
         write_lm_name(model)  # renamed before its lm.json followed renames
     result_ids = [latest(ws, r, "result").id for r in results]
     out = check_output_path(export_path(path, "bundle"), "bundle")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} already exists: choose another path, or pass overwrite=True (--overwrite) "
-                          "to replace it")
+    _check_free(out, overwrite)  # before the bundle is written, not after
     _make_folder(out.parent)
     staging = out.parent / f".{out.stem}.{os.urandom(6).hex()}.zip"
     try:

@@ -9,7 +9,7 @@ made once and refilled on every page, so paging and filtering create no widgets.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from html import escape
+from html import escape, unescape
 from typing import Any
 
 import ipywidgets as widgets
@@ -141,15 +141,10 @@ class RowTable(widgets.VBox):
 
     def texts(self) -> list[list[str]]:
         """The rows shown as text: the button's label, then the cells (for tests and reports)."""
-        from html import unescape
-
         n = sum(1 for cell in self.head if cell.layout.display != "none")
         return [[self.buttons[slot].description, *(unescape(c.value) for c in self.cells[slot][: n - 1])]
                 for slot in range(len(self.row_keys))]
 
 
 def _toggle(widget: widgets.DOMWidget, css: str, on: bool) -> None:
-    if on and css not in widget._dom_classes:
-        widget.add_class(css)
-    elif not on and css in widget._dom_classes:
-        widget.remove_class(css)
+    (widget.add_class if on else widget.remove_class)(css)  # each is a no-op when nothing changes
