@@ -72,7 +72,7 @@ def test_a_schema_2_index_is_upgraded_its_audio_reads_as_train(ws, wav):
     again = Workspace(ws.path)
     assert again.get(rec.id).info["role"] == "train" and [r.id for r in again.audio("train")] == [rec.id]
     with sqlite3.connect(again.index_path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
 
 
 def test_set_role_is_refused_while_a_job_reads_the_audio(ws, wav):

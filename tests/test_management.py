@@ -273,7 +273,7 @@ def test_an_index_of_version_1_is_upgraded_with_its_history_started(built):
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     ws = Workspace(ws.path)
     with sqlite3.connect(ws.index_path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
     # The links were rebuilt from the records, the jobs' inputs and the results: the same dependencies both ways.
     after = {i["id"]: ({s["id"] for s in i["sources"]}, {u["id"] for u in i["used_by"]}) for i in m.list_items(ws)}
     assert after == before and any(used for _, used in after.values())

@@ -540,7 +540,7 @@ def test_an_interrupted_training_advises_an_http_client(serve: Serve, language_c
     """The store's advice for an interrupted job is Python's (ws.rerun); the API tells its client to train again."""
     import sqlite3
 
-    trained = Store(serve.workspace).get(language_customization).info["customization"]["trained"]
+    trained = Store(serve.workspace).customization_state(language_customization)["trained"]
     message = ("interrupted: job j-0 stopped before the model was finished (kernel restart or crash); nothing "
                "half-written is kept. Re-run it with ws.rerun('j-0')")  # what the store's recovery writes
     with sqlite3.connect(serve.workspace / "index.sqlite") as db:

@@ -58,7 +58,7 @@ def _job_progress(ws: Any, rec: Record, status: str) -> int:
 
 
 def _customization(ws: Any, rec: Record, kind: str) -> dict[str, Any]:
-    state = rec.info["customization"]
+    _, state = cz.customization(ws, rec.id, kind)
     status = cz.customization_status(ws, rec)
     trained = cz.trained_model_id(ws, rec)
     info: dict[str, Any] = {

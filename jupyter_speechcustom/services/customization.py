@@ -4,10 +4,19 @@ IBM Watson Speech to Text's customization model is a *custom language model* (or
 acoustic model*) with a stable id: corpora, words and audio are added to it, it is trained, more
 resources are added, it is trained again. A workspace keeps instead immutable model versions,
 each trained once from chosen resources. A customization bridges the two: it is a ``pending``
-model record of its own (its *anchor*), whose ``info["customization"]`` keeps its description,
-its named resources (workspace records) and the id of the last version trained from them. Its
-status is derived from that version: ``pending`` (no resources), ``ready`` (resources added
-since the last training, or never trained), ``training``, ``available`` or ``failed``.
+model record of its own (its *anchor*) with a row of the index's customization tables
+(:mod:`jupyter_speechcustom.store.customizations`), which keep its description, its named resources
+(workspace records) and the id of the last version trained from them. Its status is derived from
+that version: ``pending`` (no resources), ``ready`` (resources added since the last training, or
+never trained), ``training``, ``available`` or ``failed``.
+
+Each change of a customization's state is one transaction of the store, which also refuses it while
+the customization is being trained. A file lock in the workspace (:data:`LOCK_FILE`) serializes, across
+threads and processes (servers, kernels), only what checks and then acts in several transactions:
+adding a corpus or audio (the name is free, the file is stored, the resource is named), training (not
+being trained, the job is submitted, the new version is noted) and deleting a customization (not being
+trained, the anchor and its resources are deleted). Words and taking a resource out need no lock: a
+training that reads the resources before such a change leaves the customization in need of training.
 
 These plain functions are what the Watson-compatible HTTP API of
 :mod:`jupyter_speechcustom.server` calls; they work the same from Python.
@@ -23,7 +32,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.errors import CorpusError, check_list
-from jupyter_speechcustom.store.links import CUSTOMIZATION_KEY
 from jupyter_speechcustom.store.workspace import ModelInUseError, Record, RecordNotFoundError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -48,22 +56,21 @@ __all__ = [
     "trained_model_id",
 ]
 
-KEY = CUSTOMIZATION_KEY  # where a customization keeps its state in its anchor record's info
 #: Content types of audio archives (added with ``add_audio_archive``).
 ARCHIVE_TYPES = frozenset({"application/zip", "application/x-tar", "application/gzip", "application/x-gzip",
                            "application/x-zip-compressed"})
 _KINDS = {"language": "lm", "acoustic": "am"}
-_LOCK = threading.RLock()  # read-modify-write of a customization's info within this process
+_LOCK = threading.RLock()  # check-then-act on customizations within this process
 _HELD = threading.local()  # how deep this thread is in _locked (the file lock is taken once)
-#: The file whose lock serializes customization changes across processes (servers, kernels).
+#: The file whose lock serializes customization changes that span several transactions across processes.
 LOCK_FILE = ".customizations.lock"
 
 
 @contextmanager
 def _locked(ws: Workspace) -> Iterator[None]:
-    """Change customizations alone: across the threads of this process and across processes that
-    share the workspace (two servers, a server and a kernel), so that two trainings of one
-    customization never both start and two updates never lose each other."""
+    """Check and then change customizations alone: across the threads of this process and across processes
+    that share the workspace (two servers, a server and a kernel), so that two trainings of one
+    customization never both start and one is never deleted or given a resource as it starts training."""
     with _LOCK:
         depth = getattr(_HELD, "depth", 0)
         if depth:
@@ -83,9 +90,9 @@ def _locked(ws: Workspace) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _state(rec: Record) -> dict[str, Any]:
-    state = rec.info.get(KEY)
-    if not isinstance(state, dict):
+def _state(ws: Workspace, rec: Record) -> dict[str, Any]:
+    state = ws.customization_state(rec.id)
+    if state is None:
         raise RecordNotFoundError(f"{rec.id} is a custom model, not a customization")
     return state
 
@@ -94,37 +101,25 @@ def customization(ws: Workspace, customization_id: str, kind: str) -> tuple[Reco
     """The anchor record and state of customization ``customization_id`` (``kind``: language or acoustic)."""
     try:
         rec = ws.get(customization_id, _KINDS[kind])
-        return rec, _state(rec)
+        return rec, _state(ws, rec)
     except RecordNotFoundError:
         raise RecordNotFoundError(f"Invalid customization_id: no {kind} customization {customization_id!r}") from None
 
 
 def customizations(ws: Workspace, kind: str) -> list[Record]:
     """The customizations of ``kind``, oldest first."""
-    return [r for r in ws.records(_KINDS[kind]) if isinstance(r.info.get(KEY), dict)]
-
-
-def _save(ws: Workspace, rec: Record, state: dict[str, Any]) -> None:
-    ws.update_info(rec.id, {KEY: state})
+    return ws.customizations(kind)
 
 
 def create_customization(ws: Workspace, kind: str, base: BaseModel | dict[str, str], name: str,
                          description: str = "") -> Record:
     """A new, empty customization of ``kind`` (``language`` or ``acoustic``) on ``base``."""
-    if kind == "language":
-        rec = ws.create_language_model(base, name)
-        state: dict[str, Any] = {"type": kind, "description": description, "corpora": {}, "words": {},
-                                 "trained": None, "dirty": False}
-    else:
-        rec = ws.create_acoustic_model(base, name)
-        state = {"type": kind, "description": description, "audio": {}, "trained": None, "dirty": False}
-    _save(ws, rec, state)
-    return ws.get(rec.id)
+    return ws.create_customization(kind, base, name, description)
 
 
 def trained_model_id(ws: Workspace, rec: Record) -> str | None:
     """The workspace model the customization's last training made (None if never trained or deleted)."""
-    trained = _state(rec).get("trained")
+    trained = _state(ws, rec).get("trained")
     if not trained:
         return None
     try:
@@ -136,10 +131,13 @@ def trained_model_id(ws: Workspace, rec: Record) -> str | None:
 
 def customization_status(ws: Workspace, rec: Record) -> str:
     """IBM's status: pending, ready, training, available or failed."""
-    state = _state(rec)
-    trained = trained_model_id(ws, rec)
-    if trained is not None:
-        status = ws.get(trained).status
+    state = _state(ws, rec)
+    try:
+        model = ws.get(state["trained"]) if state.get("trained") else None
+    except RecordNotFoundError:
+        model = None
+    if model is not None:
+        status = model.status
         if status in ("training", "failed"):
             return status
         if status == "available" and not state.get("dirty"):
@@ -159,30 +157,23 @@ def add_customization_corpus(ws: Workspace, customization_id: str, name: str, da
     with _locked(ws):
         rec, state = customization(ws, customization_id, "language")
         _check_not_training(ws, rec)
-        old = state["corpora"].get(name)
-        if old and not allow_overwrite:
+        if name in state["corpora"] and not allow_overwrite:
             raise ModelInUseError(f"corpus {name!r} already exists in customization {rec.id}: "
                                   "pass allow_overwrite=true to replace it")
         corpus = ws.add_corpus(bytes(data), name=f"{name}.txt" if "." not in name else name)
-        state["corpora"][name] = corpus.id
-        state["dirty"] = True
-        _save(ws, rec, state)
-    if old:
-        _delete_quietly(ws, old)
+        old = ws.set_customization_resource(rec.id, "corpora", name, [corpus.id])
+    for corpus_id in old:
+        _delete_quietly(ws, corpus_id)
     return corpus
 
 
 def _remove_resource(ws: Workspace, customization_id: str, kind: str, field: str, what: str, name: str) -> list[str]:
     """Take resource ``name`` out of a customization (it then needs training again); its record ids."""
-    with _locked(ws):
-        rec, state = customization(ws, customization_id, kind)
-        _check_not_training(ws, rec)
-        if name not in state[field]:
-            raise RecordNotFoundError(f"no {what} {name!r} in customization {rec.id}")
-        removed = state[field].pop(name)
-        state["dirty"] = True
-        _save(ws, rec, state)
-    return list(removed) if isinstance(removed, list) else [removed]
+    rec, _ = customization(ws, customization_id, kind)
+    removed = ws.remove_customization_resource(rec.id, field, name)  # refused while it is being trained
+    if removed is None:
+        raise RecordNotFoundError(f"no {what} {name!r} in customization {rec.id}")
+    return removed
 
 
 def delete_customization_corpus(ws: Workspace, customization_id: str, name: str) -> None:
@@ -204,24 +195,13 @@ def add_customization_words(ws: Workspace, customization_id: str, words: Sequenc
             raise CorpusError(f"sounds_like of {item['word']!r} must be a list of strings")
         CustomWord.create(item["word"], sounds, item.get("display_as"))  # raises CorpusError when unusable
         checked[item["word"]] = {"sounds_like": list(sounds), "display_as": item.get("display_as") or None}
-    with _locked(ws):
-        rec, state = customization(ws, customization_id, "language")
-        _check_not_training(ws, rec)
-        state["words"].update(checked)
-        state["dirty"] = True
-        _save(ws, rec, state)
+    rec, _ = customization(ws, customization_id, "language")
+    ws.set_customization_words(rec.id, checked)  # refused while it is being trained
     return list(checked)
 
 
 def delete_customization_word(ws: Workspace, customization_id: str, word: str) -> None:
-    with _locked(ws):
-        rec, state = customization(ws, customization_id, "language")
-        _check_not_training(ws, rec)
-        if word not in state["words"]:
-            raise RecordNotFoundError(f"no word {word!r} in customization {rec.id}")
-        del state["words"][word]
-        state["dirty"] = True
-        _save(ws, rec, state)
+    _remove_resource(ws, customization_id, "language", "words", "word", word)
 
 
 def add_customization_audio(ws: Workspace, customization_id: str, name: str, data: bytes, *,
@@ -231,18 +211,15 @@ def add_customization_audio(ws: Workspace, customization_id: str, name: str, dat
     with _locked(ws):
         rec, state = customization(ws, customization_id, "acoustic")
         _check_not_training(ws, rec)
-        old = state["audio"].get(name)
-        if old and not allow_overwrite:
+        if name in state["audio"] and not allow_overwrite:
             raise ModelInUseError(f"audio {name!r} already exists in customization {rec.id}: "
                                   "pass allow_overwrite=true to replace it")
         if archive:
             records = ws.add_audio_archive(bytes(data), name=name, on_duplicate="keep")
         else:
             records = [ws.add_audio(bytes(data), name=name, transcript=transcript, on_duplicate="keep")]
-        state["audio"][name] = [r.id for r in records]
-        state["dirty"] = True
-        _save(ws, rec, state)
-    for audio_id in old or []:
+        old = ws.set_customization_resource(rec.id, "audio", name, [r.id for r in records])
+    for audio_id in old:
         _delete_quietly(ws, audio_id)
     return records
 
@@ -287,11 +264,8 @@ def train_customization(ws: Workspace, customization_id: str, kind: str, base: B
             else:
                 mode = "unsupervised"
             job = ws.train_acoustic_model(base, audio_ids, mode=mode, lm_id=lm_id, name=rec.name, **options)
-        previous = state.get("trained")
-        state["trained"] = job.model_id
-        state["dirty"] = False
-        state["job_id"] = job.id
-        _save(ws, rec, state)
+        # Words changed since they were read above leave the customization in need of training (dirty).
+        previous = ws.mark_customization_trained(rec.id, job.model_id, job.id, trained_from=state)
     if previous:
         _delete_quietly(ws, previous)
     return job
@@ -304,7 +278,7 @@ def delete_customization(ws: Workspace, customization_id: str, kind: str) -> Non
         _check_not_training(ws, rec)
         owned = [state.get("trained"), *state.get("corpora", {}).values()]
         owned += [a for ids in state.get("audio", {}).values() for a in ids]
-        ws.delete(rec.id)
+        ws.delete(rec.id)  # its customization rows go with it
     for record_id in owned:
         if record_id:
             _delete_quietly(ws, record_id)

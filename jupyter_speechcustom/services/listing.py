@@ -6,16 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jupyter_speechcustom.services.customization import KEY as CUSTOMIZATION_KEY
 from jupyter_speechcustom.services.dependencies import dependants, dependencies, dependency_graph
 from jupyter_speechcustom.services.items import KINDS, kind_of
 from jupyter_speechcustom.services.oov import known_words_of, oov_of
 from jupyter_speechcustom.store.workspace import Record, Store
 
 
-def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None) -> str:
+def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None, *, customization: bool = False) -> str:
     """One line of what the Studio shows about an item; ``oov``: a corpus's or word list's
-    out-of-vocabulary words (:func:`oov_of`)."""
+    out-of-vocabulary words (:func:`oov_of`); ``customization``: the item is a customization's anchor."""
     info = rec.info
     unknown = f", {len(oov)} out-of-vocabulary" if oov is not None else ""
     if rec.kind == "corpus":
@@ -30,7 +29,7 @@ def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None) -> str:
     if rec.kind == "result":
         return _result_line(info)
     parts = [rec.status]
-    if isinstance(info.get(CUSTOMIZATION_KEY), dict):
+    if customization:
         parts.append("customization")
     if rec.base:
         parts.append(f"base {rec.base['name']}")
@@ -81,7 +80,7 @@ def item(ws: Store, rec: Record, graph: Mapping[str, set[str]] | None = None, *,
         "version": rec.version,
         "label": rec.label,
         "status": rec.status,
-        "summary": describe(rec, oov),
+        "summary": describe(rec, oov, customization=rec.kind in ("lm", "am") and ws.customization_state(rec.id) is not None),
         "path": str(rec.path) if rec.path else None,
         "base": rec.base,
         "sources": [record_ref(r) for r in dependencies(ws, rec)],

@@ -16,14 +16,12 @@ the deleted resource and needs training again. Nothing is deleted while a job us
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jupyter_speechcustom.errors import check_list
-from jupyter_speechcustom.services.customization import KEY as CUSTOMIZATION_KEY
 from jupyter_speechcustom.services.dependencies import dependants, dependencies, dependency_graph
 from jupyter_speechcustom.services.exports import (
     EXPORT_FORMATS,
@@ -177,21 +175,7 @@ def _mark_source_deleted(ws: Store, user_id: str, gone: Record) -> None:
         return
     note = {"id": gone.id, "kind": gone.kind, "name": gone.name, "version": gone.version}
     missing = [*(user.info.get("missing_sources") or []), note]
-    info: dict[str, Any] = {"missing_sources": missing}
-    state = user.info.get(CUSTOMIZATION_KEY)
-    if isinstance(state, dict):  # a customization drops the resource and needs training again
-        state = json.loads(json.dumps(state))
-        before = json.dumps(state, sort_keys=True)
-        if isinstance(state.get("corpora"), dict):
-            state["corpora"] = {n: i for n, i in state["corpora"].items() if i != gone.id}
-        if isinstance(state.get("audio"), dict):
-            audio = {n: [i for i in ids if i != gone.id] for n, ids in state["audio"].items() if isinstance(ids, list)}
-            state["audio"] = {n: ids for n, ids in audio.items() if ids}
-        if json.dumps(state, sort_keys=True) != before:
-            state["dirty"] = True
-        if state.get("trained") == gone.id:
-            state["trained"] = None
-        info[CUSTOMIZATION_KEY] = state
+    info: dict[str, Any] = {"missing_sources": missing}  # a customization dropped it as it was deleted (the store)
     ws.note_event(user_id, "source-deleted", note, info=info)
 
 

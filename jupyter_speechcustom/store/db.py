@@ -37,7 +37,7 @@ from jupyter_speechcustom.store.index import (
     Record,
     WorkspaceError,
 )
-from jupyter_speechcustom.store.links import links_from_records
+from jupyter_speechcustom.store.links import customizations_from_info, links_from_records
 
 __all__ = ["Database", "log_event", "new_id", "workspace_path"]
 
@@ -199,6 +199,8 @@ class Database:
     def _migrate(self, conn: sqlite3.Connection, version: str) -> None:
         """Upgrade an index of an older schema ``version`` to :data:`SCHEMA_VERSION`, in ``conn``'s transaction."""
         while version in MIGRATIONS:
+            if version == "4":  # 4 -> 5: customizations move from their anchors' info to their tables (after 3 -> 4,
+                customizations_from_info(conn, self.path)  # which wrote the links they now rewrite from the tables)
             if version == "3":  # 3 -> 4: the links table, from what records, jobs and results say
                 links_from_records(conn, self.path)
             if version == "2":  # 2 -> 3: audio stored before roles existed is training audio

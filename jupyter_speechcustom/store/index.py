@@ -122,6 +122,23 @@ CREATE TABLE IF NOT EXISTS links (
     PRIMARY KEY (user_id, source_id)
 );
 CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
+CREATE TABLE IF NOT EXISTS customizations (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    trained TEXT,
+    job_id TEXT,
+    dirty INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS customizations_by_type ON customizations (type);
+CREATE TABLE IF NOT EXISTS customization_resources (
+    customization_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    name TEXT NOT NULL,
+    record_ids TEXT NOT NULL DEFAULT '[]',
+    value TEXT,
+    PRIMARY KEY (customization_id, field, name)
+);
 """
 #: Statements run whole after :data:`SCHEMA` (trigger bodies hold semicolons): the event log is
 #: append-only, whatever writes to the index.
@@ -134,11 +151,17 @@ TRIGGERS = (
 #: Version 2 added the ``events`` table (the history of every record); version 3 gave every audio
 #: record a role (``info["role"]``, :data:`AUDIO_ROLES`), so that a toolkit that does not know roles
 #: refuses the workspace rather than train on its test audio; version 4 added the ``links`` table (what
-#: each record was made from, :mod:`~jupyter_speechcustom.store.links`). Older indexes are migrated
-#: when opened (:data:`MIGRATIONS`).
-SCHEMA_VERSION = "4"
+#: each record was made from, :mod:`~jupyter_speechcustom.store.links`); version 5 keeps customizations in
+#: tables of their own (``customizations``, one row per customization, and ``customization_resources``, one
+#: per named corpus, word or audio resource; :mod:`~jupyter_speechcustom.store.customizations`), where they
+#: were kept in their anchor record's ``info["customization"]``. Older indexes are migrated when opened
+#: (:data:`MIGRATIONS`).
+SCHEMA_VERSION = "5"
 #: Index schema versions this code upgrades in place, each to the next: ``{from: to}``.
-MIGRATIONS = {"1": "2", "2": "3", "3": "4"}
+MIGRATIONS = {"1": "2", "2": "3", "3": "4", "4": "5"}
+#: The kinds of customization (IBM's custom language and custom acoustic models) and the fields of
+#: their resources: a language customization has corpora and words, an acoustic one audio.
+CUSTOMIZATION_FIELDS = {"language": ("corpora", "words"), "acoustic": ("audio",)}
 #: Events of the history: what happened to a record.
 EVENTS = ("created", "training", "built", "failed", "renamed", "transcript", "role", "replaced", "source-deleted",
           "deleted")

@@ -38,8 +38,10 @@ The store is made of parts, each holding the one :class:`~jupyter_speechcustom.s
 :class:`~jupyter_speechcustom.store.records.Records` (reading records, their history),
 :class:`~jupyter_speechcustom.store.intake.Intake` (adding files),
 :class:`~jupyter_speechcustom.store.models.Models` (custom models, staging, imports),
-:class:`~jupyter_speechcustom.store.jobs.Jobs` (job state, recovery, re-runs) and
-:class:`~jupyter_speechcustom.store.edits.Edits` (renames, transcripts, roles, deletion).
+:class:`~jupyter_speechcustom.store.jobs.Jobs` (job state, recovery, re-runs),
+:class:`~jupyter_speechcustom.store.edits.Edits` (renames, transcripts, roles, deletion) and
+:class:`~jupyter_speechcustom.store.customizations.Customizations` (customizations: a custom model's
+stable id, its named resources and its last training, as tables of the index).
 :class:`Store`'s methods are theirs, with their signatures and documentation.
 """
 
@@ -60,6 +62,7 @@ from jupyter_speechcustom.io.safety import (
     UploadTooLargeError,
 )
 from jupyter_speechcustom.jobs.runner import JobRunner, default_runner
+from jupyter_speechcustom.store.customizations import Customizations
 from jupyter_speechcustom.store.db import Database
 from jupyter_speechcustom.store.edits import Edits
 from jupyter_speechcustom.store.index import (
@@ -166,6 +169,7 @@ class Store:
         self._intake = Intake(self._db, self._records, self._jobs, max_upload_bytes=max_upload_bytes,
                               max_archive_bytes=max_archive_bytes, max_archive_files=max_archive_files)
         self._edits = Edits(self._db, self._records, self._models, self._jobs)
+        self._customizations = Customizations(self._db, self._records, self._models)
         self.recover()
 
     @property
@@ -275,3 +279,13 @@ class Store:
     set_transcript = _Forward("_edits", Edits.set_transcript)
     set_role = _Forward("_edits", Edits.set_role)
     delete = _Forward("_edits", Edits.delete)
+
+    # ------------------------------------------------------------------ customizations
+
+    create_customization = _Forward("_customizations", Customizations.create_customization)
+    customization_state = _Forward("_customizations", Customizations.customization_state)
+    customizations = _Forward("_customizations", Customizations.customizations)
+    set_customization_resource = _Forward("_customizations", Customizations.set_customization_resource)
+    set_customization_words = _Forward("_customizations", Customizations.set_customization_words)
+    remove_customization_resource = _Forward("_customizations", Customizations.remove_customization_resource)
+    mark_customization_trained = _Forward("_customizations", Customizations.mark_customization_trained)
