@@ -30,6 +30,9 @@ _LAZY = {
     "load_audio": "io.audio",
     "read_manifest": "io.manifest",
     "write_manifest": "io.manifest",
+    "Utterance": "io.manifest",
+    "read_utterances": "io.manifest",
+    "write_utterances": "io.manifest",
     "evaluate": "evaluation.metrics",
     "term_hit_rates": "evaluation.metrics",
     "Evaluation": "evaluation.metrics",
@@ -62,7 +65,13 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.recognize import Transcript, acoustic_outputs, transcribe
     from jupyter_speechcustom.evaluation.metrics import Evaluation, evaluate, term_hit_rates
     from jupyter_speechcustom.io.audio import load_audio
-    from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
+    from jupyter_speechcustom.io.manifest import (
+        Utterance,
+        read_manifest,
+        read_utterances,
+        write_manifest,
+        write_utterances,
+    )
     from jupyter_speechcustom.jobs.runner import Job
     from jupyter_speechcustom.lm.builders import find_builder, install_kenlm_builders
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel, build_language_model
@@ -112,6 +121,7 @@ __all__ = [
     "Recognizer",
     "SpeechCustomError",
     "Transcript",
+    "Utterance",
     "Workspace",
     "acoustic_outputs",
     "build_language_model",
@@ -125,9 +135,11 @@ __all__ = [
     "pseudo_label",
     "read_custom_words",
     "read_manifest",
+    "read_utterances",
     "term_hit_rates",
     "train_acoustic_model",
     "transcribe",
     "tune",
     "write_manifest",
+    "write_utterances",
 ]

@@ -8,7 +8,7 @@ bar :func:`calibrated_threshold` sets on the audio's own confidences unless one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from jupyter_speechcustom.constants import (
     CONFIDENCE_THRESHOLD,
 )
 from jupyter_speechcustom.errors import check_list
-from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
+from jupyter_speechcustom.io.manifest import Utterance, read_manifest, write_manifest
 from jupyter_speechcustom.jobs.progress import ProgressCallback, no_progress, scaled
 
 if TYPE_CHECKING:
@@ -31,7 +31,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class PseudoLabel:
-    """One row of the reviewable pseudo-label table; edit ``text`` or ``kept`` before training."""
+    """One row of the reviewable pseudo-label table; edit ``text`` or ``kept`` before training.
+
+    Its fields are flat, for JSON and DataFrames; :attr:`utterance` is the labelled utterance
+    (its audio, with ``text`` as the transcript), and :meth:`from_utterance` makes a row of one.
+    """
 
     audio_filepath: str
     text: str
@@ -53,8 +57,22 @@ class PseudoLabel:
         """A row from JSON, a job's parameters or a DataFrame record (unknown keys are ignored)."""
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
+    @classmethod
+    def from_utterance(cls, utterance: Utterance, confidence: float, kept: bool) -> PseudoLabel:
+        """The row of ``utterance`` labelled ``utterance.text`` (empty when None) with ``confidence``."""
+        return cls(utterance.audio, utterance.text or "", confidence, kept, utterance.duration or 0.0,
+                   utterance.origin or "")
+
+    @property
+    def utterance(self) -> Utterance:
+        """The labelled utterance: the audio, with this row's ``text`` and ``duration``, and its
+        ``source`` as the origin when it is another file."""
+        origin = self.source if self.source and self.source != self.audio_filepath else None
+        return Utterance(self.audio_filepath, self.text, duration=self.duration, origin=origin)
+
     def to_entry(self) -> dict[str, Any]:
-        return {"audio_filepath": self.audio_filepath, "duration": self.duration, "text": self.text}
+        """The manifest line to train on (:meth:`Utterance.to_entry` of :attr:`utterance`)."""
+        return self.utterance.to_entry()
 
 
 def utterance_confidence(words: Sequence[dict[str, Any]]) -> float:
@@ -113,9 +131,9 @@ def pseudo_label(
         else threshold
     rows = []
     for entry, out, t, confidence in zip(entries, outputs, transcripts, confidences):
-        duration = float(entry.get("duration") or out.duration)
-        rows.append(PseudoLabel(str(entry["audio_filepath"]), t.text, confidence,
-                                bool(t.text) and confidence >= bar, duration, str(entry.get("source") or "")))
+        utterance = Utterance.from_entry(entry)
+        labelled = replace(utterance, text=t.text, duration=utterance.duration or out.duration)
+        rows.append(PseudoLabel.from_utterance(labelled, confidence, bool(t.text) and confidence >= bar))
     how = " (calibrated on this audio)" if threshold is None else ""
     report(1.0, f"{sum(r.kept for r in rows)} of {len(rows)} utterances kept, confidence {bar:g} or more{how}")
     return rows

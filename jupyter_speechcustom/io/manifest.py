@@ -1,17 +1,35 @@
-"""NeMo manifests: JSON lines with ``audio_filepath``, ``duration`` and optional ``text``."""
+"""NeMo manifests: JSON lines with ``audio_filepath``, ``duration`` and optional ``text``.
+
+An :class:`Utterance` is one line of a manifest as a value: a supervision over a recording (its
+file, or a stretch of it, and the reference transcript if known). :func:`read_utterances` and
+:func:`write_utterances` read and write manifests of them; :func:`read_manifest` and
+:func:`write_manifest` work on the raw JSON objects.
+"""
 
 from __future__ import annotations
 
 import codecs
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from jupyter_speechcustom.errors import SpeechCustomError
 from jupyter_speechcustom.io.audio import Segment
 from jupyter_speechcustom.io.files import atomic_writer
+
+__all__ = [
+    "ManifestError",
+    "Utterance",
+    "audio_source",
+    "entry_key",
+    "read_manifest",
+    "read_utterances",
+    "write_manifest",
+    "write_utterances",
+]
 
 
 class ManifestError(SpeechCustomError, ValueError):
@@ -108,3 +126,101 @@ def write_manifest(path: str | Path, entries: Iterable[dict[str, Any]]) -> Path:
         for entry in entries:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return path
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance: a supervision over a recording, as a line of a NeMo manifest describes it.
+
+    Attributes:
+        audio: the audio file's path.
+        text: the reference transcript; None when unknown.
+        offset: where the utterance starts in ``audio``, in seconds; None: the whole file.
+        duration: its length in seconds; None when unknown (a segment then runs to the file's end).
+        title: how it is named in output. Left empty, it is the file's stem, followed by
+            ``" @<offset> s"`` for a segment (``"talk @12.5 s"``), so the segments of one file differ.
+        origin: the file a prepared segment was cut from (a manifest line's ``"source"``), if any.
+    """
+
+    audio: str
+    text: str | None = None
+    offset: float | None = None
+    duration: float | None = None
+    title: str = ""
+    origin: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "audio", str(self.audio))
+        object.__setattr__(self, "offset", _seconds(self.offset))
+        object.__setattr__(self, "duration", _seconds(self.duration))
+        if not self.title:
+            stem = Path(self.audio).stem
+            object.__setattr__(self, "title", stem if self.offset is None else f"{stem} @{self.offset:g} s")
+
+    @property
+    def source(self) -> str | Segment:
+        """What to decode: the file, or its segment when the utterance has an ``offset``
+        (see :func:`audio_source`)."""
+        return audio_source(self.to_entry())
+
+    @property
+    def key(self) -> tuple[str, float | None, float | None]:
+        """What identifies the utterance: its file, and its segment when it has an ``offset``
+        (see :func:`entry_key`)."""
+        return entry_key(self.to_entry())
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the reference transcript has words."""
+        return bool(self.text and self.text.split())
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any], *, title: str = "") -> Utterance:
+        """The utterance of a manifest line (a ``text`` that is not a string counts as unknown)."""
+        text = entry.get("text")
+        origin = entry.get("source")
+        return cls(str(entry["audio_filepath"]), text if isinstance(text, str) else None,
+                   _seconds(entry.get("offset")), _seconds(entry.get("duration")), title,
+                   str(origin) if origin else None)
+
+    def to_entry(self) -> dict[str, Any]:
+        """The manifest line: ``audio_filepath``, then ``offset``, ``duration``, ``text`` and ``source``
+        (the origin) where they are set. The title is not part of it."""
+        entry: dict[str, Any] = {"audio_filepath": self.audio}
+        for key, value in (("offset", self.offset), ("duration", self.duration), ("text", self.text),
+                           ("source", self.origin)):
+            if value is not None:
+                entry[key] = value
+        return entry
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> Utterance:
+        """An utterance from its :meth:`to_dict` form, e.g. in a job's parameters. The form of older
+        versions (``title``, ``audio``, ``reference``) is read too; unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in row.items() if k in known}
+        if "reference" in row and "text" not in row:
+            values["text"] = row["reference"]
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, as JSON (what :meth:`from_dict` reads)."""
+        return asdict(self)
+
+    def with_text(self, text: str | None) -> Utterance:
+        """The same audio with another reference transcript."""
+        return replace(self, text=text)
+
+
+def read_utterances(path: str | Path, *, require_text: bool = False) -> list[Utterance]:
+    """The utterances of a manifest, as :func:`read_manifest` reads it (the same errors)."""
+    return [Utterance.from_entry(entry) for entry in read_manifest(path, require_text=require_text)]
+
+
+def write_utterances(path: str | Path, utterances: Iterable[Utterance]) -> Path:
+    """Write utterances as a manifest (:meth:`Utterance.to_entry` per line), atomically."""
+    return write_manifest(path, (u.to_entry() for u in utterances))
