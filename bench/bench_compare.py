@@ -31,8 +31,9 @@ from jupyter_speechcustom import evaluate, load_base_model, read_manifest
 from jupyter_speechcustom.asr import decoding
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
 from jupyter_speechcustom.constants import STUDIO_UTTERANCES_PER_PAGE
+from jupyter_speechcustom.io.manifest import Utterance
 from jupyter_speechcustom.lm.language_model import build_language_model
-from jupyter_speechcustom.services.compare import Comparison, TestItem, run_comparison
+from jupyter_speechcustom.services.compare import Comparison, run_comparison
 
 GOALS = {"full": 1.5, "first_page": 0.3}
 #: The weights of the runs: :data:`MOVES` from the starting weights (set in :func:`main`).
@@ -71,7 +72,7 @@ def main() -> None:
     assert profile is not None and profile.example_corpus and profile.test_sets
     split = profile.test_sets[0]
     entries = read_manifest(profile.example_set(split), require_text=True)
-    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in entries]
+    items = [Utterance.from_entry(e) for e in entries]
     work = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     lm = build_language_model(base, [profile.example_corpus], work / "lm", words=profile.example_words)
     start = decoding.start_weights(lm, base)  # where the Compare tab's sliders start for this LM
@@ -98,7 +99,7 @@ def main() -> None:
     decoding.FUSION_CACHE_MAX_ENTRIES = 0
     plain = Decoder(base, lm)
     beam_cached, beam_plain, scoring = [], [], []
-    refs = [item.reference or "" for item in items]
+    refs = [item.text or "" for item in items]
     for run in range(args.runs):
         weights = WEIGHTS[run % len(WEIGHTS)]
         start = time.perf_counter()

@@ -100,19 +100,18 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
 def _cmd_lm_tune(args: argparse.Namespace) -> int:
     from jupyter_speechcustom.asr.models import load_base_model
     from jupyter_speechcustom.errors import InvalidOptionError
-    from jupyter_speechcustom.io.manifest import read_manifest
+    from jupyter_speechcustom.io.manifest import read_utterances
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
-    from jupyter_speechcustom.services.compare import TestItem, tune_language_model
+    from jupyter_speechcustom.services.compare import tune_language_model
     from jupyter_speechcustom.services.management import language_model_path
 
     lm = CustomLanguageModel.load(language_model_path(args.lm, args.workspace))
     dev = None
     if args.dev:
-        entries = read_manifest(args.dev, require_text=True)
-        if any(e.get("offset") is not None for e in entries):  # a duration alone describes the whole file
+        dev = read_utterances(args.dev, require_text=True)
+        if any(u.offset is not None for u in dev):  # a duration alone describes the whole file
             raise InvalidOptionError(f"--dev {args.dev}: tuning takes whole files; this manifest cuts segments "
                                      "(offset): cut them into files first")
-        dev = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in entries]
     base = load_base_model(args.base)
     lm.check_base(base)
     tuned = tune_language_model(base, lm, dev, label=args.dev)

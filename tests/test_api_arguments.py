@@ -95,20 +95,20 @@ def test_evaluation_refuses_one_transcript_or_term():
 
 
 def test_comparison_refuses_one_system_item_or_path(demo_model, demo_lm, ws):
+    from jupyter_speechcustom.io.manifest import Utterance
     from jupyter_speechcustom.services.compare import (
-        TestItem,
         cached_acoustic_outputs,
         check_comparison,
         tune_language_model,
     )
 
-    items = [TestItem("a", "a.wav", "hello")]
+    items = [Utterance("a.wav", "hello", title="a")]
     refused(lambda: check_comparison("base", items, has_lm=False, has_am=False),
             "systems must be a list of system names (base, ")
     refused(lambda: check_comparison(["base"], "a.wav", has_lm=False, has_am=False), "items must be a list")
     refused(lambda: cached_acoustic_outputs(demo_model, "a.wav", {}), "paths must be a list of audio files")
     refused(lambda: ws.compare(demo_model, items, "base", label="test"), "pass ['base']")
-    refused(lambda: tune_language_model(demo_model, demo_lm, "dev.json"), "dev must be a list of TestItem objects")
+    refused(lambda: tune_language_model(demo_model, demo_lm, "dev.json"), "dev must be a list of Utterance objects")
 
 
 def test_explorer_refuses_one_transcript_for_a_set():

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
 from jupyter_speechcustom import demo, evaluate, read_manifest
 from jupyter_speechcustom.asr import decoding
 from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights
+from jupyter_speechcustom.io.manifest import Utterance
 from jupyter_speechcustom.services import compare
-from jupyter_speechcustom.services.compare import Comparison, TestItem, run_comparison
+from jupyter_speechcustom.services.compare import Comparison, run_comparison
 
 W0 = DecodingWeights()  # the comparison's weights when it ran
 W1 = DecodingWeights(lm_alpha=1.0, lm_beta=1.5, boost_alpha=1.0)
@@ -26,9 +26,9 @@ N = 12
 
 
 @pytest.fixture(scope="module")
-def items() -> list[TestItem]:
+def items() -> list[Utterance]:
     entries = read_manifest(demo.manifest("domain/test"), require_text=True)[:N]
-    return [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in entries]
+    return [Utterance.from_entry(e) for e in entries]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def full_decode(c: Comparison, weights: DecodingWeights) -> dict[str, list[str]]
 
 def test_first_pass_publishes_the_full_decodes_transcripts_with_the_old_scores_marked(comparison):
     c = comparison
-    refs = [item.reference or "" for item in c.items]
+    refs = [item.text or "" for item in c.items]
     before_texts = {name: list(texts) for name, texts in c.texts.items()}
     before_eval = c.evaluations["+LM"]
     expected = full_decode(c, W1)

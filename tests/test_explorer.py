@@ -19,7 +19,7 @@ from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.manifest import read_manifest
 from jupyter_speechcustom.services import explorer
-from jupyter_speechcustom.services.compare import TestItem, run_comparison
+from jupyter_speechcustom.services.compare import run_comparison
 from jupyter_speechcustom.services.workspace import Workspace
 from jupyter_speechcustom.widgets import ExplorerPanel, Studio
 
@@ -92,7 +92,7 @@ def test_transcripts_are_scored_per_utterance_as_evaluate_scores_them(demo_model
     assert stats.wer == pytest.approx(whole.wer) and stats.cer == pytest.approx(whole.cer)
     assert ("base WER / CER", f"{100 * whole.wer:.1f}% / {100 * whole.cer:.1f}%") in stats.rows()
     # The same transcripts as the comparison's base system, from the same cached acoustic outputs.
-    items = [TestItem(u.title, u.audio, u.reference) for u in test_set.utterances]
+    items = [u.utterance for u in test_set.utterances]
     comparison = run_comparison(demo_model, items, ["base"], label="test", cache=cache)
     assert comparison.texts["base"] == hyps
     assert comparison.evaluations["base"].wer == pytest.approx(stats.wer)

@@ -19,9 +19,9 @@ from jupyter_speechcustom.asr.families import CTCFamily, HybridFamily, Transduce
 from jupyter_speechcustom.asr.models import load_base_model
 from jupyter_speechcustom.asr.recognize import acoustic_outputs, greedy_decode
 from jupyter_speechcustom.constants import NGRAM_TOKEN_OFFSET
-from jupyter_speechcustom.io.manifest import read_manifest
+from jupyter_speechcustom.io.manifest import Utterance, read_manifest
 from jupyter_speechcustom.lm.language_model import build_language_model
-from jupyter_speechcustom.services.compare import TestItem, run_comparison
+from jupyter_speechcustom.services.compare import run_comparison
 
 pytestmark = pytest.mark.slow
 
@@ -113,12 +113,12 @@ def test_a_hybrid_decodes_with_either_head_from_one_cached_encoder_output(family
 def test_tuning_and_comparisons_work_on_transducers(family, family_models, family_lms, test_audio):
     base = load_base_model(family_models[family])
     lm = family_lms[family]
-    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test_audio]
+    items = [Utterance.from_entry(e) for e in test_audio]
     weights = DecodingWeights(lm_alpha=1.0, beam_size=2)
     comparison = run_comparison(base, items, ["base", "+LM"], label="three", lm=lm, weights=weights)
     assert set(comparison.evaluations) == {"base", "+LM"}
     outputs = comparison.outputs["base"]
-    references = [i.reference or "" for i in items]
+    references = [i.text or "" for i in items]
     result = tune(Decoder(base, lm, weights=weights), outputs, references,
                   lm_alphas=(0.0, 1.0), lm_betas=(0.0, 2.0), boost_alphas=(0.0,))
     assert {w.lm_alpha for w, _ in result.grid} == {0.0, 1.0} and result.best_wer >= 0
@@ -232,8 +232,8 @@ def test_tuned_weights_are_saved_with_the_lm_and_decoders_start_from_them(family
     untuned = DecodingWeights(lm_alpha=LM_ALPHA, lm_beta=LM_BETA, head="ctc")
     assert lm.tuning is None and Decoder(base, lm).weights == default_weights(base, lm) == untuned
     assert Decoder(base).weights == default_weights(base) and Decoder(base).weights.head is None
-    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test_audio]
-    assert tune_language_model(base, lm, [TestItem("x", items[0].audio, None)]) is None  # nothing transcribed
+    items = [Utterance.from_entry(e) for e in test_audio]
+    assert tune_language_model(base, lm, [Utterance(items[0].audio, None, title="x")]) is None  # nothing transcribed
     tuned = tune_language_model(base, lm, items, label="three utterances")
     assert tuned is not None and tuned.tuning is not None
     assert tuned.tuning["dev_set"] == "three utterances" and tuned.tuning["utterances"] == 3

@@ -33,7 +33,7 @@ WAIT = 600  # a guard against hanging, never a timing assertion
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, demo_model):
     """A workspace with every kind of item, made by the workspace's own jobs; ids by role."""
-    from jupyter_speechcustom.services.compare import TestItem
+    from jupyter_speechcustom.io.manifest import Utterance
 
     folder = tmp_path_factory.mktemp("management") / "ws"
     ws = Workspace(folder)
@@ -49,7 +49,7 @@ def template(tmp_path_factory, demo_model):
     assert job.wait(WAIT) == "completed", job.error
     am = ws.get(job.model_id)
     training = ws.add_result(f"{am.label} training", job.result)  # as the Studio's training tab keeps it
-    items = [TestItem(a.name, str(a.path), a.info["transcript"]) for a in audio]
+    items = [Utterance(str(a.path), a.info["transcript"], title=a.name) for a in audio]
     job = ws.compare(demo_model, items, ["base", "+LM"], label="dev3", lm_id=lm.id)
     assert job.wait(WAIT) == "completed", job.error
     comparison = ws.add_result("dev3", job.result.to_dict(), sources=[lm.id])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,8 +12,8 @@ from jupyter_speechcustom.asr.families import CTCFamily, HybridFamily, family_of
 from jupyter_speechcustom.asr.models import load_base_model
 from jupyter_speechcustom.asr.profiles import ModelProfile, get_profile, profiles, register_profile
 from jupyter_speechcustom.errors import ModelLoadError, SpeechCustomError
-from jupyter_speechcustom.io.manifest import read_manifest
-from jupyter_speechcustom.services.compare import TestItem, run_comparison
+from jupyter_speechcustom.io.manifest import Utterance, read_manifest
+from jupyter_speechcustom.services.compare import run_comparison
 from jupyter_speechcustom.services.workspace import Workspace
 
 WAIT = 600  # a guard against hanging, never a timing assertion
@@ -64,7 +63,7 @@ def test_the_family_is_chosen_and_other_models_are_refused_by_name(demo_model):
 @pytest.mark.slow
 def test_a_comparison_runs_as_a_workspace_job_and_can_be_rerun(tmp_path, demo_model):
     entries = read_manifest(get_profile("demo").example_set("domain/test"))[:3]
-    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in entries]
+    items = [Utterance.from_entry(e) for e in entries]
     ws = Workspace(tmp_path / "ws")
     job = ws.compare(demo_model, items, ["base"], label="three")
     assert job.wait(WAIT) == "completed", job.error
@@ -91,10 +90,10 @@ def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(de
     from jupyter_speechcustom.services.compare import dev_items
 
     dev = dev_items(demo_model)
-    assert len(dev) == 40 and all(item.reference for item in dev)
+    assert len(dev) == 40 and all(item.text for item in dev)
     assert dev_items(SimpleNamespace(profile=None)) == []  # a model without a profile has no dev set
     test = read_manifest(get_profile("demo").example_set("domain/test"))[:3]
-    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test]
+    items = [Utterance.from_entry(e) for e in test]
     cache: dict = {}
     comparison = run_comparison(demo_model, items, ["base", "+LM"], label="three", lm=demo_lm, cache=cache)
     seen: list[tuple[float, str]] = []
@@ -112,7 +111,7 @@ def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(de
     assert comparison.weights == default_weights(demo_model, demo_lm)
 
     with pytest.raises(ValueError, match="needs a reference"):
-        comparison.tune([TestItem("x", dev[0].audio, None)])
+        comparison.tune([Utterance(dev[0].audio, None, title="x")])
     with pytest.raises(ValueError, match="needs a \\+LM system"):
         run_comparison(demo_model, items, ["base"], label="three", cache=cache).tune(dev[:8])
     stop = threading.Event()
@@ -132,7 +131,7 @@ def test_a_comparison_saves_the_base_models_tuning_with_its_lm_when_asked(tmp_pa
     lm = CustomLanguageModel.load(tmp_path / "lm")
     dev = dev_items(demo_model)[:6]
     test = read_manifest(get_profile("demo").example_set("domain/test"))[:2]
-    items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"]) for e in test]
+    items = [Utterance.from_entry(e) for e in test]
     cache: dict = {}
     comparison = run_comparison(demo_model, items, ["+LM", "+AM+LM"], label="two", lm=lm, am=demo_model, cache=cache)
     comparison.tune(dev, cache=cache)

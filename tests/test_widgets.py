@@ -255,7 +255,7 @@ def test_compare_panel_tunes_on_transcribed_workspace_audio_when_the_profile_has
     _demo_audio(ws, "domain/dev", 3)
     _demo_audio(ws, "domain/dev", 1, transcripts=False)  # untranscribed: not a dev utterance
     label, items = panel.dev_set()
-    assert label == "3 transcribed workspace audio files" and len(items) == 3 and all(i.reference for i in items)
+    assert label == "3 transcribed workspace audio files" and len(items) == 3 and all(i.text for i in items)
 
 
 def test_compare_panel_diffs_scores_and_redecodes_from_cache(ws, demo_model, demo_lm):

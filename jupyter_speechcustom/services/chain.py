@@ -24,8 +24,8 @@ from jupyter_speechcustom.asr.profiles import ModelProfile
 from jupyter_speechcustom.asr.recognize import AcousticOutput
 from jupyter_speechcustom.errors import SpeechCustomError
 from jupyter_speechcustom.evaluation.metrics import Evaluation
-from jupyter_speechcustom.io.manifest import read_manifest
-from jupyter_speechcustom.services.compare import AcousticCache, TestItem, cached_acoustic_outputs, run_comparison
+from jupyter_speechcustom.io.manifest import Utterance, read_utterances
+from jupyter_speechcustom.services.compare import AcousticCache, cached_acoustic_outputs, run_comparison
 
 __all__ = ["CHAIN_SYSTEMS", "ChainResult", "SystemResult", "format_table", "run_chain"]
 
@@ -74,9 +74,8 @@ def _chain_data(profile: ModelProfile | None, base: BaseModel) -> dict[str, Path
     return {name: Path(path) for name, path in needed.items() if path is not None}
 
 
-def _items(manifest: Path) -> list[TestItem]:
-    return [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e["text"])
-            for e in read_manifest(manifest, require_text=True)]
+def _items(manifest: Path) -> list[Utterance]:
+    return read_utterances(manifest, require_text=True)
 
 
 def run_chain(
@@ -97,7 +96,7 @@ def run_chain(
     out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="speechcustom-chain-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     test, dev, general = _items(data["test"]), _items(data["dev"]), _items(data["general"])
-    dev_refs = [item.reference or "" for item in dev]
+    dev_refs = [item.text or "" for item in dev]
     cache: AcousticCache = {}
     systems: list[SystemResult] = []
 
@@ -145,7 +144,7 @@ def run_chain(
     report("[4/4] custom AM + custom LM")
     both_weights = tune(Decoder(am, lm), dev_outputs(am), dev_refs).best
     systems.append(score("custom AM + custom LM", started, both_weights, lm=lm, am=am))
-    result = ChainResult(systems, [item.reference or "" for item in test], [item.audio for item in test], out_dir,
+    result = ChainResult(systems, [item.text or "" for item in test], [item.audio for item in test], out_dir,
                          lm.path, am_path, training.summary())
     from jupyter_speechcustom.evaluation.report import chain_report, write_report
 

@@ -18,6 +18,8 @@ from jupyter_speechcustom.asr.decoding import Decoder, DecodingWeights, TuneResu
 from jupyter_speechcustom.asr.recognize import AcousticOutput, acoustic_outputs
 from jupyter_speechcustom.errors import InvalidOptionError, check_list
 from jupyter_speechcustom.evaluation.metrics import Evaluation, TermHits, UtteranceScore
+from jupyter_speechcustom.io.audio import Segment
+from jupyter_speechcustom.io.manifest import Utterance
 from jupyter_speechcustom.jobs.progress import raise_if_cancelled, scaled
 from jupyter_speechcustom.services.systems import SYSTEMS as ALL_SYSTEMS
 from jupyter_speechcustom.services.systems import System
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
-__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "TestItem", "borrowed_dev_set", "cached_acoustic_outputs", "check_comparison", "dev_items", "run_comparison"]
+__all__ = ["SYSTEMS", "AcousticCache", "Comparison", "borrowed_dev_set", "cached_acoustic_outputs", "check_comparison", "dev_items", "run_comparison"]
 
 #: Acoustic outputs kept across comparisons, by (model fingerprint, audio files).
 AcousticCache = dict[tuple[str, tuple[str, ...]], list[AcousticOutput]]
@@ -36,15 +38,6 @@ SYSTEMS = tuple(s.name for s in ALL_SYSTEMS)
 
 #: Utterances re-decoded per step after the first ones (a newer re-decode can take over between steps).
 REDECODE_CHUNK = 64
-
-
-@dataclass(frozen=True)
-class TestItem:
-    """One utterance to recognize: a title, its audio file and its reference (None if unknown)."""
-
-    title: str
-    audio: str
-    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ class Comparison:
     """
 
     label: str
-    items: list[TestItem]
+    items: list[Utterance]
     systems: list[str]
     outputs: dict[str, list[AcousticOutput]] = field(repr=False)
     decoders: dict[str, Decoder] = field(repr=False)
@@ -103,7 +96,7 @@ class Comparison:
 
     @property
     def has_references(self) -> bool:
-        return all(item.reference is not None and item.reference.strip() for item in self.items)
+        return all(item.text is not None and item.text.strip() for item in self.items)
 
     @property
     def texts(self) -> dict[str, list[str]]:
@@ -231,11 +224,11 @@ class Comparison:
                 scores = state.scores
                 rows = {name: list(r) for name, r in state.rows.items()}
                 if self.has_references and not rows:  # no complete scores yet: score every transcript
-                    refs = [item.reference or "" for item in self.items]
+                    refs = [item.text or "" for item in self.items]
                     rows = {name: list(evaluate(refs, new_texts[name]).utterances) for name in self.systems}
                 elif self.has_references:
                     for i in indices:
-                        ref = self.items[i].reference or ""
+                        ref = self.items[i].text or ""
                         for name in self.systems:
                             rows[name][i] = evaluate([ref], [new_texts[name][i]]).utterances[0]
             self._state = _State(scores, weights, new_texts, tuple(decoded_with), rows)
@@ -247,7 +240,7 @@ class Comparison:
         evaluations: dict[str, Evaluation] = {}
         hits: dict[str, list[TermHits]] = {}
         if self.has_references:
-            refs = [item.reference or "" for item in self.items]
+            refs = [item.text or "" for item in self.items]
             for name in self.systems:
                 evaluations[name] = evaluate(refs, texts[name])
                 if self.terms:
@@ -266,7 +259,7 @@ class Comparison:
         current = self._state  # one snapshot: a re-decode may swap the state meanwhile
         if self.has_references:
             scores = {name: current.rows[name][index] for name in self.systems}
-            return item.title, item.reference or "", scores, "reference"
+            return item.title, item.text or "", scores, "reference"
         first = self.systems[0]
         reference = current.texts[first][index]
         others = self.systems[1:] or self.systems
@@ -293,7 +286,7 @@ class Comparison:
                         for name in self.systems},
             "term_hits": {name: [{"term": h.term, "occurrences": h.occurrences, "recognized": h.recognized}
                                  for h in hits] for name, hits in scores.hits.items()},
-            "utterances": [{"title": item.title, "audio": item.audio, "reference": item.reference,
+            "utterances": [{"title": item.title, "audio": item.audio, "reference": item.text,
                             "hypotheses": {name: scores.texts[name][i] for name in self.systems}}
                            for i, item in enumerate(self.items)],
         }
@@ -323,7 +316,7 @@ class Comparison:
 
     def tune(
         self,
-        dev: Sequence[TestItem],
+        dev: Sequence[Utterance],
         *,
         cache: AcousticCache | None = None,
         progress: Callable[[float, str], None] | None = None,
@@ -348,13 +341,13 @@ class Comparison:
             raise ValueError("tuning needs a +LM system: tick +LM or +AM+LM and compare first")
         if not dev:
             raise ValueError("the dev set is empty: tuning needs transcribed audio")
-        if not all(item.reference is not None and item.reference.strip() for item in dev):
+        if not all(item.text is not None and item.text.strip() for item in dev):
             raise ValueError("every dev utterance needs a reference transcript to tune on")
         cache = cache if cache is not None else {}
         report = progress or (lambda fraction, message: None)
         stop = cancel or threading.Event()
-        paths = tuple(item.audio for item in dev)
-        references = [item.reference or "" for item in dev]
+        paths = tuple(item.source for item in dev)
+        references = [item.text or "" for item in dev]
         keys = sorted({self.acoustic[name] for name in names})
         outputs: dict[str, list[AcousticOutput]] = {}
         for n, key in enumerate(keys):
@@ -380,17 +373,14 @@ class Comparison:
         return results
 
 
-def dev_items(base: BaseModel) -> list[TestItem]:
-    """The transcribed dev set of ``base``'s profile (its ``dev_set``) as test items; [] if none."""
-    from pathlib import Path
-
-    from jupyter_speechcustom.io.manifest import read_manifest
+def dev_items(base: BaseModel) -> list[Utterance]:
+    """The transcribed dev set of ``base``'s profile (its ``dev_set``) as utterances; [] if none."""
+    from jupyter_speechcustom.io.manifest import read_utterances
 
     profile = base.profile
     if profile is None or not profile.dev_set:
         return []
-    entries = read_manifest(profile.example_set(profile.dev_set))
-    return [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
+    return read_utterances(profile.example_set(profile.dev_set))
 
 
 _EXAMPLE_FINGERPRINTS: dict[tuple[str, str], str] = {}  # (base fingerprint, corpus path) -> corpus fingerprint
@@ -424,7 +414,7 @@ def borrowed_dev_set(base: BaseModel, lm: CustomLanguageModel) -> str | None:
 def tune_language_model(
     base: BaseModel,
     lm: CustomLanguageModel,
-    dev: Sequence[TestItem] | None = None,
+    dev: Sequence[Utterance] | None = None,
     *,
     label: str | None = None,
     cache: AcousticCache | None = None,
@@ -440,7 +430,7 @@ def tune_language_model(
     """
     from jupyter_speechcustom.asr.decoding import tune
 
-    check_list(dev, "dev", "TestItem objects")
+    check_list(dev, "dev", "Utterance objects")
     if dev is None:
         borrowed = borrowed_dev_set(base, lm)
         if borrowed is not None:
@@ -450,10 +440,10 @@ def tune_language_model(
         dev = dev_items(base)
         profile = base.profile
         label = label or (f"{profile.name} {profile.dev_set}" if profile else None)
-    dev = [item for item in dev if item.reference]
+    dev = [item for item in dev if item.text]
     if not dev:
         return None
-    outputs = cached_acoustic_outputs(base, [item.audio for item in dev], cache if cache is not None else {},
+    outputs = cached_acoustic_outputs(base, [item.source for item in dev], cache if cache is not None else {},
                                       progress=scaled(progress, 0.0, 0.5), cancel=cancel)
     tuned_part = scaled(progress, 0.5, 1.0)
 
@@ -461,32 +451,33 @@ def tune_language_model(
         raise_if_cancelled(cancel)
         tuned_part(fraction, message)
 
-    result = tune(Decoder(base, lm), outputs, [item.reference or "" for item in dev], progress=tuning)
+    result = tune(Decoder(base, lm), outputs, [item.text or "" for item in dev], progress=tuning)
     return lm.save_tuning(asdict(result.best), result.best_wer, label or f"{len(dev)} transcribed utterances", len(dev))
 
 
 def cached_acoustic_outputs(
     model: BaseModel,
-    paths: Sequence[str],
+    paths: Sequence[str | Segment],
     cache: AcousticCache,
     *,
     progress: Callable[[float, str], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[AcousticOutput]:
-    """``model``'s acoustic outputs for the audio files ``paths``: from ``cache`` when it has
-    them, else computed once and kept there (keyed by the model's fingerprint and the files)."""
+    """``model``'s acoustic outputs for the audio ``paths`` (files, or segments of files, as
+    :attr:`Utterance.source` gives them): from ``cache`` when it has them, else computed once and
+    kept there (keyed by the model's fingerprint and the files, a segment named by its file and times)."""
     check_list(paths, "paths", "audio files")
-    key = (model.fingerprint, tuple(paths))
+    key = (model.fingerprint, tuple(str(p) for p in paths))
     if key not in cache:
         cache[key] = acoustic_outputs(model, list(paths), progress=progress, cancel=cancel)
     raise_if_cancelled(cancel)
     return cache[key]
 
 
-def check_comparison(systems: Sequence[str], items: Sequence[TestItem], *, has_lm: bool, has_am: bool) -> None:
+def check_comparison(systems: Sequence[str], items: Sequence[Utterance], *, has_lm: bool, has_am: bool) -> None:
     """Raise ``ValueError`` saying what is missing before any work starts."""
     check_list(systems, "systems", f"system names ({', '.join(SYSTEMS)})")
-    check_list(items, "items", "TestItem objects")
+    check_list(items, "items", "Utterance objects")
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         raise ValueError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
@@ -502,7 +493,7 @@ def check_comparison(systems: Sequence[str], items: Sequence[TestItem], *, has_l
 
 def run_comparison(
     base: BaseModel,
-    items: Sequence[TestItem],
+    items: Sequence[Utterance],
     systems: Sequence[str],
     *,
     label: str,
@@ -524,7 +515,7 @@ def run_comparison(
     cache = cache if cache is not None else {}
     report = progress or (lambda fraction, message: None)
     stop = cancel or threading.Event()
-    paths = tuple(item.audio for item in items)
+    paths = tuple(item.source for item in items)
     models = {"base": base, "am": am}
     wanted = sorted({System.parse(s).acoustic for s in systems})
     outputs: dict[str, list[AcousticOutput]] = {}

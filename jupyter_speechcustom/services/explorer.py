@@ -2,12 +2,14 @@
 +LM, +AM, +AM+LM), scores and plots.
 
 An :class:`AudioSet` is the workspace's audio (all of it, or the transcribed files), a NeMo
-manifest, or an example set of the base model's profile. :func:`statistics` gives its hours,
-durations, words, vocabulary and out-of-vocabulary rate (against the base model's known words,
-as for corpora); :func:`transcribe` runs the base model over it (acoustic outputs cached, as
-the comparison caches them) and scores each utterance with WER and CER; :func:`select` filters
-and sorts its utterances; :func:`utterance_plot_png` draws one utterance's waveform and
-spectrogram. Plain Python: the Studio's Explore tab is a view over these functions.
+manifest, or an example set of the base model's profile: a row (:class:`ExplorerRow`) per
+:class:`~jupyter_speechcustom.io.manifest.Utterance`, with a system's transcript and scores once
+transcribed. :func:`statistics` gives its hours, durations, words, vocabulary and
+out-of-vocabulary rate (against the base model's known words, as for corpora); :func:`transcribe`
+runs the base model over it (acoustic outputs cached, as the comparison caches them) and scores
+each utterance with WER and CER; :func:`select` filters and sorts its utterances;
+:func:`utterance_plot_png` draws one utterance's waveform and spectrogram. Plain Python: the
+Studio's Explore tab is a view over these functions.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from jupyter_speechcustom.constants import SAMPLE_RATE
 from jupyter_speechcustom.errors import InvalidOptionError, SpeechCustomError, check_list
 from jupyter_speechcustom.io.audio import Segment
+from jupyter_speechcustom.io.manifest import Utterance
 from jupyter_speechcustom.services.systems import System
 
 if TYPE_CHECKING:
@@ -41,8 +44,8 @@ if TYPE_CHECKING:
 __all__ = [
     "SORT_KEYS",
     "AudioSet",
+    "ExplorerRow",
     "SetStatistics",
-    "Utterance",
     "duration_histogram_png",
     "example_sets",
     "load_samples",
@@ -54,6 +57,7 @@ __all__ = [
     "statistics",
     "transcribe",
     "utterance_plot_png",
+    "utterance_set",
     "workspace_set",
 ]
 
@@ -75,34 +79,51 @@ SortKey = Literal["index", "duration", "wer", "cer", "reference"]
 
 
 @dataclass(frozen=True)
-class Utterance:
-    """One utterance of a set: its audio (a file, or a stretch of one), length and texts.
+class ExplorerRow:
+    """One utterance of a set (``index`` in it), as the explorer shows it.
 
-    ``hypothesis`` is a system's transcript once the set was transcribed; ``wer`` and ``cer``
-    (fractions) and ``errors`` are set where the utterance also has a reference with words.
+    ``utterance`` is its audio (a file, or a stretch of one), length and reference; its
+    ``duration`` is measured from the audio where the set did not give one. ``hypothesis`` is a
+    system's transcript once the set was transcribed; ``wer`` and ``cer`` (fractions) and
+    ``errors`` are set where the utterance also has a reference with words.
     """
 
     index: int
-    title: str
-    audio: str
-    duration: float
-    reference: str | None = None
-    offset: float | None = None
+    utterance: Utterance
     hypothesis: str | None = None
     wer: float | None = None
     cer: float | None = None
     errors: int | None = None
 
     @property
+    def title(self) -> str:
+        return self.utterance.title
+
+    @property
+    def audio(self) -> str:
+        return self.utterance.audio
+
+    @property
+    def duration(self) -> float:
+        """Seconds of the utterance (0 when its audio holds none)."""
+        return self.utterance.duration or 0.0
+
+    @property
+    def reference(self) -> str | None:
+        return self.utterance.text
+
+    @property
+    def offset(self) -> float | None:
+        return self.utterance.offset
+
+    @property
     def source(self) -> str | Segment:
         """What to decode: the file, or its segment when the manifest line had an ``offset``."""
-        if self.offset is None:
-            return self.audio
-        return Segment(self.audio, self.offset, self.duration or None)
+        return self.utterance.source
 
     @property
     def has_reference(self) -> bool:
-        return bool(self.reference and self.reference.split())
+        return self.utterance.has_text
 
 
 @dataclass(frozen=True)
@@ -110,7 +131,7 @@ class AudioSet:
     """Utterances to explore, with a label; ``system`` names whose hypotheses they hold, if any."""
 
     label: str
-    utterances: tuple[Utterance, ...]
+    utterances: tuple[ExplorerRow, ...]
     system: str | None = None
 
     def __post_init__(self) -> None:
@@ -148,39 +169,28 @@ class AudioSet:
         return AudioSet(self.label, tuple(scored), system)
 
 
-def _title(path: str, offset: float | None) -> str:
-    stem = Path(path).stem
-    return stem if offset is None else f"{stem} @{offset:g} s"
-
-
-def _entry_duration(entry: dict[str, Any]) -> float:
-    """An entry's seconds: its ``duration``, else measured from the audio (past its ``offset``)."""
-    duration = entry.get("duration")
-    if isinstance(duration, (int, float)) and duration > 0:
-        return float(duration)
+def _measured(utterance: Utterance) -> Utterance:
+    """``utterance`` with its ``duration``: the one it has, else measured from the audio (past its
+    ``offset``); left unknown when the audio holds nothing past the offset."""
+    if utterance.duration:
+        return utterance
     from jupyter_speechcustom.io.audio import audio_info
 
-    length = audio_info(entry["audio_filepath"]).duration
-    return max(length - float(entry.get("offset") or 0.0), 0.0)
+    length = max(audio_info(utterance.audio).duration - (utterance.offset or 0.0), 0.0)
+    return replace(utterance, duration=length) if length > 0 else utterance
 
 
-def _from_entries(label: str, entries: Sequence[dict[str, Any]]) -> AudioSet:
-    utterances = []
-    for n, entry in enumerate(entries):
-        offset = entry.get("offset")
-        offset = None if offset is None else float(offset)
-        text = entry.get("text")
-        utterances.append(Utterance(n, _title(entry["audio_filepath"], offset), str(entry["audio_filepath"]),
-                                    _entry_duration(entry), text if isinstance(text, str) else None, offset))
-    return AudioSet(label, tuple(utterances))
+def utterance_set(label: str, utterances: Sequence[Utterance]) -> AudioSet:
+    """A set of ``utterances`` (each ``duration`` measured from the audio where it has none)."""
+    return AudioSet(label, tuple(ExplorerRow(n, _measured(u)) for n, u in enumerate(utterances)))
 
 
 def manifest_set(path: str | Path, label: str | None = None) -> AudioSet:
     """The utterances of a NeMo manifest (``duration`` measured from the audio where a line has none)."""
-    from jupyter_speechcustom.io.manifest import read_manifest
+    from jupyter_speechcustom.io.manifest import read_utterances
 
     path = Path(path).expanduser()
-    return _from_entries(label or path.name, read_manifest(path))
+    return utterance_set(label or path.name, read_utterances(path))
 
 
 def example_sets(base: BaseModel) -> list[str]:
@@ -207,15 +217,16 @@ def workspace_set(workspace: Store, *, transcribed_only: bool = False) -> AudioS
     if transcribed_only:
         records = [r for r in records if r.info.get("transcript")]
     utterances = []
-    for n, rec in enumerate(records):
+    for rec in records:
         duration = rec.info.get("duration")
         if not isinstance(duration, (int, float)):
             from jupyter_speechcustom.io.audio import audio_info
 
             duration = audio_info(str(rec.path)).duration
-        utterances.append(Utterance(n, rec.name, str(rec.path), float(duration), rec.info.get("transcript")))
+        utterances.append(Utterance(str(rec.path), rec.info.get("transcript"), duration=float(duration),
+                                    title=rec.name))
     label = "transcribed workspace audio" if transcribed_only else "workspace audio"
-    return AudioSet(label, tuple(utterances))
+    return AudioSet(label, tuple(ExplorerRow(n, u) for n, u in enumerate(utterances)))
 
 
 # --------------------------------------------------------------------------- statistics
@@ -325,19 +336,9 @@ def _acoustic(
     progress: Callable[[float, str], None] | None,
     cancel: threading.Event | None,
 ) -> list[AcousticOutput]:
-    from jupyter_speechcustom.asr.recognize import acoustic_outputs
-    from jupyter_speechcustom.jobs.progress import raise_if_cancelled
     from jupyter_speechcustom.services.compare import cached_acoustic_outputs
 
-    paths = [s for s in sources if isinstance(s, str)]
-    if len(paths) == len(sources):
-        return cached_acoustic_outputs(base, paths, cache, progress=progress, cancel=cancel)
-    # Segments of files: kept under the same kind of key, a segment named by its file and times.
-    key = (base.fingerprint, tuple(str(s) for s in sources))
-    if key not in cache:
-        cache[key] = acoustic_outputs(base, list(sources), progress=progress, cancel=cancel)
-    raise_if_cancelled(cancel)
-    return cache[key]
+    return cached_acoustic_outputs(base, sources, cache, progress=progress, cancel=cancel)
 
 
 def system_name(*, lm: bool, am: bool) -> str:
@@ -397,7 +398,7 @@ def select(
     duration: tuple[float, float] | None = None,
     sort: SortKey = "index",
     descending: bool = False,
-) -> list[Utterance]:
+) -> list[ExplorerRow]:
     """The utterances that match, sorted.
 
     Args:
@@ -446,7 +447,7 @@ def select(
         with_value = [u for u in kept if u.reference is not None]
         with_value.sort(key=lambda u: (u.reference or "", u.index), reverse=descending)
         return with_value + [u for u in kept if u.reference is None]
-    figure: dict[str, Callable[[Utterance], float | None]] = {
+    figure: dict[str, Callable[[ExplorerRow], float | None]] = {
         "duration": lambda u: u.duration, "wer": lambda u: u.wer, "cer": lambda u: u.cer}
     value = figure[sort]
     present = [u for u in kept if value(u) is not None]
@@ -508,14 +509,14 @@ def spectrogram(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray,
     return times, freqs, power.T.astype(np.float32)
 
 
-def load_samples(utterance: Utterance, rate: int = SAMPLE_RATE) -> np.ndarray:
+def load_samples(utterance: ExplorerRow | Utterance, rate: int = SAMPLE_RATE) -> np.ndarray:
     """The utterance's samples, mono at ``rate``."""
     from jupyter_speechcustom.io.audio import load_audio
 
     return load_audio(utterance.source, rate)
 
 
-def utterance_plot_png(utterance: Utterance, *, rate: int = SAMPLE_RATE, width: float = 7.0,
+def utterance_plot_png(utterance: ExplorerRow, *, rate: int = SAMPLE_RATE, width: float = 7.0,
                        height: float = 3.6) -> bytes:
     """The waveform and spectrogram of one utterance (its first :data:`PLOT_MAX_SECONDS`), as PNG."""
     from matplotlib.figure import Figure
@@ -554,7 +555,7 @@ def utterance_plot_png(utterance: Utterance, *, rate: int = SAMPLE_RATE, width: 
     return _png(fig)
 
 
-def playable_audio(utterance: Utterance) -> tuple[bytes, str]:
+def playable_audio(utterance: ExplorerRow | Utterance) -> tuple[bytes, str]:
     """Bytes and format for a browser's player: the file itself (WebM recordings as WAV), or the
     segment of it as WAV."""
     from jupyter_speechcustom.io.audio import decode, playable, to_mono

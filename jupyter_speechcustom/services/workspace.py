@@ -39,9 +39,10 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.am.acoustic_model import EpochRecord
     from jupyter_speechcustom.asr.decoding import DecodingWeights
     from jupyter_speechcustom.asr.models import BaseModel
+    from jupyter_speechcustom.io.manifest import Utterance
     from jupyter_speechcustom.jobs.runner import Job
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
-    from jupyter_speechcustom.services.compare import AcousticCache, TestItem
+    from jupyter_speechcustom.services.compare import AcousticCache
 
 __all__ = ["JOB_KINDS", "Workspace", "base_ref", "load_acoustic_model", "load_base_from_ref", "load_language_model"]
 
@@ -311,7 +312,7 @@ class Workspace(Store):
     def compare(
         self,
         base: BaseModel,
-        items: Sequence[TestItem],
+        items: Sequence[Utterance],
         systems: Sequence[str],
         *,
         label: str,
@@ -330,7 +331,7 @@ class Workspace(Store):
         check_comparison(systems, items, has_lm=lm_id is not None, has_am=am_id is not None)
         weights = weights or DecodingWeights()
         params = {"base": base_ref(base), "label": label, "systems": list(systems), "lm_id": lm_id, "am_id": am_id,
-                  "weights": asdict(weights), "items": [asdict(item) for item in items]}
+                  "weights": asdict(weights), "items": [item.to_dict() for item in items]}
         check_json(params, "comparison parameters")
         fn = _compare_job(self, params, None, base=base, cache=cache)
         uses = [x for x in (lm_id, am_id) if x]
@@ -453,14 +454,15 @@ def _compare_job(
 ) -> JobFunction:
     def run(progress: ProgressCallback, cancel: threading.Event) -> Any:
         from jupyter_speechcustom.asr.decoding import DecodingWeights
-        from jupyter_speechcustom.services.compare import TestItem, run_comparison
+        from jupyter_speechcustom.io.manifest import Utterance
+        from jupyter_speechcustom.services.compare import run_comparison
 
         progress(0.0, "loading the models")
         model_base = base or load_base_from_ref(params["base"])
         lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
         needs_am = any(System.parse(s).am for s in params["systems"])
         am = load_acoustic_model(ws, params["am_id"]) if needs_am and params.get("am_id") else None
-        items = [TestItem(**item) for item in params["items"]]
+        items = [Utterance.from_dict(item) for item in params["items"]]  # older versions' items too
         return run_comparison(model_base, items, params["systems"], label=params["label"], lm=lm, am=am,
                               weights=DecodingWeights(**params["weights"]), cache=cache, progress=progress,
                               cancel=cancel)

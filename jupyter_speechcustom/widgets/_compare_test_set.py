@@ -4,12 +4,10 @@ is not the user's own data."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import ipywidgets as widgets
 
 from jupyter_speechcustom.errors import InvalidOptionError
-from jupyter_speechcustom.services.compare import TestItem
+from jupyter_speechcustom.io.manifest import Utterance
 from jupyter_speechcustom.store.index import audio_role
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
@@ -145,20 +143,19 @@ class TestSetChooser:
         self.recording.layout.display = "" if kind == "one" else "none"
         self.limit.layout.display = "" if kind.startswith("profile:") or kind == "workspace" else "none"
 
-    def items(self) -> tuple[str, list[TestItem]]:
+    def items(self) -> tuple[str, list[Utterance]]:
         """The chosen test set: its label and its utterances."""
         panel = self._panel
         kind = self.test_set.value
         limit = self.limit.value or None
         if kind.startswith("profile:"):
-            from jupyter_speechcustom.io.manifest import read_manifest
+            from jupyter_speechcustom.io.manifest import read_utterances
 
             profile = panel.base.profile
             split = kind.split(":", 1)[1]
             if profile is None:
                 raise InvalidOptionError(f"base model {panel.base.name!r} has no example test sets")
-            entries = read_manifest(profile.example_set(split))[:limit]
-            items = [TestItem(Path(e["audio_filepath"]).stem, e["audio_filepath"], e.get("text")) for e in entries]
+            items = read_utterances(profile.example_set(split))[:limit]
             return f"{profile.name} {split}" + (f" (first {limit})" if limit else ""), items
         if kind == "workspace":
             ids = list(self.audio.value)[:limit]
@@ -167,8 +164,8 @@ class TestSetChooser:
                                          "selected by default: set roles in the Data tab), or another test set")
             recs = [panel.workspace.get(i, "audio") for i in ids]
             return f"{len(recs)} workspace audio files", [
-                TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
+                Utterance(str(r.path), r.info.get("transcript"), title=r.name) for r in recs]
         if self.recording.value is None:
             raise InvalidOptionError("choose a recording (add one in the Data tab)")
         rec = panel.workspace.get(self.recording.value, "audio")
-        return rec.name, [TestItem(rec.name, str(rec.path), rec.info.get("transcript"))]
+        return rec.name, [Utterance(str(rec.path), rec.info.get("transcript"), title=rec.name)]

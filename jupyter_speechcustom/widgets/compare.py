@@ -26,7 +26,8 @@ import traitlets
 from jupyter_speechcustom.constants import BEAM_SIZE, DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
-from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, TestItem, borrowed_dev_set, dev_items
+from jupyter_speechcustom.io.manifest import Utterance
+from jupyter_speechcustom.services.compare import SYSTEMS, Comparison, borrowed_dev_set, dev_items
 from jupyter_speechcustom.services.systems import System
 from jupyter_speechcustom.store.index import RecordNotFoundError, audio_role
 from jupyter_speechcustom.widgets._common import (
@@ -214,7 +215,7 @@ class ComparePanel(Panel):
     def _enable_weights(self, enabled: bool) -> None:
         self.weight_controls.enable(enabled)
 
-    def items(self) -> tuple[str, list[TestItem]]:
+    def items(self) -> tuple[str, list[Utterance]]:
         """The chosen test set: its label and its utterances."""
         return self.test_chooser.items()
 
@@ -290,7 +291,7 @@ class ComparePanel(Panel):
         finally:
             self._quiet = False
 
-    def dev_set(self) -> tuple[str, list[TestItem]]:
+    def dev_set(self) -> tuple[str, list[Utterance]]:
         """What :meth:`tune` tunes on: data of the chosen LM's own domain, never another's. The
         workspace's transcribed dev audio when it has some; else the profile's dev set when the LM
         was built from the profile's example corpus; else the transcribed workspace audio that is
@@ -299,7 +300,7 @@ class ComparePanel(Panel):
         own_dev = [r for r in self.workspace.audio("dev") if r.info.get("transcript") and str(r.path) not in tested]
         if own_dev:  # the workspace's own dev audio first: the user's domain
             return f"{len(own_dev)} workspace dev audio files", [
-                TestItem(r.name, str(r.path), r.info.get("transcript")) for r in own_dev]
+                Utterance(str(r.path), r.info.get("transcript"), title=r.name) for r in own_dev]
         items = dev_items(self.base)
         profile = self.base.profile
         lm = self.workspace.language_model(self.lm.value) if self.lm.value else None
@@ -310,7 +311,7 @@ class ComparePanel(Panel):
                 and audio_role(r) != "test"]  # test audio scores, never tunes
         if recs:
             return f"{len(recs)} transcribed workspace audio files", [
-                TestItem(r.name, str(r.path), r.info.get("transcript")) for r in recs]
+                Utterance(str(r.path), r.info.get("transcript"), title=r.name) for r in recs]
         if borrowed is not None:
             raise InvalidOptionError(f"no dev set of this LM's domain: {borrowed}, and weights tuned on another "
                                      "domain would not fit yours. Add transcribed audio of your domain (other than "

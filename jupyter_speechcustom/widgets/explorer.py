@@ -24,7 +24,7 @@ from jupyter_speechcustom.constants import DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.services import explorer
-from jupyter_speechcustom.services.explorer import AudioSet, Utterance
+from jupyter_speechcustom.services.explorer import AudioSet, ExplorerRow
 from jupyter_speechcustom.widgets._common import (
     LABELLED,
     AudioSlot,
@@ -96,7 +96,7 @@ class ExplorerPanel(Panel):
         self.add_class("sc-explore-panel")
         self._cache: AcousticCache = {}
         self._known: frozenset[str] | None = None
-        self._rows: list[Utterance] = []  # the filtered, sorted utterances
+        self._rows: list[ExplorerRow] = []  # the filtered, sorted utterances
         self._page = 0
         self._quiet = False  # True while the panel itself sets the filters
 
@@ -352,7 +352,7 @@ class ExplorerPanel(Panel):
 
     # ------------------------------------------------------------------ filtering and paging
 
-    def filtered(self) -> list[Utterance]:
+    def filtered(self) -> list[ExplorerRow]:
         """The utterances that pass the filters, in the chosen order."""
         audio_set = self.audio_set
         if audio_set is None:
@@ -409,7 +409,7 @@ class ExplorerPanel(Panel):
 
     # ------------------------------------------------------------------ one utterance
 
-    def select(self, index: int) -> Utterance:
+    def select(self, index: int) -> ExplorerRow:
         """Show utterance ``index`` of the set: its texts and errors, waveform, spectrogram and player."""
         audio_set = self.audio_set
         if audio_set is None or not 0 <= index < len(audio_set):
@@ -423,7 +423,7 @@ class ExplorerPanel(Panel):
         self.table.choose(index)
         return utt
 
-    def _detail_html(self, utt: Utterance) -> str:
+    def _detail_html(self, utt: ExplorerRow) -> str:
         if utt.hypothesis is not None and utt.has_reference:
             from jupyter_speechcustom.evaluation.metrics import evaluate
 
