@@ -15,8 +15,9 @@ from jupyter_speechcustom.asr.speech import speech_pieces, speech_spans
 from jupyter_speechcustom.constants import NO_SPEECH_NOTE, SEGMENT_SECONDS
 from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.audio import load_audio
+from jupyter_speechcustom.io.manifest import Utterance
 from jupyter_speechcustom.services.recognition import Recognizer
-from jupyter_speechcustom.services.transcription import TranscriptionInput, transcript_row
+from jupyter_speechcustom.services.transcription import transcript_row
 
 
 class ForwardCount:
@@ -90,7 +91,7 @@ def test_a_tone_gets_no_words_from_the_custom_lm(demo_model, demo_lm):
     assert transcript.text == "" and transcript.words == ()
     assert transcript.note == NO_SPEECH_NOTE
     assert count.calls == 0
-    row = transcript_row(TranscriptionInput("tone.wav", {"audio_filepath": "tone.wav"}), transcript)
+    row = transcript_row(Utterance("tone.wav"), transcript)
     assert row["pred_text"] == "" and row["note"] == NO_SPEECH_NOTE
     # Turned off, the audio is decoded as it is: the acoustic model runs and there is no note.
     with ForwardCount(demo_model) as count:

@@ -2,9 +2,10 @@
 plain text or subtitles (SRT, WebVTT): what ``speechcustom transcribe`` does.
 
 :func:`expand_inputs` turns what a user names (audio files, folders of recordings, NeMo
-manifests) into utterances; :func:`transcribe_inputs` runs a :class:`Recognizer` over them with
-progress and cancellation; :func:`format_transcripts` and :func:`subtitles` render the results;
-:func:`write_transcripts` puts them in a file, a folder (one subtitle file per input) or a stream.
+manifests) into utterances (:class:`~jupyter_speechcustom.io.manifest.Utterance`);
+:func:`transcribe_inputs` runs a :class:`Recognizer` over them with progress and cancellation;
+:func:`format_transcripts` and :func:`subtitles` render the results; :func:`write_transcripts` puts
+them in a file, a folder (one subtitle file per input) or a stream.
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from jupyter_speechcustom.asr.recognize import Transcript
 from jupyter_speechcustom.errors import InvalidOptionError, OutputError, check_list
-from jupyter_speechcustom.io.audio import SUPPORTED, Segment
+from jupyter_speechcustom.io.audio import SUPPORTED
 from jupyter_speechcustom.io.files import atomic_write, check_output_path
-from jupyter_speechcustom.io.manifest import audio_source, read_manifest
+from jupyter_speechcustom.io.manifest import Utterance, read_utterances
 from jupyter_speechcustom.jobs.progress import ProgressCallback, raise_if_cancelled
 from jupyter_speechcustom.store.index import AUDIO_SUFFIXES
 
 __all__ = [
     "FORMATS",
     "MANIFEST_SUFFIXES",
-    "TranscriptionInput",
     "expand_inputs",
     "format_transcripts",
     "subtitle_cues",
@@ -48,23 +47,6 @@ CUE_MAX_SECONDS = 6.0
 CUE_PAUSE_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class TranscriptionInput:
-    """One utterance to transcribe.
-
-    Attributes:
-        source: what to decode: a file path, or a :class:`Segment` of a file.
-        entry: the manifest-style fields of the output row (``audio_filepath``, and the
-            segment's ``offset``/``duration``).
-        name: how the utterance is named in text output (the path as given, or the path
-            relative to the folder it was found in).
-    """
-
-    source: str | Segment
-    entry: dict[str, Any] = field(default_factory=dict)
-    name: str = ""
-
-
 def _audio_suffixes() -> str:
     return ", ".join(sorted(AUDIO_SUFFIXES))
 
@@ -76,12 +58,16 @@ def _unsupported(path: Path) -> InvalidOptionError:
     )
 
 
-def expand_inputs(inputs: Sequence[str | Path]) -> list[TranscriptionInput]:
+def expand_inputs(inputs: Sequence[str | Path]) -> list[Utterance]:
     """The utterances that ``inputs`` name, in order.
 
     Each input is an audio file; a folder (its audio files, searched recursively, in sorted
     order; hidden files skipped); or a NeMo manifest (``.json``/``.jsonl``), each line an
-    utterance, a line with ``offset`` being that segment of its file.
+    utterance, a line with ``offset`` being that segment of its file. An utterance's ``title``,
+    its name in text output, is the path as given, the path relative to the folder it was found
+    in, or a manifest line's file with ``@OFFSET`` for a segment. Only a segment keeps its
+    ``duration``, and no utterance its manifest's ``text``: the output rows
+    (:func:`transcript_row`) name the audio, the transcript is the recognizer's.
 
     Raises:
         InvalidOptionError: no inputs, a missing path, a folder without audio files, or a file
@@ -90,7 +76,7 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[TranscriptionInput]:
     check_list(inputs, "inputs", "audio files, folders or manifests")
     if not inputs:
         raise InvalidOptionError("nothing to transcribe: give audio files, folders or manifests")
-    items: list[TranscriptionInput] = []
+    items: list[Utterance] = []
     for given in inputs:
         path = Path(given)
         if path.is_dir():
@@ -103,20 +89,18 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[TranscriptionInput]:
                 raise InvalidOptionError(
                     f"the folder {path} holds no audio files ({_audio_suffixes()}): give a folder of recordings"
                 )
-            items.extend(TranscriptionInput(str(p), {"audio_filepath": str(p)}, str(p.relative_to(path)))
-                         for p in found)
+            items.extend(Utterance(str(p), title=str(p.relative_to(path))) for p in found)
         elif not path.exists():
             raise InvalidOptionError(f"{path} does not exist: give an audio file, a folder or a manifest")
         elif path.suffix.lower() in MANIFEST_SUFFIXES:
-            for entry in read_manifest(path):
-                row: dict[str, Any] = {"audio_filepath": entry["audio_filepath"]}
-                name = str(entry["audio_filepath"])
-                if entry.get("offset") is not None:
-                    row.update({k: entry[k] for k in ("offset", "duration") if entry.get(k) is not None})
-                    name = f"{name}@{float(entry['offset']):g}"
-                items.append(TranscriptionInput(audio_source(entry), row, name))
+            for utt in read_utterances(path):
+                if utt.offset is None:  # a duration alone describes the whole file
+                    items.append(Utterance(utt.audio, title=utt.audio))
+                else:
+                    items.append(Utterance(utt.audio, offset=utt.offset, duration=utt.duration,
+                                           title=f"{utt.audio}@{utt.offset:g}"))
         elif path.suffix.lower() in AUDIO_SUFFIXES:
-            items.append(TranscriptionInput(str(path), {"audio_filepath": str(path)}, str(path)))
+            items.append(Utterance(str(path), title=str(path)))
         else:
             raise _unsupported(path)
     return items
@@ -124,7 +108,7 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[TranscriptionInput]:
 
 def transcribe_inputs(
     recognizer: Any,
-    items: Sequence[TranscriptionInput],
+    items: Sequence[Utterance],
     *,
     batch_size: int = 8,
     progress: ProgressCallback | None = None,
@@ -142,11 +126,12 @@ def transcribe_inputs(
     return transcripts
 
 
-def transcript_row(item: TranscriptionInput, transcript: Transcript) -> dict[str, Any]:
-    """The JSON form of one transcript: ``audio_filepath`` (and the segment's ``offset``/``duration``),
+def transcript_row(item: Utterance, transcript: Transcript) -> dict[str, Any]:
+    """The JSON form of one transcript: the utterance's manifest fields (:meth:`Utterance.to_entry`:
+    ``audio_filepath``, and a segment's ``offset``/``duration``),
     ``pred_text``, ``display_text`` where custom words change it, ``words`` (start, end, confidence),
     and ``note`` where the transcript has one (no speech detected)."""
-    row = dict(item.entry)
+    row = item.to_entry()
     row["pred_text"] = transcript.text
     if transcript.display_text is not None and transcript.display_text != transcript.text:
         row["display_text"] = transcript.display_text
@@ -215,7 +200,7 @@ def subtitles(transcript: Transcript, fmt: str, *, duration: float | None = None
 
 
 def format_transcripts(
-    items: Sequence[TranscriptionInput], transcripts: Sequence[Transcript], fmt: str, *, model: str = ""
+    items: Sequence[Utterance], transcripts: Sequence[Transcript], fmt: str, *, model: str = ""
 ) -> str:
     """All transcripts as one document of format ``fmt`` (see :data:`FORMATS`).
 
@@ -235,23 +220,22 @@ def format_transcripts(
         texts = [t.display_text if t.display_text is not None else t.text for t in transcripts]
         if len(items) == 1:
             return texts[0] + "\n"
-        return "".join(f"{i.name}\t{text}\n" for i, text in zip(items, texts))
+        return "".join(f"{i.title}\t{text}\n" for i, text in zip(items, texts))
     if len(items) != 1:
         raise InvalidOptionError(
             f"{fmt} subtitles of {len(items)} inputs need one file each: give a folder as --out"
         )
-    return subtitles(transcripts[0], fmt, duration=items[0].entry.get("duration"))
+    return subtitles(transcripts[0], fmt, duration=items[0].duration)
 
 
-def _subtitle_names(items: Sequence[TranscriptionInput], fmt: str) -> list[str]:
+def _subtitle_names(items: Sequence[Utterance], fmt: str) -> list[str]:
     """One distinct file name per input: its stem (and segment offset), numbered on a clash."""
     names: list[str] = []
     seen: set[str] = set()
     for item in items:
-        path = Path(str(item.entry.get("audio_filepath", item.name)))
-        stem = path.stem
-        if item.entry.get("offset") is not None:
-            stem = f"{stem}@{float(item.entry['offset']):g}"
+        stem = Path(item.audio).stem
+        if item.offset is not None:
+            stem = f"{stem}@{item.offset:g}"
         name, n = f"{stem}.{fmt}", 1
         while name in seen:
             n += 1
@@ -286,7 +270,7 @@ def check_output(out: str | Path, fmt: str, count: int | None = None) -> None:
 
 
 def write_transcripts(
-    items: Sequence[TranscriptionInput],
+    items: Sequence[Utterance],
     transcripts: Sequence[Transcript],
     fmt: str,
     out: str | Path,
@@ -311,6 +295,6 @@ def write_transcripts(
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, item, transcript in zip(_subtitle_names(items, fmt), items, transcripts):
-            written.append(atomic_write(folder / name, subtitles(transcript, fmt, duration=item.entry.get("duration"))))
+            written.append(atomic_write(folder / name, subtitles(transcript, fmt, duration=item.duration)))
         return written
     return [atomic_write(out, format_transcripts(items, transcripts, fmt, model=model))]
