@@ -19,7 +19,6 @@ and small evaluation sets are written as package data.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
 import re
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_speechcustom.constants import SAMPLE_RATE
+from jupyter_speechcustom.io.manifest import read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ _SENTENCE = re.compile(r"[a-z']+( [a-z']+)*")
 
 
 @dataclass(frozen=True)
-class Utterance:
-    """One sentence to speak, and how."""
+class Sentence:
+    """One sentence to speak, and how (``name``: its audio file's stem)."""
 
     text: str
     voice: str
@@ -102,17 +102,18 @@ def _voice(rng: random.Random, voices: Sequence[str] | None) -> str:
 
 def plan(
     texts: Iterable[str], prefix: str, seed: int, voices: Sequence[str] | None = None
-) -> list[Utterance]:
+) -> list[Sentence]:
     """Assign each text a voice, speed and pitch; ``voices=None`` draws training voices."""
     rng = random.Random(seed)
     return [
-        Utterance(text, _voice(rng, voices), rng.randint(135, 190), rng.randint(30, 70), f"{prefix}-{i:05d}")
+        Sentence(text, _voice(rng, voices), rng.randint(135, 190), rng.randint(30, 70), f"{prefix}-{i:05d}")
         for i, text in enumerate(texts)
     ]
 
 
-def synthesize(utt: Utterance, out_dir: Path, fmt: str = "wav") -> dict[str, Any]:
-    """Speak one utterance with espeak-ng into a 16 kHz mono file; return its manifest entry."""
+def synthesize(utt: Sentence, out_dir: Path, fmt: str = "wav") -> dict[str, Any]:
+    """Speak one sentence with espeak-ng into a 16 kHz mono file; return its manifest entry (an
+    absolute ``audio_filepath``, as :func:`~jupyter_speechcustom.io.manifest.read_manifest` gives)."""
     out = out_dir / f"{utt.name}.{fmt}"
     if not out.exists():
         with tempfile.NamedTemporaryFile(suffix=".wav") as raw:
@@ -132,27 +133,18 @@ def synthesize(utt: Utterance, out_dir: Path, fmt: str = "wav") -> dict[str, Any
             )
             tmp.replace(out)
     info = subprocess.run(["soxi", "-D", str(out)], check=True, capture_output=True, text=True)
-    return {"audio_filepath": str(out), "duration": round(float(info.stdout), 3), "text": utt.text,
+    return {"audio_filepath": str(out.resolve()), "duration": round(float(info.stdout), 3), "text": utt.text,
             "voice": utt.voice}
 
 
-def synthesize_all(utts: Sequence[Utterance], out_dir: Path, manifest: Path, fmt: str = "wav") -> Path:
-    """Speak many utterances (two at a time) and write a NeMo manifest."""
+def synthesize_all(utts: Sequence[Sentence], out_dir: Path, manifest: Path, fmt: str = "wav") -> Path:
+    """Speak many sentences (two at a time) and write a NeMo manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
         entries = list(pool.map(lambda u: synthesize(u, out_dir, fmt), utts))
     write_manifest(manifest, entries)
     log.info("%s: %d utterances, %.0f s of audio", manifest.name, len(entries), sum(e["duration"] for e in entries))
     return manifest
-
-
-def write_manifest(path: Path, entries: Iterable[dict[str, object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
-
-
-def read_manifest(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def model_config(train_manifest: Path, val_manifest: Path, batch_size: int = 32) -> dict[str, object]:

@@ -52,9 +52,9 @@ from jupyter_speechcustom.demo.recipe import (
     TRAIN_DIALECTS,
     TRAIN_VARIANTS,
     general_sentences,
-    write_manifest,
 )
 from jupyter_speechcustom.errors import AudioError, InvalidOptionError, SpeechCustomError
+from jupyter_speechcustom.io.manifest import write_manifest
 
 log = logging.getLogger(__name__)
 
