@@ -19,10 +19,12 @@ KINDS = {
     "lm": "language model",
     "am": "acoustic model",
     "result": "result",
+    "segments": "prepared segments",
 }
 _ALIASES = {
     "corpora": "corpus", "word-list": "words", "wordlist": "words", "word-lists": "words", "word": "words",
     "language-model": "lm", "lms": "lm", "acoustic-model": "am", "ams": "am", "results": "result",
+    "segment": "segments",
 }
 #: ``"name vN"``: one version of a model or result.
 LABEL = re.compile(r"^(?P<name>.+?)\s+v(?P<version>\d+)$")

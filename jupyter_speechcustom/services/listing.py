@@ -28,6 +28,10 @@ def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None, *, custo
         return f"{seconds}, " + (f"transcript: {shorten(transcript)}" if transcript else "no transcript")
     if rec.kind == "result":
         return _result_line(info)
+    if rec.kind == "segments":
+        skipped = len(info.get("skipped") or [])
+        return (f"{info.get('count', '?')} segments, {info.get('seconds', '?')} s at {info.get('sample_rate', '?')} Hz "
+                f"from {len(rec.sources)} audio file(s)" + (f", {skipped} skipped" if skipped else ""))
     parts = [rec.status]
     if customization:
         parts.append("customization")

@@ -100,7 +100,7 @@ __all__ = [
 ]
 
 #: The order a multi-kind delete goes in: what depends on others first.
-_DELETE_ORDER = ("result", "am", "lm", "words", "corpus", "audio")
+_DELETE_ORDER = ("result", "am", "lm", "segments", "words", "corpus", "audio")
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 

@@ -13,6 +13,7 @@ the cloud services, where each customization has an id and a status. A workspace
     lms/<id>/             custom language models (folders)
     ams/<id>.nemo         custom acoustic models
     results/<name>.json   evaluation results
+    segments/<id>/        audio prepared for training (cut, resampled), with its manifest.json
     jobs/<id>/log.txt     each job's log
 
 Every record has a short id, a ``created`` and an ``updated`` time stamp. Custom models have a
@@ -249,6 +250,8 @@ class Store:
     add_audio_archive = _Forward("_intake", Intake.add_audio_archive)
     archive_audio_names = _Forward("_intake", Intake.archive_audio_names)
     add_result = _Forward("_intake", Intake.add_result)
+    segments_folder = _Forward("_intake", Intake.segments_folder)
+    add_segments = _Forward("_intake", Intake.add_segments)
 
     # ------------------------------------------------------------------ base models and custom models
 
