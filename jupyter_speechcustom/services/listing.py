@@ -9,7 +9,7 @@ from typing import Any
 from jupyter_speechcustom.services.dependencies import dependants, dependencies, dependency_graph
 from jupyter_speechcustom.services.items import KINDS, kind_of
 from jupyter_speechcustom.services.oov import known_words_of, oov_of
-from jupyter_speechcustom.store.workspace import Record, Store
+from jupyter_speechcustom.store.workspace import Record, StoreAPI
 
 
 def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None, *, customization: bool = False) -> str:
@@ -70,7 +70,7 @@ def shorten(text: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def item(ws: Store, rec: Record, graph: Mapping[str, set[str]] | None = None, *,
+def item(ws: StoreAPI, rec: Record, graph: Mapping[str, set[str]] | None = None, *,
          known: frozenset[str] | None = None) -> dict[str, Any]:
     """An item as JSON: its record, a one-line summary, what it was made from and what uses it; a
     corpus's or word list's ``oov`` words are those the base model does not know (``known``, see
@@ -109,7 +109,7 @@ def refs_text(refs: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{KINDS.get(r['kind'], r['kind'])} {r['label']} ({r['id']})" for r in refs)
 
 
-def list_items(ws: Store, kind: str | None = None, *, known: frozenset[str] | None = None) -> list[dict[str, Any]]:
+def list_items(ws: StoreAPI, kind: str | None = None, *, known: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """Every item (of ``kind``), grouped by kind and oldest first, as :func:`item` gives them."""
     kinds = [kind_of(kind)] if kind else list(KINDS)
     graph = dependency_graph(ws)

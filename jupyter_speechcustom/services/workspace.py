@@ -1,7 +1,7 @@
 """The workspace users open: the store, plus the work that runs on what it holds.
 
-:class:`Workspace` is a :class:`~jupyter_speechcustom.store.workspace.Store` (records, files,
-statuses, job state) with the services that run as its jobs: building custom LMs,
+:class:`Workspace` holds a :class:`~jupyter_speechcustom.store.workspace.Store` (records, files,
+statuses, job state) and offers its methods, with the services that run as its jobs: building custom LMs,
 pseudo-labelling and training custom AMs, and comparing systems. Every job kind is registered
 here, so :meth:`Store.rerun` can rebuild any of them from its saved parameters after a restart.
 The store gives records and paths; loading models (NeMo, KenLM) from them happens here
@@ -19,10 +19,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.constants import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, MAX_UPLOAD_BYTES
 from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
 from jupyter_speechcustom.io.safety import warn_untrusted_nemo
-from jupyter_speechcustom.jobs.runner import JobFunction, ProgressCallback, raise_if_cancelled
+from jupyter_speechcustom.jobs.runner import JobFunction, JobRunner, ProgressCallback, raise_if_cancelled
 from jupyter_speechcustom.services.systems import System
 from jupyter_speechcustom.store.index import FOLDERS
 from jupyter_speechcustom.store.intake import SEGMENTS_MANIFEST
@@ -30,6 +31,7 @@ from jupyter_speechcustom.store.workspace import (
     AudioRoleError,
     Record,
     Store,
+    StoreAPI,
     WorkspaceError,
     audio_role,
     check_json,
@@ -88,7 +90,7 @@ def load_base_from_ref(ref: Mapping[str, Any]) -> BaseModel:
     return base
 
 
-def load_language_model(ws: Store, lm_id: str) -> CustomLanguageModel:
+def load_language_model(ws: StoreAPI, lm_id: str) -> CustomLanguageModel:
     """Custom LM ``lm_id`` of workspace ``ws`` (available), loaded for decoding."""
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
@@ -97,7 +99,7 @@ def load_language_model(ws: Store, lm_id: str) -> CustomLanguageModel:
     return CustomLanguageModel.load(rec.path)
 
 
-def load_acoustic_model(ws: Store, am_id: str) -> BaseModel:
+def load_acoustic_model(ws: StoreAPI, am_id: str) -> BaseModel:
     """Custom AM ``am_id`` of workspace ``ws`` (available), loaded (it is a base model for recognition)."""
     from jupyter_speechcustom.asr.models import load_base_model
 
@@ -106,13 +108,32 @@ def load_acoustic_model(ws: Store, am_id: str) -> BaseModel:
     return load_base_model(rec.path)
 
 
-class Workspace(Store):
+class Workspace(StoreAPI):
     """Open (or create) the workspace in folder ``path``; see :class:`Store` for what it keeps.
 
-    Besides storing things, a workspace loads the models it keeps and runs the long work on
-    them as jobs: each job method here returns a :class:`~jupyter_speechcustom.jobs.runner.Job`
-    at once.
+    A workspace holds its :class:`Store` (``store``) and offers the store's methods
+    (:class:`StoreAPI`). Besides, it loads the models it keeps and runs the long work on them
+    as jobs: each job method here returns a :class:`~jupyter_speechcustom.jobs.runner.Job` at once.
+
+    Args:
+        path: the workspace folder; created when missing. An existing folder must be empty
+            or already a workspace.
+        runner: the job runner; by default the process-wide one (one heavy job at a time).
+        max_upload_bytes, max_archive_bytes, max_archive_files: the store's limits (see :class:`Store`).
     """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        runner: JobRunner | None = None,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+        max_archive_files: int = MAX_ARCHIVE_FILES,
+    ) -> None:
+        self.store = Store(path, runner=runner, max_upload_bytes=max_upload_bytes,
+                           max_archive_bytes=max_archive_bytes, max_archive_files=max_archive_files)
+        self._offer_parts_of(self.store)
 
     def language_model(self, lm_id: str) -> CustomLanguageModel:
         """An available custom LM, ready for decoding."""
@@ -369,7 +390,7 @@ class Workspace(Store):
 # --------------------------------------------------------------------------- job kinds
 
 
-def _audio_entries(ws: Store, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
+def _audio_entries(ws: StoreAPI, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
     """NeMo manifest entries of stored audio (``text`` where a transcript was stored)."""
     entries = []
     for audio_id in audio_ids:
@@ -382,7 +403,7 @@ def _audio_entries(ws: Store, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _language_model_job(
-    ws: Store, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
+    ws: StoreAPI, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
 ) -> JobFunction:
     if model is None:
         raise WorkspaceError("a language model build needs a model record")
@@ -408,7 +429,7 @@ def _language_model_job(
     return run
 
 
-def _segments_for(ws: Store, recs: Mapping[str, Record], sample_rate: int) -> Record | None:
+def _segments_for(ws: StoreAPI, recs: Mapping[str, Record], sample_rate: int) -> Record | None:
     """A kept ``segments`` record prepared from exactly the audio ``recs`` at ``sample_rate``, the
     audio unchanged since (each record's ``updated`` stamp is what it was), or None."""
     wanted = {audio_id: rec.updated for audio_id, rec in recs.items()}
@@ -419,7 +440,7 @@ def _segments_for(ws: Store, recs: Mapping[str, Record], sample_rate: int) -> Re
     return None
 
 
-def prepare_segments(ws: Store, audio_ids: Sequence[str], sample_rate: int) -> Record:
+def prepare_segments(ws: StoreAPI, audio_ids: Sequence[str], sample_rate: int) -> Record:
     """Stored audio cut and converted for training at ``sample_rate``, kept as a ``segments``
     record (made from ``audio_ids``): the one already kept for the same, unchanged audio, else a new one."""
     from jupyter_speechcustom.am.acoustic_model import prepare_audio
@@ -453,7 +474,7 @@ def segment_entries(segments: Record) -> list[dict[str, Any]]:
     return read_manifest(segments.path / SEGMENTS_MANIFEST)
 
 
-def _label_job(ws: Store, params: dict[str, Any], model: Record | None, base: BaseModel | None = None) -> JobFunction:
+def _label_job(ws: StoreAPI, params: dict[str, Any], model: Record | None, base: BaseModel | None = None) -> JobFunction:
     def run(progress: ProgressCallback, cancel: threading.Event) -> dict[str, Any]:
         from jupyter_speechcustom.am.acoustic_model import pseudo_label
 
@@ -479,7 +500,7 @@ def _label_job(ws: Store, params: dict[str, Any], model: Record | None, base: Ba
 
 
 def _acoustic_model_job(
-    ws: Store,
+    ws: StoreAPI,
     params: dict[str, Any],
     model: Record | None,
     base: BaseModel | None = None,
@@ -512,7 +533,7 @@ def _acoustic_model_job(
 
 
 def _compare_job(
-    ws: Store,
+    ws: StoreAPI,
     params: dict[str, Any],
     model: Record | None,
     base: BaseModel | None = None,
