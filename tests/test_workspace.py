@@ -470,19 +470,64 @@ if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--child":
     child_main(sys.argv[2], sys.argv[3])
 
 
-def test_a_labelling_jobs_segments_go_with_the_job(tmp_path, demo_model):
-    """Pseudo-labelling cuts the audio into segments in the workspace's jobs folder; they are the job's
-    own (its result names them under "files"), so deleting the job deletes them."""
+def test_a_labellings_segments_are_a_record_that_training_uses_in_place(tmp_path, demo_model):
+    """Pseudo-labelling keeps the audio it prepared as a ``segments`` record made from that audio:
+    labelling it again reuses it, deleting the job keeps it, training on the labels names it among
+    the model's sources, and it is deleted only when asked (the model is then kept, and training
+    on the old labels is refused with what to do)."""
     from jupyter_speechcustom import demo
     from jupyter_speechcustom.io.manifest import read_manifest
+    from jupyter_speechcustom.services import management
 
     ws = Workspace(tmp_path / "ws")
-    ids = [ws.add_audio(Path(e["audio_filepath"])).id for e in read_manifest(demo.manifest("domain/train"))[:2]]
+    ids = [ws.add_audio(Path(e["audio_filepath"])).id for e in read_manifest(demo.manifest("domain/train"))[:3]]
     job = ws.pseudo_label(demo_model, ids, threshold=0.5)
     assert job.wait(300) == "completed", job.error
-    (folder,) = [ws.path / f for f in job.result["files"]]
-    assert folder.is_dir() and folder.parent == ws.path / "jobs"
-    assert {str(Path(r["audio_filepath"]).parent) for r in job.result["labels"]} == {str(folder)}
+    segments = ws.get(job.result["segments_id"], "segments")
+    assert segments.path is not None and segments.path.parent == ws.path / "segments"
+    assert ws.sources_of(segments.id) == sorted(ids) and segments.info["count"] == len(job.result["labels"])
+    assert {Path(r["audio_filepath"]).parent for r in job.result["labels"]} == {segments.path}
+    assert not list((ws.path / "segments").glob(".tmp-*"))  # the folder it was prepared in is gone
+    again = ws.pseudo_label(demo_model, ids, threshold=0.5)
+    assert again.wait(300) == "completed", again.error
+    assert again.result["segments_id"] == segments.id and len(ws.records("segments")) == 1
     ws.delete(job.id)
-    assert not folder.exists()
+    assert segments.path.is_dir()
+
+    labels = again.result["labels"]
+    train = ws.train_acoustic_model(demo_model, ids, mode="unsupervised", labels=labels, name="seg-am", epochs=1,
+                                    general=None, general_test=None, batch_size=4)
+    assert segments.id in ws.sources_of(train.model_id)
+    with pytest.raises(WorkspaceError, match="used by running job"):
+        ws.delete(segments.id)
+    assert train.wait(600) == "completed", train.error
+    with pytest.raises(management.HasDependantsError, match="seg-am"):
+        management.delete(ws, "segments", segments.id)
+    management.delete(ws, "segments", segments.id, force=True)
+    assert not segments.path.exists() and ws.get(train.model_id).status == "available"
+    with pytest.raises(WorkspaceError, match="label the audio again"):
+        ws.train_acoustic_model(demo_model, ids, mode="unsupervised", labels=labels, name="seg-am", epochs=1)
     ws.close()
+
+
+def test_prepared_segments_are_trained_on_where_they_are(tmp_path):
+    """Training prepares its audio, but a segment that preparation wrote before (it names its
+    ``source``) is used as it is; the same file given as plain audio is prepared again."""
+    import numpy as np
+    import soundfile as sf
+
+    from jupyter_speechcustom.am.acoustic_model import prepare_audio
+
+    rng = np.random.default_rng(0)
+    segment = tmp_path / "seg" / "00000-000.wav"
+    segment.parent.mkdir()
+    sf.write(segment, (0.1 * rng.standard_normal(16000)).astype("float32"), 16000, subtype="PCM_16")
+    out = tmp_path / "out"
+    (entry,) = prepare_audio([{"audio_filepath": str(segment), "source": "/elsewhere/call.ogg", "text": "hi"}],
+                             out, 16000).entries
+    assert entry == {"audio_filepath": str(segment), "source": "/elsewhere/call.ogg", "text": "hi", "duration": 1.0}
+    assert not list(out.iterdir())
+    (plain,) = prepare_audio([{"audio_filepath": str(segment)}], out, 16000).entries
+    assert Path(plain["audio_filepath"]).parent == out
+    (resampled,) = prepare_audio([{"audio_filepath": str(segment), "source": "x.ogg"}], out, 8000).entries
+    assert Path(resampled["audio_filepath"]).parent == out

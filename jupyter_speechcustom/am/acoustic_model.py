@@ -25,7 +25,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -129,7 +129,8 @@ def prepare_audio(
 ) -> PreparedAudio:
     """Decode, check, resample and (when long) split training audio into ``out_dir``.
 
-    Undecodable and too-short files are skipped with a reason, never fatal one by one;
+    Segments this function wrote before (entries naming the ``source`` they were cut from, as a
+    labelling's do) are used where they are, not written again. Undecodable and too-short files are skipped with a reason, never fatal one by one;
     :class:`AudioError` is raised only when no usable audio is left.
     """
     import soundfile as sf
@@ -138,6 +139,10 @@ def prepare_audio(
     prepared, skipped, warnings = [], [], []
     for n, entry in enumerate(entries):
         source = str(entry["audio_filepath"])
+        duration = _prepared_duration(entry, sample_rate, max_seconds)
+        if duration is not None:  # a segment prepared before (by a labelling): used as it is
+            prepared.append({**entry, "duration": duration})
+            continue
         try:
             audio = load_audio(audio_source(entry), sample_rate)
         except AudioError as exc:
@@ -165,6 +170,23 @@ def prepare_audio(
         msg = f"no usable training audio among {len(entries)} files ({reasons}). Add decodable speech of 0.5-20 s."
         raise AudioError(msg)
     return PreparedAudio(tuple(prepared), tuple(skipped), tuple(warnings))
+
+
+def _prepared_duration(entry: Mapping[str, Any], sample_rate: int, max_seconds: float) -> float | None:
+    """The length of ``entry``'s audio if it is a segment :func:`prepare_audio` wrote (it names the
+    ``source`` it was cut from), still as it wrote it: 16-bit mono WAV at ``sample_rate``, of a length
+    training takes; else None."""
+    import soundfile as sf
+
+    path = str(entry["audio_filepath"])
+    if entry.get("offset") is not None or not entry.get("source") or entry["source"] == path:
+        return None
+    try:
+        info = sf.info(path)
+    except (OSError, RuntimeError):
+        return None
+    same = info.format == "WAV" and info.subtype == "PCM_16" and info.channels == 1 and info.samplerate == sample_rate
+    return round(float(info.duration), 3) if same and MIN_TRAIN_SECONDS <= info.duration <= max_seconds else None
 
 
 def _general_entries(base: BaseModel, choice: str | Path | None, which: str) -> list[dict[str, Any]]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from jupyter_speechcustom.store.workspace import Record, RecordNotFoundError, Store
+from jupyter_speechcustom.store.workspace import Record, RecordNotFoundError, StoreAPI
 
 
-def dependencies(ws: Store, rec: Record) -> list[Record]:
+def dependencies(ws: StoreAPI, rec: Record) -> list[Record]:
     """The records ``rec`` was made from that are still in the workspace."""
     out = []
     for record_id in ws.sources_of(rec.id):
@@ -26,12 +26,12 @@ def dependencies(ws: Store, rec: Record) -> list[Record]:
     return out
 
 
-def dependency_graph(ws: Store) -> dict[str, set[str]]:
+def dependency_graph(ws: StoreAPI) -> dict[str, set[str]]:
     """For every record id, the ids of the records made from it."""
     return ws.link_graph()
 
 
-def dependants(ws: Store, records: Iterable[Record], graph: Mapping[str, set[str]] | None = None) -> list[Record]:
+def dependants(ws: StoreAPI, records: Iterable[Record], graph: Mapping[str, set[str]] | None = None) -> list[Record]:
     """The records made from any of ``records`` (those among ``records`` left out)."""
     graph = dependency_graph(ws) if graph is None else graph
     ids = {r.id for r in records}

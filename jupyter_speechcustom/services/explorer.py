@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.asr.recognize import AcousticOutput
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
     from jupyter_speechcustom.services.compare import AcousticCache
-    from jupyter_speechcustom.store.workspace import Store
+    from jupyter_speechcustom.store.workspace import StoreAPI
 
 __all__ = [
     "SORT_KEYS",
@@ -211,7 +211,7 @@ def profile_set(base: BaseModel, name: str) -> AudioSet:
     return manifest_set(profile.example_set(name), label=f"{profile.name} {name}")
 
 
-def workspace_set(workspace: Store, *, transcribed_only: bool = False) -> AudioSet:
+def workspace_set(workspace: StoreAPI, *, transcribed_only: bool = False) -> AudioSet:
     """The workspace's audio, oldest first (with ``transcribed_only``, the files with a transcript)."""
     records = [r for r in workspace.audio() if r.path is not None]
     if transcribed_only:

@@ -16,7 +16,7 @@ from typing import Any
 from jupyter_speechcustom.errors import OutputError, check_list
 from jupyter_speechcustom.io.files import check_output_path, describe_os_error
 from jupyter_speechcustom.services.items import KINDS, find, kind_of, latest, write_lm_name
-from jupyter_speechcustom.store.workspace import Store, WorkspaceError
+from jupyter_speechcustom.store.workspace import StoreAPI, WorkspaceError
 
 #: Formats :func:`export_result` writes.
 EXPORT_FORMATS = ("csv", "json", "html")
@@ -104,7 +104,7 @@ def with_format_suffix(path: str, fmt: str) -> str:
     return path
 
 
-def export_result(ws: Store, ref: str, path: str | Path, fmt: str | None = None, *, overwrite: bool = False) -> Path:
+def export_result(ws: StoreAPI, ref: str, path: str | Path, fmt: str | None = None, *, overwrite: bool = False) -> Path:
     """Write result ``ref`` (its latest version, or ``"name vN"``/an id) to ``path`` as ``fmt``.
 
     ``fmt`` (default: from the suffix): ``json`` (the result as stored), ``csv`` (a comparison:
@@ -222,7 +222,7 @@ def result_html(title: str, data: Mapping[str, Any]) -> str:
 
 
 def export_bundle(
-    ws: Store,
+    ws: StoreAPI,
     ref: str,
     path: str | Path,
     *,

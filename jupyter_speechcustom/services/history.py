@@ -7,10 +7,10 @@ from typing import Any
 
 from jupyter_speechcustom.services.items import KINDS, LABEL, find, kind_of
 from jupyter_speechcustom.services.listing import shorten
-from jupyter_speechcustom.store.workspace import Store, WorkspaceError
+from jupyter_speechcustom.store.workspace import StoreAPI, WorkspaceError
 
 
-def history(ws: Store, ref: str, kind: str | None = None) -> list[dict[str, Any]]:
+def history(ws: StoreAPI, ref: str, kind: str | None = None) -> list[dict[str, Any]]:
     """What the workspace recorded about an item over time, oldest first: created, training,
     built, failed, renamed, transcript changes, sources deleted, deleted. ``ref`` is a name (also
     a former one, or a deleted item's), ``"name vN"`` or an id."""

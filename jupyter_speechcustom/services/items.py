@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from jupyter_speechcustom.store.workspace import Record, RecordNotFoundError, Store, WorkspaceError
+from jupyter_speechcustom.store.workspace import Record, RecordNotFoundError, StoreAPI, WorkspaceError
 
 #: The kinds of item, as the workspace names them, with what they are called in messages.
 KINDS = {
@@ -19,10 +19,12 @@ KINDS = {
     "lm": "language model",
     "am": "acoustic model",
     "result": "result",
+    "segments": "prepared segments",
 }
 _ALIASES = {
     "corpora": "corpus", "word-list": "words", "wordlist": "words", "word-lists": "words", "word": "words",
     "language-model": "lm", "lms": "lm", "acoustic-model": "am", "ams": "am", "results": "result",
+    "segment": "segments",
 }
 #: ``"name vN"``: one version of a model or result.
 LABEL = re.compile(r"^(?P<name>.+?)\s+v(?P<version>\d+)$")
@@ -49,7 +51,7 @@ def title(rec: Record) -> str:
 
 
 
-def find(ws: Store, ref: str, kind: str | None = None) -> list[Record]:
+def find(ws: StoreAPI, ref: str, kind: str | None = None) -> list[Record]:
     """The records ``ref`` names (of ``kind``, when given): an id, ``"name vN"`` or a name (every
     version, oldest first). A name used by several kinds needs ``kind``."""
     if not isinstance(ref, str) or not ref.strip():
@@ -77,7 +79,7 @@ def find(ws: Store, ref: str, kind: str | None = None) -> list[Record]:
     return matches
 
 
-def latest(ws: Store, ref: str, kind: str | None = None, *, available: bool = False) -> Record:
+def latest(ws: StoreAPI, ref: str, kind: str | None = None, *, available: bool = False) -> Record:
     """The one record ``ref`` names: of several versions, the latest (the latest available one)."""
     records = sorted(find(ws, ref, kind), key=lambda r: r.version)
     if available:

@@ -9,7 +9,7 @@ from typing import Any
 from jupyter_speechcustom.services.dependencies import dependants, dependencies, dependency_graph
 from jupyter_speechcustom.services.items import KINDS, kind_of
 from jupyter_speechcustom.services.oov import known_words_of, oov_of
-from jupyter_speechcustom.store.workspace import Record, Store
+from jupyter_speechcustom.store.workspace import Record, StoreAPI
 
 
 def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None, *, customization: bool = False) -> str:
@@ -28,6 +28,10 @@ def describe(rec: Record, oov: Sequence[tuple[str, int]] | None = None, *, custo
         return f"{seconds}, " + (f"transcript: {shorten(transcript)}" if transcript else "no transcript")
     if rec.kind == "result":
         return _result_line(info)
+    if rec.kind == "segments":
+        skipped = len(info.get("skipped") or [])
+        return (f"{info.get('count', '?')} segments, {info.get('seconds', '?')} s at {info.get('sample_rate', '?')} Hz "
+                f"from {len(rec.sources)} audio file(s)" + (f", {skipped} skipped" if skipped else ""))
     parts = [rec.status]
     if customization:
         parts.append("customization")
@@ -66,7 +70,7 @@ def shorten(text: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def item(ws: Store, rec: Record, graph: Mapping[str, set[str]] | None = None, *,
+def item(ws: StoreAPI, rec: Record, graph: Mapping[str, set[str]] | None = None, *,
          known: frozenset[str] | None = None) -> dict[str, Any]:
     """An item as JSON: its record, a one-line summary, what it was made from and what uses it; a
     corpus's or word list's ``oov`` words are those the base model does not know (``known``, see
@@ -105,7 +109,7 @@ def refs_text(refs: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{KINDS.get(r['kind'], r['kind'])} {r['label']} ({r['id']})" for r in refs)
 
 
-def list_items(ws: Store, kind: str | None = None, *, known: frozenset[str] | None = None) -> list[dict[str, Any]]:
+def list_items(ws: StoreAPI, kind: str | None = None, *, known: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """Every item (of ``kind``), grouped by kind and oldest first, as :func:`item` gives them."""
     kinds = [kind_of(kind)] if kind else list(KINDS)
     graph = dependency_graph(ws)

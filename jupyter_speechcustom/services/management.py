@@ -58,6 +58,7 @@ from jupyter_speechcustom.store.workspace import (
     Record,
     RecordNotFoundError,
     Store,
+    StoreAPI,
     WorkspaceError,
 )
 
@@ -100,7 +101,7 @@ __all__ = [
 ]
 
 #: The order a multi-kind delete goes in: what depends on others first.
-_DELETE_ORDER = ("result", "am", "lm", "words", "corpus", "audio")
+_DELETE_ORDER = ("result", "am", "lm", "segments", "words", "corpus", "audio")
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
@@ -115,7 +116,7 @@ class HasDependantsError(WorkspaceError):
 # --------------------------------------------------------------------------- renaming and deleting
 
 
-def rename(ws: Store, kind: str, old: str, new: str) -> list[Record]:
+def rename(ws: StoreAPI, kind: str, old: str, new: str) -> list[Record]:
     """Rename item ``old`` of ``kind`` (every version of it) to ``new``; see :meth:`Store.rename`."""
     kind = kind_of(kind)
     name = find(ws, old, kind)[0].name
@@ -138,7 +139,7 @@ class Deletion:
                 "kept_dependants": [record_ref(r) for r in self.kept_dependants]}
 
 
-def delete(ws: Store, kind: str, ref: str, *, force: bool = False) -> Deletion:
+def delete(ws: StoreAPI, kind: str, ref: str, *, force: bool = False) -> Deletion:
     """Delete item ``ref`` of ``kind`` (every version of a name; one with ``"name vN"`` or an id).
 
     Refused (:class:`HasDependantsError`) when other items were made from it, unless ``force``;
@@ -168,7 +169,7 @@ def delete(ws: Store, kind: str, ref: str, *, force: bool = False) -> Deletion:
     return Deletion(deleted, users)
 
 
-def _mark_source_deleted(ws: Store, user_id: str, gone: Record) -> None:
+def _mark_source_deleted(ws: StoreAPI, user_id: str, gone: Record) -> None:
     try:
         user = ws.get(user_id)
     except RecordNotFoundError:
@@ -184,7 +185,7 @@ def _mark_source_deleted(ws: Store, user_id: str, gone: Record) -> None:
 
 
 
-def set_transcript(ws: Store, audio: str, text: str | None) -> Record:
+def set_transcript(ws: StoreAPI, audio: str, text: str | None) -> Record:
     """Set (or with ``""`` remove) the transcript of audio item ``audio`` (a name or id)."""
     return ws.set_transcript(latest(ws, audio, "audio").id, text)
 
@@ -234,7 +235,7 @@ class ResultExistsError(WorkspaceError):
 IF_EXISTS = ("replace", "keep")
 
 
-def save_result(ws: Store, name: str, data: Mapping[str, Any], *, sources: Sequence[str] = (),
+def save_result(ws: StoreAPI, name: str, data: Mapping[str, Any], *, sources: Sequence[str] = (),
                 if_exists: str | None = None) -> Record:
     """Save ``data`` as the result ``name``; a name in use is refused (:class:`ResultExistsError`)
     unless ``if_exists`` says what to do: ``"replace"`` (the earlier results of that name are
@@ -257,7 +258,7 @@ def save_result(ws: Store, name: str, data: Mapping[str, Any], *, sources: Seque
 # --------------------------------------------------------------------------- adding files
 
 
-def add_files(ws: Store, kind: str, paths: Sequence[str | Path], *, transcript: str | None = None) -> list[Record]:
+def add_files(ws: StoreAPI, kind: str, paths: Sequence[str | Path], *, transcript: str | None = None) -> list[Record]:
     """Add corpora, word lists or audio files (zip/tar archives of audio too) from ``paths``.
 
     Every path is checked first; then each is added as the Studio adds an upload.

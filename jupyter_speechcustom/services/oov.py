@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from jupyter_speechcustom.constants import DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import SpeechCustomError
-from jupyter_speechcustom.store.workspace import Record, Store
+from jupyter_speechcustom.store.workspace import Record, StoreAPI
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
@@ -33,7 +33,7 @@ def known_words_of(base: BaseModel | str | Path = DEMO_MODEL_NAME) -> frozenset[
 _OOV_CACHE: dict[tuple[str, str, str, int], list[tuple[str, int]]] = {}
 
 
-def oov_of(ws: Store, rec: Record, known: frozenset[str] | None = None) -> list[tuple[str, int]] | None:
+def oov_of(ws: StoreAPI, rec: Record, known: frozenset[str] | None = None) -> list[tuple[str, int]] | None:
     """The out-of-vocabulary words of a corpus or word list (None for other kinds): its words that
     base model's known words (``known``, default: :func:`known_words_of` the demo) do not hold,
     with their counts, most frequent first (:func:`~jupyter_speechcustom.text.corpus.oov_words`,

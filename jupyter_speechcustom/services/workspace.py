@@ -1,7 +1,7 @@
 """The workspace users open: the store, plus the work that runs on what it holds.
 
-:class:`Workspace` is a :class:`~jupyter_speechcustom.store.workspace.Store` (records, files,
-statuses, job state) with the services that run as its jobs: building custom LMs,
+:class:`Workspace` holds a :class:`~jupyter_speechcustom.store.workspace.Store` (records, files,
+statuses, job state) and offers its methods, with the services that run as its jobs: building custom LMs,
 pseudo-labelling and training custom AMs, and comparing systems. Every job kind is registered
 here, so :meth:`Store.rerun` can rebuild any of them from its saved parameters after a restart.
 The store gives records and paths; loading models (NeMo, KenLM) from them happens here
@@ -13,22 +13,25 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_speechcustom.constants import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, MAX_UPLOAD_BYTES
 from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
 from jupyter_speechcustom.io.safety import warn_untrusted_nemo
-from jupyter_speechcustom.jobs.runner import JobFunction, ProgressCallback, raise_if_cancelled
+from jupyter_speechcustom.jobs.runner import JobFunction, JobRunner, ProgressCallback, raise_if_cancelled
 from jupyter_speechcustom.services.systems import System
+from jupyter_speechcustom.store.index import FOLDERS
+from jupyter_speechcustom.store.intake import SEGMENTS_MANIFEST
 from jupyter_speechcustom.store.workspace import (
     AudioRoleError,
     Record,
     Store,
+    StoreAPI,
     WorkspaceError,
     audio_role,
     check_json,
@@ -44,7 +47,16 @@ if TYPE_CHECKING:
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
     from jupyter_speechcustom.services.compare import AcousticCache
 
-__all__ = ["JOB_KINDS", "Workspace", "base_ref", "load_acoustic_model", "load_base_from_ref", "load_language_model"]
+__all__ = [
+    "JOB_KINDS",
+    "Workspace",
+    "base_ref",
+    "load_acoustic_model",
+    "load_base_from_ref",
+    "load_language_model",
+    "prepare_segments",
+    "segment_entries",
+]
 
 #: The job kinds a workspace runs (each can be re-run with :meth:`Store.rerun`).
 JOB_KINDS = ("build_language_model", "pseudo_label", "train_acoustic_model", "compare")
@@ -79,7 +91,7 @@ def load_base_from_ref(ref: Mapping[str, Any]) -> BaseModel:
     return base
 
 
-def load_language_model(ws: Store, lm_id: str) -> CustomLanguageModel:
+def load_language_model(ws: StoreAPI, lm_id: str) -> CustomLanguageModel:
     """Custom LM ``lm_id`` of workspace ``ws`` (available), loaded for decoding."""
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
@@ -88,7 +100,7 @@ def load_language_model(ws: Store, lm_id: str) -> CustomLanguageModel:
     return CustomLanguageModel.load(rec.path)
 
 
-def load_acoustic_model(ws: Store, am_id: str) -> BaseModel:
+def load_acoustic_model(ws: StoreAPI, am_id: str) -> BaseModel:
     """Custom AM ``am_id`` of workspace ``ws`` (available), loaded (it is a base model for recognition)."""
     from jupyter_speechcustom.asr.models import load_base_model
 
@@ -97,13 +109,32 @@ def load_acoustic_model(ws: Store, am_id: str) -> BaseModel:
     return load_base_model(rec.path)
 
 
-class Workspace(Store):
+class Workspace(StoreAPI):
     """Open (or create) the workspace in folder ``path``; see :class:`Store` for what it keeps.
 
-    Besides storing things, a workspace loads the models it keeps and runs the long work on
-    them as jobs: each job method here returns a :class:`~jupyter_speechcustom.jobs.runner.Job`
-    at once.
+    A workspace holds its :class:`Store` (``store``) and offers the store's methods
+    (:class:`StoreAPI`). Besides, it loads the models it keeps and runs the long work on them
+    as jobs: each job method here returns a :class:`~jupyter_speechcustom.jobs.runner.Job` at once.
+
+    Args:
+        path: the workspace folder; created when missing. An existing folder must be empty
+            or already a workspace.
+        runner: the job runner; by default the process-wide one (one heavy job at a time).
+        max_upload_bytes, max_archive_bytes, max_archive_files: the store's limits (see :class:`Store`).
     """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        runner: JobRunner | None = None,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+        max_archive_files: int = MAX_ARCHIVE_FILES,
+    ) -> None:
+        self.store = Store(path, runner=runner, max_upload_bytes=max_upload_bytes,
+                           max_archive_bytes=max_archive_bytes, max_archive_files=max_archive_files)
+        self._offer_parts_of(self.store)
 
     def language_model(self, lm_id: str) -> CustomLanguageModel:
         """An available custom LM, ready for decoding."""
@@ -225,9 +256,11 @@ class Workspace(Store):
         """Transcribe stored audio for review before lightly supervised (with ``lm_id``) or
         unsupervised training.
 
-        The audio is converted and cut into training segments first (kept in a hidden folder
-        of ``jobs/``, so a reviewed table can be trained on after a restart; deleting the job deletes them). The job's result
-        is ``{"labels": [PseudoLabel as dict], "names": {segment: audio name}, "skipped": [...]}``.
+        The audio is converted and cut into training segments first, kept as a ``segments`` record
+        made from the audio (:func:`prepare_segments`; labelling the same, unchanged audio again
+        reuses it), so that a reviewed table can be trained on after a restart and training does
+        not prepare the audio again. The job's result is ``{"labels": [PseudoLabel as dict],
+        "names": {segment: audio name}, "segments_id": ..., "skipped": [[file, reason], ...]}``.
         Test audio is refused, as for :meth:`train_acoustic_model`. ``threshold``: the confidence bar
         (None: calibrated on this audio, :func:`~jupyter_speechcustom.am.acoustic_model.calibrated_threshold`).
         """
@@ -301,13 +334,30 @@ class Workspace(Store):
                     "build an LM on this base model, or fine-tune the LM's base"
                 )
                 raise BaseModelMismatchError(msg)
+        segment_ids = self._segments_of_labels(labels or [])
         model = self.create_acoustic_model(base, name, audio_ids)
         params = {"base": base_ref(base), "audio_ids": list(audio_ids), "mode": mode, "lm_id": lm_id,
                   "name": model.name, "labels": [dict(r) for r in labels] if labels else None, "options": options}
         check_json(params, "acoustic model parameters")
         fn = _acoustic_model_job(self, params, model, base=base, on_epoch=on_epoch)
         return self.submit(fn, kind="train_acoustic_model", params=params, model_id=model.id,
-                           uses=[*audio_ids, *filter(None, [lm_id])])
+                           uses=[*audio_ids, *filter(None, [lm_id]), *segment_ids])
+
+    def _segments_of_labels(self, labels: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The ``segments`` records whose files a pseudo-label table names (checked to be there)."""
+        root = self.path / FOLDERS["segments"]
+        found, missing = set(), []
+        for row in labels:
+            audio = Path(str(row.get("audio_filepath", "")))
+            if audio.parent.parent == root:
+                found.add(audio.parent.name)
+            if row.get("kept", True) and not audio.is_file():
+                missing.append(audio.name)
+        if missing:
+            msg = (f"{len(missing)} labelled segment(s) are no longer in the workspace (their prepared segments were "
+                   f"deleted), e.g. {missing[0]}: label the audio again")
+            raise WorkspaceError(msg)
+        return [self.get(segments_id, "segments").id for segments_id in sorted(found)]
 
     def compare(
         self,
@@ -341,7 +391,7 @@ class Workspace(Store):
 # --------------------------------------------------------------------------- job kinds
 
 
-def _audio_entries(ws: Store, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
+def _audio_entries(ws: StoreAPI, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
     """NeMo manifest entries of stored audio (``text`` where a transcript was stored)."""
     entries = []
     for audio_id in audio_ids:
@@ -354,7 +404,7 @@ def _audio_entries(ws: Store, audio_ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _language_model_job(
-    ws: Store, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
+    ws: StoreAPI, params: dict[str, Any], model: Record | None, base: BaseModel | None = None
 ) -> JobFunction:
     if model is None:
         raise WorkspaceError("a language model build needs a model record")
@@ -380,40 +430,78 @@ def _language_model_job(
     return run
 
 
-def _label_job(ws: Store, params: dict[str, Any], model: Record | None, base: BaseModel | None = None) -> JobFunction:
+def _segments_for(ws: StoreAPI, recs: Mapping[str, Record], sample_rate: int) -> Record | None:
+    """A kept ``segments`` record prepared from exactly the audio ``recs`` at ``sample_rate``, the
+    audio unchanged since (each record's ``updated`` stamp is what it was), or None."""
+    wanted = {audio_id: rec.updated for audio_id, rec in recs.items()}
+    for rec in reversed(ws.records("segments")):
+        same = rec.info.get("sample_rate") == sample_rate and rec.info.get("audio") == wanted
+        if same and rec.path is not None and (rec.path / SEGMENTS_MANIFEST).is_file():
+            return rec
+    return None
+
+
+def prepare_segments(ws: StoreAPI, audio_ids: Sequence[str], sample_rate: int) -> Record:
+    """Stored audio cut and converted for training at ``sample_rate``, kept as a ``segments``
+    record (made from ``audio_ids``): the one already kept for the same, unchanged audio, else a new one."""
+    from jupyter_speechcustom.am.acoustic_model import prepare_audio
+
+    recs = {audio_id: ws.get(audio_id, "audio") for audio_id in audio_ids}
+    kept = _segments_for(ws, recs, sample_rate)
+    if kept is not None:
+        return kept
+    folder = ws.segments_folder()
+    try:
+        prepared = prepare_audio([{"audio_filepath": str(r.path)} for r in recs.values()], folder, sample_rate)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    ids = {str(r.path): audio_id for audio_id, r in recs.items()}
+    entries = [{**e, "audio_id": ids[e["source"]]} for e in prepared.entries]
+    names = [r.name for r in recs.values()]
+    name = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+    info = {"sample_rate": sample_rate, "audio": {a: r.updated for a, r in recs.items()},
+            "skipped": [[Path(s).name, reason] for s, reason in prepared.skipped],
+            "seconds": round(sum(float(e["duration"]) for e in entries), 1)}
+    return ws.add_segments(folder, entries, name=name, sources=list(recs), info=info)
+
+
+def segment_entries(segments: Record) -> list[dict[str, Any]]:
+    """The prepared segments of a ``segments`` record, as manifest entries (``source``: the file each
+    was cut from, ``audio_id``: its audio record)."""
+    from jupyter_speechcustom.io.manifest import read_manifest
+
+    assert segments.path is not None
+    return read_manifest(segments.path / SEGMENTS_MANIFEST)
+
+
+def _label_job(ws: StoreAPI, params: dict[str, Any], model: Record | None, base: BaseModel | None = None) -> JobFunction:
     def run(progress: ProgressCallback, cancel: threading.Event) -> dict[str, Any]:
-        from jupyter_speechcustom.am.acoustic_model import prepare_audio, pseudo_label
+        from jupyter_speechcustom.am.acoustic_model import pseudo_label
 
         model_base = base or load_base_from_ref(params["base"])
-        recs = {audio_id: ws.get(audio_id, "audio") for audio_id in params["audio_ids"]}
-        progress(0.02, f"preparing {len(recs)} audio files")
-        folder = Path(tempfile.mkdtemp(prefix=".segments-", dir=ws.path / "jobs"))
-        try:
-            prepared = prepare_audio([{"audio_filepath": str(r.path)} for r in recs.values()], folder,
-                                     model_base.sample_rate)
-            raise_if_cancelled(cancel)
-            lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
-            rows = pseudo_label(model_base, list(prepared.entries), lm=lm, threshold=params["threshold"],
-                                progress=lambda f, m: progress(0.05 + 0.93 * f, m))
-            raise_if_cancelled(cancel)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)  # no labels point at the segments: nothing to keep
-            raise
-        names = {str(r.path): r.name for r in recs.values()}
+        progress(0.02, f"preparing {len(params['audio_ids'])} audio files")
+        segments = prepare_segments(ws, params["audio_ids"], model_base.sample_rate)
+        raise_if_cancelled(cancel)
+        entries = segment_entries(segments)
+        lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
+        rows = pseudo_label(model_base, entries, lm=lm, threshold=params["threshold"],
+                            progress=lambda f, m: progress(0.05 + 0.93 * f, m))
+        raise_if_cancelled(cancel)
+        names = {audio_id: ws.get(audio_id).name for audio_id in params["audio_ids"]}
         segment_names = {}
-        for entry in prepared.entries:
-            stem = Path(entry["audio_filepath"]).stem
-            segment_names[entry["audio_filepath"]] = f"{names.get(entry['source'], Path(entry['source']).name)}" + (
-                f" #{int(stem.rsplit('-', 1)[-1]) + 1}" if not stem.endswith("-000") else "")
-        # The segments are the job's own: deleting the job deletes them ("files").
-        return {"labels": [asdict(r) for r in rows], "names": segment_names,
-                "skipped": [list(s) for s in prepared.skipped], "files": [folder.relative_to(ws.path).as_posix()]}
+        for entry in entries:
+            number = int(Path(entry["audio_filepath"]).stem.rsplit("-", 1)[-1])
+            segment_names[entry["audio_filepath"]] = names.get(entry.get("audio_id", ""), Path(entry["source"]).name) + (
+                f" #{number + 1}" if number else "")
+        return {"labels": [asdict(r) for r in rows], "names": segment_names, "segments_id": segments.id,
+                "skipped": [list(s) for s in segments.info.get("skipped", [])]}
 
     return run
 
 
 def _acoustic_model_job(
-    ws: Store,
+    ws: StoreAPI,
     params: dict[str, Any],
     model: Record | None,
     base: BaseModel | None = None,
@@ -430,7 +518,7 @@ def _acoustic_model_job(
         model_base = base or load_base_from_ref(params["base"])
         labels = [PseudoLabel.from_dict(row) for row in params["labels"]] if params.get("labels") else None
         if labels is not None:
-            audio = [{"audio_filepath": r.audio_filepath, "duration": r.duration} for r in labels]
+            audio = [{"audio_filepath": r.audio_filepath, "duration": r.duration, "source": r.source} for r in labels]
         else:
             audio = _audio_entries(ws, params["audio_ids"])
         lm = load_language_model(ws, params["lm_id"]) if params.get("lm_id") else None
@@ -446,7 +534,7 @@ def _acoustic_model_job(
 
 
 def _compare_job(
-    ws: Store,
+    ws: StoreAPI,
     params: dict[str, Any],
     model: Record | None,
     base: BaseModel | None = None,

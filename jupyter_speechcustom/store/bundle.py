@@ -24,7 +24,7 @@ from jupyter_speechcustom.io.safety import check_size, safe_extract, sanitize_fi
 from jupyter_speechcustom.jobs.runner import now_iso
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.store.workspace import Record, Store
+    from jupyter_speechcustom.store.workspace import Record, StoreAPI
 
 __all__ = ["BUNDLE_FORMAT", "MANIFEST", "BundleError", "export_bundle", "import_bundle", "read_bundle_manifest"]
 
@@ -38,7 +38,7 @@ class BundleError(SpeechCustomError, ValueError):
     """A bundle that cannot be written or read (missing parts, bad manifest, changed files)."""
 
 
-def _available(ws: Store, record_id: str, kind: str) -> Record:
+def _available(ws: StoreAPI, record_id: str, kind: str) -> Record:
     rec = ws.get(record_id, kind)
     if rec.status != "available" or rec.path is None or not rec.path.exists():
         raise BundleError(f"{kind} {record_id} ({rec.label}) is {rec.status}, not available: it cannot be exported")
@@ -46,7 +46,7 @@ def _available(ws: Store, record_id: str, kind: str) -> Record:
 
 
 def export_bundle(
-    ws: Store,
+    ws: StoreAPI,
     path: str | Path,
     lm_id: str | None = None,
     am_id: str | None = None,
@@ -181,7 +181,7 @@ def read_bundle_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def import_bundle(
-    ws: Store, path: str | Path | bytes, *, max_bytes: int | None = None, max_files: int | None = None
+    ws: StoreAPI, path: str | Path | bytes, *, max_bytes: int | None = None, max_files: int | None = None
 ) -> dict[str, Any]:
     """Add a bundle's models, words and results to ``ws``; return the new ids.
 

@@ -42,8 +42,9 @@ FOLDERS = {
     "lm": "lms",
     "am": "ams",
     "result": "results",
+    "segments": "segments",
 }
-ID_PREFIX = {"corpus": "c", "words": "w", "audio": "a", "lm": "lm", "am": "am", "result": "r"}
+ID_PREFIX = {"corpus": "c", "words": "w", "audio": "a", "lm": "lm", "am": "am", "result": "r", "segments": "s"}
 MODEL_KINDS = ("lm", "am")
 #: Kinds whose records are named after their stored file.
 FILE_KINDS = ("corpus", "words", "audio")

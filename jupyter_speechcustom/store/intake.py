@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +22,8 @@ from jupyter_speechcustom.errors import AudioError, CorpusError, check_list
 from jupyter_speechcustom.io import safety as _safety
 from jupyter_speechcustom.io.files import atomic_write, is_disk_full
 from jupyter_speechcustom.io.safety import reserve_path, safe_extract, sanitize_filename
-from jupyter_speechcustom.jobs.runner import now_iso
-from jupyter_speechcustom.store.db import Database, log_event
+from jupyter_speechcustom.jobs.runner import now_iso, owner_alive, process_identity
+from jupyter_speechcustom.store.db import Database, log_event, new_id
 from jupyter_speechcustom.store.index import (
     AUDIO_ROLES,
     AUDIO_SUFFIXES,
@@ -44,9 +45,14 @@ from jupyter_speechcustom.store.jobs import Jobs
 from jupyter_speechcustom.store.links import result_ids
 from jupyter_speechcustom.store.records import Records
 
-__all__ = ["Intake", "Source", "link_or_copy"]
+__all__ = ["SEGMENTS_MANIFEST", "Intake", "Source", "link_or_copy"]
 
 log = logging.getLogger(__name__)
+
+#: The manifest of a ``segments`` record's folder: one line per prepared segment, paths relative to it.
+SEGMENTS_MANIFEST = "manifest.json"
+_STAGING = ".tmp-"  # segments being prepared: ``segments/.tmp-*/`` with the preparing process in owner.json
+_OWNER = "owner.json"
 
 #: What an ``add_*`` method takes: a file path, or the uploaded bytes.
 Source = str | Path | bytes | bytearray | memoryview
@@ -437,6 +443,68 @@ class Intake:
             raise
         return self._records.get(record_id)
 
+
+    # ------------------------------------------------------------------ prepared audio
+
+    def segments_folder(self) -> Path:
+        """A new, empty hidden folder of ``segments/`` to prepare audio in, for :meth:`add_segments`.
+
+        Folders that processes which have since died left there are removed first; one whose
+        process still runs (in this kernel or another) is left alone.
+        """
+        root = self._db.path / FOLDERS["segments"]
+        root.mkdir(exist_ok=True)
+        for stale in root.glob(f"{_STAGING}*"):
+            try:
+                owner = json.loads((stale / _OWNER).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                owner = None
+            if not isinstance(owner, dict) or not owner_alive(owner.get("host"), owner.get("pid"), owner.get("started")):
+                shutil.rmtree(stale, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix=_STAGING, dir=root))
+        atomic_write(folder / _OWNER, json.dumps(process_identity()))
+        return folder
+
+    def add_segments(
+        self, folder: Path, entries: Sequence[Mapping[str, Any]], *, name: str, sources: Sequence[str],
+        info: Mapping[str, Any] | None = None,
+    ) -> Record:
+        """Keep audio prepared for training as a record of kind ``segments``.
+
+        ``folder`` (from :meth:`segments_folder`) holds the prepared files and ``entries`` lists
+        them (manifest entries whose ``audio_filepath`` is in ``folder``). The folder moves to
+        ``segments/<id>/`` with a :data:`SEGMENTS_MANIFEST` of the entries, paths relative to it,
+        and is indexed in one transaction with its ``sources`` (the audio it was cut from) as its
+        links. Adding a name already used makes a new version. If anything fails, the folder is
+        removed and nothing is indexed.
+        """
+        record_id = new_id("segments")
+        target = self._db.path / FOLDERS["segments"] / record_id
+        try:
+            lines = []
+            for entry in entries:
+                audio = Path(str(entry["audio_filepath"]))
+                if audio.parent != folder:
+                    raise WorkspaceError(f"{audio} is not in the folder of segments {folder}")
+                lines.append(json.dumps({**entry, "audio_filepath": audio.name}, ensure_ascii=False))
+            if not lines:
+                raise WorkspaceError("no segments to keep: prepare some audio first")
+            check_json(dict(info or {}), "the segments' info")
+            atomic_write(folder / SEGMENTS_MANIFEST, "".join(line + "\n" for line in lines))
+            (folder / _OWNER).unlink(missing_ok=True)
+            os.replace(folder, target)
+            with self._db.write() as conn:
+                version = self._records.next_version(conn, "segments", name)
+                self._records.insert(conn, "segments", name, target.relative_to(self._db.path).as_posix(),
+                                     version=version, info={"count": len(lines), **dict(info or {})},
+                                     sources=[s for s in sources if s], record_id=record_id)
+        except BaseException as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(target, ignore_errors=True)
+            if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+                raise DiskFullError(self._db.path) from exc
+            raise
+        return self._records.get(record_id)
 
 
 def link_or_copy(source: Path, target: Path) -> None:

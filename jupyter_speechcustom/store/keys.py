@@ -20,7 +20,7 @@ from jupyter_speechcustom.jobs.runner import now_iso
 from jupyter_speechcustom.store.index import InvalidNameError, NameInUseError, RecordNotFoundError
 
 if TYPE_CHECKING:
-    from jupyter_speechcustom.store.workspace import Store
+    from jupyter_speechcustom.store.workspace import StoreAPI
 
 __all__ = ["KEY_PREFIX", "ApiKey", "ApiKeys"]
 
@@ -65,7 +65,7 @@ def _key(row: sqlite3.Row) -> ApiKey:
 class ApiKeys:
     """The API keys of ``store``'s workspace."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreAPI) -> None:
         self._store = store
         self._secret: bytes | None = None
         with store._write() as tx:

@@ -21,7 +21,7 @@ from jupyter_speechcustom.store.index import (
     audio_role,
     check_role,
 )
-from jupyter_speechcustom.store.links import CUSTOMIZATION_KEY, links_of, write_links
+from jupyter_speechcustom.store.links import write_links
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.text.corpus import Corpus
@@ -176,9 +176,6 @@ class Records:
                 conn.execute(
                     "UPDATE records SET info = ?, updated = ? WHERE id = ?", (json.dumps(info), now_iso(), record_id)
                 )
-                if CUSTOMIZATION_KEY in extra:  # a customization's resources are what it is made from
-                    full = conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
-                    write_links(conn, record_id, links_of(conn, full, self._db.path), replace=True)
 
     # ------------------------------------------------------------------ links
 

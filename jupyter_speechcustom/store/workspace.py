@@ -1,8 +1,9 @@
 """The workspace store: a persistent, recoverable home for corpora, audio, custom models and jobs.
 
 :class:`Store` keeps things and the state of the jobs that work on them; it runs no work of its
-own. The workspace users open, :class:`jupyter_speechcustom.services.workspace.Workspace`, is a
-store with the services (LM builds, training, comparisons, loading models) as its job kinds.
+own. The workspace users open, :class:`jupyter_speechcustom.services.workspace.Workspace`, holds
+a store, offers its methods (:class:`StoreAPI`) and adds the services (LM builds, training,
+comparisons, loading models), which are its job kinds.
 
 Notebook kernels restart often; uploads and trained models must outlive them, as they do in
 the cloud services, where each customization has an id and a status. A workspace is a folder::
@@ -13,6 +14,7 @@ the cloud services, where each customization has an id and a status. A workspace
     lms/<id>/             custom language models (folders)
     ams/<id>.nemo         custom acoustic models
     results/<name>.json   evaluation results
+    segments/<id>/        audio prepared for training (cut, resampled), with its manifest.json
     jobs/<id>/log.txt     each job's log
 
 Every record has a short id, a ``created`` and an ``updated`` time stamp. Custom models have a
@@ -42,7 +44,7 @@ The store is made of parts, each holding the one :class:`~jupyter_speechcustom.s
 :class:`~jupyter_speechcustom.store.edits.Edits` (renames, transcripts, roles, deletion) and
 :class:`~jupyter_speechcustom.store.customizations.Customizations` (customizations: a custom model's
 stable id, its named resources and its last training, as tables of the index).
-:class:`Store`'s methods are theirs, with their signatures and documentation.
+:class:`StoreAPI` offers their methods, with their signatures and documentation; :class:`Store` makes the parts.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ __all__ = [
     "RecordNotFoundError",
     "Source",
     "Store",
+    "StoreAPI",
     "UnsafeArchiveError",
     "UploadTooLargeError",
     "WorkspaceError",
@@ -140,37 +143,30 @@ class _Forward(Generic[_Part, _P, _R]):
         return getattr(getattr(obj, self.part), self.name)
 
 
-class Store:
-    """Open (or create) the workspace in folder ``path``.
+class StoreAPI:
+    """What a workspace store offers: the methods of its parts, with their signatures and documentation.
 
-    Args:
-        path: the workspace folder; created when missing. An existing folder must be empty
-            or already a workspace.
-        runner: the job runner; by default the process-wide one (one heavy job at a time).
-        max_upload_bytes: the largest file an ``add_*`` call accepts.
-        max_archive_bytes, max_archive_files: limits for archives, checked while extracting.
+    :class:`Store` makes the parts; :class:`~jupyter_speechcustom.services.workspace.Workspace`
+    holds a :class:`Store` and offers the same methods over its parts. Code that needs only the
+    store's methods takes a ``StoreAPI``, so either can be passed.
     """
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        runner: JobRunner | None = None,
-        max_upload_bytes: int = MAX_UPLOAD_BYTES,
-        max_archive_bytes: int = MAX_ARCHIVE_BYTES,
-        max_archive_files: int = MAX_ARCHIVE_FILES,
-    ) -> None:
-        self._db = Database(path)
-        self.path = self._db.path
-        self.index_path = self._db.index_path
-        self._records = Records(self._db)
-        self._models = Models(self._db, self._records, max_archive_bytes=max_archive_bytes)
-        self._jobs = Jobs(self, self._db, self._records, self._models, runner or default_runner())
-        self._intake = Intake(self._db, self._records, self._jobs, max_upload_bytes=max_upload_bytes,
-                              max_archive_bytes=max_archive_bytes, max_archive_files=max_archive_files)
-        self._edits = Edits(self._db, self._records, self._models, self._jobs)
-        self._customizations = Customizations(self._db, self._records, self._models)
-        self.recover()
+    path: Path
+    index_path: Path
+    _db: Database
+    _records: Records
+    _intake: Intake
+    _models: Models
+    _jobs: Jobs
+    _edits: Edits
+    _customizations: Customizations
+
+    def _offer_parts_of(self, store: Store) -> None:
+        """Offer the methods of ``store``'s parts: for a front that holds ``store``."""
+        self.path, self.index_path = store.path, store.index_path
+        self._db, self._records, self._intake = store._db, store._records, store._intake
+        self._models, self._jobs, self._edits = store._models, store._jobs, store._edits
+        self._customizations = store._customizations
 
     @property
     def max_upload_bytes(self) -> int:
@@ -249,6 +245,8 @@ class Store:
     add_audio_archive = _Forward("_intake", Intake.add_audio_archive)
     archive_audio_names = _Forward("_intake", Intake.archive_audio_names)
     add_result = _Forward("_intake", Intake.add_result)
+    segments_folder = _Forward("_intake", Intake.segments_folder)
+    add_segments = _Forward("_intake", Intake.add_segments)
 
     # ------------------------------------------------------------------ base models and custom models
 
@@ -289,3 +287,36 @@ class Store:
     set_customization_words = _Forward("_customizations", Customizations.set_customization_words)
     remove_customization_resource = _Forward("_customizations", Customizations.remove_customization_resource)
     mark_customization_trained = _Forward("_customizations", Customizations.mark_customization_trained)
+
+
+class Store(StoreAPI):
+    """Open (or create) the workspace in folder ``path``.
+
+    Args:
+        path: the workspace folder; created when missing. An existing folder must be empty
+            or already a workspace.
+        runner: the job runner; by default the process-wide one (one heavy job at a time).
+        max_upload_bytes: the largest file an ``add_*`` call accepts.
+        max_archive_bytes, max_archive_files: limits for archives, checked while extracting.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        runner: JobRunner | None = None,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+        max_archive_files: int = MAX_ARCHIVE_FILES,
+    ) -> None:
+        self._db = Database(path)
+        self.path = self._db.path
+        self.index_path = self._db.index_path
+        self._records = Records(self._db)
+        self._models = Models(self._db, self._records, max_archive_bytes=max_archive_bytes)
+        self._jobs = Jobs(self, self._db, self._records, self._models, runner or default_runner())
+        self._intake = Intake(self._db, self._records, self._jobs, max_upload_bytes=max_upload_bytes,
+                              max_archive_bytes=max_archive_bytes, max_archive_files=max_archive_files)
+        self._edits = Edits(self._db, self._records, self._models, self._jobs)
+        self._customizations = Customizations(self._db, self._records, self._models)
+        self.recover()

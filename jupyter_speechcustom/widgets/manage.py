@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["ManagePanel"]
 
 _KIND_OPTIONS = [("Corpora", "corpus"), ("Word lists", "words"), ("Audio", "audio"), ("Language models", "lm"),
-                 ("Acoustic models", "am"), ("Results", "result")]
+                 ("Acoustic models", "am"), ("Results", "result"), ("Prepared segments", "segments")]
 
 _RESULT_FORMATS = [("CSV", "csv"), ("JSON", "json"), ("HTML report", "html")]
 _MODEL_FORMATS = [("bundle (.zip)", "bundle")]
