@@ -36,7 +36,8 @@ within ``TUNE_TOLERANCE`` of it being ties won by the one nearest the defaults (
 Reported per domain: base greedy test WER, the defaults', each criterion's choice and its test WER, the
 oracle grid point on the test set and the weights a 20-utterance dev set tunes (``tune``), both for
 reference only; also WER on the untranscribed set itself against its true transcripts (evaluation only,
-never seen by a criterion: 150 utterances, a steadier figure than the 40 of test).
+never seen by a criterion: 150 utterances, a steadier figure than the 40 of test), and per criterion the
+rank correlation over the grid between its score and that true WER (can it tell good weights from bad?).
 
     python bench/bench_unsupervised_tuning.py --out /tmp/unsup.json            # measure (minutes per domain)
     python bench/bench_unsupervised_tuning.py --report /tmp/unsup.json         # the tables again
@@ -323,6 +324,33 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def rank_correlation(result: dict[str, Any], criterion: str) -> float | None:
+    """Spearman correlation over the grid between ``criterion``'s score and the untranscribed set's true WER
+    (a diagnostic: 1 would rank every point as its true WER does)."""
+    rows = [r for r in result["grid"] if r["scores"].get(criterion) is not None]
+    if len(rows) < 3:
+        return None
+    a, b = _ranks([r["scores"][criterion] for r in rows]), _ranks([r["train_truth"] for r in rows])
+    try:
+        return statistics.correlation(a, b)
+    except statistics.StatisticsError:  # a constant score
+        return None
+
+
 def report(results: list[dict[str, Any]]) -> None:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
@@ -372,6 +400,12 @@ def report(results: list[dict[str, Any]]) -> None:
             print(f"  {label:<18} {cells} {statistics.median(med) if med else float('nan'):>+11.1f} "
                   f"{max(deltas.values()):>+7.1f} {statistics.median(med_untr) if med_untr else float('nan'):>+13.1f}"
                   f"{verdict}")
+        print(f"\nrank correlation over the grid, {model} / {voices}: each criterion's score against the "
+              "untranscribed set's true WER (diagnostic; 1: it ranks the points as their true WER does)")
+        print(f"  {'criterion':<18} " + " ".join(f"{d:>13}" for d in sums))
+        for label in CRITERIA:
+            values = [rank_correlation(r, label) for r in rs]
+            print(f"  {label:<18} " + " ".join(f"{v:>13.2f}" if v is not None else f"{'-':>13}" for v in values))
 
 
 def main() -> None:
