@@ -494,7 +494,7 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     # (c) + custom LM tuned on the dev set, saved with the LM (every later decoder starts from it).
     tuning = tune(fused.decoder, outputs["dev"], refs["dev"])
     best = tuning.best
-    lm = lm.save_tuning(asdict(best), tuning.best_wer, "dev", len(sets["dev"]))
+    lm = lm.save_tuning(asdict(best), tuning.best_wer, "dev", len(sets["dev"]), kept_defaults=tuning.kept_defaults)
     for split in wer:
         score("lm_tuned", split, fused.decoder.decode_text(outputs[split], best))
     # Diagnostics: every weight point on the test set (what the best default would have been), and the
@@ -505,10 +505,12 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     for head in base.family.heads or ():
         w = replace(default_weights(base, lm), head=head)
         wer["test"][f"lm_default_{head}"] = _wer(refs["test"], fused.decoder.decode_text(outputs["test"], w))
+    oracle_best, oracle_wer = min(oracle.grid, key=lambda point: point[1])  # the grid's best on test, however close
     result["weights"] = {"default": _weights(default_weights(base, lm)),
-                         "tuned": _weights(best), "test_oracle": _weights(oracle.best)}
-    wer["test"]["lm_oracle"] = round(oracle.best_wer, ROUND)
-    log(f"+ LM tuned on dev {wer['test']['lm_tuned']:.1%} ({best}); best on test {oracle.best_wer:.1%}")
+                         "tuned": _weights(best), "test_oracle": _weights(oracle_best)}
+    result["tuning"] = {"confidence": tuning.confidence, "kept_defaults": tuning.kept_defaults}
+    wer["test"]["lm_oracle"] = round(oracle_wer, ROUND)
+    log(f"+ LM tuned on dev {wer['test']['lm_tuned']:.1%} ({best}; {tuning.note}); best on test {oracle_wer:.1%}")
     wide = tune(fused.decoder, outputs["dev"], refs["dev"], lm_alphas=WIDE_ALPHAS, lm_betas=WIDE_BETAS).best
     result["weights"]["tuned_wide"] = _weights(wide)
     for split in ("test", "general"):

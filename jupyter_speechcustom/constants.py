@@ -65,6 +65,10 @@ TUNE_LM_ALPHAS = (0.5, 0.7, 1.0, 1.4, 2.0)
 TUNE_LM_BETAS = (1.5, 3.5, 5.0)
 #: Dev WERs within this of the lowest are ties for ``tune``, won by the point nearest the defaults.
 TUNE_TOLERANCE = 0.005
+#: ``tune`` keeps the defaults unless its best weights make fewer errors on this share of bootstrap
+#: resamples of the dev set (:data:`TUNE_RESAMPLES` of them): a few dozen utterances often cannot tell.
+TUNE_CONFIDENCE = 0.95
+TUNE_RESAMPLES = 1000
 
 #: Characters the demo character model writes; the default text normalization target.
 DEFAULT_ALPHABET = frozenset(" abcdefghijklmnopqrstuvwxyz'")

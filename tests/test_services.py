@@ -85,7 +85,7 @@ def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(de
     import threading
 
     from jupyter_speechcustom.asr.decoding import default_weights
-    from jupyter_speechcustom.constants import TUNE_TOLERANCE
+    from jupyter_speechcustom.constants import TUNE_CONFIDENCE, TUNE_TOLERANCE
     from jupyter_speechcustom.jobs.progress import JobCancelled
     from jupyter_speechcustom.services.compare import dev_items
 
@@ -101,8 +101,15 @@ def test_a_comparison_tunes_its_lm_systems_on_the_dev_set_from_cached_outputs(de
     assert set(results) == {"+LM"}  # the base system has no weights to tune
     result = results["+LM"]
     lowest = min(wer for _, wer in result.grid)  # near-ties go to the point nearest the defaults
-    assert result.best in [w for w, _ in result.grid] and lowest <= result.best_wer <= lowest + TUNE_TOLERANCE
-    assert result.best_wer <= min(wer for w, wer in result.grid if w.lm_alpha == 0.5) + TUNE_TOLERANCE
+    defaults = default_weights(demo_model, demo_lm)
+    if result.kept_defaults:  # the best point beat the defaults on too few resamples of 8 utterances
+        assert result.confidence is not None and result.confidence < TUNE_CONFIDENCE
+        assert (result.best.lm_alpha, result.best.lm_beta, result.best.head) == (
+            defaults.lm_alpha, defaults.lm_beta, defaults.head)
+        assert "defaults are kept" in result.note
+    else:
+        assert result.best in [w for w, _ in result.grid] and lowest <= result.best_wer <= lowest + TUNE_TOLERANCE
+        assert result.best_wer <= min(wer for w, wer in result.grid if w.lm_alpha == 0.5) + TUNE_TOLERANCE
     assert (demo_model.fingerprint, tuple(item.audio for item in dev[:8])) in cache  # the AM ran once, kept
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0

@@ -156,16 +156,20 @@ class CustomLanguageModel:
             tuning=meta.get("tuning") if isinstance(meta.get("tuning"), dict) else None,
         )
 
-    def save_tuning(self, weights: dict[str, Any], dev_wer: float, dev_set: str, utterances: int) -> CustomLanguageModel:
+    def save_tuning(self, weights: dict[str, Any], dev_wer: float, dev_set: str, utterances: int, *,
+                    kept_defaults: bool = False) -> CustomLanguageModel:
         """Record in ``lm.json`` the decoding weights (a ``DecodingWeights`` as a dict) found best
         on ``dev_set`` (``utterances`` of transcribed audio, WER ``dev_wer``); decoders built with
-        this LM start from them. Returns the LM with its new :attr:`tuning`."""
+        this LM start from them. ``kept_defaults``: the tuning kept the defaults, the dev set could
+        not tell better ones. Returns the LM with its new :attr:`tuning`."""
         import dataclasses
 
         meta_path = self.path / METADATA
         meta = _read_metadata(meta_path)
         tuning = {"weights": dict(weights), "dev_wer": round(float(dev_wer), 6), "dev_set": dev_set,
                   "utterances": int(utterances)}
+        if kept_defaults:
+            tuning["kept_defaults"] = True
         meta["tuning"] = tuning
         with atomic_path(meta_path) as part:
             part.write_text(json.dumps(meta, indent=2), encoding="utf-8")

@@ -125,7 +125,8 @@ def run_chain(
         report(f"  general text mixed in: {lm.general_weight:.0%} of the LM's training words")
     tuning = tune(Decoder(base, lm), dev_outputs(base), dev_refs)
     tuned = tuning.best
-    lm = lm.save_tuning(asdict(tuned), tuning.best_wer, "the dev set", len(dev))  # recognition with it starts here
+    # Recognition with this LM starts from these weights.
+    lm = lm.save_tuning(asdict(tuned), tuning.best_wer, "the dev set", len(dev), kept_defaults=tuning.kept_defaults)
     systems.append(score("base + custom LM", started, tuned, lm=lm))
 
     started = time.perf_counter()

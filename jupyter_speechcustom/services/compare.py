@@ -368,8 +368,10 @@ class Comparison:
         lm = self.decoders["+LM"].lm if "+LM" in results else None
         if save and lm is not None:
             best = results["+LM"]
-            lm.save_tuning(asdict(best.best), best.best_wer, save, len(dev))
-        report(1.0, "tuned " + ", ".join(f"{name} (dev WER {r.best_wer:.1%})" for name, r in results.items()))
+            lm.save_tuning(asdict(best.best), best.best_wer, save, len(dev), kept_defaults=best.kept_defaults)
+        report(1.0, "tuned " + ", ".join(f"{name} (dev WER {r.best_wer:.1%}" + (
+            "; the defaults kept: the dev set could not tell better weights)" if r.kept_defaults else ")")
+            for name, r in results.items()))
         return results
 
 
@@ -452,7 +454,8 @@ def tune_language_model(
         tuned_part(fraction, message)
 
     result = tune(Decoder(base, lm), outputs, [item.text or "" for item in dev], progress=tuning)
-    return lm.save_tuning(asdict(result.best), result.best_wer, label or f"{len(dev)} transcribed utterances", len(dev))
+    return lm.save_tuning(asdict(result.best), result.best_wer, label or f"{len(dev)} transcribed utterances", len(dev),
+                          kept_defaults=result.kept_defaults)
 
 
 def cached_acoustic_outputs(

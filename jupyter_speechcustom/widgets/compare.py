@@ -366,7 +366,8 @@ class ComparePanel(Panel):
         """Set the sliders to the first LM system's best weights and re-decode with them."""
         first = next(name for name in comparison.systems if name in results)
         self._set_sliders(results[first].best)
-        found = "; ".join(f"{name}: {weights_text(r.best)} (dev WER {diffview.percent(r.best_wer)})"
+        found = "; ".join(f"{name}: {weights_text(r.best)} (dev WER {diffview.percent(r.best_wer)}"
+                          + (", the defaults: the dev set could not tell better ones)" if r.kept_defaults else ")")
                           for name, r in results.items())
         self.show(f"Tuned on {label}: {found}. The sliders hold {first}'s; re-decoding…", "working")
         self.redecode()
