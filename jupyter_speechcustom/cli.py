@@ -108,10 +108,7 @@ def _cmd_lm_tune(args: argparse.Namespace) -> int:
     lm = CustomLanguageModel.load(language_model_path(args.lm, args.workspace))
     dev = None
     if args.dev:
-        dev = read_utterances(args.dev, require_text=True)
-        if any(u.offset is not None for u in dev):  # a duration alone describes the whole file
-            raise InvalidOptionError(f"--dev {args.dev}: tuning takes whole files; this manifest cuts segments "
-                                     "(offset): cut them into files first")
+        dev = read_utterances(args.dev, require_text=True)  # files, or segments of them (offset, duration)
     base = load_base_model(args.base)
     lm.check_base(base)
     tuned = tune_language_model(base, lm, dev, label=args.dev)
@@ -121,9 +118,11 @@ def _cmd_lm_tune(args: argparse.Namespace) -> int:
     t = tuned.tuning
     w = t["weights"]
     head = f", {w['head']} head" if w.get("head") else ""
+    kept = (" The dev set could not tell better weights from the defaults, so the defaults are kept; more "
+            "transcribed utterances can tell finer differences." if t.get("kept_defaults") else "")
     print(f"tuned on {t['dev_set']} ({t['utterances']} utterances): LM alpha {w['lm_alpha']:.2f}, "
           f"beta {w['lm_beta']:.1f}, boost {w['boost_alpha']:.1f}{head}; dev WER {t['dev_wer']:.1%}. "
-          f"Saved in {tuned.path}: recognition with this LM starts from these weights")
+          f"Saved in {tuned.path}: recognition with this LM starts from these weights.{kept}")
     return 0
 
 

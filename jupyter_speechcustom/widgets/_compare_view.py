@@ -12,6 +12,7 @@ import ipywidgets as widgets
 
 from jupyter_speechcustom.constants import STUDIO_UTTERANCES_PER_PAGE
 from jupyter_speechcustom.evaluation import diffview
+from jupyter_speechcustom.services.explorer import playable_audio
 from jupyter_speechcustom.widgets._common import AudioSlot, Panel, button, player_audio
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class _UtteranceRow(widgets.VBox):
         self.diff = widgets.HTML()
         self.diff.add_class("sc-utterance")
         self.player = AudioSlot()
-        self.audio: str | None = None  # the file the player holds
+        self.audio: tuple[str, float | None, float | None] | None = None  # the utterance the player holds
         super().__init__([self.diff, self.player])
         self.layout.display = "none"
 
@@ -165,10 +166,10 @@ class ComparisonView:
             row.diff.value = note + diffview.utterance_html(title, reference, scores, reference_label=ref_label,
                                                             show_wer=c.has_references,
                                                             display=c.display_forms(index))
-            audio = c.items[index].audio
-            if row.audio != audio:  # the same utterance after a re-decode keeps its player
-                row.player.load(*player_audio(Path(audio)))
-                row.audio = audio
+            item = c.items[index]
+            if row.audio != item.key:  # the same utterance after a re-decode keeps its player
+                row.player.load(*(player_audio(Path(item.audio)) if item.offset is None else playable_audio(item)))
+                row.audio = item.key
             row.layout.display = ""
         shown = f"{start + 1}–{min(start + size, len(self.shown))} of {len(self.shown)}" if self.shown else "none"
         self.page_label.value = f"utterances {shown}"
