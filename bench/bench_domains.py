@@ -454,7 +454,8 @@ def _weights(w: DecodingWeights | None) -> dict[str, Any] | None:
 
 
 def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: bool, log: Any,
-          cache: dict[str, list[Any]] | None = None, threshold: float | None = None) -> dict[str, Any]:
+          cache: dict[str, list[Any]] | None = None, threshold: float | None = None,
+          iterations: int = 1) -> dict[str, Any]:
     """The chain on one domain and base model, through the public API; WERs and the labels' figures.
     ``cache`` keeps the base model's acoustic outputs of the general test set from one domain to the next."""
     started = time.perf_counter()
@@ -467,7 +468,7 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
     refs = {k: [e["text"] for e in v] for k, v in sets.items()}
     audio = {k: [e["audio_filepath"] for e in v] for k, v in sets.items()}
     result: dict[str, Any] = {"domain": data.name, "model": model, "family": type(base.family).__name__,
-                              "epochs": epochs, "threshold": threshold, "sizes": {k: len(v) for k, v in sets.items()}}
+                              "epochs": epochs, "iterations": iterations, "threshold": threshold, "sizes": {k: len(v) for k, v in sets.items()}}
 
     # (a) base, (b) + custom LM at the default weights: what a user without a dev set gets.
     lm = build_language_model(base, [data.corpus], work / "lm", words=data.words, overwrite=True)
@@ -537,7 +538,7 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
         try:
             training = train_acoustic_model(base, data.train, am_path, mode="lightly-supervised", lm=lm, weights=best,
                                             pseudo_labels=rows["tuned"], dev=data.dev, epochs=epochs,
-                                            confidence_threshold=threshold)
+                                            confidence_threshold=threshold, iterations=iterations)
         except Exception as exc:  # e.g. no label above the threshold: what a user would meet
             result["am_error"] = f"{type(exc).__name__}: {exc}"
             log(f"custom AM failed: {result['am_error']}")
@@ -748,6 +749,9 @@ def main() -> None:
     parser.add_argument("--model", action="append", help=f"base model (repeatable); default: {', '.join(MODELS)}")
     parser.add_argument("--epochs", type=int, default=8, help="custom AM fine-tuning epochs (default 8)")
     parser.add_argument("--no-am", action="store_true", help="skip the custom AM (base and + custom LM only)")
+    parser.add_argument("--iterations", type=int, default=1,
+                        help="rounds of labelling and training: each after the first labels again with the model "
+                             "the last round trained (default 1)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="a fixed pseudo-label confidence threshold (default: the toolkit's, calibrated on the "
                              "labelled audio)")
@@ -796,7 +800,8 @@ def main() -> None:
                 def log(line: str, name: str = name, model: str = model, started: float = started) -> None:
                     print(f"[{name} / {model} +{time.perf_counter() - started:.0f} s] {line}", flush=True)
 
-                results.append(bench(data[name], base, work, args.epochs, not args.no_am, log, cache, args.threshold))
+                results.append(bench(data[name], base, work, args.epochs, not args.no_am, log, cache, args.threshold,
+                                     args.iterations))
                 results[-1]["data"] = data[name].info
                 results[-1]["voice_set"] = data[name].info.get("voice_set")
                 if args.out:
