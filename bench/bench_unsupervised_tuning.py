@@ -76,7 +76,7 @@ from jupyter_speechcustom import (
 )
 from jupyter_speechcustom.am.pseudo_labels import calibrated_threshold, utterance_confidence
 from jupyter_speechcustom.asr.confidence import posterior_reference, utterance_confidences
-from jupyter_speechcustom.asr.decoding import _distance, _lm_defaults, default_weights
+from jupyter_speechcustom.asr.decoding import _distance, head_defaults, default_weights
 from jupyter_speechcustom.constants import TUNE_TOLERANCE
 from jupyter_speechcustom.lm.builders import cache_dir
 
@@ -105,7 +105,7 @@ def grid(base: Any) -> list[DecodingWeights]:
     points = []
     for head in base.family.heads or (None,):
         bonus = base.family.length_bonus(head or base.head)
-        prior = _lm_defaults(base, head)
+        prior = head_defaults(base, head)
         for alpha in ALPHAS:
             for beta in BETAS if bonus else (prior.lm_beta,):
                 points.append(DecodingWeights(lm_alpha=alpha, lm_beta=beta, head=head))
@@ -268,7 +268,7 @@ def measure(domain: str, model: str, voices: str, data_root: Path, work: Path, l
     base_wer = {k: round(evaluate(refs[k], greedy_texts[k]).wer, ROUND) for k in ("train", "test")}
 
     main = default_weights(base, lm)
-    defaults = {h: _lm_defaults(base, h) for h in base.family.heads} if base.family.heads else {None: main}
+    defaults = {h: head_defaults(base, h) for h in base.family.heads} if base.family.heads else {None: main}
     points = grid(base)
     for w in (main, *defaults.values()):
         if _key(w) not in {_key(p) for p in points}:

@@ -273,10 +273,10 @@ def default_weights(base: BaseModel, lm: CustomLanguageModel | None = None) -> D
     transducer head at :data:`TRANSDUCER_LM_ALPHA`."""
     if lm is None:
         return DecodingWeights()
-    return _lm_defaults(base, LM_HEAD if LM_HEAD in base.family.heads else None)
+    return head_defaults(base, LM_HEAD if LM_HEAD in base.family.heads else None)
 
 
-def _lm_defaults(base: BaseModel, head: str | None) -> DecodingWeights:
+def head_defaults(base: BaseModel, head: str | None) -> DecodingWeights:
     """The untuned weights for decoding ``base`` with a custom LM on ``head`` (see :func:`default_weights`)."""
     if base.family.length_bonus(head or base.head):
         if base.is_character_model:
@@ -536,7 +536,7 @@ def tune(
     best, best_wer = min(((w, wer) for w, wer in grid if wer <= lowest + TUNE_TOLERANCE),
                          key=lambda item: (_distance(item[0], prior, base), item[1]))
     if not any(_same_head(w, prior, base) for w, _ in grid):  # another head asked for: its own defaults
-        prior = _lm_defaults(base, best.head) if decoder.lm is not None else DecodingWeights(head=best.head)
+        prior = head_defaults(base, best.head) if decoder.lm is not None else DecodingWeights(head=best.head)
     prior = replace(best, head=prior.head, **_tuned_fields(prior, decoder))
     if _same_head(best, prior, base) and _tuned_fields(best, decoder) == _tuned_fields(prior, decoder):
         return TuneResult(best, best_wer, tuple(grid))
@@ -583,7 +583,7 @@ def _distance(weights: DecodingWeights, prior: DecodingWeights, base: BaseModel)
     far = 0.0
     if not _same_head(weights, prior, base):
         far = 10.0
-        prior = _lm_defaults(base, weights.head)
+        prior = head_defaults(base, weights.head)
     return (far + abs(weights.lm_alpha - prior.lm_alpha) / max(prior.lm_alpha, 0.1)
             + abs(weights.lm_beta - prior.lm_beta) / max(abs(prior.lm_beta), 1.0)
             + abs(weights.boost_alpha - prior.boost_alpha))
