@@ -76,7 +76,7 @@ from jupyter_speechcustom import (
 )
 from jupyter_speechcustom.am.pseudo_labels import calibrated_threshold, utterance_confidence
 from jupyter_speechcustom.asr.confidence import posterior_reference, utterance_confidences
-from jupyter_speechcustom.asr.decoding import _distance, head_defaults, default_weights
+from jupyter_speechcustom.asr.decoding import _distance, default_weights, head_defaults
 from jupyter_speechcustom.constants import TUNE_TOLERANCE
 from jupyter_speechcustom.lm.builders import cache_dir
 
