@@ -6,11 +6,12 @@
    the decoding step alone.
 3. Building an LM from a 1M-word corpus vs a bare ``lmplz`` run on the same (token) text.
 
-    python bench/bench_lm.py
+    python bench/bench_lm.py [--model demo|demo-char]
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import subprocess
@@ -36,7 +37,9 @@ def timed(fn, repeat: int = 3):
 
 
 def main() -> None:
-    base = load_base_model("demo")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="demo", help="base model (default: demo)")
+    base = load_base_model(parser.parse_args().model)
     test = read_manifest(demo.manifest("domain/test"), require_text=True)
     dev = read_manifest(demo.manifest("domain/dev"), require_text=True)
     refs = [e["text"] for e in test]
@@ -62,7 +65,7 @@ def main() -> None:
           f"   alpha={tuned.lm_alpha} beta={tuned.lm_beta}")
     print(f"time acoustic model        {t_acoustic:6.2f} s")
     print(f"time greedy decode         {t_greedy:6.3f} s")
-    print(f"time LM beam decode        {t_lm:6.2f} s (beam {decoder.weights.beam_size})")
+    print(f"time LM beam decode        {t_lm:6.2f} s (head {decoder.weights.head or base.head}, beam {decoder.beam_size()})")
     end_to_end = (t_acoustic + t_lm) / (t_acoustic + t_greedy)
     print(f"LM-fused / greedy, end to end: {end_to_end:4.2f}x   decoding step alone: {t_lm / t_greedy:5.1f}x")
 

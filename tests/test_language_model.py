@@ -323,6 +323,22 @@ def test_untuned_decoding_starts_from_defaults_that_follow_the_model(demo_model,
     assert demo_lm.tuning is None and start_weights(demo_lm, demo_model) == default_weights(demo_model, demo_lm)
 
 
+def test_each_head_searches_its_own_beam_unless_one_is_set(demo_model, other_model, demo_lm, domain_test_outputs):
+    """A CTC search (a hybrid's CTC head, a CTC model) keeps CTC_BEAM_SIZE hypotheses, a transducer's
+    BEAM_SIZE; a beam the weights set is used as it is, and the wider beam is the default's transcripts."""
+    from jupyter_speechcustom.constants import BEAM_SIZE, CTC_BEAM_SIZE
+
+    decoder = Decoder(demo_model, demo_lm)
+    assert decoder.weights.beam_size is None and decoder.beam_size() == CTC_BEAM_SIZE
+    assert decoder.beam_size(DecodingWeights(head="transducer")) == BEAM_SIZE
+    assert decoder.beam_size(DecodingWeights(head=None)) == BEAM_SIZE  # the hybrid as loaded: its transducer
+    assert decoder.beam_size(DecodingWeights(beam_size=4, head="ctc")) == 4
+    assert Decoder(other_model).beam_size(DecodingWeights()) == CTC_BEAM_SIZE
+    outputs = domain_test_outputs[:3]
+    wide = DecodingWeights(lm_alpha=1.4, lm_beta=5.0, beam_size=CTC_BEAM_SIZE, head="ctc")
+    assert decoder.decode_text(outputs) == decoder.decode_text(outputs, wide)
+
+
 def test_tuning_breaks_near_ties_towards_the_defaults(demo_model, demo_lm, dev_set):
     """A dev set of a few dozen utterances cannot tell a word's difference from noise: of the points
     within the tolerance of the lowest dev WER, tuning keeps the one nearest the defaults."""

@@ -29,6 +29,7 @@ from jupyter_speechcustom.constants import (
     BOOST_ALPHA,
     CHARACTER_LM_ALPHA,
     CHARACTER_LM_BETA,
+    CTC_BEAM_SIZE,
     LM_ALPHA,
     LM_BETA,
     LM_HEAD,
@@ -66,7 +67,7 @@ class DecodingWeights:
         lm_alpha: weight of the custom LM's log-probability (0 turns it off).
         lm_beta: bonus per emitted token, countering the LM's pull towards short output.
         boost_alpha: weight of phrase boosting (0 turns it off).
-        beam_size: hypotheses kept per step.
+        beam_size: hypotheses kept per step; None: the head's own (:meth:`Decoder.beam_size`).
         head: for a hybrid transducer + CTC model, the head that decodes (``"transducer"`` or
             ``"ctc"``); None: the head the model was loaded with. :func:`tune` tries both.
     """
@@ -74,7 +75,7 @@ class DecodingWeights:
     lm_alpha: float = LM_ALPHA
     lm_beta: float = LM_BETA
     boost_alpha: float = BOOST_ALPHA
-    beam_size: int = BEAM_SIZE
+    beam_size: int | None = None
     head: str | None = None
 
     def __post_init__(self) -> None:
@@ -90,7 +91,8 @@ class DecodingWeights:
                 raise InvalidOptionError(f"{name} must be {where} (0 turns it off), got {value!r}"
                                          if lowest is not None else f"{name} must be {where}, got {value!r}")
         beam = self.beam_size
-        if isinstance(beam, bool) or not isinstance(beam, numbers.Integral) or not 1 <= beam <= MAX_BEAM_SIZE:
+        if beam is not None and (isinstance(beam, bool) or not isinstance(beam, numbers.Integral)
+                                 or not 1 <= beam <= MAX_BEAM_SIZE):
             raise InvalidOptionError(f"beam_size must be a whole number from 1 to {MAX_BEAM_SIZE}, got {beam!r}")
         heads = known_heads()
         if self.head not in (None, *heads):
@@ -172,10 +174,18 @@ class Decoder:
         """The head that decodes with ``weights``: the one they name, else the one the model was loaded with."""
         return weights.head or self.base.head
 
+    def beam_size(self, weights: DecodingWeights | None = None) -> int:
+        """The beam that decodes with ``weights``: the one they set, else the head's own (a search with a
+        length bonus, CTC's, :data:`CTC_BEAM_SIZE`; a transducer's, dearer per hypothesis, :data:`BEAM_SIZE`)."""
+        weights = weights or self.weights
+        if weights.beam_size is not None:
+            return weights.beam_size
+        return CTC_BEAM_SIZE if self.base.family.length_bonus(self._head(weights)) else BEAM_SIZE
+
     def _beam_ids(self, outputs: Sequence[AcousticOutput], weights: DecodingWeights) -> list[list[int]]:
         fusion, alphas = self._fusion(weights)
         return self.base.family.beam_ids(
-            self.base.asr_model, [out.frames for out in outputs], beam_size=weights.beam_size,
+            self.base.asr_model, [out.frames for out in outputs], beam_size=self.beam_size(weights),
             fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta, head=self._head(weights),
         )
 
@@ -186,7 +196,7 @@ class Decoder:
             return []
         fusion, alphas = self._fusion(weights)
         nbest = self.base.family.beam_nbest(
-            self.base.asr_model, [out.frames for out in parts], n=n, beam_size=max(weights.beam_size, n),
+            self.base.asr_model, [out.frames for out in parts], n=n, beam_size=max(self.beam_size(weights), n),
             fusion_models=fusion, fusion_alphas=alphas, beta=weights.lm_beta, head=self._head(weights),
         )
         texts = []

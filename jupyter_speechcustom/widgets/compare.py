@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from jupyter_speechcustom.constants import BEAM_SIZE, DEMO_MODEL_NAME
+from jupyter_speechcustom.constants import DEMO_MODEL_NAME
 from jupyter_speechcustom.errors import InvalidOptionError
 from jupyter_speechcustom.evaluation import diffview
 from jupyter_speechcustom.io.manifest import Utterance
@@ -210,7 +210,7 @@ class ComparePanel(Panel):
         from jupyter_speechcustom.asr.decoding import DecodingWeights
 
         return DecodingWeights(lm_alpha=float(self.lm_alpha.value), lm_beta=float(self.lm_beta.value),
-                               boost_alpha=float(self.boost_alpha.value), beam_size=BEAM_SIZE, head=self.head.value)
+                               boost_alpha=float(self.boost_alpha.value), head=self.head.value)
 
     def _enable_weights(self, enabled: bool) -> None:
         self.weight_controls.enable(enabled)
