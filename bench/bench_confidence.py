@@ -60,7 +60,8 @@ def nbest_lists(base: BaseModel, decoder: Decoder, outputs: list[AcousticOutput]
     """The beam's n-best (text, fused score) per utterance, from the model family's own search."""
     w = decoder.weights
     fusion, alphas = decoder._fusion(w)
-    found = base.family.beam_nbest(base.asr_model, [o.frames for o in outputs], n=w.beam_size, beam_size=w.beam_size,
+    beam = decoder.beam_size(w)
+    found = base.family.beam_nbest(base.asr_model, [o.frames for o in outputs], n=beam, beam_size=beam,
                                    fusion_models=fusion, fusion_alphas=alphas, beta=w.lm_beta, head=decoder._head(w))
     return [[(base.ids_to_text(ids), score) for ids, score in alternatives] for alternatives in found]
 

@@ -50,9 +50,9 @@ GENERAL_TEXT_WEIGHT = 0.3
 #: four domains, none the one reported (``bench/bench_default_weights.py``); a transducer's alpha is
 #: the highest that keeps general speech within 5% of the base.
 BEAM_SIZE = 8
-#: The beam of a search with a length bonus (CTC heads): its hypotheses are cheap, and a new domain's
-#: LM needs the room (``bench/bench_domains.py``: beam 8 -> 32 cut the +LM test WER by 16-33% on all
-#: six runs of three domains, general speech too).
+#: BEAM_SIZE is a transducer's beam; a search with a length bonus (CTC heads) keeps CTC_BEAM_SIZE: its
+#: hypotheses are cheap, and a new domain's LM needs the room (``bench/bench_domains.py``: beam 8 -> 32
+#: cut the +LM test WER by 20-33% on all six runs of three domains, general speech too).
 CTC_BEAM_SIZE = 32
 LM_ALPHA = 1.4
 LM_BETA = 5.0
