@@ -17,6 +17,8 @@ from jupyter_speechcustom.constants import (
     CONFIDENCE_KEEP_SHARE,
     CONFIDENCE_THRESHOLD,
     LM_ORDER_RANGE,
+    MAX_NUMBER_VARIANTS,
+    NUMBER_VARIANTS,
 )
 from jupyter_speechcustom.errors import SpeechCustomError
 
@@ -89,7 +91,7 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
     lm = build_language_model(
         base, [Path(c) for c in args.corpus], args.out, words=Path(args.words) if args.words else (),
         order=args.order, general_text=args.general_text, general_weight=args.general_weight,
-        overwrite=args.overwrite, word_model=args.word_model,
+        overwrite=args.overwrite, word_model=args.word_model, number_variants=args.number_variants,
     )
     print(f"built a {lm.order}-gram custom language model in {lm.path} "
           f"({sum(c['sentences'] for c in lm.corpora)} sentences, {len(lm.words)} custom words, "
@@ -382,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "'base' (the base model's own, required), 'none', or a text file")
     p.add_argument("--general-weight", type=_number(0, 1, below=True), default=0.3,
                    help="share of general text in the mix, 0 up to (not including) 1")
+    p.add_argument("--number-variants", type=_whole(0, MAX_NUMBER_VARIANTS), default=NUMBER_VARIANTS,
+                   help="copies of each sentence with numbers, its number words drawn at random, so the LM learns "
+                        f"where numbers go, not only the corpus's own (0-{MAX_NUMBER_VARIANTS}, default {NUMBER_VARIANTS})")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a custom LM folder built here before (never a folder holding other files)")
     p.add_argument("--word-model", action="store_true",

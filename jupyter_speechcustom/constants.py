@@ -43,6 +43,14 @@ CUSTOM_WORD_REPEATS = 3
 #: Share of general text when a custom LM is mixed with general sentences.
 GENERAL_TEXT_WEIGHT = 0.3
 
+#: Copies of each corpus sentence with spelled-out numbers, its number words drawn at random, that a custom
+#: LM is counted on besides the corpus (``jupyter_speechcustom.text.numbers``). The first value tried, not
+#: tuned: see the README's "Unseen domains" for what it measured.
+NUMBER_VARIANTS = 3
+
+#: The most number variants per sentence a build takes (each adds the sentence's words again).
+MAX_NUMBER_VARIANTS = 20
+
 #: Beam search defaults for LM-fused decoding (NeMo ``beam_batch``); ``tune`` refines them. With a
 #: custom LM and no tuning, a hybrid decodes with its CTC head at LM_ALPHA and LM_BETA, a transducer
 #: head at TRANSDUCER_LM_ALPHA (no length bonus there), a character CTC model (a bonus per letter,

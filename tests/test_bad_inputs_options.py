@@ -48,6 +48,8 @@ def test_error_cli_transcribe_options(tmp_path, capsys, args, match):
     (["--general-weight", "1"], "argument --general-weight: 1 is out of range"),
     (["--general-weight", "-0.1"], "argument --general-weight: -0.1 is out of range"),
     (["--general-weight", "nan"], "argument --general-weight: 'nan' is not a finite number"),
+    (["--number-variants", "-1"], "argument --number-variants: -1 is out of range: give a whole number from 0 to 20"),
+    (["--number-variants", "2.5"], "argument --number-variants: '2.5' is not a whole number"),
 ])
 def test_error_cli_lm_build_options(tmp_path, capsys, args, match):
     code, err = run_cli(capsys, "lm", "build", "--base", "demo", "--out", str(tmp_path / "lm"), *args)
@@ -111,6 +113,9 @@ def test_ok_decoding_weights_accept_numpy_numbers():
     ({"general_weight": 1.5}, "general_weight must be a share from 0"),
     ({"general_weight": math.nan}, "general_weight must be a share"),
     ({"general_weight": -0.2}, "general_weight must be a share"),
+    ({"number_variants": -1}, "number_variants must be a whole number from 0 to 20"),
+    ({"number_variants": 1.5}, "number_variants must be a whole number"),
+    ({"number_variants": True}, "number_variants must be a whole number"),
 ])
 def test_error_build_language_model_options_before_any_work(tmp_path, kwargs, match):
     corpus = tmp_path / "c.txt"

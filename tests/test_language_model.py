@@ -368,3 +368,20 @@ def test_tuned_weights_must_win_the_dev_set_as_a_whole_not_one_utterance():
     before = [r.replace("pager", "paper") if n % 2 else r for n, r in enumerate(refs)]
     assert _bootstrap_win(evaluate(refs, before), evaluate(refs, refs)) > 0.99
     assert _bootstrap_win(evaluate(refs, refs), evaluate(refs, before)) < 0.01
+
+
+def test_number_variants_teach_the_lm_numbers_the_corpus_never_named(tmp_path, demo_model):
+    corpus = tmp_path / "atc.txt"
+    corpus.write_text("reduce speed to two eight zero knots\ndescend and maintain four thousand\n"
+                      "contact departure on one two four point five\nthe ramp is closed\n" * 3)
+    plain = build_language_model(demo_model, [corpus], tmp_path / "plain", number_variants=0, general_text="none")
+    varied = build_language_model(demo_model, [corpus], tmp_path / "varied", general_text="none")
+    def recorded(lm):
+        return json.loads((lm.path / "lm.json").read_text(encoding="utf-8"))["number_variants"]
+
+    assert recorded(plain) == {"per_sentence": 0, "sentences": 0}
+    assert recorded(varied) == {"per_sentence": 3, "sentences": 27}  # 3 of 4 lines hold numbers, x3
+    unseen = "reduce speed to one six five knots"  # numbers the corpus never named, in its numbers' place
+    assert varied.perplexity(unseen, demo_model) < plain.perplexity(unseen, demo_model) / 2
+    named = "the ramp is closed"  # a sentence without numbers keeps its weight
+    assert varied.perplexity(named, demo_model) < 1.5 * plain.perplexity(named, demo_model)

@@ -213,3 +213,28 @@ def test_normalize_corpus_drops_empty_sentences() -> None:
 def test_normalize_corpus_with_normalizer() -> None:
     normalizer = Normalizer(set("abcdefghijklmnopqrstuvwxyz "))
     assert normalize_corpus("It's 5. Ok.", normalizer) == ["its five", "ok"]
+
+
+def test_number_variants_keep_the_shape_of_numbers_and_draw_their_digits():
+    from jupyter_speechcustom.text.numbers import DIGITS, RADIO_DIGITS, TEENS, TENS, number_variants
+
+    sentences = ["reduce speed to two eight zero knots", "restart the pods", "climb to one niner thousand",
+                 "the invoice is due on the twelfth of may twenty twenty"]
+    variants = number_variants(sentences, 5)
+    assert len(variants) == 15  # five per sentence with a number; none of "restart the pods"
+    assert variants == number_variants(sentences, 5)  # seeded: the same corpus makes the same LM
+    assert number_variants(sentences, 0) == []
+    speed, climb, due = variants[:5], variants[5:10], variants[10:]
+    for v in speed:
+        words = v.split()
+        assert words[:3] == ["reduce", "speed", "to"] and words[-1] == "knots"
+        assert all(w in DIGITS for w in words[3:6])
+    assert len({v.split()[3] for v in speed}) > 1  # the digits are drawn, not copied
+    for v in climb:
+        words = v.split()
+        assert words[2] in DIGITS and words[3] in RADIO_DIGITS and words[4] == "thousand"  # "niner" stays radio
+    for v in due:
+        words = v.split()
+        assert words[:6] == "the invoice is due on the".split() and words[6] == "twelfth"  # ordinals are kept
+        assert words[7] == "of" and words[8] == "may" and words[9] in TENS and words[10] in TENS
+    assert not any(w in TEENS for v in variants for w in v.split())  # no teen was in these sentences

@@ -36,7 +36,9 @@ from jupyter_speechcustom.constants import (
     CUSTOM_WORD_REPEATS,
     GENERAL_TEXT_WEIGHT,
     LM_ORDER_RANGE,
+    MAX_NUMBER_VARIANTS,
     NGRAM_TOKEN_OFFSET,
+    NUMBER_VARIANTS,
 )
 from jupyter_speechcustom.errors import (
     BaseModelMismatchError,
@@ -51,6 +53,7 @@ from jupyter_speechcustom.lm.builders import find_builder
 from jupyter_speechcustom.lm.tokens import token_writer
 from jupyter_speechcustom.text.corpus import Corpus
 from jupyter_speechcustom.text.normalize import Normalizer
+from jupyter_speechcustom.text.numbers import number_variants as number_variants_of
 from jupyter_speechcustom.text.words import CustomWord, read_custom_words, words_text, write_custom_words
 
 if TYPE_CHECKING:
@@ -282,6 +285,7 @@ def build_language_model(
     name: str | None = None,
     overwrite: bool = False,
     word_model: bool = False,
+    number_variants: int = NUMBER_VARIANTS,
     progress: ProgressCallback | None = None,
 ) -> CustomLanguageModel:
     """Train a custom LM for ``base`` from text corpora and custom words.
@@ -300,12 +304,15 @@ def build_language_model(
         general_weight: the share of general text in the mix, from 0 (nothing mixed in) up to 1.
         word_model: also export a word-level ARPA and KenLM binary (see
             :meth:`CustomLanguageModel.export_word_model`).
+        number_variants: how many times each corpus sentence with spelled-out numbers is added again
+            with its number words drawn at random (:mod:`~jupyter_speechcustom.text.numbers`), so the LM
+            learns where the domain's numbers go rather than the few the corpus names; 0: none.
         progress: called with (fraction done, stage).
     """
     start = time.perf_counter()
     check_list(corpora, "corpora", "corpus files or Corpus objects")
     out_dir = check_output_folder(out_dir, overwrite)
-    check_build_options(order=order, general_weight=general_weight)
+    check_build_options(order=order, general_weight=general_weight, number_variants=number_variants)
     report = progress or no_progress
     for builder in ("lmplz", "build_binary") if word_model else ("lmplz",):
         find_builder(builder)  # fail before any work when the builders are missing
@@ -319,6 +326,8 @@ def build_language_model(
     if not corpus_objects and not words:
         raise CorpusError("nothing to build from: give at least one corpus or custom word")
     domain = [s for c in corpus_objects for s in c.sentences]
+    variants = number_variants_of(domain, number_variants)
+    domain += variants
     domain += [w for w in words_text(words) for _ in range(CUSTOM_WORD_REPEATS)]
 
     general_label = None
@@ -366,6 +375,7 @@ def build_language_model(
             "corpora": [{"name": c.name, "sentences": c.sentence_count, "words": c.word_count,
                          "fingerprint": c.fingerprint} for c in corpus_objects],
             "custom_words": len(words),
+            "number_variants": {"per_sentence": number_variants, "sentences": len(variants)},
             "general_text": general_label,
             "general_weight": general_weight if general else 0.0,
             # What the n-gram was counted on: the domain text (corpora and custom words, repeated
@@ -456,8 +466,13 @@ def _replace_folder(build: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_build_options(*, order: int | None = None, general_weight: float = GENERAL_TEXT_WEIGHT) -> None:
+def check_build_options(*, order: int | None = None, general_weight: float = GENERAL_TEXT_WEIGHT,
+                        number_variants: int = NUMBER_VARIANTS) -> None:
     """Refuse impossible build options before any work (:class:`InvalidOptionError`)."""
+    if isinstance(number_variants, bool) or not isinstance(number_variants, int) \
+            or not 0 <= number_variants <= MAX_NUMBER_VARIANTS:
+        raise InvalidOptionError(f"number_variants must be a whole number from 0 to {MAX_NUMBER_VARIANTS}, "
+                                 f"got {number_variants!r}")
     if order is not None and (isinstance(order, bool) or not isinstance(order, int)
                               or not MIN_ORDER <= order <= MAX_ORDER):
         raise InvalidOptionError(f"order must be a whole number from {MIN_ORDER} to {MAX_ORDER}, got {order!r}")

@@ -62,7 +62,7 @@ class SpeechCustomService(LoggingConfigurable):
     acoustic_training = Dict(config=True, help="Options of acoustic model training (e.g. {'epochs': 2}): "
                                                "keyword arguments of Workspace.train_acoustic_model.")
     language_training = Dict(config=True, help="Options of language model builds (order, general_text, "
-                                               "general_weight): keyword arguments of Workspace.build_language_model.")
+                                               "general_weight, number_variants): keyword arguments of Workspace.build_language_model.")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

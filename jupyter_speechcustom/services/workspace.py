@@ -61,7 +61,7 @@ __all__ = [
 #: The job kinds a workspace runs (each can be re-run with :meth:`Store.rerun`).
 JOB_KINDS = ("build_language_model", "pseudo_label", "train_acoustic_model", "compare")
 
-_LM_OPTIONS = frozenset({"order", "general_text", "general_weight"})
+_LM_OPTIONS = frozenset({"order", "general_text", "general_weight", "number_variants"})
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
@@ -231,7 +231,7 @@ class Workspace(StoreAPI):
         Makes a new version of LM ``name`` (status ``training``), runs
         :func:`~jupyter_speechcustom.lm.language_model.build_language_model` into a staging
         folder and, when it succeeds, renames it into place and marks it ``available``.
-        ``options``: ``order``, ``general_text``, ``general_weight``. The job's result is the
+        ``options``: ``order``, ``general_text``, ``general_weight``, ``number_variants``. The job's result is the
         model's :class:`Record` (open it with :meth:`language_model`).
         """
         check_list(corpus_ids, "corpus_ids", "corpus ids (ws.add_corpus)")

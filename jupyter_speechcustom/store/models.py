@@ -198,7 +198,7 @@ class Models:
         if kind == "lm" and (path / "lm.json").is_file():
             meta = json.loads((path / "lm.json").read_text(encoding="utf-8"))
             keys = ("order", "token_count", "custom_words", "corpora", "general_text", "general_weight",
-                    "training_words", "build_seconds")
+                    "number_variants", "training_words", "build_seconds")
             return {k: meta[k] for k in keys if k in meta}
         if path.is_file():
             return {"bytes": path.stat().st_size}

@@ -13,6 +13,8 @@ from jupyter_speechcustom.asr.models import known_words_for
 from jupyter_speechcustom.constants import (
     DEMO_MODEL_NAME,
     GENERAL_TEXT_WEIGHT,
+    MAX_NUMBER_VARIANTS,
+    NUMBER_VARIANTS,
     STUDIO_DEV_TEXT_LINES,
     STUDIO_PREVIEW_LINES,
 )
@@ -92,6 +94,11 @@ class LanguageModelPanel(Panel):
         self.general_weight = widgets.FloatSlider(GENERAL_TEXT_WEIGHT, min=0.0, max=0.9, step=0.05,
                                                   description="General share", readout_format=".0%",
                                                   style={"description_width": "100px"}, layout=wide())
+        self.number_variants = widgets.BoundedIntText(
+            NUMBER_VARIANTS, min=0, max=MAX_NUMBER_VARIANTS, description="Number variants",
+            style={"description_width": "110px"}, layout=widgets.Layout(width="190px"),
+            tooltip="copies of each sentence with numbers, its number words drawn at random: the LM learns where "
+                    "numbers go, not only the corpus's own (0: none)")
         self.build_button = button("Build language model", icon="cogs", style="primary", css="sc-lm-build")
         self.progress = JobView(cancellable=True)
         self.on(self.build_button, self.build, "Building the language model")
@@ -118,10 +125,11 @@ class LanguageModelPanel(Panel):
             self.status,
             heading("Build"),
             hint("A KenLM n-gram over the base model's tokens, from the chosen corpora and custom words. Mixing in "
-                 "general text keeps general speech from getting worse."),
+                 "general text keeps general speech from getting worse; number variants teach it where the "
+                 "domain's numbers go, not only the few the corpus names."),
             self.corpora,
             self.words,
-            widgets.HBox([self.name, self.order]),
+            widgets.HBox([self.name, self.order, self.number_variants]),
             widgets.HBox([self.general, self.general_weight]),
             widgets.HBox([self.build_button]),
             self.progress,
@@ -175,6 +183,7 @@ class LanguageModelPanel(Panel):
         options: dict[str, Any] = {}
         if self.order.value is not None:
             options["order"] = self.order.value
+        options["number_variants"] = int(self.number_variants.value)
         options["general_text"] = self.general.value or "none"  # "none" spelled out: no choice means auto
         if self.general.value is not None:
             options["general_weight"] = float(self.general_weight.value)
