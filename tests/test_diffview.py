@@ -193,3 +193,12 @@ def test_forgetting_advice_names_controls_that_exist():
     html = diffview.training_summary_html({"general_wer_before": 0.3, "general_wer_after": 0.4,
                                            "general_wer_change": 0.33})
     assert "mix in general speech" in html and "general ratio" not in html and "general_ratio=" in html
+
+
+def test_lm_summary_says_how_many_number_variants_it_was_counted_on():
+    meta = {"order": 4, "token_count": 100, "corpora": [{"name": "a.txt"}], "custom_words": 2}
+    assert "number variants" not in diffview.lm_summary_html(meta)  # built before the field existed: not guessed
+    varied = diffview.lm_summary_html({**meta, "number_variants": {"per_sentence": 3, "sentences": 1200}})
+    assert "1,200 sentences: 3 of each sentence with numbers" in varied
+    off = diffview.lm_summary_html({**meta, "number_variants": {"per_sentence": 0, "sentences": 0}})
+    assert "number variants" in off and "none" in off

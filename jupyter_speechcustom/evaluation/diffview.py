@@ -262,6 +262,16 @@ def oov_summary_html(oov: Sequence[tuple[str, int]], custom_words: Sequence[str]
             f"{chips_html(list(custom_words), limit)}</div>")
 
 
+def _number_variants_item(variants: Any) -> list[tuple[str, str]]:
+    """The LM's number variants (``lm.json``'s ``number_variants``), for an LM built with the field."""
+    if not isinstance(variants, Mapping):
+        return []
+    if not variants.get("per_sentence"):
+        return [("number variants", "none")]
+    return [("number variants", f"{int(variants.get('sentences', 0)):,} sentences: {int(variants['per_sentence'])} "
+                                "of each sentence with numbers, the number words drawn at random")]
+
+
 def lm_summary_html(meta: Mapping[str, Any]) -> str:
     """A custom LM's figures (its ``lm.json`` or record info)."""
     corpora = meta.get("corpora") or []
@@ -282,6 +292,7 @@ def lm_summary_html(meta: Mapping[str, Any]) -> str:
         ("tokens", tokens),
         ("corpora", names),
         ("custom words", meta.get("custom_words", 0)),
+        *_number_variants_item(meta.get("number_variants")),
         ("general text mixed in", general),
         ("build time", f"{meta.get('build_seconds', 0):.1f} s"),
     ]
