@@ -26,7 +26,7 @@ Festival, the engine held out altogether: ``jupyter_speechcustom.demo.voices``; 
 espeak-ng's held-out voices only), with light noise, reverberation and telephone channels. Audio goes to a cache folder, made once per domain and seed:
 
     python bench/bench_domains.py [--domain legal ...] [--model demo ...] [--epochs 8] [--no-am]
-        [--voices unseen|espeak] [--threshold T] [--data DIR] [--seed 0] [--out results.json] [--make-data]
+        [--voices unseen|espeak] [--number-variants 3] [--threshold T] [--data DIR] [--seed 0] [--out results.json] [--make-data]
     python bench/bench_domains.py --report results.json [more.json ...]
 
 ``--make-data`` only writes the text and audio; ``--report`` prints the tables of earlier runs again,
@@ -76,7 +76,7 @@ from jupyter_speechcustom import (
 )
 from jupyter_speechcustom.am.acoustic_model import calibrated_threshold
 from jupyter_speechcustom.asr.decoding import default_weights
-from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD
+from jupyter_speechcustom.constants import CONFIDENCE_THRESHOLD, NUMBER_VARIANTS
 from jupyter_speechcustom.demo.domain_text import spell_number
 from jupyter_speechcustom.demo.recipe import HELD_OUT_VOICES
 from jupyter_speechcustom.demo.voices import (
@@ -455,7 +455,7 @@ def _weights(w: DecodingWeights | None) -> dict[str, Any] | None:
 
 def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: bool, log: Any,
           cache: dict[str, list[Any]] | None = None, threshold: float | None = None,
-          iterations: int = 1) -> dict[str, Any]:
+          iterations: int = 1, number_variants: int = NUMBER_VARIANTS) -> dict[str, Any]:
     """The chain on one domain and base model, through the public API; WERs and the labels' figures.
     ``cache`` keeps the base model's acoustic outputs of the general test set from one domain to the next."""
     started = time.perf_counter()
@@ -471,8 +471,10 @@ def bench(data: DomainData, base: BaseModel, work: Path, epochs: int, with_am: b
                               "epochs": epochs, "iterations": iterations, "threshold": threshold, "sizes": {k: len(v) for k, v in sets.items()}}
 
     # (a) base, (b) + custom LM at the default weights: what a user without a dev set gets.
-    lm = build_language_model(base, [data.corpus], work / "lm", words=data.words, overwrite=True)
-    result["lm"] = {"order": lm.order, "general_weight": lm.general_weight if lm.general_text else 0.0}
+    lm = build_language_model(base, [data.corpus], work / "lm", words=data.words, overwrite=True,
+                              number_variants=number_variants)
+    result["lm"] = {"order": lm.order, "general_weight": lm.general_weight if lm.general_text else 0.0,
+                    "number_variants": number_variants}
     fused = Recognizer(base, lm=lm)
     outputs = {k: fused.acoustic_outputs(v) for k, v in audio.items() if k != "general"}
     if "general" not in cache:
@@ -755,6 +757,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=None,
                         help="a fixed pseudo-label confidence threshold (default: the toolkit's, calibrated on the "
                              "labelled audio)")
+    parser.add_argument("--number-variants", type=int, default=NUMBER_VARIANTS,
+                        help=f"number variants per corpus sentence with numbers (default {NUMBER_VARIANTS}; 0: none)")
     parser.add_argument("--data", type=Path, default=cache_dir() / "bench-domains",
                         help="where the domains' text and audio are made (default: the toolkit's cache)")
     parser.add_argument("--seed", type=int, default=0, help="the domains' text and speech seed")
@@ -801,7 +805,7 @@ def main() -> None:
                     print(f"[{name} / {model} +{time.perf_counter() - started:.0f} s] {line}", flush=True)
 
                 results.append(bench(data[name], base, work, args.epochs, not args.no_am, log, cache, args.threshold,
-                                     args.iterations))
+                                     args.iterations, args.number_variants))
                 results[-1]["data"] = data[name].info
                 results[-1]["voice_set"] = data[name].info.get("voice_set")
                 if args.out:

@@ -166,6 +166,8 @@ def test_language_model_panel_builds_inspects_and_scores(ws, demo_model):
     panel.words.value = words.id
     panel.general.value = None  # no general text: a faster build
     panel.name.value = "ops"
+    assert panel.number_variants.value == 3
+    panel.number_variants.value = 1
     panel.build_button.click()
     assert panel.busy and panel.build_button.disabled
     assert finish(panel) == "completed"
@@ -174,6 +176,7 @@ def test_language_model_panel_builds_inspects_and_scores(ws, demo_model):
     (lm,) = ws.language_models()
     assert lm.status == "available" and panel.lm_id == lm.id == panel.models.value
     assert "n-gram order" in panel.details.value and "custom words" in panel.details.value
+    assert lm.info["number_variants"]["per_sentence"] == 1 and "number variants" in panel.details.value
     assert "OOV words" in panel.oov.value and "kubectl" in panel.oov.value
     assert "sc-pre" in panel.preview.value
 

@@ -439,6 +439,7 @@ def build_lm_in_workspace(tmp_path: Path, base) -> None:
     assert (rec.name, rec.version, rec.status) == ("support-calls", 1, "available")
     assert rec.base["fingerprint"] == base.family_fingerprint
     assert rec.sources == (corpus.id, words.id) and rec.info["order"] >= 2
+    assert rec.info["number_variants"]["per_sentence"] == 3 and rec.info["number_variants"]["sentences"] > 0
     lm = ws.language_model(rec.id)
     assert lm.base_model["fingerprint"] == base.fingerprint
     lm.check_base(base)
@@ -448,6 +449,9 @@ def build_lm_in_workspace(tmp_path: Path, base) -> None:
     again = ws.rerun(job.id)
     assert again.wait(WAIT) == "completed", again.error
     assert [m.version for m in ws.language_models(name="support-calls", status="available")] == [1, 2]
+    plain = ws.build_language_model(base, [corpus.id], name="plain", number_variants=0)
+    assert plain.wait(WAIT) == "completed", plain.error
+    assert plain.result.info["number_variants"] == {"per_sentence": 0, "sentences": 0}
     with pytest.raises(TypeError, match="unknown option"):
         ws.build_language_model(base, [corpus.id], name="x", beam_size=4)
 
