@@ -20,15 +20,16 @@ __all__ = ["OVERLAP_SECONDS", "stitch"]
 #: Seconds both recorders record at each switch, so that no audio is lost (the overlap is cut).
 OVERLAP_SECONDS = 0.1
 #: Alignment of a new segment with the previous one: the longest overlap searched (seconds), then the
-#: parts of the new segment compared, tried in turn: (seconds skipped, seconds compared). Its very
-#: beginning is skipped (a new Opus encoder's first milliseconds differ most); the shorter part finds
-#: overlaps too short for the longer one.
+#: parts of the new segment compared, tried in turn: (seconds skipped, seconds compared, the least
+#: correlation trusted). Its very beginning is skipped (a new Opus encoder's first milliseconds differ
+#: most); the shorter parts find overlaps too short for the longer ones (a busy browser starts the next
+#: recorder late, leaving 10-40 ms). The same audio encoded twice correlates at over 0.995; voiced
+#: speech matches itself a pitch period away at up to 0.93 over 30 ms or more, and higher over 12 ms,
+#: so the shortest part must match at 0.995.
 _MAX_OVERLAP = 0.25
-_ALIGN_WINDOWS = ((0.02, 0.06), (0.01, 0.03))
-#: An alignment is trusted when the correlation is at least this (the same audio encoded twice gives
-#: over 0.995; voiced speech matches itself a pitch period away at up to 0.93) and the compared
-#: audio is above this level.
-_ALIGN_MIN_CORRELATION, _ALIGN_MIN_RMS = 0.98, 10 ** (-60 / 20)
+_ALIGN_WINDOWS = ((0.02, 0.06, 0.98), (0.01, 0.03, 0.98), (0.004, 0.012, 0.995))
+#: Audio compared is at least this level (below it, the match is not measured).
+_ALIGN_MIN_RMS = 10 ** (-60 / 20)
 
 
 def stitch(previous: np.ndarray, segment: np.ndarray, rate: int = SAMPLE_RATE,
@@ -43,7 +44,7 @@ def stitch(previous: np.ndarray, segment: np.ndarray, rate: int = SAMPLE_RATE,
         the new samples, the overlap cut (seconds) and whether it was measured (True) or assumed.
     """
     tail = previous[-int(_MAX_OVERLAP * rate):]
-    for skip_seconds, window_seconds in _ALIGN_WINDOWS:
+    for skip_seconds, window_seconds, min_correlation in _ALIGN_WINDOWS:
         skip, window = int(skip_seconds * rate), int(window_seconds * rate)
         head = segment[skip:skip + window]
         if len(head) < window or len(tail) <= skip:
@@ -55,7 +56,7 @@ def stitch(previous: np.ndarray, segment: np.ndarray, rate: int = SAMPLE_RATE,
         frames = np.lib.stride_tricks.sliding_window_view(padded, window)[: len(tail) - skip]
         scores = (frames @ head) / (np.linalg.norm(frames, axis=1) * norm + 1e-12)
         best = int(np.argmax(scores))
-        if scores[best] >= _ALIGN_MIN_CORRELATION:
+        if scores[best] >= min_correlation:
             overlap = min(len(tail) - best + skip, len(segment))
             return segment[overlap:], overlap / rate, True
     cut = min(round(expected * rate), len(segment))

@@ -98,31 +98,31 @@ def test_live_tab_recognizes_the_microphone(lab, page, screenshots, spoken, demo
     correlation = np.correlate(take, speech[: RATE // 2], mode="valid")
     start = int(np.argmax(correlation))
     window = RATE // 2
-    lags, similarities, spoken, source = [], [], [], []
+    lags, pieces = [], []
     for offset in range(0, len(speech) - window, window):
         piece = speech[offset:offset + window]
         if np.sqrt(np.mean(piece ** 2)) < 0.01:
             continue  # a pause: nothing to line up
         around = take[start + offset - 1600:start + offset + window + 1600]
         lag = int(np.argmax(np.correlate(around, piece, mode="valid"))) - 1600
-        got = around[lag + 1600:lag + 1600 + window]
         lags.append(lag)
-        if len(got) < window or abs(lag) > 16:
-            continue  # the take ends within it, or a recorder switch before it slipped (see below)
-        similarities.append(float(np.dot(got, piece) / (np.linalg.norm(got) * np.linalg.norm(piece))))
-        spoken.append(got)
-        source.append(piece)
-    # The microphone's audio as it is (no gain control or noise suppression of the browser's in
-    # between): each half second of speech that lines up with the file (before any slip, see below)
-    # has the file's level and waveform.
-    level = float(np.sqrt(np.mean(np.concatenate(spoken) ** 2)) / np.sqrt(np.mean(np.concatenate(source) ** 2)))
-    similarity = float(np.median(similarities))
-    assert len(similarities) >= 2 and 0.8 < level < 1.25 and similarity > 0.9, (level, similarities, lags)
+        pieces.append((piece, around[lag + 1600:lag + 1600 + window]))
     print(f"take {len(take) / RATE:.2f} s, speech starts at {start / RATE:.3f} s; lag of each 0.5 s (samples): {lags}")
     # Where the two recorders took turns nothing was lost or repeated: the take lines up with the file to
     # the millisecond, except that on a busy 2-core machine (this model's recognition, JupyterLab and
     # Chromium sharing it) one switch may slip by up to about 100 ms, a known weakness of taking turns.
-    assert len(lags) >= 4 and sum(abs(lag) <= 16 for lag in lags) >= len(lags) // 2, lags
+    slips = [n for n in range(1, len(lags)) if abs(lags[n] - lags[n - 1]) > 16]
+    assert len(lags) >= 4 and len(slips) <= 1 and max(map(abs, lags)) <= 1600, lags
+    # The microphone's audio as it is (no gain control or noise suppression of the browser's in
+    # between): each half second of speech that lines up with the file (not the one a slip falls in)
+    # has the file's level and waveform.
+    lined_up = [(piece, got) for n, (piece, got) in enumerate(pieces)
+                if len(got) == window and not {n, n + 1} & set(slips)]
+    source, spoken = (np.concatenate(part) for part in zip(*lined_up))
+    level = float(np.sqrt(np.mean(spoken ** 2)) / np.sqrt(np.mean(source ** 2)))
+    similarity = float(np.median([np.dot(got, piece) / (np.linalg.norm(got) * np.linalg.norm(piece))
+                                  for piece, got in lined_up]))
+    assert len(lined_up) >= 2 and 0.8 < level < 1.25 and similarity > 0.9, (level, similarity, lags)
 
     said = _words(reference)
     assert len(_words(custom) & said) >= 0.8 * len(said), (custom, reference)
