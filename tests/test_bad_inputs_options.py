@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers.audio import RATE, tone, write_wav
 from helpers.cli import run_cli
 
 from jupyter_speechcustom.errors import InvalidOptionError, OutputError
@@ -166,3 +167,69 @@ def test_error_a_head_for_a_model_with_one_decoder(other_model, domain_test):
     outputs = acoustic_outputs(other_model, [domain_test[0]["audio_filepath"]])
     with pytest.raises(InvalidOptionError, match="has one decoder: head='ctc' applies to hybrid"):
         Decoder(other_model).decode_text(outputs, DecodingWeights(head="ctc"))
+
+
+# ----------------------------------------------------- workspace jobs and the service's configuration
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"number_variants": 99}, InvalidOptionError, "number_variants must be a whole number from 0 to 20, got 99"),
+    ({"order": 1}, InvalidOptionError, "order must be a whole number from 2 to 6"),
+    ({"general_weight": 2}, InvalidOptionError, "general_weight must be a share"),
+    ({"beam_size": 4}, TypeError, r"unknown option\(s\) \['beam_size'\]; build_language_model takes"),
+])
+def test_error_workspace_language_model_options_before_the_job(tmp_path, kwargs, error, match):
+    from jupyter_speechcustom.services.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    corpus = ws.add_corpus(b"restart the pod in staging\n", name="ops.txt")
+    with pytest.raises(error, match=match):
+        ws.build_language_model(object(), [corpus.id], **kwargs)  # type: ignore[arg-type]
+    assert ws.language_models() == [] and ws.jobs() == []  # no LM version made, no job failed
+    assert [r.id for r in ws.corpora()] == [corpus.id]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"epochs": 0}, InvalidOptionError, "epochs must be a whole number, 1 or more"),
+    ({"learning_rate": 7}, InvalidOptionError, "learning_rate must be a number above 0 and at most 1"),
+    ({"mode": "semi"}, InvalidOptionError, "mode must be one of supervised, lightly-supervised, unsupervised"),
+    ({"epoch": 2}, TypeError, r"unknown option\(s\) \['epoch'\]; train_acoustic_model takes \[.*'epochs'"),
+    ({"progress": None}, TypeError, r"unknown option\(s\) \['progress'\]"),
+])
+def test_error_workspace_acoustic_model_options_before_the_job(tmp_path, kwargs, error, match):
+    from jupyter_speechcustom.services.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    audio = ws.add_audio(write_wav(tmp_path / "take.wav", tone(), RATE), transcript="restart the pod")
+    kwargs = {"mode": "supervised", **kwargs}
+    with pytest.raises(error, match=match):
+        ws.train_acoustic_model(object(), [audio.id], **kwargs)  # type: ignore[arg-type]
+    assert ws.acoustic_models() == [] and ws.jobs() == []
+    assert [r.id for r in ws.audio()] == [audio.id]
+
+
+@pytest.mark.parametrize(("config", "match"), [
+    ({"language_training": {"number_variants": -2}}, "language_training: number_variants must be a whole number"),
+    ({"language_training": {"order": "three"}}, "language_training: order must be a whole number"),
+    ({"language_training": {"beam": 8}}, r"language_training: unknown option\(s\) \['beam'\]"),
+    ({"acoustic_training": {"epochs": 0}}, "acoustic_training: epochs must be a whole number"),
+    ({"acoustic_training": {"confidence_threshold": 5}}, "acoustic_training: confidence_threshold must be"),
+    ({"acoustic_training": {"epoch": 2}}, r"acoustic_training: unknown option\(s\) \['epoch'\]"),
+])
+def test_error_service_training_options_when_configured(config, match):
+    """A bad option in the server's configuration is refused when the service is configured, saying
+    which setting, instead of failing every training request later."""
+    from traitlets import TraitError
+
+    from jupyter_speechcustom.server.service import SpeechCustomService
+
+    with pytest.raises(TraitError, match=f"SpeechCustomService.{match}"):
+        SpeechCustomService(**config)
+
+
+def test_ok_service_training_options():
+    from jupyter_speechcustom.server.service import SpeechCustomService
+
+    service = SpeechCustomService(language_training={"order": 3, "number_variants": 0, "general_text": "none"},
+                                  acoustic_training={"epochs": 2, "confidence_threshold": 0.5, "freeze_encoder": True})
+    assert service.language_training["number_variants"] == 0 and service.acoustic_training["epochs"] == 2

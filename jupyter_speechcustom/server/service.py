@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from traitlets import Dict, Int, Unicode
+from traitlets import Dict, Int, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from jupyter_speechcustom.constants import (
@@ -21,7 +21,7 @@ from jupyter_speechcustom.constants import (
     MAX_UPLOAD_BYTES,
     RECOGNIZER_POOL_SIZE,
 )
-from jupyter_speechcustom.errors import ModelNotFoundError
+from jupyter_speechcustom.errors import ModelNotFoundError, SpeechCustomError
 from jupyter_speechcustom.services.pool import RecognizerPool
 
 __all__ = ["API_PREFIX", "IDENTITY_PREFIX", "SpeechCustomService"]
@@ -63,6 +63,20 @@ class SpeechCustomService(LoggingConfigurable):
                                                "keyword arguments of Workspace.train_acoustic_model.")
     language_training = Dict(config=True, help="Options of language model builds (order, general_text, "
                                                "general_weight, number_variants): keyword arguments of Workspace.build_language_model.")
+
+    @validate("language_training", "acoustic_training")
+    def _check_training_options(self, proposal: Any) -> dict[str, Any]:
+        """A bad option stops the server at start, rather than failing every training request later."""
+        from jupyter_speechcustom.services import workspace
+
+        name = proposal["trait"].name
+        check = workspace.check_language_model_options if name == "language_training" else \
+            workspace.check_acoustic_model_options
+        try:
+            check(proposal["value"])
+        except (TypeError, SpeechCustomError) as exc:
+            raise TraitError(f"SpeechCustomService.{name}: {exc}") from exc
+        return dict(proposal["value"])
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.constants import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, MAX_UPLOAD_BYTES
-from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
+from jupyter_speechcustom.errors import BaseModelMismatchError, InvalidOptionError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
 from jupyter_speechcustom.io.safety import warn_untrusted_nemo
 from jupyter_speechcustom.jobs.runner import JobFunction, JobRunner, ProgressCallback, raise_if_cancelled
@@ -51,6 +51,8 @@ __all__ = [
     "JOB_KINDS",
     "Workspace",
     "base_ref",
+    "check_acoustic_model_options",
+    "check_language_model_options",
     "load_acoustic_model",
     "load_base_from_ref",
     "load_language_model",
@@ -62,6 +64,42 @@ __all__ = [
 JOB_KINDS = ("build_language_model", "pseudo_label", "train_acoustic_model", "compare")
 
 _LM_OPTIONS = frozenset({"order", "general_text", "general_weight", "number_variants"})
+
+
+def check_language_model_options(options: Mapping[str, Any]) -> None:
+    """Refuse options of :meth:`Workspace.build_language_model` it does not take (:class:`TypeError`) or
+    whose values it cannot build with (:class:`~jupyter_speechcustom.errors.InvalidOptionError`), before
+    any job starts."""
+    from jupyter_speechcustom.lm.language_model import check_build_options
+
+    unknown = sorted(set(options) - _LM_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; build_language_model takes {sorted(_LM_OPTIONS)}")
+    check_build_options(**{key: value for key, value in options.items() if key != "general_text"})
+
+
+#: Arguments of :func:`~jupyter_speechcustom.am.acoustic_model.train_acoustic_model` that the
+#: workspace's training job gives itself, so not options.
+_AM_ARGUMENTS = frozenset({"base", "audio", "out_path", "mode", "lm", "pseudo_labels", "progress", "on_epoch",
+                           "cancel"})
+
+
+def check_acoustic_model_options(options: Mapping[str, Any], mode: str | None = None) -> None:
+    """Refuse options of :meth:`Workspace.train_acoustic_model` it does not take (:class:`TypeError`) or
+    impossible values of them and of ``mode``
+    (:class:`~jupyter_speechcustom.errors.InvalidOptionError`), before any job starts."""
+    import inspect
+
+    from jupyter_speechcustom.am.acoustic_model import MODES, check_training_options, train_acoustic_model
+
+    taken = sorted(set(inspect.signature(train_acoustic_model).parameters) - _AM_ARGUMENTS)
+    unknown = sorted(set(options) - set(taken))
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; train_acoustic_model takes {taken}")
+    if mode is not None and mode not in MODES:
+        raise InvalidOptionError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    checked = inspect.signature(check_training_options).parameters
+    check_training_options(**{key: value for key, value in options.items() if key in checked})
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
@@ -235,9 +273,7 @@ class Workspace(StoreAPI):
         model's :class:`Record` (open it with :meth:`language_model`).
         """
         check_list(corpus_ids, "corpus_ids", "corpus ids (ws.add_corpus)")
-        unknown = sorted(set(options) - _LM_OPTIONS)
-        if unknown:
-            raise TypeError(f"unknown option(s) {unknown}; build_language_model takes {sorted(_LM_OPTIONS)}")
+        check_language_model_options(options)
         if "general_text" in options and options["general_text"] is not None:
             options["general_text"] = str(options["general_text"])
         check_json(options, "language model options")
@@ -303,6 +339,7 @@ class Workspace(StoreAPI):
         (other than ``audio_ids``) is the dev set, when it has some.
         """
         check_list(audio_ids, "audio_ids", "audio ids (ws.add_audio)")
+        check_acoustic_model_options(options, mode)
         check_json(options, "acoustic model options")
         if not audio_ids:
             raise ValueError("nothing to train on: pass audio ids (ws.add_audio or ws.add_audio_archive)")
