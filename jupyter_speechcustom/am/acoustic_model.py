@@ -202,6 +202,7 @@ def _general_entries(base: BaseModel, choice: str | Path | None, which: str) -> 
 
 def check_training_options(
     *,
+    mode: str | None = None,
     epochs: int = FINETUNE_EPOCHS,
     learning_rate: float = FINETUNE_LR,
     confidence_threshold: float | None = None,
@@ -209,7 +210,8 @@ def check_training_options(
     batch_size: int = FINETUNE_BATCH_SIZE,
     general_ratio: float = GENERAL_MIX_RATIO,
 ) -> None:
-    """Refuse impossible training options before any work (:class:`InvalidOptionError`)."""
+    """Refuse impossible training options before any work (:class:`InvalidOptionError`); ``mode``
+    is checked unless None."""
 
     def whole(name: str, value: Any, advice: str) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -218,6 +220,8 @@ def check_training_options(
     def real(value: Any) -> bool:
         return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
 
+    if mode is not None and mode not in MODES:
+        raise InvalidOptionError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     whole("epochs", epochs, "0 epochs would save the base model untrained as a custom one")
     whole("iterations", iterations, "rounds of pseudo-labelling and training")
     whole("batch_size", batch_size, "utterances per training step")
@@ -294,16 +298,15 @@ def train_acoustic_model(
     """
     from jupyter_speechcustom.lm.language_model import CustomLanguageModel
 
-    if mode not in MODES:
-        raise InvalidOptionError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    check_training_options(mode=mode, epochs=epochs, learning_rate=learning_rate,
+                           confidence_threshold=confidence_threshold, iterations=iterations, batch_size=batch_size,
+                           general_ratio=general_ratio)
     if lm is not None and not isinstance(lm, CustomLanguageModel):
         lm = CustomLanguageModel.load(lm)
     if lm is not None:
         lm.check_base(base)
     if mode == "lightly-supervised" and lm is None and pseudo_labels is None:
         raise TrainingError("lightly supervised training needs a custom language model (lm=...) to label the audio")
-    check_training_options(epochs=epochs, learning_rate=learning_rate, confidence_threshold=confidence_threshold,
-                           iterations=iterations, batch_size=batch_size, general_ratio=general_ratio)
     out_path = check_output_path(out_path, "acoustic model")
     problem = base.family.training_problem(base.asr_model, dict(trainer_kwargs or {}).get("accelerator", "cpu"))
     if problem:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_speechcustom.constants import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, MAX_UPLOAD_BYTES
-from jupyter_speechcustom.errors import BaseModelMismatchError, InvalidOptionError, check_list
+from jupyter_speechcustom.errors import BaseModelMismatchError, check_list
 from jupyter_speechcustom.io.files import file_fingerprint
 from jupyter_speechcustom.io.safety import warn_untrusted_nemo
 from jupyter_speechcustom.jobs.runner import JobFunction, JobRunner, ProgressCallback, raise_if_cancelled
@@ -90,16 +90,16 @@ def check_acoustic_model_options(options: Mapping[str, Any], mode: str | None = 
     (:class:`~jupyter_speechcustom.errors.InvalidOptionError`), before any job starts."""
     import inspect
 
-    from jupyter_speechcustom.am.acoustic_model import MODES, check_training_options, train_acoustic_model
+    from jupyter_speechcustom.am.acoustic_model import check_training_options, train_acoustic_model
 
-    taken = sorted(set(inspect.signature(train_acoustic_model).parameters) - _AM_ARGUMENTS)
-    unknown = sorted(set(options) - set(taken))
+    taken = set(inspect.signature(train_acoustic_model).parameters) - _AM_ARGUMENTS
+    unknown = sorted(set(options) - taken)
     if unknown:
-        raise TypeError(f"unknown option(s) {unknown}; train_acoustic_model takes {taken}")
-    if mode is not None and mode not in MODES:
-        raise InvalidOptionError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise TypeError(f"unknown option(s) {unknown}; train_acoustic_model takes {sorted(taken)}")
     checked = inspect.signature(check_training_options).parameters
-    check_training_options(**{key: value for key, value in options.items() if key in checked})
+    check_training_options(mode=mode, **{key: value for key, value in options.items() if key in checked})
+
+
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
