@@ -23,7 +23,7 @@ from jupyter_speechcustom.evaluation.metrics import evaluate
 from jupyter_speechcustom.io.audio import load_audio
 from jupyter_speechcustom.io.manifest import read_manifest
 from jupyter_speechcustom.services.workspace import Workspace
-from jupyter_speechcustom.widgets.live import OVERLAP_SECONDS, LivePanel, stitch
+from jupyter_speechcustom.widgets.live import LivePanel, expected_overlap, stitch
 
 pytestmark = pytest.mark.slow
 
@@ -104,14 +104,14 @@ def ws_with_lm(tmp_path: Path, demo_lm) -> Workspace:
 
 
 def _stitched(segments: list[bytes]) -> tuple[np.ndarray, list[tuple[int, float]]]:
-    """The decoded ``segments`` stitched as the panel does (where an overlap cannot be measured, the
-    median of those measured so far is cut); also (segment, overlap cut) of each overlap measured."""
+    """The decoded ``segments`` stitched as the panel does (where an overlap cannot be measured, what
+    the overlaps measured so far make expected is cut); also (segment, overlap cut) of each overlap measured."""
     joined: list[np.ndarray] = []
     measured: list[tuple[int, float]] = []
     for n, data in enumerate(segments):
         samples = load_audio(data)
         if joined:
-            expected = float(np.median([cut for _, cut in measured])) if measured else OVERLAP_SECONDS
+            expected = expected_overlap([cut for _, cut in measured])
             samples, cut, exact = stitch(np.concatenate(joined), samples, expected=expected)
             if exact:
                 measured.append((n, cut))

@@ -15,7 +15,7 @@ import numpy as np
 from jupyter_speechcustom.asr.streaming import Event, Final
 from jupyter_speechcustom.constants import SAMPLE_RATE
 
-__all__ = ["OVERLAP_SECONDS", "stitch"]
+__all__ = ["OVERLAP_SECONDS", "expected_overlap", "stitch"]
 
 #: Seconds both recorders record at each switch, so that no audio is lost (the overlap is cut).
 OVERLAP_SECONDS = 0.1
@@ -30,6 +30,12 @@ _MAX_OVERLAP = 0.25
 _ALIGN_WINDOWS = ((0.02, 0.06, 0.98), (0.01, 0.03, 0.98), (0.004, 0.012, 0.995))
 #: Audio compared is at least this level (below it, the match is not measured).
 _ALIGN_MIN_RMS = 10 ** (-60 / 20)
+
+
+def expected_overlap(measured: list[float]) -> float:
+    """The overlap (seconds) to cut where it cannot be measured (silence): the median of the last
+    overlaps measured in the take, or :data:`OVERLAP_SECONDS` before any was."""
+    return float(np.median(measured[-9:])) if measured else OVERLAP_SECONDS
 
 
 def stitch(previous: np.ndarray, segment: np.ndarray, rate: int = SAMPLE_RATE,

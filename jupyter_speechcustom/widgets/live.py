@@ -48,14 +48,14 @@ from jupyter_speechcustom.widgets._common import (
     set_options,
     wide,
 )
-from jupyter_speechcustom.widgets._live_take import OVERLAP_SECONDS, _Side, _Take, stitch
+from jupyter_speechcustom.widgets._live_take import OVERLAP_SECONDS, _Side, _Take, expected_overlap, stitch
 
 if TYPE_CHECKING:
     from jupyter_speechcustom.asr.models import BaseModel
     from jupyter_speechcustom.asr.streaming import RecognitionStream
     from jupyter_speechcustom.services.workspace import Workspace
 
-__all__ = ["LivePanel", "stitch"]
+__all__ = ["LivePanel", "expected_overlap", "stitch"]
 
 #: The microphone as it is: a browser's echo cancellation, noise suppression and gain control, made for
 #: calls, distort speech for the recognizer (measured: the demo model's transcript of a sentence played
@@ -454,9 +454,8 @@ class LivePanel(Panel):
         take.segments += 1
         if not follows:
             return samples
-        # Where the overlap cannot be measured (silence), the overlaps measured so far tell what to expect.
-        expected = float(np.median(take.overlaps[-9:])) if take.overlaps else OVERLAP_SECONDS
-        new, overlap, measured = stitch(np.concatenate(take.audio[-3:]), samples, expected=expected)
+        new, overlap, measured = stitch(np.concatenate(take.audio[-3:]), samples,
+                                        expected=expected_overlap(take.overlaps))
         if measured:
             take.overlaps.append(overlap)
         else:
