@@ -376,6 +376,7 @@ def test_number_variants_teach_the_lm_numbers_the_corpus_never_named(tmp_path, d
                       "contact departure on one two four point five\nthe ramp is closed\n" * 3)
     plain = build_language_model(demo_model, [corpus], tmp_path / "plain", number_variants=0, general_text="none")
     varied = build_language_model(demo_model, [corpus], tmp_path / "varied", general_text="none")
+
     def recorded(lm):
         return json.loads((lm.path / "lm.json").read_text(encoding="utf-8"))["number_variants"]
 
